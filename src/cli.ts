@@ -1,0 +1,101 @@
+import { Command, CommanderError, Option } from 'commander';
+import { DeployctlError, ExitCode } from './errors.js';
+import type { CommandContext } from './context.js';
+import type { GlobalFlags } from './settings.js';
+
+declare const __DEPLOYCTL_VERSION__: string;
+const VERSION = typeof __DEPLOYCTL_VERSION__ === 'string' ? __DEPLOYCTL_VERSION__ : '0.0.0-dev';
+
+type Action = (context: CommandContext) => Promise<number>;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** The options every command takes. */
+function withGlobalOptions(command: Command): Command {
+  return command
+    .option('--pushgateway <url>', 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)')
+    .option('--job <name>', 'job label of the group (default deployctl)')
+    .option('--config <path>', 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")')
+    .option('--dry-run', 'print the push URL and exposition text, send nothing')
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'print only warnings and errors')
+    .option('-v, --verbose', 'print each request to the gateway on stderr')
+    .option('--strict', 'exit non-zero when the metrics cannot be pushed')
+    .option('--timeout <seconds>', 'total time to spend talking to the gateway (default 5)');
+}
+
+function withTarget(command: Command): Command {
+  return command
+    .option('-s, --service <name>', 'service deployed (env DEPLOYCTL_SERVICE)')
+    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV)')
+    .option('-l, --label <key=value>', 'extra label on the deployment metrics (repeatable)', collect);
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  now?: () => number;
+}
+
+export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promise<void>): Command {
+  const program = new Command('deployctl')
+    .description('Record deployments and DORA metrics to a Prometheus Pushgateway')
+    .version(VERSION, '-V, --version', 'print the deployctl version')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run deployctl <command> --help for its options)')
+    .exitOverride();
+
+  const record = program
+    .command('record')
+    .description('record one finished deployment')
+    .addOption(new Option('--status <status>', 'how it ended').choices(['success', 'failure', 'cancelled']))
+    .option('--version <version>', 'version deployed')
+    .option('--commit <sha>', 'commit deployed')
+    .option('--duration <seconds>', 'how long it took')
+    .option('--started-at <time>', 'when it started (Unix seconds or ISO 8601)')
+    .option('--finished-at <time>', 'when it finished (default: now)');
+  withGlobalOptions(withTarget(record)).action(async (flags) => {
+      const { recordCommand } = await import('./commands/record.js');
+      await run(flags, (context) => recordCommand(flags, context));
+    });
+
+  return program;
+}
+
+/** The one place that turns errors into messages and exit codes. */
+export async function main(argv: string[], options: RunOptions = {}): Promise<number> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const now = options.now ?? (() => Date.now() / 1000);
+  let exitCode: number = ExitCode.ok;
+  let verbose = argv.includes('--verbose') || argv.includes('-v');
+
+  const program = buildProgram(async (flags, action) => {
+    verbose = flags.verbose ?? false;
+    const [{ resolveSettings }, { consoleReporter }] = await Promise.all([import('./settings.js'), import('./output.js')]);
+    const settings = await resolveSettings(flags, env, cwd);
+    const reporter = consoleReporter(settings);
+    exitCode = await action({ settings, reporter, now, env, cwd });
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end here with code 0; commander has already printed any usage error.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (error instanceof DeployctlError) {
+      process.stderr.write(`deployctl: ${error.message}\n`);
+      if (error.hint) process.stderr.write(`  ${error.hint}\n`);
+      return error.exitCode;
+    }
+    const err = error as Error;
+    process.stderr.write(`deployctl: unexpected error: ${err.message}\n`);
+    if (verbose || process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
+    return ExitCode.failure;
+  }
+}

@@ -1,0 +1,40 @@
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  cannotExecute: 126,
+  notFound: 127,
+} as const;
+
+/** Thrown anywhere below the CLI entry; only src/cli.ts turns it into an exit code. */
+export class DeployctlError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.failure,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'DeployctlError';
+  }
+}
+
+/** Bad flags, config or values: exit code 2, and nothing is pushed or started. */
+export class UsageError extends DeployctlError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.usage, hint);
+    this.name = 'UsageError';
+  }
+}
+
+/** The gateway could not be reached, timed out or answered with an error. */
+export class GatewayError extends DeployctlError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryable = false,
+    hint?: string,
+  ) {
+    super(message, ExitCode.failure, hint);
+    this.name = 'GatewayError';
+  }
+}

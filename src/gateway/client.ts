@@ -1,0 +1,166 @@
+import http from 'node:http';
+import https from 'node:https';
+import { GatewayError, UsageError } from '../errors.js';
+import { parseGroupState, type Grouping } from './group-state.js';
+import type { GroupState } from '../metrics/model.js';
+
+export interface GatewayOptions {
+  /** Base URL of the gateway; credentials in it become a basic-auth header and are never printed. */
+  url: string;
+  /** Total time for every request this client makes, in milliseconds. */
+  timeoutMs: number;
+  log?: (message: string) => void;
+}
+
+export interface GatewayResponse {
+  status: number;
+  body: string;
+}
+
+/** `<label>@base64/<value>`: survives `/`, empty values and any UTF-8, unlike percent-encoding. */
+export function encodeGroupingValue(label: string, value: string): string {
+  const encoded = Buffer.from(value, 'utf8').toString('base64url');
+  return `${label}@base64/${encoded === '' ? '=' : encoded}`;
+}
+
+export function groupPath(grouping: Grouping): string {
+  return [
+    '/metrics',
+    encodeGroupingValue('job', grouping.job),
+    encodeGroupingValue('service', grouping.service),
+    encodeGroupingValue('environment', grouping.environment),
+  ].join('/');
+}
+
+/** The URL as it may be shown: user and password replaced, query left out (it may carry a token). */
+export function redactUrl(url: URL | string): string {
+  const copy = new URL(String(url));
+  if (copy.username || copy.password) {
+    copy.username = '***';
+    copy.password = '';
+  }
+  copy.search = '';
+  return copy.toString();
+}
+
+export function parseGatewayUrl(value: string, source = '--pushgateway'): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${source} is not a URL: ${JSON.stringify(safeText(value))}`, 'for example http://localhost:9091');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${source} must be an http:// or https:// URL, not ${url.protocol}`);
+  }
+  return url;
+}
+
+/** A value that failed to parse as a URL may still hold a password: mask anything before an @. */
+function safeText(value: string): string {
+  return value.replace(/\/\/[^/@]*@/, '//***@');
+}
+
+export class Gateway {
+  readonly base: URL;
+  private readonly authorization: string | undefined;
+  private readonly deadline: number;
+  private readonly agent: http.Agent;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.base = parseGatewayUrl(options.url);
+    if (this.base.username || this.base.password) {
+      const user = decodeURIComponent(this.base.username);
+      const password = decodeURIComponent(this.base.password);
+      this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    }
+    this.deadline = Date.now() + options.timeoutMs;
+    const Agent = this.base.protocol === 'https:' ? https.Agent : http.Agent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  /** The URL of a path below the gateway's base (which may itself have a path), without credentials. */
+  url(path: string): URL {
+    const url = new URL(this.base);
+    url.username = '';
+    url.password = '';
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+    return url;
+  }
+
+  displayUrl(path: string): string {
+    return redactUrl(this.url(path));
+  }
+
+  async readGroup(grouping: Grouping): Promise<GroupState> {
+    const response = await this.request('GET', '/api/v1/metrics');
+    this.expectOk(response, 'read the groups from');
+    return parseGroupState(response.body, grouping);
+  }
+
+  async push(grouping: Grouping, exposition: string): Promise<void> {
+    const response = await this.request('POST', groupPath(grouping), exposition);
+    this.expectOk(response, 'store the metrics on');
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private expectOk(response: GatewayResponse, action: string): void {
+    if (response.status >= 200 && response.status < 300) return;
+    const reason = response.body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500);
+    const retryable = response.status >= 500 || response.status === 429;
+    const hint =
+      response.status === 401 || response.status === 403
+        ? 'check the gateway credentials'
+        : response.status === 404
+          ? 'is --pushgateway the address of a Prometheus Pushgateway?'
+          : undefined;
+    throw new GatewayError(
+      `the gateway at ${redactUrl(this.base)} refused to ${action} it: HTTP ${response.status}${reason ? `: ${reason}` : ''}`,
+      response.status,
+      retryable,
+      hint,
+    );
+  }
+
+  request(method: string, path: string, body?: string): Promise<GatewayResponse> {
+    const url = this.url(path);
+    const shown = `${method} ${redactUrl(url)}`;
+    const remaining = this.deadline - Date.now();
+    if (remaining <= 0) {
+      return Promise.reject(new GatewayError(`no time left to ${shown} (--timeout)`, undefined, false));
+    }
+    const started = performance.now();
+    const transport = url.protocol === 'https:' ? https : http;
+    const headers: http.OutgoingHttpHeaders = {};
+    if (this.authorization) headers.authorization = this.authorization;
+    if (body !== undefined) {
+      headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+      headers['content-length'] = Buffer.byteLength(body);
+    }
+    return new Promise((resolve, reject) => {
+      const request = transport.request(url, { method, headers, agent: this.agent, timeout: remaining }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          this.options.log?.(`${shown} → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
+          resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        response.on('error', (error) => reject(this.networkError(shown, error)));
+      });
+      const timer = setTimeout(() => request.destroy(new Error(`timed out after ${remaining} ms`)), remaining);
+      request.on('close', () => clearTimeout(timer));
+      request.on('timeout', () => request.destroy(new Error(`timed out after ${remaining} ms`)));
+      request.on('error', (error) => reject(this.networkError(shown, error)));
+      request.end(body);
+    });
+  }
+
+  private networkError(shown: string, error: Error & { code?: string }): GatewayError {
+    const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
+    return new GatewayError(`could not ${shown}: ${reason}`, undefined, true, 'is the Pushgateway running, and is --pushgateway right?');
+  }
+}

@@ -1,0 +1,45 @@
+import { execa, type Options } from 'execa';
+import { fileURLToPath } from 'node:url';
+import { parseExposition, type Sample } from './exposition.js';
+
+export const BIN = fileURLToPath(new URL('../../bin/deployctl', import.meta.url));
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built binary with a scrubbed environment: only PATH and HOME from outside,
+ * no CI variables, no colors, and whatever the test passes.
+ */
+export async function deployctl(
+  args: string[],
+  { env = {}, cwd, input, timeout = 20_000 }: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number } = {},
+): Promise<CliResult> {
+  const options: Options = {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...env },
+    extendEnv: false,
+    reject: false,
+    timeout,
+    stripFinalNewline: false,
+    ...(cwd && { cwd }),
+    ...(input !== undefined && { input }),
+  };
+  const result = await execa(process.execPath, [BIN, ...args], options);
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** Everything the gateway serves on /metrics, parsed. */
+export async function scrape(gatewayUrl: string): Promise<Sample[]> {
+  const response = await fetch(`${gatewayUrl}/metrics`);
+  return parseExposition(await response.text());
+}
+
+/** Whether the gateway holds any group with this service label. */
+export async function hasGroup(gatewayUrl: string, service: string): Promise<boolean> {
+  const response = await fetch(`${gatewayUrl}/api/v1/metrics`);
+  const body = (await response.json()) as { data: { labels: Record<string, string> }[] };
+  return body.data.some((group) => group.labels.service === service);
+}

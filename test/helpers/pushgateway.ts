@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilReady(url: string, child: ChildProcess, deadlineMs: number): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) return false;
+    try {
+      const response = await fetch(url);
+      if (response.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        cleanup();
+        resolve();
+        return;
+      }
+      child.once('exit', () => {
+        cleanup();
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+/**
+ * Starts a real Debian `prometheus-pushgateway` on a free 127.0.0.1 port and waits until it
+ * answers. Debian's build persists to /var/lib/prometheus by default: tests keep state in memory
+ * unless they pass a --persistence.file of their own.
+ */
+export async function startPushgateway(extraArgs: string[] = [], { port: fixedPort }: { port?: number } = {}): Promise<RunningServer> {
+  const binary = process.env.PUSHGATEWAY_BIN ?? 'prometheus-pushgateway';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = fixedPort ?? (await freePort());
+    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--persistence.file=', ...extraArgs], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const scheme = extraArgs.some((a) => a.startsWith('--web.config.file')) ? 'https' : 'http';
+    const url = `${scheme}://127.0.0.1:${port}`;
+    const ready = scheme === 'https' ? await waitForPort(port, child, 10_000) : await waitUntilReady(`${url}/-/ready`, child, 10_000);
+    if (ready) return { url, port, process: child, stop: stopper(child, () => undefined) };
+    child.kill('SIGKILL');
+    if (!stderr.includes('address already in use') || fixedPort) {
+      throw new Error(`prometheus-pushgateway did not start: ${stderr}`);
+    }
+  }
+  throw new Error('prometheus-pushgateway found no free port');
+}
+
+async function waitForPort(port: number, child: ChildProcess, deadlineMs: number): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) return false;
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+export function tempDir(prefix = 'deployctl-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
