@@ -133,7 +133,7 @@ export function applyDeployment(state: GroupState, record: DeploymentRecord, app
   if (record.durationSeconds !== undefined) {
     const duration = takeHistogram(state, FAMILIES.deploymentDuration);
     observe(histogramSeries(duration, FAMILIES.deploymentDuration.buckets, { status: record.status, ...record.labels }), record.durationSeconds);
-    families.push(duration, setGauge(FAMILIES.lastDuration, record.durationSeconds));
+    families.push(duration);
   }
 
   if (record.leadTimes?.length) {
@@ -143,12 +143,23 @@ export function applyDeployment(state: GroupState, record: DeploymentRecord, app
     families.push(leadTime);
   }
 
-  families.push(setGauge(FAMILIES.lastDeployment, record.finishedAt));
-  if (record.status === 'success') families.push(setGauge(FAMILIES.lastSuccess, record.finishedAt));
-  if (record.status === 'failure') families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
-  families.push(
-    setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
-  );
+  // A record sent late (from the outbox) never moves "the last deployment" back in time.
+  const latest = (definition: FamilyDefinition & { type: 'gauge' }) =>
+    Math.max((existingFamily(state, definition) as ScalarFamily | undefined)?.series[0]?.value ?? 0, 0);
+  const isLatest = record.finishedAt >= latest(FAMILIES.lastDeployment);
+  if (isLatest) {
+    families.push(
+      setGauge(FAMILIES.lastDeployment, record.finishedAt),
+      setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
+    );
+    if (record.durationSeconds !== undefined) families.push(setGauge(FAMILIES.lastDuration, record.durationSeconds));
+  }
+  if (record.status === 'success' && record.finishedAt >= latest(FAMILIES.lastSuccess)) {
+    families.push(setGauge(FAMILIES.lastSuccess, record.finishedAt));
+  }
+  if (record.status === 'failure' && record.finishedAt >= latest(FAMILIES.lastFailure)) {
+    families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
+  }
 
   const restore = applyRestore(state, record);
   families.push(...restore.families);

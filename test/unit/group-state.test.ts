@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { encodeGroupingValue, groupPath, redactUrl } from '../../src/gateway/client.js';
+import { parseGroupState } from '../../src/gateway/group-state.js';
+
+const grouping = { job: 'deployctl', service: 'a/b', environment: 'prod' };
+const labels = { environment: 'prod', instance: '', job: 'deployctl', service: 'a/b' };
+
+// The shape of `GET /api/v1/metrics` as prometheus-pushgateway 1.5.1 answers it.
+const answer = {
+  status: 'success',
+  data: [
+    { labels: { job: 'deployctl', service: 'a/b', environment: 'staging' }, x_total: { type: 'COUNTER', metrics: [{ labels, value: '99' }] } },
+    {
+      labels: { job: 'deployctl', service: 'a/b', environment: 'prod' },
+      last_push_successful: true,
+      push_time_seconds: { type: 'GAUGE', metrics: [{ labels, value: '1.7e+09' }] },
+      x_total: { type: 'COUNTER', help: 'X.', metrics: [{ labels: { ...labels, status: 'ok' }, value: '3' }] },
+      h: { type: 'HISTOGRAM', metrics: [{ labels, buckets: { '+Inf': '2', '10': '2', '1': '1' }, count: '2', sum: '5.5' }] },
+      s: { type: 'SUMMARY', metrics: [] },
+    },
+  ],
+};
+
+describe('parseGroupState', () => {
+  it('finds the group by its exact grouping labels and strips them from each series', () => {
+    const state = parseGroupState(JSON.stringify(answer), grouping);
+    expect([...state.keys()]).toEqual(['x_total', 'h', 's']);
+    expect(state.get('x_total')).toEqual({ name: 'x_total', help: 'X.', type: 'counter', series: [{ labels: { status: 'ok' }, value: 3 }] });
+    expect(state.get('h')).toEqual({
+      name: 'h', help: '', type: 'histogram',
+      series: [{ labels: {}, buckets: [{ le: 1, count: 1 }, { le: 10, count: 2 }], sum: 5.5, count: 2 }],
+    });
+    expect(state.get('s')?.type).toBe('summary');
+  });
+
+  it('gives an empty state for a group that is not there', () => {
+    expect(parseGroupState(JSON.stringify(answer), { ...grouping, service: 'other' }).size).toBe(0);
+  });
+
+  it('says so when the answer is not the gateway API', () => {
+    expect(() => parseGroupState('<html>', grouping)).toThrow(/not JSON/);
+    expect(() => parseGroupState('{"status":"success"}', grouping)).toThrow(/without a list of groups/);
+  });
+});
+
+describe('grouping key', () => {
+  it('encodes every value as URL-safe base64, the empty value as =', () => {
+    expect(encodeGroupingValue('service', 'a/b')).toBe('service@base64/YS9i');
+    expect(encodeGroupingValue('environment', '')).toBe('environment@base64/=');
+    expect(encodeGroupingValue('service', '??>')).toBe('service@base64/Pz8-');
+    expect(groupPath(grouping)).toBe('/metrics/job@base64/ZGVwbG95Y3Rs/service@base64/YS9i/environment@base64/cHJvZA');
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides user, password and query', () => {
+    expect(redactUrl('https://bob:pw@gw.example:9091/base?token=t')).toBe('https://***@gw.example:9091/base');
+    expect(redactUrl('http://localhost:9091')).toBe('http://localhost:9091/');
+  });
+});
