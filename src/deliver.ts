@@ -3,7 +3,8 @@ import type { Grouping } from './gateway/group-state.js';
 import { applyDeployment, type DeploymentRecord } from './metrics/apply.js';
 import { FAMILIES } from './metrics/families.js';
 import { renderExposition } from './metrics/exposition.js';
-import type { Family } from './metrics/model.js';
+import type { Family, GroupState } from './metrics/model.js';
+import { GatewayError } from './errors.js';
 import type { Reporter } from './output.js';
 import type { Settings } from './settings.js';
 
@@ -32,6 +33,16 @@ function totalsByStatus(families: Family[], labels: Record<string, string>): Rec
   return totals;
 }
 
+async function readForDelivery(gateway: Gateway, grouping: Grouping, options: { dryRun: boolean; warn?: (message: string) => void }) {
+  try {
+    return await gateway.readGroup(grouping);
+  } catch (error) {
+    if (!options.dryRun || !(error instanceof GatewayError)) throw error;
+    options.warn?.(`${error.message}; showing the push for a group the gateway does not hold yet`);
+    return new Map() as GroupState;
+  }
+}
+
 /**
  * Reads the group, carries its totals forward by this record and writes the changed families
  * back in one POST. Under --dry-run the read still happens (so the text is exact) but nothing is sent.
@@ -40,9 +51,9 @@ export async function deliverDeployment(
   gateway: Gateway,
   grouping: Grouping,
   record: DeploymentRecord,
-  options: { dryRun: boolean; now: () => number },
+  options: { dryRun: boolean; now: () => number; warn?: (message: string) => void },
 ): Promise<Delivery> {
-  const state = await gateway.readGroup(grouping);
+  const state = await readForDelivery(gateway, grouping, options);
   const applied = applyDeployment(state, record, options.now());
   const exposition = await renderExposition(applied.families);
   const url = gateway.displayUrl(groupPath(grouping));

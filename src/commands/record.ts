@@ -58,7 +58,7 @@ export async function sendRecord(
 ): Promise<number> {
   const gateway = openGateway(settings, reporter);
   try {
-    const delivery = await deliverDeployment(gateway, grouping, record, { dryRun: settings.dryRun, now });
+    const delivery = await deliverDeployment(gateway, grouping, record, { dryRun: settings.dryRun, now, warn: reporter.warn });
     if (settings.dryRun) {
       if (settings.json) reporter.json({ dryRun: true, url: delivery.url, exposition: delivery.exposition });
       else reporter.raw(`POST ${delivery.url}\n\n${delivery.exposition}`);

@@ -110,6 +110,13 @@ describe('deployctl record against a real Pushgateway', () => {
     expect(await hasGroup(gateway.url, 'dry')).toBe(false);
   });
 
+  it('shows the push for a new group under --dry-run when the gateway is unreachable', async () => {
+    const result = await record(['-s', 'dry', '-e', 'prod', '--status', 'failure', '--dry-run', '--pushgateway', 'http://127.0.0.1:9']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/warning: could not GET .*ECONNREFUSED; showing the push for a group the gateway does not hold yet/);
+    expect(result.stdout).toContain('deployctl_deployments_total{status="failure"} 1\n');
+  });
+
   it('never prints the password of a --pushgateway URL', async () => {
     const url = gateway.url.replace('http://', 'http://alice:s3cr3t-pw@');
     const result = await record(['-s', 'secret', '-e', 'prod', '--status', 'success', '--dry-run', '--verbose', '--pushgateway', url]);
