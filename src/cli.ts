@@ -47,19 +47,65 @@ export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promis
     .showHelpAfterError('(run deployctl <command> --help for its options)')
     .exitOverride();
 
-  const record = program
-    .command('record')
-    .description('record one finished deployment')
-    .addOption(new Option('--status <status>', 'how it ended').choices(['success', 'failure', 'cancelled']))
-    .option('--version <version>', 'version deployed')
-    .option('--commit <sha>', 'commit deployed')
+  const metadataOptions = (command: Command) =>
+    command
+      .option('--version <version>', 'version deployed (default: git describe --tags, else the commit)')
+      .option('--commit <sha>', 'commit deployed (default: from CI, else git HEAD)')
+      .option('--commit-time <time>', "the deployed commit's time, for lead time (default: from git)")
+      .option('--branch <name>', 'branch deployed (default: from CI)')
+      .option('--repository <name>', 'repository (default: from CI)')
+      .option('--build-url <url>', 'CI build URL (default: from CI)');
+  const statusOption = () => new Option('--status <status>', 'how it ended').choices(['success', 'failure', 'cancelled']);
+  const childOptions = (command: Command) =>
+    command
+      .option('--shell', 'run the command through a shell')
+      .option('--kill-after <seconds>', 'kill the command this long after passing on a signal (default 10)');
+
+  const record = program.command('record').description('record one finished deployment').addOption(statusOption());
+  metadataOptions(record)
     .option('--duration <seconds>', 'how long it took')
     .option('--started-at <time>', 'when it started (Unix seconds or ISO 8601)')
     .option('--finished-at <time>', 'when it finished (default: now)');
   withGlobalOptions(withTarget(record)).action(async (flags) => {
-      const { recordCommand } = await import('./commands/record.js');
-      await run(flags, (context) => recordCommand(flags, context));
-    });
+    const { recordCommand } = await import('./commands/record.js');
+    await run(flags, (context) => recordCommand(flags, context));
+  });
+
+  const runCmd = program
+    .command('run')
+    .description('run a deploy command and record it; exits with the command\'s exit code')
+    .argument('[command...]', 'the deploy command and its arguments, after --');
+  // Options after the command belong to it: `deployctl run -s api -e prod ./deploy.sh --force`.
+  withGlobalOptions(withTarget(childOptions(metadataOptions(runCmd)))).passThroughOptions().action(async (command: string[], flags) => {
+    const { runCommand } = await import('./commands/run.js');
+    await run(flags, (context) => runCommand(command, flags, context));
+  });
+
+  const step = program
+    .command('step')
+    .description('run and time one step of a deployment')
+    .argument('<name>', 'the step name')
+    .argument('[command...]', 'the command and its arguments, after --');
+  withGlobalOptions(withTarget(childOptions(step))).action(async (name: string, command: string[], flags) => {
+    const { stepCommand } = await import('./commands/run.js');
+    await run(flags, (context) => stepCommand(name, command, flags, context));
+  });
+
+  const start = program.command('start').description('mark a deployment in progress (closed by finish)');
+  metadataOptions(start).option('--started-at <time>', 'when it started (default: now)');
+  withGlobalOptions(withTarget(start)).action(async (flags) => {
+    const { startCommand } = await import('./commands/start-finish.js');
+    await run(flags, (context) => startCommand(flags, context));
+  });
+
+  const finish = program.command('finish').description('record the deployment that start opened').addOption(statusOption());
+  metadataOptions(finish)
+    .option('--started-at <time>', 'when it started (default: from start)')
+    .option('--finished-at <time>', 'when it finished (default: now)');
+  withGlobalOptions(withTarget(finish)).action(async (flags) => {
+    const { finishCommand } = await import('./commands/start-finish.js');
+    await run(flags, (context) => finishCommand(flags, context));
+  });
 
   return program;
 }

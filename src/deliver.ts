@@ -1,20 +1,18 @@
+import { GatewayError } from './errors.js';
 import { Gateway, groupPath } from './gateway/client.js';
 import type { Grouping } from './gateway/group-state.js';
-import { applyDeployment, type DeploymentRecord } from './metrics/apply.js';
+import { applyRecord, type Applied, type GroupRecord } from './metrics/apply.js';
 import { FAMILIES } from './metrics/families.js';
 import { renderExposition } from './metrics/exposition.js';
 import type { Family, GroupState } from './metrics/model.js';
-import { GatewayError } from './errors.js';
 import type { Reporter } from './output.js';
 import type { Settings } from './settings.js';
 
-export interface Delivery {
+export interface Delivery extends Applied {
   url: string;
   exposition: string;
-  duplicate: boolean;
-  /** Deployments by status on the gateway after this record. */
+  /** Deployments by status on the gateway after this record (deployment records only). */
   totals: Record<string, number>;
-  timeToRestore?: number;
 }
 
 export function openGateway(settings: Settings, reporter: Reporter): Gateway {
@@ -44,25 +42,23 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: { 
 }
 
 /**
- * Reads the group, carries its totals forward by this record and writes the changed families
- * back in one POST. Under --dry-run the read still happens (so the text is exact) but nothing is sent.
+ * Reads the group, carries it forward by this record and writes the changed families back in
+ * one POST. Under --dry-run the read still happens (so the text is exact) but nothing is sent.
  */
-export async function deliverDeployment(
+export async function deliver(
   gateway: Gateway,
   grouping: Grouping,
-  record: DeploymentRecord,
+  record: GroupRecord,
   options: { dryRun: boolean; now: () => number; warn?: (message: string) => void },
 ): Promise<Delivery> {
   const state = await readForDelivery(gateway, grouping, options);
-  const applied = applyDeployment(state, record, options.now());
+  const applied = applyRecord(state, record, options.now());
   const exposition = await renderExposition(applied.families);
-  const url = gateway.displayUrl(groupPath(grouping));
   if (!applied.duplicate && !options.dryRun) await gateway.push(grouping, exposition);
   return {
-    url,
+    ...applied,
+    url: gateway.displayUrl(groupPath(grouping)),
     exposition,
-    duplicate: applied.duplicate,
-    totals: totalsByStatus(applied.families, record.labels),
-    ...(applied.timeToRestore !== undefined && { timeToRestore: applied.timeToRestore }),
+    totals: record.kind === 'deployment' ? totalsByStatus(applied.families, record.labels) : {},
   };
 }

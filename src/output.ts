@@ -32,7 +32,10 @@ export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'ver
 
 export function formatDuration(seconds: number): string {
   if (seconds < 60) return `${Number(seconds.toFixed(seconds < 10 ? 2 : 1))}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${Math.round(seconds % 60)}s`;
-  return `${Math.floor(minutes / 60)}h${minutes % 60}m`;
+  const whole = Math.round(seconds);
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) return `${minutes}m${whole % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
 }

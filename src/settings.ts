@@ -1,5 +1,6 @@
 import { UsageError } from './errors.js';
 import { loadConfig } from './config/load.js';
+import { defaultStateDir } from './state-dir.js';
 import { parseGatewayUrl, redactUrl } from './gateway/client.js';
 import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from './validate.js';
 
@@ -37,6 +38,8 @@ export interface Settings {
   quiet: boolean;
   verbose: boolean;
   labels: Record<string, string>;
+  /** Where state between invocations is kept on this machine (start/finish, the outbox). */
+  stateDir: string;
   configFile: string | undefined;
   /** Where each resolved value came from, for `doctor` and --verbose. */
   sources: Record<'pushgateway' | 'job' | 'service' | 'environment' | 'timeout' | 'strict', Source>;
@@ -101,6 +104,8 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   }
   Object.assign(labels, parseLabels(flags.label ?? []));
 
+  const stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
+
   return {
     pushgateway,
     job,
@@ -113,6 +118,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,
     labels,
+    stateDir,
     configFile: filepath,
     sources: {
       pushgateway: pushgatewaySource,

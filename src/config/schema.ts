@@ -10,6 +10,7 @@ export const ConfigSchema = v.strictObject({
   environment: v.optional(nonEmpty),
   timeout: v.optional(v.pipe(v.number('must be a number of seconds'), v.gtValue(0, 'must be more than 0'), v.maxValue(600, 'must be at most 600 seconds'))),
   strict: v.optional(v.boolean('must be true or false')),
+  stateDir: v.optional(nonEmpty),
   labels: v.optional(v.record(v.string(), v.string('must be a string'))),
 });
 

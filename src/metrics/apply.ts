@@ -2,6 +2,7 @@ import { DeployctlError } from '../errors.js';
 import type { Status } from '../validate.js';
 import { STATUSES } from '../validate.js';
 import { FAMILIES, type FamilyDefinition } from './families.js';
+import { newlyDeployedCommits, type CommitNode } from './lead-time.js';
 import {
   sameLabels,
   type Family,
@@ -16,20 +17,53 @@ import {
 /** How many record identities a group remembers, so that a record sent again is not counted twice. */
 export const REMEMBERED_RECORDS = 20;
 
+/** Where a deployment came from, as CI or git tell it. */
+export interface DeploymentSource {
+  ci: string;
+  branch: string;
+  repository: string;
+  buildUrl: string;
+}
+
 /** One finished deployment, as it is kept in the outbox and applied to its group. */
 export interface DeploymentRecord {
+  kind: 'deployment';
   id: string;
   status: Status;
   /** Unix seconds. */
   finishedAt: number;
   durationSeconds?: number;
+  /** Take the duration from the start that `deployctl start` left on the gateway. */
+  durationFromGatewayStart?: boolean;
   version: string;
   commit: string;
   /** Extra labels from --label, on the counter, the duration histogram and the info metric. */
   labels: Labels;
-  /** Lead time of each newly deployed commit, in seconds. */
-  leadTimes?: number[];
+  source?: DeploymentSource;
+  /** The deployed commit and its ancestors (newest first, bounded), for lead time. */
+  history?: CommitNode[];
+  /** --commit-time: the deployed commit's time, overriding git (Unix seconds). */
+  commitTime?: number;
 }
+
+/** `deployctl start`: a deployment is in progress. */
+export interface StartRecord {
+  kind: 'start';
+  id: string;
+  startedAt: number;
+}
+
+/** `deployctl step`: one timed step of a deployment. */
+export interface StepRecord {
+  kind: 'step';
+  id: string;
+  step: string;
+  status: Status;
+  finishedAt: number;
+  durationSeconds: number;
+}
+
+export type GroupRecord = DeploymentRecord | StartRecord | StepRecord;
 
 export interface Applied {
   /** The families that changed, each whole: what a POST to the group must carry. */
@@ -38,6 +72,11 @@ export interface Applied {
   duplicate: boolean;
   /** A failing streak that this success ended, in seconds. */
   timeToRestore?: number;
+  /** Lead time of each newly deployed commit, in seconds. */
+  leadTimes?: number[];
+  durationSeconds?: number;
+  /** Things worth one line to the user (lead time fell back to the deployed commit alone, …). */
+  notices: string[];
 }
 
 export class GroupConflictError extends DeployctlError {
@@ -73,6 +112,11 @@ function takeHistogram(state: GroupState, definition: FamilyDefinition & { type:
   return { name: definition.name, help: definition.help, type: 'histogram', series };
 }
 
+/** The value of a gauge without labels, or undefined when the group does not hold it. */
+function gaugeValue(state: GroupState, definition: FamilyDefinition & { type: 'gauge' }): number | undefined {
+  return (existingFamily(state, definition) as ScalarFamily | undefined)?.series[0]?.value;
+}
+
 function scalar(family: { series: ScalarSeries[] }, labels: Labels): ScalarSeries {
   let series = family.series.find((s) => sameLabels(s.labels, labels));
   if (!series) {
@@ -99,6 +143,14 @@ export function observe(series: HistogramSeries, value: number): void {
   series.sum += value;
 }
 
+/** Adds observations to one series of a histogram family taken from the state. */
+function observeInto(state: GroupState, definition: FamilyDefinition & { type: 'histogram'; buckets: readonly number[] }, labels: Labels, values: number[]): HistogramFamily {
+  const family = takeHistogram(state, definition);
+  const series = histogramSeries(family, definition.buckets, labels);
+  for (const value of values) observe(series, value);
+  return family;
+}
+
 function setGauge(definition: FamilyDefinition & { type: 'gauge' }, value: number, labels: Labels = {}): Family {
   return { name: definition.name, help: definition.help, type: 'gauge', series: [{ labels, value }] };
 }
@@ -108,7 +160,7 @@ export function alreadyApplied(state: GroupState, id: string): boolean {
 }
 
 /** Remembers this record's identity, forgetting the oldest beyond REMEMBERED_RECORDS. */
-export function rememberRecord(state: GroupState, id: string, appliedAt: number): Family {
+function rememberRecord(state: GroupState, id: string, appliedAt: number): Family {
   const family = takeScalar(state, FAMILIES.appliedRecords);
   family.series.push({ labels: { record_id: id }, value: appliedAt });
   family.series.sort((a, b) => b.value - a.value);
@@ -117,12 +169,37 @@ export function rememberRecord(state: GroupState, id: string, appliedAt: number)
 }
 
 /**
- * Carries the group's totals forward by one finished deployment. Pure: the state is not changed,
- * and `appliedAt` (Unix seconds) is the only clock.
+ * Carries the group forward by one record. Pure: the state is not changed, and `appliedAt`
+ * (Unix seconds) is the only clock. A record the group has already applied changes nothing.
  */
-export function applyDeployment(state: GroupState, record: DeploymentRecord, appliedAt: number): Applied {
-  if (alreadyApplied(state, record.id)) return { families: [], duplicate: true };
+export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: number): Applied {
+  if (alreadyApplied(state, record.id)) return { families: [], duplicate: true, notices: [] };
+  const applied =
+    record.kind === 'deployment' ? applyDeployment(state, record) : record.kind === 'start' ? applyStart(record) : applyStep(state, record);
+  applied.families.push(rememberRecord(state, record.id, appliedAt));
+  return applied;
+}
+
+function applyStart(record: StartRecord): Applied {
+  return {
+    families: [setGauge(FAMILIES.inProgress, 1), setGauge(FAMILIES.startedAt, record.startedAt)],
+    duplicate: false,
+    notices: [],
+  };
+}
+
+function applyStep(state: GroupState, record: StepRecord): Applied {
+  return {
+    families: [observeInto(state, FAMILIES.stepDuration, { step: record.step, status: record.status }, [record.durationSeconds])],
+    duplicate: false,
+    durationSeconds: record.durationSeconds,
+    notices: [],
+  };
+}
+
+function applyDeployment(state: GroupState, record: DeploymentRecord): Applied {
   const families: Family[] = [];
+  const notices: string[] = [];
 
   const deployments = takeScalar(state, FAMILIES.deployments);
   // Every status starts at 0, so that increase() sees the first failure of a group that had successes.
@@ -130,42 +207,81 @@ export function applyDeployment(state: GroupState, record: DeploymentRecord, app
   scalar(deployments, { status: record.status, ...record.labels }).value += 1;
   families.push(deployments);
 
-  if (record.durationSeconds !== undefined) {
-    const duration = takeHistogram(state, FAMILIES.deploymentDuration);
-    observe(histogramSeries(duration, FAMILIES.deploymentDuration.buckets, { status: record.status, ...record.labels }), record.durationSeconds);
-    families.push(duration);
+  const startedAt = gaugeValue(state, FAMILIES.startedAt) ?? 0;
+  let durationSeconds = record.durationSeconds;
+  if (durationSeconds === undefined && record.durationFromGatewayStart) {
+    if (startedAt > 0 && record.finishedAt >= startedAt) durationSeconds = record.finishedAt - startedAt;
+    else notices.push('no start of this deployment is known (deployctl start was not run, or on another gateway): no duration observed');
   }
-
-  if (record.leadTimes?.length) {
-    const leadTime = takeHistogram(state, FAMILIES.leadTime);
-    const series = histogramSeries(leadTime, FAMILIES.leadTime.buckets, {});
-    for (const seconds of record.leadTimes) observe(series, Math.max(0, seconds));
-    families.push(leadTime);
+  if (durationSeconds !== undefined) {
+    families.push(observeInto(state, FAMILIES.deploymentDuration, { status: record.status, ...record.labels }, [durationSeconds]));
+  }
+  if (gaugeValue(state, FAMILIES.inProgress) !== undefined || startedAt > 0) {
+    families.push(setGauge(FAMILIES.inProgress, 0), setGauge(FAMILIES.startedAt, 0));
   }
 
   // A record sent late (from the outbox) never moves "the last deployment" back in time.
-  const latest = (definition: FamilyDefinition & { type: 'gauge' }) =>
-    Math.max((existingFamily(state, definition) as ScalarFamily | undefined)?.series[0]?.value ?? 0, 0);
-  const isLatest = record.finishedAt >= latest(FAMILIES.lastDeployment);
+  const isLatest = record.finishedAt >= (gaugeValue(state, FAMILIES.lastDeployment) ?? 0);
   if (isLatest) {
     families.push(
       setGauge(FAMILIES.lastDeployment, record.finishedAt),
       setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
     );
-    if (record.durationSeconds !== undefined) families.push(setGauge(FAMILIES.lastDuration, record.durationSeconds));
+    if (durationSeconds !== undefined) families.push(setGauge(FAMILIES.lastDuration, durationSeconds));
+    if (record.source) {
+      const { ci, branch, repository, buildUrl } = record.source;
+      families.push(setGauge(FAMILIES.sourceInfo, 1, { ci, branch, repository, build_url: buildUrl }));
+    }
   }
-  if (record.status === 'success' && record.finishedAt >= latest(FAMILIES.lastSuccess)) {
-    families.push(setGauge(FAMILIES.lastSuccess, record.finishedAt));
-  }
-  if (record.status === 'failure' && record.finishedAt >= latest(FAMILIES.lastFailure)) {
+  if (record.status === 'failure' && record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)) {
     families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
+  }
+
+  let leadTimes: number[] | undefined;
+  if (record.status === 'success') {
+    if (record.finishedAt >= (gaugeValue(state, FAMILIES.lastSuccess) ?? 0)) {
+      families.push(
+        setGauge(FAMILIES.lastSuccess, record.finishedAt),
+        setGauge(FAMILIES.lastSuccessInfo, 1, { version: record.version, commit: record.commit }),
+      );
+    }
+    const lead = leadTimesOf(state, record);
+    if (lead.notice) notices.push(lead.notice);
+    if (lead.seconds.length > 0) {
+      leadTimes = lead.seconds;
+      families.push(observeInto(state, FAMILIES.leadTime, {}, lead.seconds));
+    }
   }
 
   const restore = applyRestore(state, record);
   families.push(...restore.families);
 
-  families.push(rememberRecord(state, record.id, appliedAt));
-  return { families, duplicate: false, ...(restore.timeToRestore !== undefined && { timeToRestore: restore.timeToRestore }) };
+  return {
+    families,
+    duplicate: false,
+    notices,
+    ...(durationSeconds !== undefined && { durationSeconds }),
+    ...(leadTimes && { leadTimes }),
+    ...(restore.timeToRestore !== undefined && { timeToRestore: restore.timeToRestore }),
+  };
+}
+
+/** The commit of the last successful deployment the group knows of. */
+export function previouslyDeployedCommit(state: GroupState): string | undefined {
+  const fromSuccess = (state.get(FAMILIES.lastSuccessInfo.name) as ScalarFamily | undefined)?.series[0]?.labels.commit;
+  if (fromSuccess) return fromSuccess;
+  const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels;
+  return info?.status === 'success' && info.commit ? info.commit : undefined;
+}
+
+function leadTimesOf(state: GroupState, record: DeploymentRecord): { seconds: number[]; notice?: string } {
+  if (!record.commit) return { seconds: [] };
+  if (record.commitTime !== undefined) return { seconds: [Math.max(0, record.finishedAt - record.commitTime)] };
+  if (!record.history) {
+    return { seconds: [], notice: `commit ${record.commit.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed` };
+  }
+  const { commits, notice } = newlyDeployedCommits(record.history, record.commit, previouslyDeployedCommit(state));
+  return { seconds: commits.map((c) => Math.max(0, record.finishedAt - c.time)), ...(notice && { notice }) };
 }
 
 /**
@@ -173,16 +289,16 @@ export function applyDeployment(state: GroupState, record: DeploymentRecord, app
  * closes it with one observation. Cancelled deployments neither open nor close a streak.
  */
 function applyRestore(state: GroupState, record: DeploymentRecord): { families: Family[]; timeToRestore?: number } {
-  const failingSince = existingFamily(state, FAMILIES.failingSince) as ScalarFamily | undefined;
-  const streakStart = failingSince?.series[0]?.value ?? 0;
+  const streakStart = gaugeValue(state, FAMILIES.failingSince) ?? 0;
   if (record.status === 'failure' && streakStart === 0) {
     return { families: [setGauge(FAMILIES.failingSince, record.finishedAt)] };
   }
   if (record.status === 'success' && streakStart > 0) {
     const timeToRestore = Math.max(0, record.finishedAt - streakStart);
-    const restore = takeHistogram(state, FAMILIES.timeToRestore);
-    observe(histogramSeries(restore, FAMILIES.timeToRestore.buckets, {}), timeToRestore);
-    return { families: [restore, setGauge(FAMILIES.failingSince, 0)], timeToRestore };
+    return {
+      families: [observeInto(state, FAMILIES.timeToRestore, {}, [timeToRestore]), setGauge(FAMILIES.failingSince, 0)],
+      timeToRestore,
+    };
   }
   return { families: [] };
 }

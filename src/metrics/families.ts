@@ -75,6 +75,21 @@ export const FAMILIES = {
     help: 'The last deployment: version, commit and status. Always 1.',
     type: 'gauge',
   },
+  lastSuccessInfo: {
+    name: 'deployctl_last_success_info',
+    help: 'The last successful deployment: version and commit. Always 1. Lead time counts the commits after this one.',
+    type: 'gauge',
+  },
+  sourceInfo: {
+    name: 'deployctl_deployment_source_info',
+    help: 'Where the last deployment came from: CI provider, branch, repository and build URL. Always 1.',
+    type: 'gauge',
+  },
+  startedAt: {
+    name: 'deployctl_deployment_started_timestamp_seconds',
+    help: 'Start time of the deployment in progress; 0 when none is.',
+    type: 'gauge',
+  },
   lastDuration: {
     name: 'deployctl_last_deployment_duration_seconds',
     help: 'How long the last deployment took.',

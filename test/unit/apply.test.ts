@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { applyDeployment, GroupConflictError, REMEMBERED_RECORDS, type DeploymentRecord } from '../../src/metrics/apply.js';
+import { applyRecord, GroupConflictError, REMEMBERED_RECORDS, type DeploymentRecord } from '../../src/metrics/apply.js';
 import { FAMILIES } from '../../src/metrics/families.js';
 import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/metrics/model.js';
 
-const base: DeploymentRecord = { id: 'r1', status: 'success', finishedAt: 1_000, version: '1.0', commit: 'abc', labels: {} };
+const base: DeploymentRecord = { kind: 'deployment', id: 'r1', status: 'success', finishedAt: 1_000, version: '1.0', commit: 'abc', labels: {} };
 
 /** What the gateway would hold after pushing these families on top of the state (POST semantics). */
 function pushed(state: GroupState, families: Family[]): GroupState {
@@ -12,10 +12,10 @@ function pushed(state: GroupState, families: Family[]): GroupState {
   return next;
 }
 
-function history(records: Partial<DeploymentRecord>[]): GroupState {
+function history_(records: Partial<DeploymentRecord>[]): GroupState {
   let state: GroupState = new Map();
   records.forEach((r, i) => {
-    state = pushed(state, applyDeployment(state, { ...base, id: `r${i}`, ...r }, 2_000 + i).families);
+    state = pushed(state, applyRecord(state, { ...base, id: `r${i}`, ...r }, 2_000 + i).families);
   });
   return state;
 }
@@ -25,7 +25,7 @@ const histogram = (state: GroupState, name: string) => (state.get(name) as Histo
 
 describe('applyDeployment', () => {
   it('counts every status from zero and carries totals forward', () => {
-    const state = history([{ status: 'success' }, { status: 'failure' }, { status: 'success' }]);
+    const state = history_([{ status: 'success' }, { status: 'failure' }, { status: 'success' }]);
     expect(scalar(state, FAMILIES.deployments.name)).toEqual([
       { labels: { status: 'success' }, value: 2 },
       { labels: { status: 'failure' }, value: 1 },
@@ -34,7 +34,7 @@ describe('applyDeployment', () => {
   });
 
   it('adds each duration to cumulative buckets, sum and count of its status', () => {
-    const state = history([{ durationSeconds: 3 }, { durationSeconds: 45 }, { durationSeconds: 5000 }]);
+    const state = history_([{ durationSeconds: 3 }, { durationSeconds: 45 }, { durationSeconds: 5000 }]);
     const [series] = histogram(state, FAMILIES.deploymentDuration.name)!;
     expect(series!.labels).toEqual({ status: 'success' });
     expect(series!.count).toBe(3);
@@ -45,12 +45,12 @@ describe('applyDeployment', () => {
   });
 
   it('leaves the duration histogram alone when the duration is unknown', () => {
-    const state = history([{}]);
+    const state = history_([{}]);
     expect(state.has(FAMILIES.deploymentDuration.name)).toBe(false);
   });
 
   it('keeps the last success and failure times and describes the last deployment', () => {
-    const state = history([
+    const state = history_([
       { status: 'failure', finishedAt: 100 },
       { status: 'success', finishedAt: 200, version: '2.0' },
       { status: 'cancelled', finishedAt: 300, version: '3.0', commit: 'def' },
@@ -62,7 +62,7 @@ describe('applyDeployment', () => {
   });
 
   it('does not move the last-deployment gauges back for a record that finished earlier', () => {
-    const state = history([
+    const state = history_([
       { status: 'success', finishedAt: 500, version: 'new' },
       { status: 'success', finishedAt: 100, version: 'old' },
     ]);
@@ -73,7 +73,7 @@ describe('applyDeployment', () => {
   });
 
   it('observes one time to restore from the first failure of a streak to the success', () => {
-    const state = history([
+    const state = history_([
       { status: 'success', finishedAt: 50 },
       { status: 'failure', finishedAt: 100 },
       { status: 'cancelled', finishedAt: 150 },
@@ -87,15 +87,27 @@ describe('applyDeployment', () => {
     expect(scalar(state, FAMILIES.failingSince.name)).toEqual([{ labels: {}, value: 0 }]);
   });
 
-  it('observes each lead time once', () => {
-    const state = history([{ leadTimes: [100, 7_200] }, { leadTimes: [30] }]);
+  it('observes the lead time of each newly deployed commit once, on successes only', () => {
+    const node = (sha: string, time: number, ...parents: string[]) => ({ sha, time, parents });
+    const history = [node('c4', 400, 'c3'), node('c3', 300, 'c2'), node('c2', 200, 'c1'), node('c1', 100)];
+    const state = history_([
+      { commit: 'c1', history: history.slice(3), finishedAt: 1_000 },
+      { commit: 'c3', history: history.slice(1), finishedAt: 2_000, status: 'failure' },
+      { commit: 'c4', history, finishedAt: 3_000 },
+    ]);
     const [lead] = histogram(state, FAMILIES.leadTime.name)!;
-    expect(lead!.count).toBe(3);
-    expect(lead!.sum).toBe(7_330);
+    // c1 alone at first; the failure brings nothing; then c2, c3 and c4 (all after c1).
+    expect(lead!.count).toBe(4);
+    expect(lead!.sum).toBe(900 + (3_000 - 200) + (3_000 - 300) + (3_000 - 400));
+  });
+
+  it('takes --commit-time over the history', () => {
+    const state = history_([{ commit: 'c9', commitTime: 400, finishedAt: 1_000 }]);
+    expect(histogram(state, FAMILIES.leadTime.name)![0]!.sum).toBe(600);
   });
 
   it('keeps series of other extra labels apart', () => {
-    const state = history([{ labels: { team: 'a' } }, { labels: { team: 'b' } }, { labels: { team: 'a' } }]);
+    const state = history_([{ labels: { team: 'a' } }, { labels: { team: 'b' } }, { labels: { team: 'a' } }]);
     const counts = scalar(state, FAMILIES.deployments.name)!.filter((s) => s.labels.status === 'success');
     expect(counts).toEqual([
       { labels: { status: 'success', team: 'a' }, value: 2 },
@@ -104,13 +116,13 @@ describe('applyDeployment', () => {
   });
 
   it('does not count a record the group has already applied', () => {
-    const state = history([{}]);
-    const again = applyDeployment(state, { ...base, id: 'r0' }, 3_000);
-    expect(again).toEqual({ families: [], duplicate: true });
+    const state = history_([{}]);
+    const again = applyRecord(state, { ...base, id: 'r0' }, 3_000);
+    expect(again).toEqual({ families: [], duplicate: true, notices: [] });
   });
 
   it(`remembers the newest ${REMEMBERED_RECORDS} record identities`, () => {
-    const state = history(Array.from({ length: REMEMBERED_RECORDS + 5 }, () => ({})));
+    const state = history_(Array.from({ length: REMEMBERED_RECORDS + 5 }, () => ({})));
     const ids = scalar(state, FAMILIES.appliedRecords.name)!.map((s) => s.labels.record_id);
     expect(ids).toHaveLength(REMEMBERED_RECORDS);
     expect(ids[0]).toBe(`r${REMEMBERED_RECORDS + 4}`);
@@ -119,16 +131,16 @@ describe('applyDeployment', () => {
   });
 
   it('does not change the state it is given', () => {
-    const state = history([{ durationSeconds: 10 }]);
+    const state = history_([{ durationSeconds: 10 }]);
     const before = JSON.stringify([...state]);
-    applyDeployment(state, { ...base, id: 'new', durationSeconds: 20 }, 5_000);
+    applyRecord(state, { ...base, id: 'new', durationSeconds: 20 }, 5_000);
     expect(JSON.stringify([...state])).toBe(before);
   });
 
   it('refuses a family of another type or other buckets, naming it', () => {
     const wrongType: GroupState = new Map([[FAMILIES.deployments.name, { name: FAMILIES.deployments.name, help: '', type: 'gauge', series: [] }]]);
-    expect(() => applyDeployment(wrongType, base, 1)).toThrow(GroupConflictError);
-    expect(() => applyDeployment(wrongType, base, 1)).toThrow(/deployctl_deployments_total as a gauge, but deployctl pushes it as a counter/);
+    expect(() => applyRecord(wrongType, base, 1)).toThrow(GroupConflictError);
+    expect(() => applyRecord(wrongType, base, 1)).toThrow(/deployctl_deployments_total as a gauge, but deployctl pushes it as a counter/);
 
     const otherBuckets: GroupState = new Map([
       [FAMILIES.deploymentDuration.name, {
@@ -136,6 +148,6 @@ describe('applyDeployment', () => {
         series: [{ labels: { status: 'success' }, buckets: [{ le: 1, count: 0 }], sum: 0, count: 0 }],
       }],
     ]);
-    expect(() => applyDeployment(otherBuckets, { ...base, durationSeconds: 1 }, 1)).toThrow(/deployctl_deployment_duration_seconds with the buckets 1/);
+    expect(() => applyRecord(otherBuckets, { ...base, durationSeconds: 1 }, 1)).toThrow(/deployctl_deployment_duration_seconds with the buckets 1/);
   });
 });

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandContext } from '../context.js';
+import { UsageError } from '../errors.js';
+import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../metadata/collect.js';
+import type { DeploymentRecord, StartRecord } from '../metrics/apply.js';
+import { sendRecord } from '../send.js';
+import { requireTarget } from '../settings.js';
+import { clearStarted, loadStarted, saveStarted } from '../state-dir.js';
+import { parseStatus, parseTimestamp } from '../validate.js';
+
+export interface StartFlags extends MetadataFlags {
+  startedAt?: string;
+}
+
+export interface FinishFlags extends MetadataFlags {
+  status?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/**
+ * `deployctl start`: marks the deployment in progress on the gateway (with its start time, so a
+ * `finish` on another machine or CI step can time it) and keeps the start on this machine too.
+ */
+export async function startCommand(flags: StartFlags, context: CommandContext): Promise<number> {
+  const { settings, now } = context;
+  const target = requireTarget(settings);
+  checkMetadataFlags(flags);
+  const startedAt = flags.startedAt === undefined ? now() : parseTimestamp('--started-at', flags.startedAt);
+  const grouping = { job: settings.job, ...target };
+  if (!settings.dryRun) {
+    await saveStarted(settings.stateDir, {
+      grouping,
+      startedAt,
+      ...(flags.version !== undefined && { version: flags.version }),
+      ...(flags.commit !== undefined && { commit: flags.commit }),
+    });
+  }
+  const record: StartRecord = { kind: 'start', id: randomUUID(), startedAt };
+  return sendRecord(context, grouping, record);
+}
+
+/**
+ * `deployctl finish --status S`: closes what `start` opened. The start comes from --started-at,
+ * else this machine's state directory, else the gateway (start ran elsewhere).
+ */
+export async function finishCommand(flags: FinishFlags, context: CommandContext): Promise<number> {
+  const { settings, env, cwd, now } = context;
+  const target = requireTarget(settings);
+  if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
+  const status = parseStatus(flags.status);
+  checkMetadataFlags(flags);
+  const finishedAt = flags.finishedAt === undefined ? now() : parseTimestamp('--finished-at', flags.finishedAt);
+  const grouping = { job: settings.job, ...target };
+
+  const local = await loadStarted(settings.stateDir, grouping);
+  const startedAt = flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt);
+  if (startedAt !== undefined && finishedAt < startedAt) {
+    throw new UsageError(`the deployment finished (${new Date(finishedAt * 1000).toISOString()}) before it started (${new Date(startedAt * 1000).toISOString()})`);
+  }
+  const metadata = await collectMetadata(
+    { ...flags, ...(flags.version === undefined && local?.version !== undefined && { version: local.version }), ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }) },
+    env,
+    cwd,
+  );
+  const record: DeploymentRecord = {
+    kind: 'deployment',
+    id: randomUUID(),
+    status,
+    labels: settings.labels,
+    finishedAt,
+    ...(startedAt === undefined ? { durationFromGatewayStart: true } : { durationSeconds: finishedAt - startedAt }),
+    ...metadata,
+  };
+  const exitCode = await sendRecord(context, grouping, record);
+  if (!settings.dryRun) await clearStarted(settings.stateDir, grouping);
+  return exitCode;
+}

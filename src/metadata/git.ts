@@ -1,0 +1,43 @@
+import { execFile } from 'node:child_process';
+import type { CommitNode } from '../metrics/lead-time.js';
+
+/** How far back the history for lead time goes; a previous deploy further back counts the deployed commit alone. */
+export const HISTORY_LIMIT = 2000;
+
+/** The one adapter to git: every call runs `git` in `cwd` and answers undefined when git cannot. */
+export class Git {
+  constructor(private readonly cwd: string) {}
+
+  private run(args: string[]): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      execFile(
+        'git',
+        args,
+        { cwd: this.cwd, encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } },
+        (error, stdout) => resolve(error ? undefined : stdout.trim()),
+      );
+    });
+  }
+
+  /** The full SHA of a commit-ish, or undefined when it is not in this repository. */
+  resolveCommit(ref: string): Promise<string | undefined> {
+    return this.run(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
+  }
+
+  async describe(commit: string): Promise<string | undefined> {
+    return (await this.run(['describe', '--tags', commit])) || undefined;
+  }
+
+  /** The commit and its ancestors, newest first, at most HISTORY_LIMIT. */
+  async history(commit: string): Promise<CommitNode[] | undefined> {
+    const out = await this.run(['log', `--max-count=${HISTORY_LIMIT}`, '--format=%H %ct %P', commit]);
+    if (out === undefined) return undefined;
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [sha = '', time = '0', ...parents] = line.split(' ');
+        return { sha, time: Number(time), parents };
+      });
+  }
+}

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { Grouping } from './gateway/group-state.js';
+
+/** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
+export function defaultStateDir(env: Record<string, string | undefined>): string {
+  if (env.DEPLOYCTL_STATE_DIR) return env.DEPLOYCTL_STATE_DIR;
+  const base = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'deployctl');
+}
+
+/** A file name for a group that reveals nothing and survives any service or environment name. */
+export function groupFileName(grouping: Grouping): string {
+  return createHash('sha256').update(JSON.stringify([grouping.job, grouping.service, grouping.environment])).digest('hex').slice(0, 32);
+}
+
+/** What `deployctl start` leaves for `deployctl finish` on the same machine. */
+export interface StartedDeployment {
+  grouping: Grouping;
+  /** Unix seconds. */
+  startedAt: number;
+  version?: string;
+  commit?: string;
+}
+
+function startedPath(stateDir: string, grouping: Grouping): string {
+  return join(stateDir, 'started', `${groupFileName(grouping)}.json`);
+}
+
+export async function saveStarted(stateDir: string, started: StartedDeployment): Promise<void> {
+  await mkdir(join(stateDir, 'started'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(startedPath(stateDir, started.grouping), `${JSON.stringify(started)}\n`, { mode: 0o600 });
+}
+
+export async function loadStarted(stateDir: string, grouping: Grouping): Promise<StartedDeployment | undefined> {
+  try {
+    const started = JSON.parse(await readFile(startedPath(stateDir, grouping), 'utf8')) as StartedDeployment;
+    return typeof started.startedAt === 'number' ? started : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function clearStarted(stateDir: string, grouping: Grouping): Promise<void> {
+  await rm(startedPath(stateDir, grouping), { force: true });
+}
