@@ -23,7 +23,12 @@ function withGlobalOptions(command: Command): Command {
     .option('-q, --quiet', 'print only warnings and errors')
     .option('-v, --verbose', 'print each request to the gateway on stderr')
     .option('--strict', 'exit non-zero when the metrics cannot be pushed')
-    .option('--timeout <seconds>', 'total time to spend talking to the gateway (default 5)');
+    .option('--timeout <seconds>', 'total time to spend talking to the gateway (default 5)')
+    .option('--header <"Name: value">', 'extra HTTP header for the gateway (repeatable)', collect)
+    .option('--ca-file <path>', 'CA certificate(s) to trust for an https gateway')
+    .option('--cert-file <path>', 'client certificate for an https gateway')
+    .option('--key-file <path>', 'key of the client certificate')
+    .option('--insecure', 'do not verify the gateway\'s TLS certificate');
 }
 
 function withTarget(command: Command): Command {
@@ -105,6 +110,11 @@ export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promis
   withGlobalOptions(withTarget(finish)).action(async (flags) => {
     const { finishCommand } = await import('./commands/start-finish.js');
     await run(flags, (context) => finishCommand(flags, context));
+  });
+
+  withGlobalOptions(program.command('flush').description('send the records kept while the gateway was unreachable')).action(async (flags) => {
+    const { flushCommand } = await import('./commands/flush.js');
+    await run(flags, (context) => flushCommand(context));
   });
 
   return program;

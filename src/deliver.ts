@@ -1,7 +1,8 @@
-import { GatewayError } from './errors.js';
-import { Gateway, groupPath } from './gateway/client.js';
+import pRetry from 'p-retry';
+import { DeployctlError, GatewayError } from './errors.js';
+import { Gateway, OutOfTimeError, groupPath } from './gateway/client.js';
 import type { Grouping } from './gateway/group-state.js';
-import { applyRecord, type Applied, type GroupRecord } from './metrics/apply.js';
+import { alreadyApplied, applyRecord, type Applied, type GroupRecord } from './metrics/apply.js';
 import { FAMILIES } from './metrics/families.js';
 import { renderExposition } from './metrics/exposition.js';
 import type { Family, GroupState } from './metrics/model.js';
@@ -13,15 +14,38 @@ export interface Delivery extends Applied {
   exposition: string;
   /** Deployments by status on the gateway after this record (deployment records only). */
   totals: Record<string, number>;
+  attempts: number;
+}
+
+export interface DeliverOptions {
+  dryRun: boolean;
+  now: () => number;
+  warn?: (message: string) => void;
+  debug?: (message: string) => void;
+}
+
+/** Another writer replaced the group between our read and write: the merge is done again. */
+export class LostUpdateError extends GatewayError {
+  constructor(grouping: Grouping) {
+    super(`another writer replaced ${grouping.service} in ${grouping.environment} at the same time`, undefined, true);
+    this.name = 'LostUpdateError';
+  }
 }
 
 export function openGateway(settings: Settings, reporter: Reporter): Gateway {
-  return new Gateway({ url: settings.pushgateway, timeoutMs: settings.timeoutSeconds * 1000, log: reporter.debug });
+  return new Gateway({
+    url: settings.pushgateway,
+    timeoutMs: settings.timeoutSeconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (settings.timeoutSeconds * 1000) / 3),
+    auth: settings.auth,
+    tls: settings.tls,
+    log: reporter.debug,
+  });
 }
 
-function totalsByStatus(families: Family[], labels: Record<string, string>): Record<string, number> {
+function totalsByStatus(families: Iterable<Family>, labels: Record<string, string>): Record<string, number> {
   const totals: Record<string, number> = {};
-  const counter = families.find((f) => f.name === FAMILIES.deployments.name);
+  const counter = [...families].find((f) => f.name === FAMILIES.deployments.name);
   for (const series of counter?.series ?? []) {
     const { status, ...rest } = series.labels;
     if (status === undefined || !('value' in series)) continue;
@@ -31,34 +55,78 @@ function totalsByStatus(families: Family[], labels: Record<string, string>): Rec
   return totals;
 }
 
-async function readForDelivery(gateway: Gateway, grouping: Grouping, options: { dryRun: boolean; warn?: (message: string) => void }) {
+async function readForDelivery(gateway: Gateway, grouping: Grouping, options: DeliverOptions): Promise<GroupState> {
   try {
     return await gateway.readGroup(grouping);
   } catch (error) {
     if (!options.dryRun || !(error instanceof GatewayError)) throw error;
     options.warn?.(`${error.message}; showing the push for a group the gateway does not hold yet`);
-    return new Map() as GroupState;
+    return new Map();
   }
 }
 
 /**
- * Reads the group, carries it forward by this record and writes the changed families back in
- * one POST. Under --dry-run the read still happens (so the text is exact) but nothing is sent.
+ * One read-merge-write of the group: read it, carry it forward by this record, write the
+ * changed families back in one POST, then read again to check that the record is there.
  */
-export async function deliver(
-  gateway: Gateway,
-  grouping: Grouping,
-  record: GroupRecord,
-  options: { dryRun: boolean; now: () => number; warn?: (message: string) => void },
-): Promise<Delivery> {
+async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Omit<Delivery, 'attempts'>> {
   const state = await readForDelivery(gateway, grouping, options);
   const applied = applyRecord(state, record, options.now());
   const exposition = await renderExposition(applied.families);
-  if (!applied.duplicate && !options.dryRun) await gateway.push(grouping, exposition);
-  return {
-    ...applied,
-    url: gateway.displayUrl(groupPath(grouping)),
-    exposition,
-    totals: record.kind === 'deployment' ? totalsByStatus(applied.families, record.labels) : {},
-  };
+  const url = gateway.displayUrl(groupPath(grouping));
+  const labels = record.kind === 'deployment' ? record.labels : {};
+  if (applied.duplicate || options.dryRun) {
+    const after = applied.duplicate ? state.values() : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
+    return { ...applied, url, exposition, totals: totalsByStatus(after, labels) };
+  }
+  await gateway.push(grouping, exposition);
+  // Without compare-and-swap on the gateway, a concurrent writer from another machine can
+  // replace our write with one merged from the older state; detect that and merge again.
+  if (!alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
+  return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels) };
+}
+
+function retryable(error: unknown): boolean {
+  return error instanceof GatewayError && error.retryable;
+}
+
+/**
+ * Delivers one record, retrying network errors, time-outs, 5xx answers and lost updates with
+ * backoff and jitter while the --timeout budget lasts. A retry reads the group again, so a
+ * write whose answer was lost is found applied (by the record's identity) and not counted twice.
+ */
+export async function deliver(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Delivery> {
+  let attempts = 0;
+  let lastCause: Error | undefined;
+  const started = Date.now();
+  try {
+    const delivery = await pRetry(
+      () => {
+        attempts += 1;
+        return attempt(gateway, grouping, record, options);
+      },
+      {
+        retries: 20,
+        minTimeout: 50,
+        maxTimeout: 1000,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: Math.max(0, gateway.remainingMs()),
+        shouldRetry: ({ error }) => retryable(error) && gateway.remainingMs() > 50,
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          if (!(error instanceof OutOfTimeError)) lastCause = error;
+          options.debug?.(`attempt ${attemptNumber} failed: ${error.message}`);
+        },
+      },
+    );
+    // A retry that finds the record applied means an earlier attempt stored it.
+    return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };
+  } catch (error) {
+    // Running out of time is how it ended, not why: report the failure that used the time up.
+    const cause = error instanceof OutOfTimeError && lastCause ? lastCause : error;
+    if (cause instanceof DeployctlError && attempts > 1) {
+      cause.message = `${cause.message} (${attempts} attempts in ${((Date.now() - started) / 1000).toFixed(1)}s)`;
+    }
+    throw cause;
+  }
 }

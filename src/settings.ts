@@ -1,7 +1,9 @@
 import { UsageError } from './errors.js';
 import { loadConfig } from './config/load.js';
 import { defaultStateDir } from './state-dir.js';
-import { parseGatewayUrl, redactUrl } from './gateway/client.js';
+import { parseGatewayUrl, redactUrl, type GatewayAuth, type GatewayTls } from './gateway/client.js';
+import type { FileConfig } from './config/schema.js';
+import { readFile } from 'node:fs/promises';
 import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from './validate.js';
 
 export const DEFAULT_PUSHGATEWAY = 'http://localhost:9091';
@@ -22,6 +24,11 @@ export interface GlobalFlags {
   service?: string;
   env?: string;
   label?: string[];
+  header?: string[];
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  insecure?: boolean;
 }
 
 export type Source = 'flag' | 'environment' | 'config' | 'default';
@@ -40,6 +47,8 @@ export interface Settings {
   labels: Record<string, string>;
   /** Where state between invocations is kept on this machine (start/finish, the outbox). */
   stateDir: string;
+  auth: GatewayAuth;
+  tls: GatewayTls;
   configFile: string | undefined;
   /** Where each resolved value came from, for `doctor` and --verbose. */
   sources: Record<'pushgateway' | 'job' | 'service' | 'environment' | 'timeout' | 'strict', Source>;
@@ -105,6 +114,8 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   Object.assign(labels, parseLabels(flags.label ?? []));
 
   const stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
+  const auth = await resolveAuth(flags, env, config, fromFile);
+  const tls = await resolveTls(flags, env, config, fromFile);
 
   return {
     pushgateway,
@@ -119,6 +130,8 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     verbose: flags.verbose ?? false,
     labels,
     stateDir,
+    auth,
+    tls,
     configFile: filepath,
     sources: {
       pushgateway: pushgatewaySource,
@@ -129,6 +142,76 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
       strict: strictSource,
     },
   };
+}
+
+async function readSecretFile(what: string, path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new UsageError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function checkHeader(where: string, name: string, value: string): void {
+  if (!HEADER_NAME.test(name)) throw new UsageError(`${where}: ${JSON.stringify(name)} is not a valid HTTP header name`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`${where}: the value of header ${name} contains a control character`);
+}
+
+/** Credentials: environment over config file (never flags, which other users can see in `ps`). */
+async function resolveAuth(flags: GlobalFlags, env: Env, config: FileConfig, fromFile: (key: string) => string): Promise<GatewayAuth> {
+  const auth: GatewayAuth = {};
+  const username = envValue(env, 'DEPLOYCTL_PUSHGATEWAY_USERNAME') ?? config.auth?.username;
+  const password =
+    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_PASSWORD') ??
+    (config.auth?.passwordFile ? await readSecretFile(fromFile('auth.passwordFile'), config.auth.passwordFile) : config.auth?.password);
+  const token =
+    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_TOKEN') ??
+    (config.auth?.tokenFile ? await readSecretFile(fromFile('auth.tokenFile'), config.auth.tokenFile) : config.auth?.token);
+  if (username !== undefined) auth.username = username;
+  if (password !== undefined) auth.password = password;
+  if (token !== undefined) {
+    if (/[\s]/.test(token)) throw new UsageError('the gateway token contains white space or a line break');
+    auth.token = token;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(config.headers ?? {})) {
+    checkHeader(fromFile(`headers.${name}`), name, value);
+    headers[name] = value;
+  }
+  for (const header of flags.header ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new UsageError('--header must have the form "Name: value"');
+    const name = header.slice(0, colon).trim();
+    const value = header.slice(colon + 1).trim();
+    checkHeader('--header', name, value);
+    headers[name] = value;
+  }
+  if (Object.keys(headers).length > 0) auth.headers = headers;
+  return auth;
+}
+
+async function resolveTls(flags: GlobalFlags, env: Env, config: FileConfig, fromFile: (key: string) => string): Promise<GatewayTls> {
+  const tls: GatewayTls = {};
+  const file = async (flag: string | undefined, flagName: string, envName: string, configValue: string | undefined, configKey: string) => {
+    if (flag !== undefined) return readSecretFile(flagName, flag);
+    const fromEnv = envValue(env, envName);
+    if (fromEnv !== undefined) return readSecretFile(envName, fromEnv);
+    if (configValue !== undefined) return readSecretFile(fromFile(configKey), configValue);
+    return undefined;
+  };
+  const ca = await file(flags.caFile, '--ca-file', 'DEPLOYCTL_CA_FILE', config.tls?.caFile, 'tls.caFile');
+  const cert = await file(flags.certFile, '--cert-file', 'DEPLOYCTL_CERT_FILE', config.tls?.certFile, 'tls.certFile');
+  const key = await file(flags.keyFile, '--key-file', 'DEPLOYCTL_KEY_FILE', config.tls?.keyFile, 'tls.keyFile');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('a client certificate needs both --cert-file and --key-file');
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  const insecure = flags.insecure || envBoolean(env, 'DEPLOYCTL_INSECURE') || config.tls?.insecure;
+  if (insecure) tls.insecure = true;
+  return tls;
 }
 
 function positiveSeconds(what: string, value: string): number {

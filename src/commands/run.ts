@@ -4,7 +4,9 @@ import type { CommandContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../metadata/collect.js';
 import type { DeploymentRecord, StepRecord } from '../metrics/apply.js';
-import { deliver, openGateway } from '../deliver.js';
+import { deliver } from '../deliver.js';
+import { Gateway } from '../gateway/client.js';
+import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
@@ -72,10 +74,19 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   return outcome.exitCode;
 }
 
+/** Marks the deployment in progress while the command runs; best effort, never kept for later. */
 async function markInProgress({ settings, reporter, now }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
-  const gateway = openGateway(settings, reporter);
+  const gateway = new Gateway({
+    url: settings.pushgateway,
+    timeoutMs: Math.min(settings.timeoutSeconds, 2) * 1000,
+    auth: settings.auth,
+    tls: settings.tls,
+    log: reporter.debug,
+  });
   try {
-    await deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { dryRun: false, now });
+    await withGroupLock(settings.stateDir, grouping, gateway.remainingMs(), () =>
+      deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { dryRun: false, now }),
+    );
   } catch (error) {
     reporter.debug(`could not mark the deployment in progress: ${(error as Error).message}`);
   } finally {

@@ -11,6 +11,24 @@ export const ConfigSchema = v.strictObject({
   timeout: v.optional(v.pipe(v.number('must be a number of seconds'), v.gtValue(0, 'must be more than 0'), v.maxValue(600, 'must be at most 600 seconds'))),
   strict: v.optional(v.boolean('must be true or false')),
   stateDir: v.optional(nonEmpty),
+  auth: v.optional(
+    v.strictObject({
+      username: v.optional(v.string('must be a string')),
+      password: v.optional(v.string('must be a string')),
+      passwordFile: v.optional(nonEmpty),
+      token: v.optional(v.string('must be a string')),
+      tokenFile: v.optional(nonEmpty),
+    }),
+  ),
+  headers: v.optional(v.record(v.string(), v.string('must be a string'))),
+  tls: v.optional(
+    v.strictObject({
+      caFile: v.optional(nonEmpty),
+      certFile: v.optional(nonEmpty),
+      keyFile: v.optional(nonEmpty),
+      insecure: v.optional(v.boolean('must be true or false')),
+    }),
+  ),
   labels: v.optional(v.record(v.string(), v.string('must be a string'))),
 });
 

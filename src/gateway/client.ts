@@ -4,11 +4,33 @@ import { GatewayError, UsageError } from '../errors.js';
 import { parseGroupState, type Grouping } from './group-state.js';
 import type { GroupState } from '../metrics/model.js';
 
+export interface GatewayAuth {
+  username?: string;
+  password?: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Extra request headers (a proxy's API key, …); their values are never printed. */
+  headers?: Record<string, string>;
+}
+
+export interface GatewayTls {
+  /** PEM contents, not paths: files are read (and refused) while settings are resolved. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Skip certificate verification. */
+  insecure?: boolean;
+}
+
 export interface GatewayOptions {
   /** Base URL of the gateway; credentials in it become a basic-auth header and are never printed. */
   url: string;
   /** Total time for every request this client makes, in milliseconds. */
   timeoutMs: number;
+  /** The longest one request may take, so that a hung gateway leaves time for a retry. */
+  attemptTimeoutMs?: number;
+  auth?: GatewayAuth;
+  tls?: GatewayTls;
   log?: (message: string) => void;
 }
 
@@ -61,6 +83,14 @@ function safeText(value: string): string {
   return value.replace(/\/\/[^/@]*@/, '//***@');
 }
 
+/** The --timeout budget is spent; the error before it says why. */
+export class OutOfTimeError extends GatewayError {
+  constructor(shown: string) {
+    super(`no time left to ${shown} (--timeout)`, undefined, false);
+    this.name = 'OutOfTimeError';
+  }
+}
+
 export class Gateway {
   readonly base: URL;
   private readonly authorization: string | undefined;
@@ -69,14 +99,29 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.base = parseGatewayUrl(options.url);
-    if (this.base.username || this.base.password) {
-      const user = decodeURIComponent(this.base.username);
-      const password = decodeURIComponent(this.base.password);
-      this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    }
+    const auth = options.auth ?? {};
+    const user = auth.username ?? decodeURIComponent(this.base.username);
+    const password = auth.password ?? decodeURIComponent(this.base.password);
+    if (auth.token) this.authorization = `Bearer ${auth.token}`;
+    else if (user || password) this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     this.deadline = Date.now() + options.timeoutMs;
-    const Agent = this.base.protocol === 'https:' ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const tls = options.tls ?? {};
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({
+            keepAlive: true,
+            maxSockets: 1,
+            ...(tls.ca && { ca: tls.ca }),
+            ...(tls.cert && { cert: tls.cert }),
+            ...(tls.key && { key: tls.key }),
+            rejectUnauthorized: !tls.insecure,
+          })
+        : new http.Agent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  /** Milliseconds left of the total budget. */
+  remainingMs(): number {
+    return this.deadline - Date.now();
   }
 
   /** The URL of a path below the gateway's base (which may itself have a path), without credentials. */
@@ -128,13 +173,13 @@ export class Gateway {
   request(method: string, path: string, body?: string): Promise<GatewayResponse> {
     const url = this.url(path);
     const shown = `${method} ${redactUrl(url)}`;
-    const remaining = this.deadline - Date.now();
+    const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
     if (remaining <= 0) {
-      return Promise.reject(new GatewayError(`no time left to ${shown} (--timeout)`, undefined, false));
+      return Promise.reject(new OutOfTimeError(shown));
     }
     const started = performance.now();
     const transport = url.protocol === 'https:' ? https : http;
-    const headers: http.OutgoingHttpHeaders = {};
+    const headers: http.OutgoingHttpHeaders = { ...this.options.auth?.headers };
     if (this.authorization) headers.authorization = this.authorization;
     if (body !== undefined) {
       headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';

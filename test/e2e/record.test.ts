@@ -193,13 +193,27 @@ describe('deployctl record against a real Pushgateway', () => {
     }
   });
 
-  it('warns and exits 0 when the gateway is unreachable, and 1 under --strict', async () => {
-    const down = { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' };
-    const lenient = await record(['-s', 'down', '-e', 'prod', '--status', 'success', '--timeout', '2'], down);
+  it('keeps the record when the gateway is unreachable, exits 0 (1 under --strict), and flush sends it once', async () => {
+    const stateDir = join(workdir.path, 'down-state');
+    const down = { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_STATE_DIR: stateDir };
+    const lenient = await record(['-s', 'down', '-e', 'prod', '--status', 'success', '--duration', '30', '--timeout', '1'], down);
     expect(lenient.exitCode).toBe(0);
-    expect(lenient.stderr).toMatch(/warning: success of down in prod was not recorded: could not GET http:\/\/127\.0\.0\.1:9\/api\/v1\/metrics: ECONNREFUSED/);
-    const strict = await record(['-s', 'down', '-e', 'prod', '--status', 'success', '--timeout', '2', '--strict'], down);
+    expect(lenient.stderr).toMatch(
+      /warning: success of down in prod is not on the gateway yet: could not GET http:\/\/127\.0\.0\.1:9\/api\/v1\/metrics: ECONNREFUSED \(\d+ attempts in [\d.]+s\)\. It is kept in .*outbox and sent by the next deployctl command, or now with: deployctl flush/,
+    );
+    const strict = await record(['-s', 'down', '-e', 'prod', '--status', 'failure', '--timeout', '1', '--strict'], down);
     expect(strict.exitCode).toBe(1);
+    expect(await hasGroup(gateway.url, 'down')).toBe(false);
+
+    const flush = await deployctl(['flush'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
+    expect(flush.exitCode).toBe(0);
+    expect(flush.stdout).toMatch(/sent 2 kept record\(s\); 0 still kept\n$/);
+    const again = await deployctl(['flush'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
+    expect(again.stdout).toBe('nothing kept: the outbox is empty\n');
+    const samples = await scrape(gateway.url);
+    expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'success' })).toBe(1);
+    expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'failure' })).toBe(1);
+    expect(value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'down', status: 'success' })).toBe(30);
   });
 
   it('leaves an exposition on the gateway that promtool check metrics accepts', async () => {

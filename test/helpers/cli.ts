@@ -1,8 +1,15 @@
 import { execa, type Options } from 'execa';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseExposition, type Sample } from './exposition.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/deployctl', import.meta.url));
+
+/** HOME for every spawned deployctl of this test file, so that state never lands in the real one. */
+const home = mkdtempSync(join(tmpdir(), 'deployctl-home-'));
+process.on('exit', () => rmSync(home, { recursive: true, force: true }));
 
 export interface CliResult {
   exitCode: number;
@@ -19,7 +26,7 @@ export async function deployctl(
   { env = {}, cwd, input, timeout = 20_000 }: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number } = {},
 ): Promise<CliResult> {
   const options: Options = {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: home, NO_COLOR: '1', ...env },
     extendEnv: false,
     reject: false,
     timeout,
