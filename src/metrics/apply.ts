@@ -95,6 +95,11 @@ function existingFamily(state: GroupState, definition: FamilyDefinition): Family
   if (existing && existing.type !== definition.type) {
     throw new GroupConflictError(definition.name, `as a ${existing.type}, but deployctl pushes it as a ${definition.type}`);
   }
+  const required = definition.labels ?? [];
+  const odd = existing?.series.find((s) => required.some((name) => !(name in s.labels)));
+  if (odd) {
+    throw new GroupConflictError(definition.name, `with the labels {${Object.keys(odd.labels).join(', ')}}, but deployctl's series all have {${required.join(', ')}}`);
+  }
   return existing;
 }
 

@@ -5,6 +5,8 @@ export interface FamilyDefinition {
   help: string;
   type: MetricType;
   buckets?: readonly number[];
+  /** Labels every series of the family has (beside any --label ones). */
+  labels?: readonly string[];
 }
 
 const MINUTE = 60;
@@ -25,12 +27,14 @@ export const FAMILIES = {
     name: 'deployctl_deployments_total',
     help: 'Deployments finished, by status.',
     type: 'counter',
+    labels: ['status'],
   },
   deploymentDuration: {
     name: 'deployctl_deployment_duration_seconds',
     help: 'How long each deployment took.',
     type: 'histogram',
     buckets: DURATION_BUCKETS,
+    labels: ['status'],
   },
   leadTime: {
     name: 'deployctl_lead_time_seconds',
@@ -49,6 +53,7 @@ export const FAMILIES = {
     help: 'How long each step of a deployment took.',
     type: 'histogram',
     buckets: DURATION_BUCKETS,
+    labels: ['step', 'status'],
   },
   lastDeployment: {
     name: 'deployctl_last_deployment_timestamp_seconds',

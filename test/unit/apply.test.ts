@@ -142,6 +142,9 @@ describe('applyDeployment', () => {
     expect(() => applyRecord(wrongType, base, 1)).toThrow(GroupConflictError);
     expect(() => applyRecord(wrongType, base, 1)).toThrow(/deployctl_deployments_total as a gauge, but deployctl pushes it as a counter/);
 
+    const otherLabels: GroupState = new Map([[FAMILIES.deployments.name, { name: FAMILIES.deployments.name, help: '', type: 'counter', series: [{ labels: { result: 'ok' }, value: 3 }] }]]);
+    expect(() => applyRecord(otherLabels, base, 1)).toThrow(/deployctl_deployments_total with the labels \{result\}, but deployctl's series all have \{status\}/);
+
     const otherBuckets: GroupState = new Map([
       [FAMILIES.deploymentDuration.name, {
         name: FAMILIES.deploymentDuration.name, help: '', type: 'histogram',

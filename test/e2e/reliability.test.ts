@@ -1,0 +1,216 @@
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
+import { value } from '../helpers/exposition.js';
+import { startProxy } from '../helpers/proxy.js';
+import { freePort, startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+
+let gateway: RunningServer;
+const workdir = tempDir();
+
+beforeAll(async () => {
+  gateway = await startPushgateway();
+});
+afterAll(async () => {
+  await gateway?.stop();
+  workdir.remove();
+});
+
+const stateDir = (name: string) => join(workdir.path, name);
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  deployctl(args, { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir('default'), ...env }, cwd: workdir.path, timeout: 60_000 });
+
+const success = async (url: string, service: string, status = 'success') => {
+  const samples = await scrape(url);
+  const found = samples.filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  return found.length === 1 ? found[0]!.value : found.length === 0 ? undefined : NaN;
+};
+
+describe('gateway down, then up', () => {
+  it('keeps records while the gateway is stopped and flush sends each exactly once after it starts', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: url, DEPLOYCTL_STATE_DIR: stateDir('outage') };
+    let stopped = await startPushgateway([], { port });
+    await cli(['record', '-s', 'outage', '-e', 'prod', '--status', 'success'], env);
+    await stopped.stop();
+
+    for (const status of ['failure', 'success', 'success']) {
+      const result = await cli(['record', '-s', 'outage', '-e', 'prod', '--status', status, '--timeout', '1'], env);
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain('is not on the gateway yet');
+    }
+    expect(readdirSync(join(stateDir('outage'), 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(3);
+
+    stopped = await startPushgateway([], { port });
+    try {
+      // The restarted gateway is empty (no persistence): what it gets is exactly the three kept records.
+      const flush = await cli(['flush'], env);
+      expect(flush.exitCode).toBe(0);
+      expect(flush.stdout).toContain('sent 3 kept record(s); 0 still kept');
+      expect(await success(url, 'outage')).toBe(2);
+      expect(await success(url, 'outage', 'failure')).toBe(1);
+      expect(readdirSync(join(stateDir('outage'), 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(0);
+    } finally {
+      await stopped.stop();
+    }
+  });
+
+  it('sends kept records before a new one, and a kept record sent again after a crash counts once', async () => {
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('crash') };
+    await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'success', '--timeout', '1'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
+    const outbox = join(stateDir('crash'), 'outbox');
+    const [kept] = readdirSync(outbox).filter((f) => f.endsWith('.json'));
+    copyFileSync(join(outbox, kept!), join(workdir.path, 'kept-copy.json'));
+
+    const next = await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'failure'], env);
+    expect(next.exitCode).toBe(0);
+    expect(await success(gateway.url, 'crash')).toBe(1);
+    expect(await success(gateway.url, 'crash', 'failure')).toBe(1);
+
+    // As if deployctl died after the push but before removing the file.
+    copyFileSync(join(workdir.path, 'kept-copy.json'), join(outbox, kept!));
+    const flush = await cli(['flush'], env);
+    expect(flush.exitCode).toBe(0);
+    expect(flush.stdout).toContain('was already recorded; not counted again');
+    expect(await success(gateway.url, 'crash')).toBe(1);
+  });
+
+  it('sets a corrupt outbox file aside and says so', async () => {
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('corrupt') };
+    await cli(['record', '-s', 'corrupt', '-e', 'prod', '--status', 'success', '--timeout', '1'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
+    writeFileSync(join(stateDir('corrupt'), 'outbox', '00000000000000-broken.json'), '{"format":1,"grou');
+    const flush = await cli(['flush'], env);
+    expect(flush.stderr).toMatch(/kept record .*00000000000000-broken\.json is unreadable \(not valid JSON\); moved to .*corrupt\/00000000000000-broken\.json/);
+    expect(flush.exitCode).toBe(1);
+    expect(await success(gateway.url, 'corrupt')).toBe(1);
+    expect(readdirSync(join(stateDir('corrupt'), 'outbox', 'corrupt'))).toEqual(['00000000000000-broken.json']);
+  });
+
+  it('lets two flushes at once send each kept record once', async () => {
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('twoflush') };
+    for (let i = 0; i < 6; i++) {
+      await cli(['record', '-s', `twoflush-${i % 2}`, '-e', 'prod', '--status', 'success', '--timeout', '0.3'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
+    }
+    const [a, b] = await Promise.all([cli(['flush'], env), cli(['flush'], env)]);
+    expect(a.exitCode + b.exitCode).toBe(0);
+    expect(await success(gateway.url, 'twoflush-0')).toBe(3);
+    expect(await success(gateway.url, 'twoflush-1')).toBe(3);
+  });
+});
+
+describe('lost answers, failing and hanging gateways', () => {
+  it('counts a push once when the gateway stored it but the answer was lost', async () => {
+    let dropped = 0;
+    const proxy = await startProxy(gateway.url, (request) => (request.method === 'POST' && dropped++ === 0 ? 'drop-response' : 'forward'));
+    try {
+      const result = await cli(['record', '-s', 'lost-answer', '-e', 'prod', '--status', 'success', '--duration', '12'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(/^recorded success of lost-answer in prod/);
+      expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+      expect(await success(gateway.url, 'lost-answer')).toBe(1);
+      const samples = await scrape(gateway.url);
+      expect(value(samples, 'deployctl_deployment_duration_seconds_count', { service: 'lost-answer' })).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('retries 5xx answers and succeeds when the gateway recovers', async () => {
+    const proxy = await startProxy(gateway.url, (_request, index) => (index < 3 ? { status: 503, body: 'overloaded' } : 'forward'));
+    try {
+      const result = await cli(['record', '-s', 'flaky', '-e', 'prod', '--status', 'success', '--verbose'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toMatch(/attempt 3 failed: .*HTTP 503: overloaded/);
+      expect(await success(gateway.url, 'flaky')).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('stops retrying a hanging gateway within the --timeout budget and keeps the record', async () => {
+    const proxy = await startProxy(gateway.url, () => 'hang');
+    try {
+      const started = Date.now();
+      const result = await cli(['record', '-s', 'hang', '-e', 'prod', '--status', 'success', '--timeout', '2'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('hang') });
+      const elapsed = Date.now() - started;
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toMatch(/timed out after \d+ ms \(\d+ attempts in 2\.\ds\)/);
+      expect(elapsed).toBeLessThan(2_000 + 1_500);
+      expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
+      expect(readdirSync(join(stateDir('hang'), 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('does not retry a 4xx and shows the gateway’s reason', async () => {
+    const proxy = await startProxy(gateway.url, (request) => (request.method === 'POST' ? { status: 400, body: 'pushed metrics are invalid or inconsistent with existing metrics: bad thing' } : 'forward'));
+    try {
+      const result = await cli(['record', '-s', 'refused', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('refused') });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain('refused to store the metrics on it: HTTP 400: pushed metrics are invalid or inconsistent with existing metrics: bad thing');
+      expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('names the family and what to do when the group holds a deployctl family of another type', async () => {
+    const fresh = await startPushgateway();
+    try {
+      const pushed = await fetch(`${fresh.url}/metrics/job/deployctl/service/quirk/environment/prod`, {
+        method: 'PUT',
+        body: '# TYPE deployctl_deployments_total gauge\ndeployctl_deployments_total 5\n',
+      });
+      expect(pushed.status).toBe(200);
+      const result = await cli(['record', '-s', 'quirk', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_PUSHGATEWAY_URL: fresh.url, DEPLOYCTL_STATE_DIR: stateDir('quirk') });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain('the gateway already holds deployctl_deployments_total as a gauge, but deployctl pushes it as a counter');
+      expect(result.stderr).toContain('remove the family or the group (deployctl delete) and record again');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('names the family when a hand-made push gave it other labels', async () => {
+    const pushed = await fetch(`${gateway.url}/metrics/job/deployctl/service/labels-quirk/environment/prod`, {
+      method: 'PUT',
+      body: '# TYPE deployctl_deployments_total counter\ndeployctl_deployments_total{result="ok"} 5\n',
+    });
+    expect(pushed.status).toBe(200);
+    const result = await cli(['record', '-s', 'labels-quirk', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_STATE_DIR: stateDir('labels-quirk') });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain("the gateway already holds deployctl_deployments_total with the labels {result}, but deployctl's series all have {status}");
+  });
+});
+
+describe('concurrency', () => {
+  it('lands 30 concurrent processes for 30 services exactly', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => cli(['record', '-s', `many-${i}`, '-e', 'prod', '--status', 'success', '--timeout', '30'])),
+    );
+    expect(results.map((r) => r.exitCode)).toEqual(Array(30).fill(0));
+    const samples = await scrape(gateway.url);
+    for (let i = 0; i < 30; i++) expect(value(samples, 'deployctl_deployments_total', { service: `many-${i}`, status: 'success' })).toBe(1);
+  });
+
+  it('lands 20 concurrent processes for one service exactly', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => cli(['record', '-s', 'same', '-e', 'prod', '--status', i % 4 === 0 ? 'failure' : 'success', '--duration', String(i + 1), '--timeout', '30'])),
+    );
+    expect(results.map((r) => r.stderr).filter(Boolean)).toEqual([]);
+    const samples = await scrape(gateway.url);
+    expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'success' })).toBe(15);
+    expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'failure' })).toBe(5);
+    const sum = value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'success' }) + value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'failure' });
+    expect(sum).toBe(210);
+  });
+
+  it('has nothing for a service that was never recorded', async () => {
+    expect(await hasGroup(gateway.url, 'never')).toBe(false);
+  });
+});

@@ -1,0 +1,54 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ProxyAction = 'forward' | 'drop-response' | 'hang' | { status: number; body: string };
+
+export interface TestProxy {
+  url: string;
+  requests: { method: string; url: string }[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of a real gateway that can forward a request and then drop
+ * the answer (the gateway has stored it; the client never hears so), hang, or answer itself.
+ */
+export async function startProxy(target: string, decide: (request: http.IncomingMessage, index: number) => ProxyAction): Promise<TestProxy> {
+  const requests: { method: string; url: string }[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer((request, response) => {
+    const index = requests.push({ method: request.method ?? '', url: request.url ?? '' }) - 1;
+    const action = decide(request, index);
+    if (action === 'hang') return;
+    if (typeof action === 'object') {
+      response.writeHead(action.status, { 'content-type': 'text/plain' }).end(action.body);
+      return;
+    }
+    const upstream = http.request(new URL(request.url ?? '/', target), { method: request.method, headers: request.headers }, (answer) => {
+      if (action === 'drop-response') {
+        answer.resume();
+        answer.on('end', () => request.socket.destroy());
+        return;
+      }
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
