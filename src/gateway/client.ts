@@ -206,6 +206,11 @@ export class Gateway {
 
   private networkError(shown: string, error: Error & { code?: string }): GatewayError {
     const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
-    return new GatewayError(`could not ${shown}: ${reason}`, undefined, true, 'is the Pushgateway running, and is --pushgateway right?');
+    const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') || /certificate|handshake/i.test(error.message);
+    const hint = tlsProblem
+      ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
+      : 'is the Pushgateway running, and is --pushgateway right?';
+    // A certificate problem does not go away by retrying.
+    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
   }
 }

@@ -59,7 +59,10 @@ function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> 
  * answers. Debian's build persists to /var/lib/prometheus by default: tests keep state in memory
  * unless they pass a --persistence.file of their own.
  */
-export async function startPushgateway(extraArgs: string[] = [], { port: fixedPort }: { port?: number } = {}): Promise<RunningServer> {
+export async function startPushgateway(
+  extraArgs: string[] = [],
+  { port: fixedPort, scheme = 'http' }: { port?: number; scheme?: 'http' | 'https' } = {},
+): Promise<RunningServer> {
   const binary = process.env.PUSHGATEWAY_BIN ?? 'prometheus-pushgateway';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = fixedPort ?? (await freePort());
@@ -68,9 +71,9 @@ export async function startPushgateway(extraArgs: string[] = [], { port: fixedPo
     });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const scheme = extraArgs.some((a) => a.startsWith('--web.config.file')) ? 'https' : 'http';
     const url = `${scheme}://127.0.0.1:${port}`;
-    const ready = scheme === 'https' ? await waitForPort(port, child, 10_000) : await waitUntilReady(`${url}/-/ready`, child, 10_000);
+    const protectedEndpoints = extraArgs.some((a) => a.startsWith('--web.config.file'));
+    const ready = protectedEndpoints ? await waitForPort(port, child, 10_000) : await waitUntilReady(`${url}/-/ready`, child, 10_000);
     if (ready) return { url, port, process: child, stop: stopper(child, () => undefined) };
     child.kill('SIGKILL');
     if (!stderr.includes('address already in use') || fixedPort) {
