@@ -1,0 +1,236 @@
+import { FieldColorModeId, MappingType, type Dashboard, type Panel, type VariableModel } from '@grafana/schema';
+import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/dora/bands.js';
+import { doraQueries, GROUP, windowIncrease } from '../../src/dora/promql.js';
+
+const datasource = { type: 'prometheus', uid: '${datasource}' };
+const sel = '{service=~"$service", environment=~"$environment"}';
+const withStatus = (status: string) => `{service=~"$service", environment=~"$environment", status=~"${status}"}`;
+/** The change during the dashboard's time range, exactly (see src/dora/promql.ts). */
+const inRange = (series: string) => windowIncrease(series, '$__range');
+const ROLLING = '7d';
+
+interface Target {
+  expr: string;
+  legendFormat?: string;
+  instant?: boolean;
+  format?: 'table' | 'time_series';
+}
+
+function targets(list: Target[]) {
+  return list.map((t, i) => ({
+    refId: String.fromCharCode(65 + i),
+    datasource,
+    expr: t.expr,
+    legendFormat: t.legendFormat ?? '__auto',
+    range: !t.instant,
+    instant: t.instant ?? false,
+    ...(t.format && { format: t.format }),
+  }));
+}
+
+let nextId = 1;
+function panel(type: string, title: string, grid: { x: number; y: number; w: number; h: number }, list: Target[], extra: Partial<Panel> = {}): Panel {
+  return { id: nextId++, type, title, gridPos: grid, datasource, targets: targets(list), ...extra } as Panel;
+}
+
+function stat(title: string, grid: { x: number; y: number; w: number; h: number }, list: Target[], unit: string, extra: Partial<Panel> = {}): Panel {
+  return panel('stat', title, grid, list.map((t) => ({ ...t, instant: true })), {
+    fieldConfig: { defaults: { unit, ...(extra.fieldConfig?.defaults ?? {}) }, overrides: [] },
+    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'auto' },
+    ...(extra.description && { description: extra.description }),
+  });
+}
+
+function variables(): VariableModel[] {
+  const query = (name: string, label: string, expr: string): VariableModel => ({
+    name,
+    label,
+    type: 'query',
+    datasource,
+    query: { query: expr, refId: `${name}-variable` },
+    definition: expr,
+    refresh: 2,
+    multi: true,
+    includeAll: true,
+    allValue: '.*',
+    current: { text: ['All'], value: ['$__all'] },
+    sort: 1,
+    hide: 0,
+  } as VariableModel);
+  return [
+    { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0, refresh: 1 } as VariableModel,
+    query('service', 'Service', 'label_values(deployctl_deployments_total, service)'),
+    query('environment', 'Environment', 'label_values(deployctl_deployments_total{service=~"$service"}, environment)'),
+  ];
+}
+
+function dashboard(uid: string, title: string, description: string, panels: Panel[], annotations: Dashboard['annotations']): Dashboard {
+  return {
+    uid,
+    title,
+    description,
+    tags: ['deployctl', 'deployments', 'dora'],
+    editable: true,
+    schemaVersion: 39,
+    version: 1,
+    time: { from: 'now-30d', to: 'now' },
+    refresh: '1m',
+    timezone: 'browser',
+    graphTooltip: 1,
+    templating: { list: variables() },
+    annotations,
+    panels,
+    links: [{ title: 'deployctl', type: 'dashboards', tags: ['deployctl'], asDropdown: false, icon: 'external link', includeVars: true, keepTime: true, targetBlank: false, tooltip: '', url: '' }],
+  } as Dashboard;
+}
+
+const deployMarkers: Dashboard['annotations'] = {
+  list: [
+    {
+      name: 'Annotations & Alerts',
+      builtIn: 1,
+      datasource: { type: 'grafana', uid: '-- Grafana --' },
+      enable: true,
+      hide: true,
+      iconColor: 'rgba(0, 211, 255, 1)',
+      type: 'dashboard',
+    },
+    {
+      name: 'Deployments',
+      datasource,
+      enable: true,
+      iconColor: 'purple',
+      // Each deployment's own finish time, from the gauge's value, not from when it was scraped.
+      expr: `deployctl_last_deployment_timestamp_seconds${sel} * 1000 * on (${GROUP}) group_left (version, status) deployctl_deployment_info${sel}`,
+      step: '1m',
+      titleFormat: '{{service}} {{version}} → {{environment}}',
+      textFormat: '{{status}}',
+      useValueForTime: true,
+    } as NonNullable<Dashboard['annotations']>['list'] extends (infer T)[] | undefined ? T : never,
+  ],
+};
+
+export function deploymentsDashboard(): Dashboard {
+  nextId = 1;
+  const count = (status: string) => `sum(${inRange(`deployctl_deployments_total${withStatus(status)}`)})`;
+  const panels: Panel[] = [
+    stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', { description: 'Deployments finished in the time range, any status.' }),
+    stat('Successful', { x: 4, y: 0, w: 4, h: 4 }, [{ expr: count('success') }], 'none'),
+    stat('Failed', { x: 8, y: 0, w: 4, h: 4 }, [{ expr: count('failure') }], 'none'),
+    stat('Cancelled', { x: 12, y: 0, w: 4, h: 4 }, [{ expr: count('cancelled') }], 'none'),
+    stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `sum(deployctl_deployment_in_progress${sel})` }], 'none', { description: 'Deployments between deployctl start and finish (or running under deployctl run).' }),
+    stat('Since last success', { x: 20, y: 0, w: 4, h: 4 }, [{ expr: `time() - max(deployctl_last_success_timestamp_seconds${sel})` }], 's'),
+    panel(
+      'table',
+      'Recent deployments',
+      { x: 0, y: 4, w: 14, h: 8 },
+      [
+        {
+          expr: `deployctl_last_deployment_timestamp_seconds${sel} * 1000 * on (${GROUP}) group_left (version, commit, status) deployctl_deployment_info${sel}`,
+          instant: true,
+          format: 'table',
+        },
+      ],
+      {
+        description: 'The last deployment of each service and environment, newest first.',
+        fieldConfig: { defaults: {}, overrides: [{ matcher: { id: 'byName', options: 'Value' }, properties: [{ id: 'unit', value: 'dateTimeAsIso' }, { id: 'displayName', value: 'Finished' }] }] },
+        options: { sortBy: [{ displayName: 'Finished', desc: true }], showHeader: true },
+        transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, instance: true }, indexByName: { service: 0, environment: 1, version: 2, status: 3, commit: 4, Value: 5 } } }],
+      },
+    ),
+    panel('table', 'Current version per environment', { x: 14, y: 4, w: 10, h: 8 }, [{ expr: `deployctl_last_success_info${sel}`, instant: true, format: 'table' }], {
+      description: 'What each environment runs: the last successful deployment.',
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, instance: true, job: true }, indexByName: { service: 0, environment: 1, version: 2, commit: 3 } } }],
+    }),
+    panel(
+      'timeseries',
+      'Deployments by status',
+      { x: 0, y: 12, w: 12, h: 8 },
+      [{ expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`, legendFormat: '{{status}}' }],
+      {
+        interval: '1m',
+        description: 'Deployments finished in each interval.',
+        fieldConfig: { defaults: { unit: 'none', custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } } }, overrides: [] },
+      },
+    ),
+    panel(
+      'timeseries',
+      `Deployment duration (rolling ${ROLLING})`,
+      { x: 12, y: 12, w: 12, h: 8 },
+      [0.5, 0.9, 0.99].map((q) => ({
+        expr: `histogram_quantile(${q}, sum by (le) (${windowIncrease(`deployctl_deployment_duration_seconds_bucket${sel}`, ROLLING)}))`,
+        legendFormat: `p${q * 100}`,
+      })),
+      { fieldConfig: { defaults: { unit: 's' }, overrides: [] } },
+    ),
+    panel(
+      'bargauge',
+      'Mean step duration',
+      { x: 0, y: 20, w: 12, h: 8 },
+      [
+        {
+          expr: `sum by (step) (${inRange(`deployctl_step_duration_seconds_sum${sel}`)}) / (sum by (step) (${inRange(`deployctl_step_duration_seconds_count${sel}`)}) > 0)`,
+          legendFormat: '{{step}}',
+          instant: true,
+        },
+      ],
+      { fieldConfig: { defaults: { unit: 's' }, overrides: [] }, options: { orientation: 'horizontal', displayMode: 'gradient', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } } },
+    ),
+    panel('timeseries', 'Last deployment duration', { x: 12, y: 20, w: 12, h: 8 }, [{ expr: `deployctl_last_deployment_duration_seconds${sel}`, legendFormat: '{{service}} {{environment}}' }], {
+      fieldConfig: { defaults: { unit: 's' }, overrides: [] },
+    }),
+  ];
+  return dashboard('deployctl-deployments', 'Deployments', 'Deployments recorded by deployctl: what runs where, how often and how long deploys take.', panels, deployMarkers);
+}
+
+function bandPanel(title: string, key: KeyBands, expr: string, grid: { x: number; y: number; w: number; h: number }): Panel {
+  const colors = { 4: 'green', 3: 'blue', 2: 'orange', 1: 'red' } as const;
+  return panel('stat', title, grid, [{ expr: bandPromql(key, `(${expr})`), legendFormat: '{{service}} {{environment}}', instant: true }], {
+    description: `DORA performance band (elite, high, medium, low); thresholds ${key.thresholds.join(', ')} ${key.unit}.`,
+    fieldConfig: {
+      defaults: {
+        mappings: [{ type: MappingType.ValueToText, options: Object.fromEntries(([4, 3, 2, 1] as const).map((b) => [String(b), { text: BAND_NAMES[b], color: colors[b], index: 4 - b }])) }],
+        color: { mode: FieldColorModeId.Fixed },
+      },
+      overrides: [],
+    },
+    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'background', graphMode: 'none', textMode: 'value_and_name' },
+  });
+}
+
+export function doraDashboard(): Dashboard {
+  nextId = 1;
+  const range = doraQueries(sel, '$__range', '($__range_s / 86400)');
+  const rolling = doraQueries(sel, ROLLING, '7');
+  const keys = [
+    { title: 'Deployment frequency', unit: 'd⁻¹', bands: BANDS.deploymentFrequency, now: range.deploymentFrequencyPerDay, trend: rolling.deploymentFrequencyPerDay, hint: 'Successful deployments per day.' },
+    { title: 'Lead time for changes', unit: 's', bands: BANDS.leadTime, now: range.leadTimeMean, trend: rolling.leadTimeMean, hint: 'Mean time from commit to deployed, over every newly deployed commit.' },
+    { title: 'Change failure rate', unit: 'percentunit', bands: BANDS.changeFailureRate, now: range.changeFailureRate, trend: rolling.changeFailureRate, hint: 'Failed ÷ finished deployments (cancelled ones excluded).' },
+    { title: 'Time to restore', unit: 's', bands: BANDS.timeToRestore, now: range.timeToRestoreMean, trend: rolling.timeToRestoreMean, hint: 'Mean time from the first failure of a failing streak to the success that ended it.' },
+  ];
+  const panels: Panel[] = keys.flatMap((key, i) => {
+    const y = i * 8;
+    return [
+      panel('stat', key.title, { x: 0, y, w: 6, h: 8 }, [{ expr: key.now, legendFormat: '{{service}} {{environment}}', instant: true }], {
+        description: `${key.hint} Over the dashboard's time range.`,
+        fieldConfig: { defaults: { unit: key.unit, decimals: 2 }, overrides: [] },
+        options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
+      }),
+      bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 }),
+      panel('timeseries', `${key.title} (rolling ${ROLLING})`, { x: 12, y, w: 12, h: 8 }, [{ expr: key.trend, legendFormat: '{{service}} {{environment}}' }], {
+        description: `${key.hint} Each point covers the ${ROLLING} before it.`,
+        fieldConfig: { defaults: { unit: key.unit }, overrides: [] },
+      }),
+    ];
+  });
+  panels.push(
+    panel(
+      'table',
+      'Deployments in range by status',
+      { x: 0, y: 32, w: 24, h: 8 },
+      [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
+      { transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } }] },
+    ),
+  );
+  return dashboard('deployctl-dora', 'DORA metrics', 'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.', panels, deployMarkers);
+}
