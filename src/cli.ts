@@ -112,6 +112,38 @@ export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promis
     await run(flags, (context) => finishCommand(flags, context));
   });
 
+  withGlobalOptions(withTarget(program.command('status').description('the latest deployment of each service and environment on the gateway'))).action(async (flags) => {
+    const { statusCommand } = await import('./commands/status.js');
+    await run(flags, (context) => statusCommand(context));
+  });
+
+  withGlobalOptions(withTarget(program.command('delete').description('remove a retired service/environment group from the gateway').option('-y, --yes', 'do not ask for confirmation'))).action(
+    async (flags) => {
+      const { deleteCommand } = await import('./commands/delete.js');
+      await run(flags, (context) => deleteCommand(flags, context));
+    },
+  );
+
+  withGlobalOptions(withTarget(program.command('doctor').description('check config, gateway and Prometheus; show what a record would push').option('--prometheus <url>', 'also check that this Prometheus scrapes the gateway (env DEPLOYCTL_PROMETHEUS_URL)'))).action(
+    async (flags) => {
+      const { doctorCommand } = await import('./commands/doctor.js');
+      await run(flags, (context) => doctorCommand(flags, context));
+    },
+  );
+
+  withGlobalOptions(
+    withTarget(
+      program
+        .command('dora')
+        .description('the four DORA keys per service and environment, from Prometheus')
+        .option('--prometheus <url>', 'the Prometheus that scrapes the gateway (env DEPLOYCTL_PROMETHEUS_URL)')
+        .option('--window <duration>', 'how far back, as a PromQL duration (default 30d)'),
+    ),
+  ).action(async (flags) => {
+    const { doraCommand } = await import('./commands/dora.js');
+    await run(flags, (context) => doraCommand(flags, context));
+  });
+
   withGlobalOptions(program.command('flush').description('send the records kept while the gateway was unreachable')).action(async (flags) => {
     const { flushCommand } = await import('./commands/flush.js');
     await run(flags, (context) => flushCommand(context));

@@ -1,4 +1,4 @@
-import { chalkStderr } from 'chalk';
+import chalk, { chalkStderr } from 'chalk';
 import type { Settings } from './settings.js';
 
 /** Where commands send what they have to say; tests can collect it instead of printing. */
@@ -38,4 +38,15 @@ export function formatDuration(seconds: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return `${hours}h${minutes % 60}m`;
   return `${Math.floor(hours / 24)}d${hours % 24}h`;
+}
+
+/** Rows as aligned columns; the header is dimmed on a terminal. */
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [chalk.dim(line(headers)), ...rows.map(line)].join('\n');
+}
+
+export function formatAgo(seconds: number): string {
+  return seconds < 1 ? 'just now' : `${formatDuration(seconds)} ago`;
 }

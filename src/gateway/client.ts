@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { GatewayError, UsageError } from '../errors.js';
-import { parseGroupState, type Grouping } from './group-state.js';
+import { parseAllGroups, parseGroupState, type GroupEntry, type Grouping } from './group-state.js';
 import type { GroupState } from '../metrics/model.js';
 
 export interface GatewayAuth {
@@ -141,6 +141,29 @@ export class Gateway {
     const response = await this.request('GET', '/api/v1/metrics');
     this.expectOk(response, 'read the groups from');
     return parseGroupState(response.body, grouping);
+  }
+
+  async readAllGroups(): Promise<GroupEntry[]> {
+    const response = await this.request('GET', '/api/v1/metrics');
+    this.expectOk(response, 'read the groups from');
+    return parseAllGroups(response.body);
+  }
+
+  async deleteGroup(grouping: Grouping): Promise<void> {
+    const response = await this.request('DELETE', groupPath(grouping));
+    this.expectOk(response, 'delete the group on');
+  }
+
+  /** The gateway's version from /api/v1/status, or undefined when it does not say. */
+  async version(): Promise<string | undefined> {
+    const response = await this.request('GET', '/api/v1/status');
+    this.expectOk(response, 'report its status from');
+    try {
+      const body = JSON.parse(response.body) as { data?: { build_information?: { version?: string } } };
+      return body.data?.build_information?.version;
+    } catch {
+      return undefined;
+    }
   }
 
   async push(grouping: Grouping, exposition: string): Promise<void> {

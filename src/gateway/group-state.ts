@@ -75,11 +75,12 @@ function toFamily(name: string, apiFamily: ApiFamily, grouping: Labels): Family 
   return { name, help, type: type === 'summary' ? 'summary' : 'untyped', series: [] };
 }
 
-/**
- * Finds one group in the gateway's `GET /api/v1/metrics` answer and returns its families.
- * A group that is not there yet is an empty state.
- */
-export function parseGroupState(body: string, grouping: Grouping): GroupState {
+export interface GroupEntry {
+  labels: Labels;
+  state: GroupState;
+}
+
+function parseAnswer(body: string): Record<string, unknown>[] {
   let parsed: { status?: string; data?: Record<string, unknown>[] };
   try {
     parsed = JSON.parse(body) as typeof parsed;
@@ -89,13 +90,31 @@ export function parseGroupState(body: string, grouping: Grouping): GroupState {
   if (!Array.isArray(parsed.data)) {
     throw new DeployctlError('the gateway answered /api/v1/metrics without a list of groups', 1, 'is --pushgateway the address of a Prometheus Pushgateway?');
   }
+  return parsed.data;
+}
+
+function toState(group: Record<string, unknown>, labels: Labels): GroupState {
   const state: GroupState = new Map();
-  const group = parsed.data.find((entry) => matchesGroup((entry.labels ?? {}) as Labels, grouping));
-  if (!group) return state;
-  const labels = groupingLabels(grouping);
   for (const [name, value] of Object.entries(group)) {
     if (name === 'labels' || name === 'last_push_successful' || GATEWAY_FAMILIES.has(name)) continue;
     state.set(name, toFamily(name, value as ApiFamily, labels));
   }
   return state;
+}
+
+/** Every group the gateway holds, with its grouping labels. */
+export function parseAllGroups(body: string): GroupEntry[] {
+  return parseAnswer(body).map((group) => {
+    const labels = (group.labels ?? {}) as Labels;
+    return { labels, state: toState(group, labels) };
+  });
+}
+
+/**
+ * Finds one group in the gateway's `GET /api/v1/metrics` answer and returns its families.
+ * A group that is not there yet is an empty state.
+ */
+export function parseGroupState(body: string, grouping: Grouping): GroupState {
+  const group = parseAnswer(body).find((entry) => matchesGroup((entry.labels ?? {}) as Labels, grouping));
+  return group ? toState(group, groupingLabels(grouping)) : new Map();
 }

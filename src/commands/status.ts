@@ -1,0 +1,81 @@
+import type { CommandContext } from '../context.js';
+import { openGateway } from '../deliver.js';
+import { FAMILIES } from '../metrics/families.js';
+import type { GroupState, ScalarFamily } from '../metrics/model.js';
+import { formatAgo, formatDuration, renderTable } from '../output.js';
+
+export interface GroupStatus {
+  job: string;
+  service: string;
+  environment: string;
+  version: string;
+  commit: string;
+  status: string;
+  /** Unix seconds, or null when the group has no finished deployment yet. */
+  finishedAt: number | null;
+  durationSeconds: number | null;
+  inProgress: boolean;
+  deployments: Record<string, number>;
+}
+
+function gauge(state: GroupState, name: string): number | undefined {
+  return (state.get(name) as ScalarFamily | undefined)?.series[0]?.value;
+}
+
+/** The latest deployment of one group, from what the gateway holds. */
+export function groupStatus(labels: Record<string, string>, state: GroupState): GroupStatus {
+  const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels ?? {};
+  const deployments: Record<string, number> = {};
+  for (const series of (state.get(FAMILIES.deployments.name) as ScalarFamily | undefined)?.series ?? []) {
+    const status = series.labels.status ?? '';
+    deployments[status] = (deployments[status] ?? 0) + series.value;
+  }
+  const finishedAt = gauge(state, FAMILIES.lastDeployment.name);
+  return {
+    job: labels.job ?? '',
+    service: labels.service ?? '',
+    environment: labels.environment ?? '',
+    version: info.version ?? '',
+    commit: info.commit ?? '',
+    status: info.status ?? '',
+    finishedAt: finishedAt ?? null,
+    durationSeconds: gauge(state, FAMILIES.lastDuration.name) ?? null,
+    inProgress: gauge(state, FAMILIES.inProgress.name) === 1,
+    deployments,
+  };
+}
+
+/** `deployctl status`: the latest deployment of each service and environment on the gateway. */
+export async function statusCommand({ settings, reporter, now }: CommandContext): Promise<number> {
+  const gateway = openGateway(settings, reporter);
+  try {
+    const groups = (await gateway.readAllGroups())
+      .filter(({ labels, state }) => labels.job === settings.job && (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)))
+      .filter(({ labels }) => settings.service === undefined || labels.service === settings.service)
+      .filter(({ labels }) => settings.environment === undefined || labels.environment === settings.environment)
+      .map(({ labels, state }) => groupStatus(labels, state))
+      .sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0) || a.service.localeCompare(b.service));
+    if (settings.json) {
+      reporter.json(groups);
+      return 0;
+    }
+    if (groups.length === 0) {
+      reporter.info(`no deployments recorded on ${gateway.displayUrl('')} for job ${settings.job}`);
+      return 0;
+    }
+    const rows = groups.map((g) => [
+      g.service,
+      g.environment,
+      g.version,
+      g.inProgress ? `${g.status || '-'} (deploying)` : g.status,
+      g.finishedAt === null ? '' : new Date(g.finishedAt * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      g.finishedAt === null ? '' : formatAgo(now() - g.finishedAt),
+      g.durationSeconds === null ? '' : formatDuration(g.durationSeconds),
+      Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`).join(', '),
+    ]);
+    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows));
+    return 0;
+  } finally {
+    gateway.close();
+  }
+}
