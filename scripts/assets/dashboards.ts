@@ -118,7 +118,7 @@ export function deploymentsDashboard(): Dashboard {
     stat('Successful', { x: 4, y: 0, w: 4, h: 4 }, [{ expr: count('success') }], 'none'),
     stat('Failed', { x: 8, y: 0, w: 4, h: 4 }, [{ expr: count('failure') }], 'none'),
     stat('Cancelled', { x: 12, y: 0, w: 4, h: 4 }, [{ expr: count('cancelled') }], 'none'),
-    stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `sum(deployctl_deployment_in_progress${sel})` }], 'none', { description: 'Deployments between deployctl start and finish (or running under deployctl run).' }),
+    stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `sum(deployctl_deployment_in_progress${sel}) or vector(0)` }], 'none', { description: 'Deployments between deployctl start and finish (or running under deployctl run).' }),
     stat('Since last success', { x: 20, y: 0, w: 4, h: 4 }, [{ expr: `time() - max(deployctl_last_success_timestamp_seconds${sel})` }], 's'),
     panel(
       'table',

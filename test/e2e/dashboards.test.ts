@@ -1,0 +1,194 @@
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, deployctl } from '../helpers/cli.js';
+import { TestRepo } from '../helpers/git.js';
+import { eventually, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const rules = join(root, 'examples/prometheus/deployctl-rules.yml');
+const workdir = tempDir();
+let gateway: RunningServer;
+let prometheus: RunningPrometheus;
+let env: Record<string, string>;
+
+const T0 = 1_767_225_600; // commit times and finish times of the scripted history, fixed
+const record = (args: string[], cwd = workdir.path) => deployctl(['record', ...args], { env, cwd });
+
+/**
+ * The scripted history, with the values it must produce:
+ *  shop/api in prod: success, failure, failure, success (a restore of 2000 s); lead times
+ *    3600 (first deploy, c1 alone), then 5000 and 4000 (c2 and c3); two steps.
+ *  shop/web in staging: success, success, cancelled; lead times 600 and 900 (--commit-time).
+ *  example/api and example/api-schema in staging: examples/deploy.sh.
+ */
+async function scriptedHistory(): Promise<void> {
+  const repo = new TestRepo(join(workdir.path, 'repo'));
+  repo.commit('c1', T0);
+  const api = ['-s', 'shop/api', '-e', 'prod'];
+  const check = (result: { exitCode: number; stderr: string }) => expect(result.exitCode, result.stderr).toBe(0);
+  check(await record([...api, '--status', 'success', '--duration', '90', '--finished-at', String(T0 + 3_600)], repo.path));
+  repo.commit('c2', T0 + 4_000);
+  repo.commit('c3', T0 + 5_000);
+  check(await record([...api, '--status', 'failure', '--duration', '30', '--finished-at', String(T0 + 7_000)], repo.path));
+  check(await record([...api, '--status', 'failure', '--duration', '40', '--finished-at', String(T0 + 8_000)], repo.path));
+  check(await deployctl(['step', 'build', ...api, '--', 'sleep', '0.2'], { env, cwd: repo.path }));
+  check(await deployctl(['step', 'migrate', ...api, '--', 'true'], { env, cwd: repo.path }));
+  check(await record([...api, '--status', 'success', '--duration', '120', '--finished-at', String(T0 + 9_000), '--version', '2.0.0'], repo.path));
+
+  const web = ['-s', 'shop/web', '-e', 'staging'];
+  check(await record([...web, '--status', 'success', '--commit', 'w1', '--commit-time', String(T0), '--finished-at', String(T0 + 600), '--duration', '10']));
+  check(await record([...web, '--status', 'success', '--commit', 'w2', '--commit-time', String(T0 + 1_000), '--finished-at', String(T0 + 1_900), '--duration', '20']));
+  check(await record([...web, '--status', 'cancelled', '--commit', 'w3', '--finished-at', String(T0 + 2_000), '--duration', '5']));
+
+  const example = await execa('sh', [join(root, 'examples/deploy.sh')], {
+    env: { ...env, PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL: `${process.execPath} ${BIN}`, VERSION: '9.9.9' },
+    extendEnv: false,
+    cwd: workdir.path,
+    reject: false,
+  });
+  expect(example.exitCode, String(example.stderr)).toBe(0);
+  expect(String(example.stdout)).toContain('rolling out');
+}
+
+beforeAll(async () => {
+  gateway = await startPushgateway();
+  env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
+  prometheus = await startPrometheus(workdir.path, gateway.url, [rules]);
+  await scriptedHistory();
+  // Wait for a scrape of the final state and for the recording rules to see it.
+  await eventually(
+    () => prometheus.query('sum(deployctl_deployments_total)'),
+    (r) => r[0]?.value[1] === '9',
+    30_000,
+  );
+  await eventually(
+    () => prometheus.query('deployctl:time_to_restore_seconds:mean_1d'),
+    (r) => r.length === 1,
+    30_000,
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await gateway?.stop();
+  workdir.remove();
+});
+
+interface DashboardTarget {
+  panel: string;
+  expr: string;
+}
+
+function dashboardTargets(file: string): { targets: DashboardTarget[]; variables: string[] } {
+  const dashboard = JSON.parse(readFileSync(join(root, 'grafana-dashboards', file), 'utf8'));
+  const targets: DashboardTarget[] = [];
+  for (const panel of dashboard.panels) for (const t of panel.targets ?? []) targets.push({ panel: panel.title, expr: t.expr });
+  for (const a of dashboard.annotations.list) if (a.expr) targets.push({ panel: `annotation ${a.name}`, expr: a.expr });
+  const variables = dashboard.templating.list.filter((v: { type: string }) => v.type === 'query').map((v: { definition: string }) => v.definition);
+  return { targets, variables };
+}
+
+/** Grafana's variable interpolation for one choice of service and environment over a 1h range. */
+function interpolate(expr: string, service = '.*', environment = '.*'): string {
+  return expr
+    .replaceAll('$__range_s', '3600')
+    .replaceAll('$__range', '1h')
+    .replaceAll('$__interval', '1m')
+    .replaceAll('$service', service)
+    .replaceAll('$environment', environment);
+}
+
+const single = async (expr: string) => {
+  const result = await prometheus.query(expr);
+  expect(result, expr).toHaveLength(1);
+  return Number(result[0]!.value[1]);
+};
+
+describe.each(['deployments.json', 'dora.json'])('dashboard %s against the real stack', (file) => {
+  const { targets, variables } = dashboardTargets(file);
+
+  it.each(targets.map((t) => [t.panel, t.expr]))('panel "%s" returns data with All selected', async (_panel, expr) => {
+    const result = await prometheus.query(interpolate(expr));
+    expect(result.length, interpolate(expr)).toBeGreaterThan(0);
+  });
+
+  it.each(targets.map((t) => [t.panel, t.expr]))('panel "%s" returns data for shop/api in prod', async (panel, expr) => {
+    // Cancelled is the one count that shop/api has none of; it still answers, with 0.
+    const result = await prometheus.query(interpolate(expr, 'shop/api', 'prod'));
+    expect(result.length, `${panel}: ${interpolate(expr, 'shop/api', 'prod')}`).toBeGreaterThan(0);
+  });
+
+  it('fills its service and environment variables from the metrics', async () => {
+    for (const definition of variables) {
+      const match = /^label_values\((.*), (\w+)\)$/.exec(interpolate(definition))!;
+      const response = await fetch(`${prometheus.url}/api/v1/label/${match[2]}/values?${new URLSearchParams({ 'match[]': match[1]! })}`);
+      const values = ((await response.json()) as { data: string[] }).data;
+      expect(values.length, definition).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('the numbers on the dashboards equal the scripted history', () => {
+  const deployments = dashboardTargets('deployments.json').targets;
+  const dora = dashboardTargets('dora.json').targets;
+  const expr = (targets: DashboardTarget[], panel: string) => targets.find((t) => t.panel === panel)!.expr;
+
+  it('counts every deployment exactly, not extrapolated', async () => {
+    expect(await single(interpolate(expr(deployments, 'Deployments')))).toBe(9);
+    expect(await single(interpolate(expr(deployments, 'Deployments'), 'shop/api', 'prod'))).toBe(4);
+    expect(await single(interpolate(expr(deployments, 'Failed'), 'shop/api', 'prod'))).toBe(2);
+    expect(await single(interpolate(expr(deployments, 'Successful'), 'shop/web', 'staging'))).toBe(2);
+    expect(await single(interpolate(expr(deployments, 'Cancelled'), 'shop/web', 'staging'))).toBe(1);
+  });
+
+  it('shows the four keys of shop/api in prod: frequency, lead time, change failure rate, time to restore', async () => {
+    const api = (panel: string) => single(interpolate(expr(dora, panel), 'shop/api', 'prod'));
+    expect(await api('Deployment frequency')).toBe(2 / (3600 / 86400));
+    expect(await api('Lead time for changes')).toBe((3_600 + 5_000 + 4_000) / 3);
+    expect(await api('Change failure rate')).toBe(0.5);
+    expect(await api('Time to restore')).toBe(2_000);
+    expect(await api('Lead time for changes: band')).toBe(4);
+    expect(await api('Change failure rate: band')).toBe(1);
+    expect(await api('Time to restore: band')).toBe(4);
+  });
+
+  it('has recording rules that agree', async () => {
+    expect(await single('deployctl:change_failure_rate:ratio_1d{service="shop/api"}')).toBe(0.5);
+    expect(await single('deployctl:lead_time_seconds:mean_1d{service="shop/web"}')).toBe(750);
+    expect(await single('deployctl:time_to_restore_seconds:mean_7d{service="shop/api"}')).toBe(2_000);
+    expect(await single('deployctl:deployments:increase30d{service="shop/web",status="cancelled"}')).toBe(1);
+  });
+
+  it('gives deployctl dora the same numbers', async () => {
+    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '--json'], { env, cwd: workdir.path });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const { rows } = JSON.parse(result.stdout) as { rows: Record<string, any>[] };
+    const api = rows.find((r) => r.service === 'shop/api')!;
+    expect(api.deployments).toEqual({ success: 2, failure: 2, cancelled: 0 });
+    expect(api.deploymentFrequencyPerDay).toEqual({ value: 48, band: 'elite' });
+    expect(api.leadTimeSeconds).toEqual({ value: 4_200, band: 'elite' });
+    expect(api.changeFailureRate).toEqual({ value: 0.5, band: 'low' });
+    expect(api.timeToRestoreSeconds).toEqual({ value: 2_000, band: 'elite' });
+    const web = rows.find((r) => r.service === 'shop/web')!;
+    expect(web.changeFailureRate).toEqual({ value: 0, band: 'elite' });
+    expect(web.leadTimeSeconds.value).toBe(750);
+    expect(web.timeToRestoreSeconds).toEqual({ value: null, band: null });
+    expect(rows.map((r) => r.service).sort()).toEqual(['example/api', 'example/api-schema', 'shop/api', 'shop/web']);
+
+    const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '-s', 'shop/api'], { env, cwd: workdir.path });
+    expect(table.stdout).toMatch(/shop\/api\s+prod\s+4\s+48\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+33m20s \(elite\)/);
+  });
+
+  it('shows the history in deployctl status and passes deployctl doctor with this Prometheus', async () => {
+    const status = await deployctl(['status', '--json'], { env, cwd: workdir.path });
+    const groups = JSON.parse(status.stdout) as Record<string, any>[];
+    const api = groups.find((g) => g.service === 'shop/api')!;
+    expect(api).toMatchObject({ version: '2.0.0', status: 'success', finishedAt: T0 + 9_000, durationSeconds: 120, inProgress: false, deployments: { success: 2, failure: 2, cancelled: 0 } });
+    const doctor = await deployctl(['doctor', '--prometheus', prometheus.url], { env, cwd: workdir.path });
+    expect(doctor.stdout).toContain('has honor_labels: true');
+    expect(doctor.exitCode, doctor.stdout).toBe(0);
+  });
+});
