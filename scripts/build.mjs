@@ -14,6 +14,8 @@ await build({
   platform: 'node',
   target: 'node20.19',
   sourcemap: 'linked',
+  minify: true,
+  keepNames: true,
   logLevel: 'warning',
   define: { __DEPLOYCTL_VERSION__: JSON.stringify(pkg.version) },
   // cosmiconfig loads TypeScript config files only when `typescript` is installed.

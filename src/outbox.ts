@@ -1,6 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { Grouping } from './gateway/group-state.js';
 import type { GroupRecord } from './metrics/apply.js';
 
@@ -51,7 +50,8 @@ export class Outbox {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const file = join(this.dir, `${String(Math.round(now * 1000)).padStart(14, '0')}-${record.id}.json`);
     const kept: KeptRecord = { format: 1, keptAt: now, grouping, record, reason };
-    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+  await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
     return file;
   }
 

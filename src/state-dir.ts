@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { Grouping } from './gateway/group-state.js';
 
 /** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
@@ -32,6 +31,7 @@ function startedPath(stateDir: string, grouping: Grouping): string {
 
 export async function saveStarted(stateDir: string, started: StartedDeployment): Promise<void> {
   await mkdir(join(stateDir, 'started'), { recursive: true, mode: 0o700 });
+  const { default: writeFileAtomic } = await import('write-file-atomic');
   await writeFileAtomic(startedPath(stateDir, started.grouping), `${JSON.stringify(started)}\n`, { mode: 0o600 });
 }
 

@@ -1,6 +1,7 @@
-import { cosmiconfig } from 'cosmiconfig';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { validateConfig, type FileConfig } from './schema.js';
+import type { FileConfig } from './schema.js';
 
 export interface LoadedConfig {
   config: FileConfig;
@@ -13,6 +14,9 @@ export interface LoadedConfig {
  * `deployctl.config.*` or a `deployctl` key in package.json, and validates it.
  */
 export async function loadConfig(explicitPath: string | undefined, cwd: string): Promise<LoadedConfig> {
+  // Most runs have no config file: look for one cheaply before loading cosmiconfig and the schema.
+  if (!explicitPath && !(await mayHaveConfig(cwd))) return { config: {} };
+  const [{ cosmiconfig }, { validateConfig }] = await Promise.all([import('cosmiconfig'), import('./schema.js')]);
   const explorer = cosmiconfig('deployctl', { stopDir: cwd });
   let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
@@ -29,4 +33,19 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     throw new UsageError(`invalid config file ${result.filepath}:\n${lines}`);
   }
   return { config, filepath: result.filepath };
+}
+
+const names = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+/** Whether cwd holds any file cosmiconfig would read for `deployctl` (its search places, cwd only). */
+async function mayHaveConfig(cwd: string): Promise<boolean> {
+  const entries = await names(cwd);
+  if (entries.some((name) => name.startsWith('.deployctlrc') || name.startsWith('deployctl.config.'))) return true;
+  if (entries.includes('.config') && (await names(join(cwd, '.config'))).some((name) => name.startsWith('deployctlrc'))) return true;
+  if (!entries.includes('package.json')) return false;
+  try {
+    return 'deployctl' in (JSON.parse(await readFile(join(cwd, 'package.json'), 'utf8')) as object);
+  } catch {
+    return true; // let cosmiconfig report what is wrong with it
+  }
 }

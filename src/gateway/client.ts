@@ -1,7 +1,6 @@
 import http from 'node:http';
-import https from 'node:https';
 import { GatewayError, UsageError } from '../errors.js';
-import { parseAllGroups, parseGroupState, type GroupEntry, type Grouping } from './group-state.js';
+import { findGroupState, parseAllGroups, type GroupEntry, type Grouping } from './group-state.js';
 import type { GroupState } from '../metrics/model.js';
 
 export interface GatewayAuth {
@@ -36,7 +35,10 @@ export interface GatewayOptions {
 
 export interface GatewayResponse {
   status: number;
-  body: string;
+  /** The body as bytes: the answer of /api/v1/metrics can be tens of megabytes. */
+  raw: Buffer;
+  /** The body as text. */
+  readonly body: string;
 }
 
 /** `<label>@base64/<value>`: survives `/`, empty values and any UTF-8, unlike percent-encoding. */
@@ -95,7 +97,7 @@ export class Gateway {
   readonly base: URL;
   private readonly authorization: string | undefined;
   private readonly deadline: number;
-  private readonly agent: http.Agent;
+  private transportReady: Promise<{ module: typeof http; agent: http.Agent }> | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     this.base = parseGatewayUrl(options.url);
@@ -105,18 +107,25 @@ export class Gateway {
     if (auth.token) this.authorization = `Bearer ${auth.token}`;
     else if (user || password) this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     this.deadline = Date.now() + options.timeoutMs;
-    const tls = options.tls ?? {};
-    this.agent =
-      this.base.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            maxSockets: 1,
-            ...(tls.ca && { ca: tls.ca }),
-            ...(tls.cert && { cert: tls.cert }),
-            ...(tls.key && { key: tls.key }),
-            rejectUnauthorized: !tls.insecure,
-          })
-        : new http.Agent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  /** node:https (and TLS) is loaded only for an https gateway. */
+  private transport(): Promise<{ module: typeof http; agent: http.Agent }> {
+    this.transportReady ??= (async () => {
+      if (this.base.protocol !== 'https:') return { module: http, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
+      const https = await import('node:https');
+      const tls = this.options.tls ?? {};
+      const agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: 1,
+        ...(tls.ca && { ca: tls.ca }),
+        ...(tls.cert && { cert: tls.cert }),
+        ...(tls.key && { key: tls.key }),
+        rejectUnauthorized: !tls.insecure,
+      });
+      return { module: https as unknown as typeof http, agent };
+    })();
+    return this.transportReady;
   }
 
   /** Milliseconds left of the total budget. */
@@ -140,7 +149,7 @@ export class Gateway {
   async readGroup(grouping: Grouping): Promise<GroupState> {
     const response = await this.request('GET', '/api/v1/metrics');
     this.expectOk(response, 'read the groups from');
-    return parseGroupState(response.body, grouping);
+    return findGroupState(response.raw, grouping);
   }
 
   async readAllGroups(): Promise<GroupEntry[]> {
@@ -172,7 +181,7 @@ export class Gateway {
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.transportReady?.then(({ agent }) => agent.destroy());
   }
 
   private expectOk(response: GatewayResponse, action: string): void {
@@ -193,7 +202,8 @@ export class Gateway {
     );
   }
 
-  request(method: string, path: string, body?: string): Promise<GatewayResponse> {
+  async request(method: string, path: string, body?: string): Promise<GatewayResponse> {
+    const { module: transport, agent } = await this.transport();
     const url = this.url(path);
     const shown = `${method} ${redactUrl(url)}`;
     const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
@@ -201,7 +211,6 @@ export class Gateway {
       return Promise.reject(new OutOfTimeError(shown));
     }
     const started = performance.now();
-    const transport = url.protocol === 'https:' ? https : http;
     const headers: http.OutgoingHttpHeaders = { ...this.options.auth?.headers };
     if (this.authorization) headers.authorization = this.authorization;
     if (body !== undefined) {
@@ -209,13 +218,14 @@ export class Gateway {
       headers['content-length'] = Buffer.byteLength(body);
     }
     return new Promise((resolve, reject) => {
-      const request = transport.request(url, { method, headers, agent: this.agent, timeout: remaining }, (response) => {
+      const request = transport.request(url, { method, headers, agent, timeout: remaining }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
           this.options.log?.(`${shown} → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
-          resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+          const raw = Buffer.concat(chunks);
+          resolve({ status, raw, get body() { return raw.toString('utf8'); } });
         });
         response.on('error', (error) => reject(this.networkError(shown, error)));
       });

@@ -1,4 +1,3 @@
-import envCi from 'env-ci';
 
 export interface CiInfo {
   /** e.g. "github", "gitlab"; empty when not on CI. */
@@ -24,10 +23,11 @@ function cleanUrl(url: string | undefined): string | undefined {
 }
 
 /** What the CI environment says about this build (GitHub Actions, GitLab CI, Jenkins, CircleCI, Buildkite, Azure Pipelines, Bitbucket, …). */
-export function detectCi(env: Record<string, string | undefined>, cwd: string): CiInfo {
+export async function detectCi(env: Record<string, string | undefined>, cwd: string): Promise<CiInfo> {
   if (!env.CI && !env.GITHUB_ACTIONS && !env.GITLAB_CI && !env.JENKINS_URL && !env.BUILDKITE && !env.TF_BUILD && !env.BITBUCKET_BUILD_NUMBER && !env.CIRCLECI) {
     return { provider: '' };
   }
+  const { default: envCi } = await import('env-ci');
   const ci = envCi({ env: env as Record<string, string>, cwd });
   if (!ci.isCi || !('service' in ci) || !ci.service) return { provider: '' };
   const info: CiInfo = { provider: ci.service };

@@ -1,7 +1,7 @@
 import type { DeploymentRecord, DeploymentSource } from '../metrics/apply.js';
 import { parseLabelValue, parseTimestamp } from '../validate.js';
 import { detectCi } from './ci.js';
-import { Git } from './git.js';
+import { Git, insideRepository } from './git.js';
 
 export interface MetadataFlags {
   version?: string;
@@ -30,11 +30,12 @@ export function checkMetadataFlags(flags: MetadataFlags): void {
  */
 export async function collectMetadata(flags: MetadataFlags, env: Record<string, string | undefined>, cwd: string): Promise<DeploymentMetadata> {
   checkMetadataFlags(flags);
-  const ci = detectCi(env, cwd);
+  const ci = await detectCi(env, cwd);
   const git = new Git(cwd);
 
   const given = flags.commit ?? ci.commit ?? 'HEAD';
-  const resolved = await git.resolveCommit(given);
+  // Outside a repository (a post-deploy step without a checkout) there is no git to ask.
+  const resolved = insideRepository(cwd, env) ? await git.resolveCommit(given) : undefined;
   const commit = resolved ?? (given === 'HEAD' ? '' : given);
   const [history, described] = resolved
     ? await Promise.all([git.history(resolved), flags.version === undefined ? git.describe(resolved) : undefined])

@@ -1,5 +1,15 @@
-import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { CommitNode } from '../metrics/lead-time.js';
+
+/** Whether cwd is inside a git work tree (or GIT_DIR says where one is), without running git. */
+export function insideRepository(cwd: string, env: Record<string, string | undefined>): boolean {
+  if (env.GIT_DIR) return true;
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return true;
+    if (dirname(dir) === dir) return false;
+  }
+}
 
 /** How far back the history for lead time goes; a previous deploy further back counts the deployed commit alone. */
 export const HISTORY_LIMIT = 2000;
@@ -8,7 +18,8 @@ export const HISTORY_LIMIT = 2000;
 export class Git {
   constructor(private readonly cwd: string) {}
 
-  private run(args: string[]): Promise<string | undefined> {
+  private async run(args: string[]): Promise<string | undefined> {
+    const { execFile } = await import('node:child_process');
     return new Promise((resolve) => {
       execFile(
         'git',

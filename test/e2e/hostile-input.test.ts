@@ -29,7 +29,7 @@ function random(seed: number): () => number {
   };
 }
 
-const PIECES = ['"', '\\', '\\n', '\n', '\r', '\t', '/', '=', '{', '}', ',', ' ', '', '😀', 'é', '\u0000', '\u007f', '\u0085', '\u2028', '\ud800', '\udfff', '${HOME}', '$(id)', '`id`', "'", 'a', 'Z', '0', '%2F', '@base64', '\ufeff', '\ufffd'];
+const PIECES = ['<', '>', '&', '"', '\\', '\\n', '\n', '\r', '\t', '/', '=', '{', '}', ',', ' ', '', '😀', 'é', '\u0000', '\u007f', '\u0085', '\u2028', '\ud800', '\udfff', '${HOME}', '$(id)', '`id`', "'", 'a', 'Z', '0', '%2F', '@base64', '\ufeff', '\ufffd'];
 
 function hostile(next: () => number): string {
   const length = Math.floor(next() * 12);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeGroupingValue, groupPath, redactUrl } from '../../src/gateway/client.js';
-import { parseGroupState } from '../../src/gateway/group-state.js';
+import { findGroupState, goJsonString, parseGroupState } from '../../src/gateway/group-state.js';
 
 const grouping = { job: 'deployctl', service: 'a/b', environment: 'prod' };
 const labels = { environment: 'prod', instance: '', job: 'deployctl', service: 'a/b' };
@@ -56,5 +56,32 @@ describe('redactUrl', () => {
   it('hides user, password and query', () => {
     expect(redactUrl('https://bob:pw@gw.example:9091/base?token=t')).toBe('https://***@gw.example:9091/base');
     expect(redactUrl('http://localhost:9091')).toBe('http://localhost:9091/');
+  });
+});
+
+describe('findGroupState', () => {
+  const make = (groups: Record<string, unknown>[]) => Buffer.from(JSON.stringify({ status: 'success', data: groups }));
+  const group = (service: string, environment: string, value: string) => ({
+    'deployctl_deployments_total': { type: 'COUNTER', metrics: [{ labels: { environment, instance: '', job: 'deployctl', service, status: 'success' }, value }] },
+    labels: { environment, job: 'deployctl', service },
+    last_push_successful: true,
+  });
+
+  it('finds one group among many by its labels, with braces and quotes in values', () => {
+    const tricky = 'a}"{]\\[b';
+    const body = make([group('x', 'prod', '1'), group(tricky, 'prod', '7'), group('x', 'staging', '2')]);
+    const state = findGroupState(body, { job: 'deployctl', service: tricky, environment: 'prod' });
+    expect(state.get('deployctl_deployments_total')?.series).toEqual([{ labels: { status: 'success' }, value: 7 }]);
+    expect(findGroupState(body, { job: 'deployctl', service: 'x', environment: 'staging' }).get('deployctl_deployments_total')?.series[0]).toMatchObject({ value: 2 });
+  });
+
+  it('is empty for a group that is not there', () => {
+    const body = make([group('x', 'prod', '1')]);
+    expect(findGroupState(body, { job: 'deployctl', service: 'y', environment: 'prod' }).size).toBe(0);
+    expect(findGroupState(body, { job: 'deployctl', service: 'x', environment: 'dev' }).size).toBe(0);
+  });
+
+  it('escapes like the gateway’s Go encoder', () => {
+    expect(goJsonString('a<b>&"c"\u2028')).toBe('"a\\u003cb\\u003e\\u0026\\"c\\"\\u2028"');
   });
 });
