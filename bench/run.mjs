@@ -23,17 +23,44 @@ function freePort() {
   });
 }
 
-async function startGateway() {
+async function startGateway(args = []) {
   const port = await freePort();
-  const child = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'], { stdio: 'ignore' });
+  const child = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...args], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     try {
       if ((await fetch(`${url}/-/ready`)).ok) return { url, child };
     } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('prometheus-pushgateway did not start');
+}
+
+function stopGateway(gateway) {
+  return new Promise((resolve) => {
+    gateway.child.once('exit', resolve);
+    gateway.child.kill('SIGTERM');
+  });
+}
+
+/**
+ * A gateway that holds `count` other groups. Each push makes the gateway check the whole
+ * registry, so filling 10,000 groups one push at a time would take very long: they are pushed
+ * to a gateway without that check, persisted, and loaded by a normal gateway from the file.
+ */
+async function gatewayWith(count) {
+  const file = join(work, `gateway-${count}.data`);
+  const filler = await startGateway(['--push.disable-consistency-check', `--persistence.file=${file}`]);
+  await fillGateway(filler.url, 0, count);
+  // Without the check, pushes are applied asynchronously (202): wait until all are there.
+  for (let i = 0; i < 100 && (await groupCount(filler.url)) < count; i++) await new Promise((r) => setTimeout(r, 200));
+  await stopGateway(filler);
+  return startGateway([`--persistence.file=${file}`, '--persistence.interval=1h']);
+}
+
+async function groupCount(url) {
+  const body = await (await fetch(`${url}/api/v1/metrics`)).json();
+  return body.data.length;
 }
 
 const median = (values) => {
@@ -97,7 +124,7 @@ async function fillGateway(url, from, to) {
       await new Promise((resolve, reject) => {
         const request = http.request(`${url}/metrics/job/deployctl/service/filler-${i}/environment/prod`, { method: 'PUT', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (response) => {
           response.resume();
-          response.on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`PUT filler-${i}: ${response.statusCode}`))));
+          response.on('end', () => (response.statusCode === 200 || response.statusCode === 202 ? resolve() : reject(new Error(`PUT filler-${i}: ${response.statusCode}`))));
         });
         request.on('error', reject);
         request.end(body);
@@ -121,7 +148,7 @@ registry = CollectorRegistry()
 Counter('bench_python_deployments', 'Deployments.', ['status'], registry=registry).labels('success').inc()
 push_to_gateway(sys.argv[1], job='bench-python', grouping_key={'service': 'bench', 'environment': 'prod'}, registry=registry)`;
 
-const gateway = await startGateway();
+let gateway = await gatewayWith(10);
 const results = [];
 const row = (name, ms, extra = {}) => {
   results.push({ name, ms: Number(ms.toFixed(1)), ...extra });
@@ -130,7 +157,6 @@ const row = (name, ms, extra = {}) => {
 try {
   const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
   console.error(`deployctl bench: ${reps} runs each, node ${process.version}, gateway ${gateway.url}`);
-  await fillGateway(gateway.url, 0, 10);
 
   const body = groupBody(0);
   const record = time(process.execPath, [bin, 'record', '-s', 'bench', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], { env });
@@ -158,16 +184,21 @@ try {
   row('true', bareTrue);
 
   const bySize = {};
-  let filled = 10;
   for (const groups of [10, 1_000, 10_000]) {
-    await fillGateway(gateway.url, filled, groups);
-    filled = groups;
-    const ms = time(process.execPath, [bin, 'record', '-s', `bench-${groups}`, '-e', 'prod', '--status', 'success', '-q'], { env, reps: Math.min(reps, groups >= 10_000 ? 9 : reps) });
-    const read = time('curl', ['-sf', '-o', '/dev/null', `${gateway.url}/api/v1/metrics`], { reps: Math.min(reps, 9) });
-    row(`curl GET /api/v1/metrics, ${groups} other groups (the gateway's own cost of one read)`, read);
-    const mb = peakMemory(process.execPath, [bin, 'record', '-s', `bench-${groups}`, '-e', 'prod', '--status', 'success', '-q'], env);
-    bySize[groups] = { ms, mb };
-    row(`deployctl record, ${groups} other groups`, ms, { peakMemoryMB: Number(mb.toFixed(1)) });
+    if (groups !== 10) {
+      await stopGateway(gateway);
+      gateway = await gatewayWith(groups);
+    }
+    const sizeEnv = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_TIMEOUT: '60' };
+    const n = groups >= 10_000 ? Math.min(reps, 7) : reps;
+    const held = await groupCount(gateway.url);
+    if (held < groups) throw new Error(`the gateway holds ${held} groups, not ${groups}`);
+    const read = time('curl', ['-sf', '-o', '/dev/null', `${gateway.url}/api/v1/metrics`], { reps: n });
+    row(`curl GET /api/v1/metrics with ${groups} groups (the gateway's cost of one read)`, read);
+    const ms = time(process.execPath, [bin, 'record', '-s', `bench-${groups}`, '-e', 'prod', '--status', 'success', '-q'], { env: sizeEnv, reps: n });
+    const mb = peakMemory(process.execPath, [bin, 'record', '-s', `bench-${groups}`, '-e', 'prod', '--status', 'success', '-q'], sizeEnv);
+    bySize[groups] = { ms, mb, read };
+    row(`deployctl record with ${groups} other groups`, ms, { peakMemoryMB: Number(mb.toFixed(1)) });
   }
   const metricsSize = (await (await fetch(`${gateway.url}/api/v1/metrics`)).arrayBuffer()).byteLength;
 
@@ -198,6 +229,6 @@ try {
   writeFileSync(file, `${JSON.stringify({ commit: git, node: process.version, reps, results, targets, gatewayJsonBytes: metricsSize }, null, 2)}\n`);
   console.log(`\nwritten to ${file}`);
 } finally {
-  gateway.child.kill();
+  await stopGateway(gateway);
   rmSync(work, { recursive: true, force: true });
 }

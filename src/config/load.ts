@@ -16,8 +16,8 @@ export interface LoadedConfig {
 export async function loadConfig(explicitPath: string | undefined, cwd: string): Promise<LoadedConfig> {
   // Most runs have no config file: look for one cheaply before loading cosmiconfig and the schema.
   if (!explicitPath && !(await mayHaveConfig(cwd))) return { config: {} };
-  const [{ cosmiconfig }, { validateConfig }] = await Promise.all([import('cosmiconfig'), import('./schema.js')]);
-  const explorer = cosmiconfig('deployctl', { stopDir: cwd });
+  const [{ explorer: makeExplorer }, { validateConfig }] = await Promise.all([import('./explorer.js'), import('./schema.js')]);
+  const explorer = makeExplorer(cwd);
   let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
