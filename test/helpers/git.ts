@@ -8,37 +8,28 @@ export class TestRepo {
     this.git('init', '-q', '-b', 'main');
   }
 
+  private env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      HOME: this.path,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 'Test',
+      GIT_AUTHOR_EMAIL: 'test@example.com',
+      GIT_COMMITTER_NAME: 'Test',
+      GIT_COMMITTER_EMAIL: 'test@example.com',
+      ...extra,
+    };
+  }
+
   git(...args: string[]): string {
-    return execFileSync('git', args, {
-      cwd: this.path,
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: this.path,
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_AUTHOR_NAME: 'Test',
-        GIT_AUTHOR_EMAIL: 'test@example.com',
-        GIT_COMMITTER_NAME: 'Test',
-        GIT_COMMITTER_EMAIL: 'test@example.com',
-      },
-    }).trim();
+    return execFileSync('git', args, { cwd: this.path, encoding: 'utf8', env: this.env() }).trim();
   }
 
   /** Commits at Unix time `time` and returns the commit's SHA. */
   commit(message: string, time: number): string {
     execFileSync('git', ['commit', '-q', '--allow-empty', '-m', message], {
       cwd: this.path,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: this.path,
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_AUTHOR_NAME: 'Test',
-        GIT_AUTHOR_EMAIL: 'test@example.com',
-        GIT_COMMITTER_NAME: 'Test',
-        GIT_COMMITTER_EMAIL: 'test@example.com',
-        GIT_AUTHOR_DATE: `@${time} +0000`,
-        GIT_COMMITTER_DATE: `@${time} +0000`,
-      },
+      env: this.env({ GIT_AUTHOR_DATE: `@${time} +0000`, GIT_COMMITTER_DATE: `@${time} +0000` }),
     });
     return this.git('rev-parse', 'HEAD');
   }
