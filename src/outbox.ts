@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Grouping } from './gateway/group-state.js';
 import type { GroupRecord } from './metrics/apply.js';
@@ -90,6 +90,13 @@ export class Outbox {
       corrupt.push({ file, movedTo, problem });
     }
     return { entries, corrupt };
+  }
+
+  async holds(entry: OutboxEntry): Promise<boolean> {
+    return access(entry.file).then(
+      () => true,
+      () => false,
+    );
   }
 
   async remove(entry: OutboxEntry): Promise<void> {

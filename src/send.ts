@@ -68,8 +68,7 @@ export async function flushOutbox(
     }
     try {
       const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
-        const stillKept = (await outbox.list()).entries.some((e) => e.file === entry.file);
-        if (!stillKept) return undefined; // a concurrent flush sent it
+        if (!(await outbox.holds(entry))) return undefined; // a concurrent flush sent it
         const sent = await deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug });
         await outbox.remove(entry);
         return sent;
