@@ -1,7 +1,7 @@
 import { UsageError } from './errors.js';
 import { loadConfig } from './config/load.js';
 import { defaultStateDir } from './state-dir.js';
-import { parseGatewayUrl, redactUrl, type GatewayAuth, type GatewayTls } from './gateway/client.js';
+import { parseGatewayUrl, type GatewayAuth, type GatewayTls } from './gateway/client.js';
 import type { FileConfig } from './config/schema.js';
 import { readFile } from 'node:fs/promises';
 import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from './validate.js';
@@ -229,8 +229,4 @@ export function requireTarget(settings: Settings): { service: string; environmen
     throw new UsageError('no environment given', 'use --env, DEPLOYCTL_ENV or "environment" in the config file');
   }
   return { service: settings.service, environment: settings.environment };
-}
-
-export function describeGateway(settings: Settings): string {
-  return redactUrl(settings.pushgateway);
 }

@@ -142,7 +142,7 @@ function histogramSeries(family: { name: string; series: HistogramSeries[] }, bo
   return series;
 }
 
-export function observe(series: HistogramSeries, value: number): void {
+function observe(series: HistogramSeries, value: number): void {
   for (const bucket of series.buckets) if (value <= bucket.le) bucket.count += 1;
   series.count += 1;
   series.sum += value;
