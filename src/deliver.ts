@@ -32,11 +32,13 @@ export class LostUpdateError extends GatewayError {
   }
 }
 
-export function openGateway(settings: Settings, reporter: Reporter): Gateway {
+/** The gateway client for these settings; `timeoutSeconds` narrows the budget (never widens it). */
+export function openGateway(settings: Settings, reporter: Reporter, timeoutSeconds = settings.timeoutSeconds): Gateway {
+  const seconds = Math.min(timeoutSeconds, settings.timeoutSeconds);
   return new Gateway({
     url: settings.pushgateway,
-    timeoutMs: settings.timeoutSeconds * 1000,
-    attemptTimeoutMs: Math.max(1000, (settings.timeoutSeconds * 1000) / 3),
+    timeoutMs: seconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
     auth: settings.auth,
     tls: settings.tls,
     log: reporter.debug,

@@ -4,8 +4,7 @@ import type { CommandContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../metadata/collect.js';
 import type { DeploymentRecord, StepRecord } from '../metrics/apply.js';
-import { deliver } from '../deliver.js';
-import { Gateway } from '../gateway/client.js';
+import { deliver, openGateway } from '../deliver.js';
 import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
@@ -76,13 +75,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
 
 /** Marks the deployment in progress while the command runs; best effort, never kept for later. */
 async function markInProgress({ settings, reporter, now }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
-  const gateway = new Gateway({
-    url: settings.pushgateway,
-    timeoutMs: Math.min(settings.timeoutSeconds, 2) * 1000,
-    auth: settings.auth,
-    tls: settings.tls,
-    log: reporter.debug,
-  });
+  const gateway = openGateway(settings, reporter, 2);
   try {
     await withGroupLock(settings.stateDir, grouping, gateway.remainingMs(), () =>
       deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { dryRun: false, now }),
