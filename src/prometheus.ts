@@ -1,5 +1,5 @@
 import { DeployctlError, UsageError } from './errors.js';
-import { parseGatewayUrl, redactUrl } from './gateway/client.js';
+import { basicAuthorization, parseGatewayUrl, redactUrl, urlBelow } from './gateway/client.js';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -14,21 +14,11 @@ export class Prometheus {
     this.base = parseGatewayUrl(url, '--prometheus');
   }
 
-  private url(path: string, params: Record<string, string> = {}): URL {
-    const url = new URL(this.base);
-    url.username = '';
-    url.password = '';
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
-    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    return url;
-  }
-
   async get<T>(path: string, params: Record<string, string> = {}): Promise<T> {
-    const url = this.url(path, params);
-    const headers: Record<string, string> = {};
-    if (this.base.username || this.base.password) {
-      headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(this.base.username)}:${decodeURIComponent(this.base.password)}`).toString('base64')}`;
-    }
+    const url = urlBelow(this.base, path);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    const authorization = basicAuthorization(decodeURIComponent(this.base.username), decodeURIComponent(this.base.password));
+    const headers: Record<string, string> = authorization ? { authorization } : {};
     let response: Response;
     try {
       response = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });

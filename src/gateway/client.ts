@@ -80,6 +80,20 @@ export function parseGatewayUrl(value: string, source = '--pushgateway'): URL {
   return url;
 }
 
+/** A path below a base URL (which may itself have a path), without the base's credentials. */
+export function urlBelow(base: URL, path: string): URL {
+  const url = new URL(base);
+  url.username = '';
+  url.password = '';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  return url;
+}
+
+/** `Basic …` for a user and password, or undefined when neither is given. */
+export function basicAuthorization(user: string, password: string): string | undefined {
+  return user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
+}
+
 /** A value that failed to parse as a URL may still hold a password: mask anything before an @. */
 function safeText(value: string): string {
   return value.replace(/\/\/[^/@]*@/, '//***@');
@@ -104,8 +118,7 @@ export class Gateway {
     const auth = options.auth ?? {};
     const user = auth.username ?? decodeURIComponent(this.base.username);
     const password = auth.password ?? decodeURIComponent(this.base.password);
-    if (auth.token) this.authorization = `Bearer ${auth.token}`;
-    else if (user || password) this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    this.authorization = auth.token ? `Bearer ${auth.token}` : basicAuthorization(user, password);
     this.deadline = Date.now() + options.timeoutMs;
   }
 
@@ -135,11 +148,7 @@ export class Gateway {
 
   /** The URL of a path below the gateway's base (which may itself have a path), without credentials. */
   url(path: string): URL {
-    const url = new URL(this.base);
-    url.username = '';
-    url.password = '';
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
-    return url;
+    return urlBelow(this.base, path);
   }
 
   displayUrl(path: string): string {
