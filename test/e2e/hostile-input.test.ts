@@ -1,22 +1,15 @@
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { select } from '../helpers/exposition.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 import { Gateway } from '../../src/gateway/client.js';
 import { parseLabelValue } from '../../src/validate.js';
 import { renderExposition } from '../../src/metrics/exposition.js';
 import { UsageError } from '../../src/errors.js';
 
-let gateway: RunningServer;
-const workdir = tempDir();
-beforeAll(async () => {
-  gateway = await startPushgateway();
-});
-afterAll(async () => {
-  await gateway?.stop();
-  workdir.remove();
-});
+const stack = useGatewayAndWorkdir();
+const { workdir } = stack;
 
 /** A small deterministic generator (mulberry32), so a failure can be reproduced from its seed. */
 function random(seed: number): () => number {
@@ -42,7 +35,7 @@ function hostile(next: () => number): string {
 describe('hostile values', () => {
   it('are refused up front or stored on the real gateway byte for byte (500 generated values)', async () => {
     const next = random(20261122);
-    const client = new Gateway({ url: gateway.url, timeoutMs: 60_000 });
+    const client = new Gateway({ url: stack.gateway.url, timeoutMs: 60_000 });
     let stored = 0;
     let refused = 0;
     try {
@@ -73,7 +66,7 @@ describe('hostile values', () => {
   });
 
   it('through the binary: refused with exit code 2 and nothing pushed, or pushed intact', async () => {
-    const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: `${workdir.path}/state` };
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: `${workdir.path}/state` };
     const cases: [string, boolean][] = [
       ['quote " and back\\slash', true],
       ['{brace}=,comma', true],
@@ -87,7 +80,7 @@ describe('hostile values', () => {
     for (const [index, [value, legal]] of cases.entries()) {
       const service = `binary-${index}`;
       const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--version', value, '--label', `note=${value}`], { env, cwd: workdir.path });
-      const info = select(await scrape(gateway.url), 'deployctl_deployment_info', { service });
+      const info = select(await scrape(stack.gateway.url), 'deployctl_deployment_info', { service });
       if (legal) {
         expect(result.exitCode, JSON.stringify(value)).toBe(0);
         expect(info[0]?.labels.version).toBe(value);
@@ -102,12 +95,12 @@ describe('hostile values', () => {
 
   it('refuses invalid UTF-8 in an argument with exit code 2', async () => {
     const result = await execa('sh', ['-c', `"${process.execPath}" "${BIN}" record -s utf8 -e prod --status success --version "$(printf 'v1-\\377\\376')"`], {
-      env: { PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL_PUSHGATEWAY_URL: gateway.url },
+      env: { PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url },
       extendEnv: false,
       reject: false,
     });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('is not valid UTF-8');
-    expect(select(await scrape(gateway.url), 'deployctl_deployment_info', { service: 'utf8' })).toEqual([]);
+    expect(select(await scrape(stack.gateway.url), 'deployctl_deployment_info', { service: 'utf8' })).toEqual([]);
   });
 });

@@ -1,25 +1,17 @@
 import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { value } from '../helpers/exposition.js';
 import { startProxy } from '../helpers/proxy.js';
-import { freePort, startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
-let gateway: RunningServer;
-const workdir = tempDir();
-
-beforeAll(async () => {
-  gateway = await startPushgateway();
-});
-afterAll(async () => {
-  await gateway?.stop();
-  workdir.remove();
-});
+const stack = useGatewayAndWorkdir();
+const { workdir } = stack;
 
 const stateDir = (name: string) => join(workdir.path, name);
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  deployctl(args, { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir('default'), ...env }, cwd: workdir.path, timeout: 60_000 });
+  deployctl(args, { env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('default'), ...env }, cwd: workdir.path, timeout: 60_000 });
 
 const success = async (url: string, service: string, status = 'success') => {
   const samples = await scrape(url);
@@ -66,15 +58,15 @@ describe('gateway down, then up', () => {
 
     const next = await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'failure'], env);
     expect(next.exitCode).toBe(0);
-    expect(await success(gateway.url, 'crash')).toBe(1);
-    expect(await success(gateway.url, 'crash', 'failure')).toBe(1);
+    expect(await success(stack.gateway.url, 'crash')).toBe(1);
+    expect(await success(stack.gateway.url, 'crash', 'failure')).toBe(1);
 
     // As if deployctl died after the push but before removing the file.
     copyFileSync(join(workdir.path, 'kept-copy.json'), join(outbox, kept!));
     const flush = await cli(['flush'], env);
     expect(flush.exitCode).toBe(0);
     expect(flush.stdout).toContain('was already recorded; not counted again');
-    expect(await success(gateway.url, 'crash')).toBe(1);
+    expect(await success(stack.gateway.url, 'crash')).toBe(1);
   });
 
   it('sets a corrupt outbox file aside and says so', async () => {
@@ -84,7 +76,7 @@ describe('gateway down, then up', () => {
     const flush = await cli(['flush'], env);
     expect(flush.stderr).toMatch(/kept record .*00000000000000-broken\.json is unreadable \(not valid JSON\); moved to .*corrupt\/00000000000000-broken\.json/);
     expect(flush.exitCode).toBe(1);
-    expect(await success(gateway.url, 'corrupt')).toBe(1);
+    expect(await success(stack.gateway.url, 'corrupt')).toBe(1);
     expect(readdirSync(join(stateDir('corrupt'), 'outbox', 'corrupt'))).toEqual(['00000000000000-broken.json']);
   });
 
@@ -95,23 +87,23 @@ describe('gateway down, then up', () => {
     }
     const [a, b] = await Promise.all([cli(['flush'], env), cli(['flush'], env)]);
     expect(a.exitCode + b.exitCode).toBe(0);
-    expect(await success(gateway.url, 'twoflush-0')).toBe(3);
-    expect(await success(gateway.url, 'twoflush-1')).toBe(3);
+    expect(await success(stack.gateway.url, 'twoflush-0')).toBe(3);
+    expect(await success(stack.gateway.url, 'twoflush-1')).toBe(3);
   });
 });
 
 describe('lost answers, failing and hanging gateways', () => {
   it('counts a push once when the gateway stored it but the answer was lost', async () => {
     let dropped = 0;
-    const proxy = await startProxy(gateway.url, (request) => (request.method === 'POST' && dropped++ === 0 ? 'drop-response' : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (request) => (request.method === 'POST' && dropped++ === 0 ? 'drop-response' : 'forward'));
     try {
       const result = await cli(['record', '-s', 'lost-answer', '-e', 'prod', '--status', 'success', '--duration', '12'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toBe('');
       expect(result.stdout).toMatch(/^recorded success of lost-answer in prod/);
       expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
-      expect(await success(gateway.url, 'lost-answer')).toBe(1);
-      const samples = await scrape(gateway.url);
+      expect(await success(stack.gateway.url, 'lost-answer')).toBe(1);
+      const samples = await scrape(stack.gateway.url);
       expect(value(samples, 'deployctl_deployment_duration_seconds_count', { service: 'lost-answer' })).toBe(1);
     } finally {
       await proxy.close();
@@ -119,19 +111,19 @@ describe('lost answers, failing and hanging gateways', () => {
   });
 
   it('retries 5xx answers and succeeds when the gateway recovers', async () => {
-    const proxy = await startProxy(gateway.url, (_request, index) => (index < 3 ? { status: 503, body: 'overloaded' } : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (_request, index) => (index < 3 ? { status: 503, body: 'overloaded' } : 'forward'));
     try {
       const result = await cli(['record', '-s', 'flaky', '-e', 'prod', '--status', 'success', '--verbose'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toMatch(/attempt 3 failed: .*HTTP 503: overloaded/);
-      expect(await success(gateway.url, 'flaky')).toBe(1);
+      expect(await success(stack.gateway.url, 'flaky')).toBe(1);
     } finally {
       await proxy.close();
     }
   });
 
   it('stops retrying a hanging gateway within the --timeout budget and keeps the record', async () => {
-    const proxy = await startProxy(gateway.url, () => 'hang');
+    const proxy = await startProxy(stack.gateway.url, () => 'hang');
     try {
       const started = Date.now();
       const result = await cli(['record', '-s', 'hang', '-e', 'prod', '--status', 'success', '--timeout', '2'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('hang') });
@@ -147,7 +139,7 @@ describe('lost answers, failing and hanging gateways', () => {
   });
 
   it('does not retry a 4xx and shows the gateway’s reason', async () => {
-    const proxy = await startProxy(gateway.url, (request) => (request.method === 'POST' ? { status: 400, body: 'pushed metrics are invalid or inconsistent with existing metrics: bad thing' } : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (request) => (request.method === 'POST' ? { status: 400, body: 'pushed metrics are invalid or inconsistent with existing metrics: bad thing' } : 'forward'));
     try {
       const result = await cli(['record', '-s', 'refused', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('refused') });
       expect(result.exitCode).toBe(0);
@@ -177,7 +169,7 @@ describe('lost answers, failing and hanging gateways', () => {
   });
 
   it('names the family when a hand-made push gave it other labels', async () => {
-    const pushed = await fetch(`${gateway.url}/metrics/job/deployctl/service/labels-quirk/environment/prod`, {
+    const pushed = await fetch(`${stack.gateway.url}/metrics/job/deployctl/service/labels-quirk/environment/prod`, {
       method: 'PUT',
       body: '# TYPE deployctl_deployments_total counter\ndeployctl_deployments_total{result="ok"} 5\n',
     });
@@ -194,7 +186,7 @@ describe('concurrency', () => {
       Array.from({ length: 30 }, (_, i) => cli(['record', '-s', `many-${i}`, '-e', 'prod', '--status', 'success', '--timeout', '30'])),
     );
     expect(results.map((r) => r.exitCode)).toEqual(Array(30).fill(0));
-    const samples = await scrape(gateway.url);
+    const samples = await scrape(stack.gateway.url);
     for (let i = 0; i < 30; i++) expect(value(samples, 'deployctl_deployments_total', { service: `many-${i}`, status: 'success' })).toBe(1);
   });
 
@@ -203,7 +195,7 @@ describe('concurrency', () => {
       Array.from({ length: 20 }, (_, i) => cli(['record', '-s', 'same', '-e', 'prod', '--status', i % 4 === 0 ? 'failure' : 'success', '--duration', String(i + 1), '--timeout', '30'])),
     );
     expect(results.map((r) => r.stderr).filter(Boolean)).toEqual([]);
-    const samples = await scrape(gateway.url);
+    const samples = await scrape(stack.gateway.url);
     expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'success' })).toBe(15);
     expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'failure' })).toBe(5);
     const sum = value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'success' }) + value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'failure' });
@@ -211,6 +203,6 @@ describe('concurrency', () => {
   });
 
   it('has nothing for a service that was never recorded', async () => {
-    expect(await hasGroup(gateway.url, 'never')).toBe(false);
+    expect(await hasGroup(stack.gateway.url, 'never')).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -103,4 +104,27 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
 export function tempDir(prefix = 'deployctl-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A real gateway and a temporary directory for one test file: started before its tests, stopped
+ * and removed after them. Read `.gateway` inside tests and hooks, once it has started.
+ */
+export function useGatewayAndWorkdir(): { readonly gateway: RunningServer; readonly workdir: { path: string; remove(): void } } {
+  const workdir = tempDir();
+  let gateway: RunningServer | undefined;
+  beforeAll(async () => {
+    gateway = await startPushgateway();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    workdir.remove();
+  });
+  return {
+    get gateway() {
+      if (!gateway) throw new Error('the gateway is not started yet');
+      return gateway;
+    },
+    workdir,
+  };
 }
