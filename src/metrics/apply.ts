@@ -14,8 +14,21 @@ import {
   type ScalarSeries,
 } from './model.js';
 
-/** How many record identities a group remembers, so that a record sent again is not counted twice. */
-export const REMEMBERED_RECORDS = 20;
+/**
+ * How many record identities a group remembers, so that a record sent again is not counted twice:
+ * a kept record is counted once as long as fewer than this many other records of its group
+ * landed before it was sent.
+ */
+export const REMEMBERED_RECORDS = 100;
+
+/** How many deployed commits a group remembers for lead time and rollbacks. */
+export const REMEMBERED_COMMITS = 100;
+
+/** A record finishing more than this after it is applied is from a clock that runs ahead. */
+export const MAX_FUTURE_SECONDS = 5 * 60;
+
+/** The longest duration taken as a deployment's (a week); anything longer is a mistake. */
+export const MAX_DURATION_SECONDS = 7 * 86_400;
 
 /** Where a deployment came from, as CI or git tell it. */
 export interface DeploymentSource {
@@ -44,6 +57,8 @@ export interface DeploymentRecord {
   history?: CommitNode[];
   /** --commit-time: the deployed commit's time, overriding git (Unix seconds). */
   commitTime?: number;
+  /** `deployctl finish`: counted only when it closes a deployment in progress. */
+  closesStart?: boolean;
 }
 
 /** `deployctl start`: a deployment is in progress. */
@@ -51,6 +66,8 @@ export interface StartRecord {
   kind: 'start';
   id: string;
   startedAt: number;
+  /** Extra labels from --label, for the deployment this start replaces, if any. */
+  labels?: Labels;
 }
 
 /** `deployctl step`: one timed step of a deployment. */
@@ -74,6 +91,8 @@ export interface Applied {
   timeToRestore?: number;
   /** Lead time of each newly deployed commit, in seconds. */
   leadTimes?: number[];
+  /** A successful deployment of an ancestor of the commit the group ran. */
+  rollback?: boolean;
   durationSeconds?: number;
   /** Things worth one line to the user (lead time fell back to the deployed commit alone, …). */
   notices: string[];
@@ -156,41 +175,80 @@ function observeInto(state: GroupState, definition: FamilyDefinition & { type: '
   return family;
 }
 
-function setGauge(definition: FamilyDefinition & { type: 'gauge' }, value: number, labels: Labels = {}): Family {
-  return { name: definition.name, help: definition.help, type: 'gauge', series: [{ labels, value }] };
+/** A family of one series with this value (a gauge, or a counter carried forward whole). */
+function setGauge(definition: FamilyDefinition & { type: 'gauge' | 'counter' }, value: number, labels: Labels = {}): Family {
+  return { name: definition.name, help: definition.help, type: definition.type, series: [{ labels, value }] };
 }
 
 export function alreadyApplied(state: GroupState, id: string): boolean {
   return state.get(FAMILIES.appliedRecords.name)?.series.some((s) => s.labels.record_id === id) ?? false;
 }
 
-/** Remembers this record's identity, forgetting the oldest beyond REMEMBERED_RECORDS. */
-function rememberRecord(state: GroupState, id: string, appliedAt: number): Family {
-  const family = takeScalar(state, FAMILIES.appliedRecords);
-  family.series.push({ labels: { record_id: id }, value: appliedAt });
-  family.series.sort((a, b) => b.value - a.value);
-  family.series.length = Math.min(family.series.length, REMEMBERED_RECORDS);
-  return family;
+/**
+ * The group's record sequence so far, and its remembered record identities ordered by it. A group
+ * written by an older deployctl has no sequence and ranked its identities by timestamps: they
+ * are numbered 1..n in that order, once.
+ */
+function recordSequence(state: GroupState): { sequence: number; remembered: ScalarFamily } {
+  const remembered = takeScalar(state, FAMILIES.appliedRecords);
+  const counted = (existingFamily(state, FAMILIES.recordsApplied) as ScalarFamily | undefined)?.series[0]?.value;
+  if (counted !== undefined) return { sequence: counted, remembered };
+  remembered.series.sort((a, b) => a.value - b.value).forEach((series, i) => (series.value = i + 1));
+  return { sequence: remembered.series.length, remembered };
+}
+
+/** Remembers this record's identity at its sequence number, forgetting the oldest beyond REMEMBERED_RECORDS. */
+function rememberRecord(remembered: ScalarFamily, id: string, sequence: number): Family {
+  remembered.series.push({ labels: { record_id: id }, value: sequence });
+  remembered.series.sort((a, b) => b.value - a.value);
+  remembered.series.length = Math.min(remembered.series.length, REMEMBERED_RECORDS);
+  return remembered;
 }
 
 /**
  * Carries the group forward by one record. Pure: the state is not changed, and `appliedAt`
  * (Unix seconds) is the only clock. A record the group has already applied changes nothing.
+ * Which records were applied is decided by the group's own record sequence, never by a clock.
  */
 export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: number): Applied {
   if (alreadyApplied(state, record.id)) return { families: [], duplicate: true, notices: [] };
+  const { sequence: previous, remembered } = recordSequence(state);
+  const sequence = previous + 1;
   const applied =
-    record.kind === 'deployment' ? applyDeployment(state, record) : record.kind === 'start' ? applyStart(record) : applyStep(state, record);
-  applied.families.push(rememberRecord(state, record.id, appliedAt));
+    record.kind === 'deployment'
+      ? applyDeployment(state, record, sequence, appliedAt)
+      : record.kind === 'start'
+        ? applyStart(state, record)
+        : applyStep(state, record);
+  if (applied.duplicate) return applied;
+  applied.families.push(rememberRecord(remembered, record.id, sequence), setGauge(FAMILIES.recordsApplied, sequence));
   return applied;
 }
 
-function applyStart(record: StartRecord): Applied {
-  return {
-    families: [setGauge(FAMILIES.inProgress, 1), setGauge(FAMILIES.startedAt, record.startedAt)],
-    duplicate: false,
-    notices: [],
-  };
+/** The deployments counter with every status present (from 0), so that increase() sees a group's first failure. */
+function deploymentsCounter(state: GroupState, labels: Labels): ScalarFamily {
+  const deployments = takeScalar(state, FAMILIES.deployments);
+  for (const status of STATUSES) scalar(deployments, { status, ...labels });
+  return deployments;
+}
+
+const isoTime = (seconds: number) => new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+
+/**
+ * A start while another deployment is in progress replaces it: the replaced one is counted as
+ * cancelled (it never finished), and the new one is in progress.
+ */
+function applyStart(state: GroupState, record: StartRecord): Applied {
+  const families: Family[] = [setGauge(FAMILIES.inProgress, 1), setGauge(FAMILIES.startedAt, record.startedAt)];
+  const notices: string[] = [];
+  const previousStart = gaugeValue(state, FAMILIES.startedAt) ?? 0;
+  if (gaugeValue(state, FAMILIES.inProgress) === 1 && previousStart > 0) {
+    const deployments = deploymentsCounter(state, record.labels ?? {});
+    scalar(deployments, { status: 'cancelled', ...record.labels }).value += 1;
+    families.push(deployments);
+    notices.push(`a deployment started at ${isoTime(previousStart)} was still in progress: it is counted as cancelled, and this one replaces it`);
+  }
+  return { families, duplicate: false, notices };
 }
 
 function applyStep(state: GroupState, record: StepRecord): Applied {
@@ -202,20 +260,32 @@ function applyStep(state: GroupState, record: StepRecord): Applied {
   };
 }
 
-function applyDeployment(state: GroupState, record: DeploymentRecord): Applied {
+function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: number, appliedAt: number): Applied {
   const families: Family[] = [];
   const notices: string[] = [];
+  const inProgress = gaugeValue(state, FAMILIES.inProgress) === 1;
 
-  const deployments = takeScalar(state, FAMILIES.deployments);
-  // Every status starts at 0, so that increase() sees the first failure of a group that had successes.
-  for (const status of STATUSES) scalar(deployments, { status, ...record.labels });
+  if (record.closesStart && !inProgress) {
+    return {
+      families: [],
+      duplicate: true,
+      notices: [
+        'nothing is in progress for this group (finish already ran, or start was not recorded on this gateway): this finish is not counted; ' +
+          'to record a deployment after the fact, use deployctl record',
+      ],
+    };
+  }
+
+  const deployments = deploymentsCounter(state, record.labels);
   scalar(deployments, { status: record.status, ...record.labels }).value += 1;
   families.push(deployments);
 
   const startedAt = gaugeValue(state, FAMILIES.startedAt) ?? 0;
   let durationSeconds = record.durationSeconds;
   if (durationSeconds === undefined && record.durationFromGatewayStart) {
-    if (startedAt > 0 && record.finishedAt >= startedAt) durationSeconds = record.finishedAt - startedAt;
+    const fromStart = record.finishedAt - startedAt;
+    if (startedAt > 0 && fromStart >= 0 && fromStart <= MAX_DURATION_SECONDS) durationSeconds = fromStart;
+    else if (startedAt > 0) notices.push(`the start on the gateway (${isoTime(startedAt)}) does not fit this finish (${isoTime(record.finishedAt)}): no duration observed`);
     else notices.push('no start of this deployment is known (deployctl start was not run, or on another gateway): no duration observed');
   }
   if (durationSeconds !== undefined) {
@@ -225,36 +295,51 @@ function applyDeployment(state: GroupState, record: DeploymentRecord): Applied {
     families.push(setGauge(FAMILIES.inProgress, 0), setGauge(FAMILIES.startedAt, 0));
   }
 
-  // A record sent late (from the outbox) never moves "the last deployment" back in time.
-  const isLatest = record.finishedAt >= (gaugeValue(state, FAMILIES.lastDeployment) ?? 0);
+  // A record sent late (from the outbox) never moves "the last deployment" back in time, and one
+  // from a clock that runs ahead never freezes it in the future.
+  const fromTheFuture = record.finishedAt > appliedAt + MAX_FUTURE_SECONDS;
+  if (fromTheFuture) {
+    notices.push(`this deployment finished at ${isoTime(record.finishedAt)}, after now (${isoTime(appliedAt)}): counted, but not shown as the last deployment`);
+  }
+  const isLatest = !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastDeployment) ?? 0);
   if (isLatest) {
     families.push(
       setGauge(FAMILIES.lastDeployment, record.finishedAt),
       setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
+      // Unknown is NaN, never the previous deployment's duration.
+      setGauge(FAMILIES.lastDuration, durationSeconds ?? Number.NaN),
     );
-    if (durationSeconds !== undefined) families.push(setGauge(FAMILIES.lastDuration, durationSeconds));
     if (record.source) {
       const { ci, branch, repository, buildUrl } = record.source;
       families.push(setGauge(FAMILIES.sourceInfo, 1, { ci, branch, repository, build_url: buildUrl }));
     }
   }
-  if (record.status === 'failure' && record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)) {
+  if (record.status === 'failure' && !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)) {
     families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
   }
 
+  const rollbacks = takeScalar(state, FAMILIES.rollbacks);
+  const rollbackSeries = scalar(rollbacks, {});
+  families.push(rollbacks);
+
   let leadTimes: number[] | undefined;
+  let rollback = false;
   if (record.status === 'success') {
-    if (record.finishedAt >= (gaugeValue(state, FAMILIES.lastSuccess) ?? 0)) {
+    const isLatestSuccess = !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastSuccess) ?? 0);
+    const change = changeOf(state, record, sequence, isLatestSuccess);
+    rollback = change.rollback;
+    if (rollback) rollbackSeries.value += 1;
+    notices.push(...change.notices);
+    families.push(change.deployedCommits);
+    if (change.leadTimes.length > 0) {
+      leadTimes = change.leadTimes;
+      families.push(observeInto(state, FAMILIES.leadTime, {}, change.leadTimes));
+    }
+    if (isLatestSuccess) {
       families.push(
         setGauge(FAMILIES.lastSuccess, record.finishedAt),
         setGauge(FAMILIES.lastSuccessInfo, 1, { version: record.version, commit: record.commit }),
       );
-    }
-    const lead = leadTimesOf(state, record);
-    if (lead.notice) notices.push(lead.notice);
-    if (lead.seconds.length > 0) {
-      leadTimes = lead.seconds;
-      families.push(observeInto(state, FAMILIES.leadTime, {}, lead.seconds));
     }
   }
 
@@ -267,26 +352,85 @@ function applyDeployment(state: GroupState, record: DeploymentRecord): Applied {
     notices,
     ...(durationSeconds !== undefined && { durationSeconds }),
     ...(leadTimes && { leadTimes }),
+    ...(rollback && { rollback }),
     ...(restore.timeToRestore !== undefined && { timeToRestore: restore.timeToRestore }),
   };
 }
 
-/** The commit of the last successful deployment the group knows of. */
-export function previouslyDeployedCommit(state: GroupState): string | undefined {
+/** The commit of the last successful deployment the group knows of: the commit it runs now. */
+export function runningCommit(state: GroupState): string | undefined {
   const fromSuccess = (state.get(FAMILIES.lastSuccessInfo.name) as ScalarFamily | undefined)?.series[0]?.labels.commit;
   if (fromSuccess) return fromSuccess;
   const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels;
   return info?.status === 'success' && info.commit ? info.commit : undefined;
 }
 
-function leadTimesOf(state: GroupState, record: DeploymentRecord): { seconds: number[]; notice?: string } {
-  if (!record.commit) return { seconds: [] };
-  if (record.commitTime !== undefined) return { seconds: [Math.max(0, record.finishedAt - record.commitTime)] };
-  if (!record.history) {
-    return { seconds: [], notice: `commit ${record.commit.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed` };
+/** The commits the group remembers as deployed, each with the record sequence that last ran it or a descendant. */
+export function deployedCommits(state: GroupState): Map<string, number> {
+  const family = existingFamily(state, FAMILIES.deployedCommits) as ScalarFamily | undefined;
+  return new Map((family?.series ?? []).map((s) => [s.labels.commit ?? '', s.value]));
+}
+
+interface Change {
+  rollback: boolean;
+  leadTimes: number[];
+  deployedCommits: Family;
+  notices: string[];
+}
+
+/**
+ * What a successful deployment changes: whether it is a rollback, the lead time of each commit it
+ * brings for the first time, and the group's memory of deployed commits.
+ *
+ * The memory holds each deployed commit and every commit a deployment brought, with the sequence
+ * of the last successful deployment that ran it or one of its descendants. So the commits whose
+ * sequence equals that of the running commit are the running commit's ancestors the group knows
+ * of: deploying one of them is a rollback. That answer is frozen into the group at each
+ * successful deployment, from the history the record carries, so applying a record needs no git.
+ */
+function changeOf(state: GroupState, record: DeploymentRecord, sequence: number, isLatestSuccess: boolean): Change {
+  const known = deployedCommits(state);
+  const running = runningCommit(state);
+  const deployed = record.commit;
+  const notices: string[] = [];
+  const rollback =
+    deployed !== '' && running !== undefined && deployed !== running && known.has(deployed) && known.get(deployed) === known.get(running);
+  if (rollback) {
+    notices.push(`rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`);
   }
-  const { commits, notice } = newlyDeployedCommits(record.history, record.commit, previouslyDeployedCommit(state));
-  return { seconds: commits.map((c) => Math.max(0, record.finishedAt - c.time)), ...(notice && { notice }) };
+
+  let brought: CommitNode[] = [];
+  let ancestorsKnown = new Set<string>();
+  if (!deployed || rollback) {
+    // nothing new
+  } else if (record.commitTime !== undefined) {
+    if (!known.has(deployed)) brought = [{ sha: deployed, parents: [], time: record.commitTime }];
+  } else if (!record.history) {
+    if (!known.has(deployed)) notices.push(`commit ${deployed.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`);
+  } else {
+    // A group written before deployctl remembered deployed commits knows only the running one.
+    const result = newlyDeployedCommits(record.history, deployed, new Set([...known.keys(), ...(running ? [running] : [])]));
+    brought = result.commits;
+    ancestorsKnown = result.alreadyDeployed;
+    if (result.notice) notices.push(result.notice);
+  }
+
+  // Most recent first; within one sequence the deployed commit, then what it brought, newest first.
+  const next = new Map<string, number>();
+  if (deployed) next.set(deployed, sequence);
+  for (const commit of brought) next.set(commit.sha, isLatestSuccess || !known.has(commit.sha) ? sequence : known.get(commit.sha)!);
+  const refreshed = isLatestSuccess ? (record.history ?? []).filter((c) => known.has(c.sha) && ancestorsKnown.has(c.sha)).map((c) => c.sha) : [];
+  for (const sha of refreshed) next.set(sha, sequence);
+  for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
+  if (!isLatestSuccess && deployed && known.has(deployed)) next.set(deployed, known.get(deployed)!);
+  const series = [...next].sort((a, b) => b[1] - a[1]).slice(0, REMEMBERED_COMMITS).map(([commit, value]) => ({ labels: { commit }, value }));
+
+  return {
+    rollback,
+    leadTimes: brought.map((c) => Math.max(0, record.finishedAt - c.time)),
+    deployedCommits: { name: FAMILIES.deployedCommits.name, help: FAMILIES.deployedCommits.help, type: 'gauge', series },
+    notices,
+  };
 }
 
 /**
@@ -294,7 +438,8 @@ function leadTimesOf(state: GroupState, record: DeploymentRecord): { seconds: nu
  * closes it with one observation. Cancelled deployments neither open nor close a streak.
  */
 function applyRestore(state: GroupState, record: DeploymentRecord): { families: Family[]; timeToRestore?: number } {
-  const streakStart = gaugeValue(state, FAMILIES.failingSince) ?? 0;
+  const known = gaugeValue(state, FAMILIES.failingSince);
+  const streakStart = known ?? 0;
   if (record.status === 'failure' && streakStart === 0) {
     return { families: [setGauge(FAMILIES.failingSince, record.finishedAt)] };
   }
@@ -305,5 +450,6 @@ function applyRestore(state: GroupState, record: DeploymentRecord): { families: 
       timeToRestore,
     };
   }
-  return { families: [] };
+  // 0 when no streak is open, from the group's first deployment on.
+  return { families: known === undefined ? [setGauge(FAMILIES.failingSince, 0)] : [] };
 }

@@ -82,8 +82,24 @@ export const FAMILIES = {
   },
   lastSuccessInfo: {
     name: 'deployctl_last_success_info',
-    help: 'The last successful deployment: version and commit. Always 1. Lead time counts the commits after this one.',
+    help: 'The last successful deployment: version and commit, the commit the group runs now. Always 1.',
     type: 'gauge',
+  },
+  rollbacks: {
+    name: 'deployctl_rollbacks_total',
+    help: 'Successful deployments of a commit that is a proper ancestor of the commit the group ran.',
+    type: 'counter',
+  },
+  deployedCommits: {
+    name: 'deployctl_deployed_commit_sequence',
+    help: 'Commits the group has deployed (each deployed commit and every commit a deployment brought), the most recent ones; the value is the record sequence of the last successful deployment that ran the commit or a descendant of it.',
+    type: 'gauge',
+    labels: ['commit'],
+  },
+  recordsApplied: {
+    name: 'deployctl_records_applied_total',
+    help: 'Records (deployments, starts, steps) applied to this group: the sequence that orders its memory of applied records.',
+    type: 'counter',
   },
   sourceInfo: {
     name: 'deployctl_deployment_source_info',
@@ -97,7 +113,7 @@ export const FAMILIES = {
   },
   lastDuration: {
     name: 'deployctl_last_deployment_duration_seconds',
-    help: 'How long the last deployment took.',
+    help: 'How long the last deployment took; NaN when its duration is not known.',
     type: 'gauge',
   },
   failingSince: {
@@ -107,7 +123,8 @@ export const FAMILIES = {
   },
   appliedRecords: {
     name: 'deployctl_applied_record_timestamp_seconds',
-    help: 'Identities of the records most recently applied to this group, so that a record sent twice counts once.',
+    help: 'Identities of the records most recently applied to this group, so that a record sent twice counts once. The value is the record sequence (deployctl_records_applied_total) at which it was applied; older deployctl versions wrote a timestamp.',
     type: 'gauge',
+    labels: ['record_id'],
   },
 } as const satisfies Record<string, FamilyDefinition>;

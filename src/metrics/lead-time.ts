@@ -1,22 +1,28 @@
-/** A commit as `git log --format='%H %P %ct'` gives it. */
+/** A commit as `git log --format='%H %ct %P'` gives it. */
 export interface CommitNode {
   sha: string;
   parents: string[];
   /** Commit time, Unix seconds. */
   time: number;
+  /** The history was cut here (a shallow clone's boundary): its parents are not known. */
+  shallow?: boolean;
 }
 
 export interface NewCommits {
+  /** The commits this deployment brings to the environment for the first time. */
   commits: CommitNode[];
+  /** Commits of the history that the group had deployed before (the deployed commit's ancestors among them). */
+  alreadyDeployed: Set<string>;
   /** Why the answer fell back to the deployed commit alone, if it did. */
   notice?: string;
 }
 
 const short = (sha: string) => sha.slice(0, 12);
 
-function ancestors(start: string, bySha: Map<string, CommitNode>): Set<string> {
+/** Every commit reachable from `starts` within the history, `starts` included. */
+function reachable(starts: Iterable<string>, bySha: Map<string, CommitNode>): Set<string> {
   const seen = new Set<string>();
-  const stack = [start];
+  const stack = [...starts];
   while (stack.length > 0) {
     const sha = stack.pop()!;
     if (seen.has(sha)) continue;
@@ -27,35 +33,48 @@ function ancestors(start: string, bySha: Map<string, CommitNode>): Set<string> {
 }
 
 /**
- * The commits this deployment brings to the environment for the first time: reachable from the
- * deployed commit but not from the previously deployed one (`git log previous..deployed`), within
- * the history given. Without a previous commit, or when it is not in that history (a shallow
- * clone), the deployed commit alone, with a notice.
+ * The commits a successful deployment brings to the environment for the first time: reachable
+ * from the deployed commit and from none of the commits deployed to the group before.
+ *
+ * `known` holds the commits the group remembers as deployed (every commit a deployment brought,
+ * and every deployed commit). Whatever is reachable from a known commit that lies in the history
+ * is deployed too, so a merge, a branch deployed before its merge, a rollback and a roll-forward
+ * all count each commit once. When the walk from the deployed commit reaches the end of the
+ * history (a shallow clone, or the history limit) before every path met a deployed commit, the
+ * history is too short to tell: the deployed commit alone, with a notice that says so.
  */
-export function newlyDeployedCommits(history: readonly CommitNode[], deployed: string, previous: string | undefined): NewCommits {
+export function newlyDeployedCommits(history: readonly CommitNode[], deployed: string, known: ReadonlySet<string>): NewCommits {
   const bySha = new Map(history.map((node) => [node.sha, node]));
   const deployedNode = bySha.get(deployed);
-  if (!deployedNode) return { commits: [], notice: `commit ${short(deployed)} is not in the local history: no lead time observed` };
-  if (!previous) return { commits: [deployedNode], notice: 'first deployment of this group: lead time of the deployed commit alone' };
-  if (previous === deployed) return { commits: [] };
-  if (!bySha.has(previous)) {
-    return {
-      commits: [deployedNode],
-      notice: `previously deployed commit ${short(previous)} is not in the local history (shallow clone?): lead time of the deployed commit alone`,
-    };
+  if (!deployedNode) return { commits: [], alreadyDeployed: new Set(), notice: `commit ${short(deployed)} is not in the local history: no lead time observed` };
+  const knownInHistory = [...known].filter((sha) => bySha.has(sha));
+  const alreadyDeployed = reachable(knownInHistory, bySha);
+  if (alreadyDeployed.has(deployed)) return { commits: [], alreadyDeployed };
+  if (known.size === 0) {
+    return { commits: [deployedNode], alreadyDeployed, notice: 'first deployment of this group: lead time of the deployed commit alone' };
   }
-  const alreadyDeployed = ancestors(previous, bySha);
+
   const commits: CommitNode[] = [];
   const seen = new Set<string>();
   const stack = [deployed];
+  let cut: CommitNode | undefined;
   while (stack.length > 0) {
     const sha = stack.pop()!;
     if (seen.has(sha) || alreadyDeployed.has(sha)) continue;
     seen.add(sha);
-    const node = bySha.get(sha);
-    if (!node) continue;
+    const node = bySha.get(sha)!;
     commits.push(node);
-    stack.push(...node.parents);
+    if (node.shallow || node.parents.some((parent) => !bySha.has(parent))) cut ??= node;
+    for (const parent of node.parents) if (bySha.has(parent)) stack.push(parent);
   }
-  return { commits };
+  if (cut) {
+    return {
+      commits: [deployedNode],
+      alreadyDeployed,
+      notice:
+        `the local history ends at commit ${short(cut.sha)} (a shallow clone, or more than ${history.length} commits) before it reaches ` +
+        `a commit deployed to this group: lead time of the deployed commit alone (fetch more history, e.g. fetch-depth: 0, to count every commit)`,
+    };
+  }
+  return { commits, alreadyDeployed };
 }
