@@ -5,7 +5,7 @@ import { collectMetadata, type MetadataFlags } from '../metadata/collect.js';
 import type { DeploymentRecord } from '../metrics/apply.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
-import { parseSeconds, parseStatus, parseTimestamp } from '../validate.js';
+import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../validate.js';
 
 export interface RecordFlags extends MetadataFlags {
   status?: string;
@@ -19,16 +19,16 @@ export function resolveTiming(flags: RecordFlags, now: number): { finishedAt: nu
   if (flags.duration !== undefined && flags.startedAt !== undefined) {
     throw new UsageError('give either --duration or --started-at, not both');
   }
-  const finishedAt = flags.finishedAt === undefined ? now : parseTimestamp('--finished-at', flags.finishedAt);
+  const finishedAt = flags.finishedAt === undefined ? now : parseTimestamp('--finished-at', flags.finishedAt, now);
   if (flags.duration !== undefined) {
-    return { finishedAt, durationSeconds: parseSeconds('--duration', flags.duration) };
+    return { finishedAt, durationSeconds: parseDuration('--duration', flags.duration) };
   }
   if (flags.startedAt !== undefined) {
-    const startedAt = parseTimestamp('--started-at', flags.startedAt);
+    const startedAt = parseTimestamp('--started-at', flags.startedAt, now);
     if (finishedAt < startedAt) {
       throw new UsageError(`--finished-at (${new Date(finishedAt * 1000).toISOString()}) is before --started-at (${new Date(startedAt * 1000).toISOString()})`);
     }
-    return { finishedAt, durationSeconds: finishedAt - startedAt };
+    return { finishedAt, durationSeconds: checkDuration('--started-at to --finished-at', finishedAt - startedAt) };
   }
   return { finishedAt };
 }

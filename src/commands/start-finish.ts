@@ -6,7 +6,7 @@ import type { DeploymentRecord, StartRecord } from '../metrics/apply.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
 import { clearStarted, loadStarted, saveStarted } from '../state-dir.js';
-import { parseStatus, parseTimestamp } from '../validate.js';
+import { checkDuration, parseStatus, parseTimestamp } from '../validate.js';
 
 export interface StartFlags extends MetadataFlags {
   startedAt?: string;
@@ -26,7 +26,7 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
   const { settings, now } = context;
   const target = requireTarget(settings);
   checkMetadataFlags(flags);
-  const startedAt = flags.startedAt === undefined ? now() : parseTimestamp('--started-at', flags.startedAt);
+  const startedAt = flags.startedAt === undefined ? now() : parseTimestamp('--started-at', flags.startedAt, now());
   const grouping = { job: settings.job, ...target };
   if (!settings.dryRun) {
     await saveStarted(settings.stateDir, {
@@ -36,7 +36,7 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
       ...(flags.commit !== undefined && { commit: flags.commit }),
     });
   }
-  const record: StartRecord = { kind: 'start', id: randomUUID(), startedAt };
+  const record: StartRecord = { kind: 'start', id: randomUUID(), startedAt, labels: settings.labels };
   return sendRecord(context, grouping, record);
 }
 
@@ -50,14 +50,15 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
   if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
   const status = parseStatus(flags.status);
   checkMetadataFlags(flags);
-  const finishedAt = flags.finishedAt === undefined ? now() : parseTimestamp('--finished-at', flags.finishedAt);
+  const finishedAt = flags.finishedAt === undefined ? now() : parseTimestamp('--finished-at', flags.finishedAt, now());
   const grouping = { job: settings.job, ...target };
 
   const local = await loadStarted(settings.stateDir, grouping);
-  const startedAt = flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt);
+  const startedAt = flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt, now());
   if (startedAt !== undefined && finishedAt < startedAt) {
     throw new UsageError(`the deployment finished (${new Date(finishedAt * 1000).toISOString()}) before it started (${new Date(startedAt * 1000).toISOString()})`);
   }
+  if (startedAt !== undefined) checkDuration('start to finish', finishedAt - startedAt);
   const metadata = await collectMetadata(
     { ...flags, ...(flags.version === undefined && local?.version !== undefined && { version: local.version }), ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }) },
     env,
@@ -69,6 +70,9 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     status,
     labels: settings.labels,
     finishedAt,
+    // Without a start kept on this machine, only a deployment in progress on the gateway is closed:
+    // a second finish (a retried CI step) is not counted.
+    ...(local === undefined && { closesStart: true }),
     ...(startedAt === undefined ? { durationFromGatewayStart: true } : { durationSeconds: finishedAt - startedAt }),
     ...metadata,
   };

@@ -39,16 +39,26 @@ export class Git {
     return (await this.run(['describe', '--tags', commit])) || undefined;
   }
 
-  /** The commit and its ancestors, newest first, at most HISTORY_LIMIT. */
+  /** The commits where a shallow clone's history was cut (git shows them without parents). */
+  private async shallowBoundary(): Promise<Set<string>> {
+    const path = await this.run(['rev-parse', '--git-path', 'shallow']);
+    if (!path) return new Set();
+    const { readFile } = await import('node:fs/promises');
+    const { resolve } = await import('node:path');
+    const text = await readFile(resolve(this.cwd, path), 'utf8').catch(() => '');
+    return new Set(text.split('\n').filter(Boolean));
+  }
+
+  /** The commit and its ancestors, newest first, at most HISTORY_LIMIT; a shallow clone's boundary is marked. */
   async history(commit: string): Promise<CommitNode[] | undefined> {
-    const out = await this.run(['log', `--max-count=${HISTORY_LIMIT}`, '--format=%H %ct %P', commit]);
+    const [out, boundary] = await Promise.all([this.run(['log', `--max-count=${HISTORY_LIMIT}`, '--format=%H %ct %P', commit]), this.shallowBoundary()]);
     if (out === undefined) return undefined;
     return out
       .split('\n')
       .filter(Boolean)
       .map((line) => {
         const [sha = '', time = '0', ...parents] = line.split(' ');
-        return { sha, time: Number(time), parents };
+        return { sha, time: Number(time), parents, ...(boundary.has(sha) && { shallow: true }) };
       });
   }
 }

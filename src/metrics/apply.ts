@@ -1,7 +1,7 @@
 import { DeployctlError } from '../errors.js';
 import type { Status } from '../validate.js';
 import { STATUSES } from '../validate.js';
-import { FAMILIES, type FamilyDefinition } from './families.js';
+import { FAMILIES, MAX_DURATION_SECONDS, type FamilyDefinition } from './families.js';
 import { newlyDeployedCommits, type CommitNode } from './lead-time.js';
 import {
   sameLabels,
@@ -26,9 +26,6 @@ export const REMEMBERED_COMMITS = 100;
 
 /** A record finishing more than this after it is applied is from a clock that runs ahead. */
 export const MAX_FUTURE_SECONDS = 5 * 60;
-
-/** The longest duration taken as a deployment's (a week); anything longer is a mistake. */
-export const MAX_DURATION_SECONDS = 7 * 86_400;
 
 /** Where a deployment came from, as CI or git tell it. */
 export interface DeploymentSource {
@@ -400,7 +397,6 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   }
 
   let brought: CommitNode[] = [];
-  let ancestorsKnown = new Set<string>();
   if (!deployed || rollback) {
     // nothing new
   } else if (record.commitTime !== undefined) {
@@ -411,7 +407,6 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
     // A group written before deployctl remembered deployed commits knows only the running one.
     const result = newlyDeployedCommits(record.history, deployed, new Set([...known.keys(), ...(running ? [running] : [])]));
     brought = result.commits;
-    ancestorsKnown = result.alreadyDeployed;
     if (result.notice) notices.push(result.notice);
   }
 
@@ -419,7 +414,8 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   const next = new Map<string, number>();
   if (deployed) next.set(deployed, sequence);
   for (const commit of brought) next.set(commit.sha, isLatestSuccess || !known.has(commit.sha) ? sequence : known.get(commit.sha)!);
-  const refreshed = isLatestSuccess ? (record.history ?? []).filter((c) => known.has(c.sha) && ancestorsKnown.has(c.sha)).map((c) => c.sha) : [];
+  // The history holds the deployed commit's ancestors: the remembered ones are the running commit's now.
+  const refreshed = isLatestSuccess ? (record.history ?? []).filter((c) => known.has(c.sha)).map((c) => c.sha) : [];
   for (const sha of refreshed) next.set(sha, sequence);
   for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
   if (!isLatestSuccess && deployed && known.has(deployed)) next.set(deployed, known.get(deployed)!);

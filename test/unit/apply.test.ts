@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyRecord, GroupConflictError, REMEMBERED_RECORDS, type DeploymentRecord } from '../../src/metrics/apply.js';
+import { applyRecord, GroupConflictError, REMEMBERED_COMMITS, REMEMBERED_RECORDS, type DeploymentRecord, type GroupRecord } from '../../src/metrics/apply.js';
+import type { CommitNode } from '../../src/metrics/lead-time.js';
 import { FAMILIES } from '../../src/metrics/families.js';
 import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/metrics/model.js';
 
@@ -15,7 +16,7 @@ function pushed(state: GroupState, families: Family[]): GroupState {
 function history_(records: Partial<DeploymentRecord>[]): GroupState {
   let state: GroupState = new Map();
   records.forEach((r, i) => {
-    state = pushed(state, applyRecord(state, { ...base, id: `r${i}`, ...r }, 2_000 + i).families);
+    state = pushed(state, applyRecord(state, { ...base, id: `r${i}`, ...r }, 100_000 + i).families);
   });
   return state;
 }
@@ -152,5 +153,140 @@ describe('applyDeployment', () => {
       }],
     ]);
     expect(() => applyRecord(otherBuckets, { ...base, durationSeconds: 1 }, 1)).toThrow(/deployctl_deployment_duration_seconds with the buckets 1/);
+  });
+
+  it('clears the last duration when the last deployment has none, and starts failing-since at 0', () => {
+    const state = history_([{ durationSeconds: 30 }, {}]);
+    expect(scalar(state, FAMILIES.lastDuration.name)![0]!.value).toBeNaN();
+    expect(scalar(state, FAMILIES.failingSince.name)).toEqual([{ labels: {}, value: 0 }]);
+  });
+
+  it('does not freeze the last deployment on a time from a clock that runs ahead', () => {
+    let state: GroupState = new Map();
+    const applied = applyRecord(state, { ...base, finishedAt: 10_000 }, 1_000);
+    state = pushed(state, applied.families);
+    expect(applied.notices.join()).toMatch(/after now/);
+    expect(state.has(FAMILIES.lastDeployment.name)).toBe(false);
+    expect(scalar(state, FAMILIES.deployments.name)![0]!.value).toBe(1);
+  });
+});
+
+describe('record sequence', () => {
+  it('ranks remembered identities by the group\'s own sequence, whatever the finish times and clocks', () => {
+    let state: GroupState = new Map();
+    // A machine a day ahead records 30 deployments, then one with a correct clock records one.
+    for (let i = 0; i < 30; i++) state = pushed(state, applyRecord(state, { ...base, id: `ahead${i}`, finishedAt: 90_000 + i }, 90_000 + i).families);
+    const applied = applyRecord(state, { ...base, id: 'late', finishedAt: 1_000 }, 1_000);
+    state = pushed(state, applied.families);
+    const ids = scalar(state, FAMILIES.appliedRecords.name)!;
+    expect(ids[0]).toEqual({ labels: { record_id: 'late' }, value: 31 });
+    expect(scalar(state, FAMILIES.recordsApplied.name)).toEqual([{ labels: {}, value: 31 }]);
+    expect(applyRecord(state, { ...base, id: 'late', finishedAt: 1_000 }, 1_000).duplicate).toBe(true);
+  });
+
+  it('numbers the identities an older deployctl ranked by timestamps, in their order', () => {
+    const old: GroupState = new Map([
+      [FAMILIES.appliedRecords.name, { name: FAMILIES.appliedRecords.name, help: '', type: 'gauge', series: [{ labels: { record_id: 'b' }, value: 1_700_000_200 }, { labels: { record_id: 'a' }, value: 1_700_000_100 }] }],
+    ]);
+    const state = pushed(old, applyRecord(old, { ...base, id: 'c' }, 1_800_000_000).families);
+    expect(scalar(state, FAMILIES.appliedRecords.name)).toEqual([
+      { labels: { record_id: 'c' }, value: 3 },
+      { labels: { record_id: 'b' }, value: 2 },
+      { labels: { record_id: 'a' }, value: 1 },
+    ]);
+  });
+});
+
+describe('start and finish', () => {
+  const start = (id: string, startedAt: number): GroupRecord => ({ kind: 'start', id, startedAt });
+  const finish = (id: string, finishedAt: number): GroupRecord => ({ ...base, id, finishedAt, durationFromGatewayStart: true, closesStart: true });
+
+  it('counts one finish per start; a second finish is not counted', () => {
+    let state: GroupState = new Map();
+    const apply = (record: GroupRecord) => {
+      const applied = applyRecord(state, record, 100_000);
+      state = pushed(state, applied.families);
+      return applied;
+    };
+    apply(start('s1', 1_000));
+    expect(apply(finish('f1', 1_100)).durationSeconds).toBe(100);
+    const second = apply(finish('f2', 1_200));
+    expect(second.duplicate).toBe(true);
+    expect(second.notices.join()).toMatch(/nothing is in progress/);
+    expect(scalar(state, FAMILIES.deployments.name)![0]).toEqual({ labels: { status: 'success' }, value: 1 });
+  });
+
+  it('counts a replaced start as cancelled', () => {
+    let state: GroupState = new Map();
+    for (const record of [start('s1', 1_000), start('s2', 2_000)]) {
+      const applied = applyRecord(state, record, 100_000);
+      state = pushed(state, applied.families);
+      if (record.id === 's2') expect(applied.notices.join()).toMatch(/started at 1970-01-01T00:16:40Z was still in progress: it is counted as cancelled/);
+    }
+    expect(scalar(state, FAMILIES.deployments.name)!.find((s) => s.labels.status === 'cancelled')!.value).toBe(1);
+    expect(scalar(state, FAMILIES.startedAt.name)).toEqual([{ labels: {}, value: 2_000 }]);
+  });
+});
+
+/**
+ * A scripted history with merges, a branch deployed before its merge, rollbacks, a roll-forward,
+ * a redeploy and one commit failing then succeeding; the expected values come from the script.
+ */
+describe('lead time and rollbacks over a scripted history', () => {
+  const H = 3_600;
+  const nodes = new Map<string, CommitNode>();
+  const commit = (sha: string, hour: number, ...parents: string[]) => nodes.set(sha, { sha, time: hour * H, parents });
+  const historyOf = (sha: string): CommitNode[] => {
+    const seen = new Set<string>();
+    const stack = [sha];
+    while (stack.length) {
+      const s = stack.pop()!;
+      if (seen.has(s)) continue;
+      seen.add(s);
+      stack.push(...nodes.get(s)!.parents);
+    }
+    return [...seen].map((s) => nodes.get(s)!).sort((a, b) => b.time - a.time);
+  };
+  commit('c1', 0);
+  commit('c2', 2, 'c1');
+  commit('c3', 3, 'c2');
+  commit('f1', 5, 'c3');
+  commit('c4', 7, 'c3');
+  commit('m1', 9, 'c4', 'f1');
+  commit('c5', 11, 'm1');
+  commit('c6', 12, 'c5');
+  commit('c7', 16, 'c6');
+
+  // [commit, status, finish hour, expected lead times in hours, rollback]
+  const script: [string, 'success' | 'failure', number, number[], boolean][] = [
+    ['c1', 'success', 1, [1], false], // first deployment: c1 alone
+    ['c3', 'success', 4, [2, 1], false], // brings c2 and c3
+    ['f1', 'success', 6, [1], false], // a branch deployed before its merge
+    ['c4', 'success', 8, [1], false], // main, without f1: not a rollback
+    ['m1', 'success', 10, [1], false], // the merge brings m1 alone (f1, c4 deployed)
+    ['c6', 'failure', 13, [], false],
+    ['c6', 'success', 14, [3, 2], false], // the same commit succeeds: c5 and c6
+    ['m1', 'success', 15, [], true], // rollback
+    ['c7', 'success', 17, [1], false], // roll-forward: c7 alone, c5 and c6 were deployed
+    ['c7', 'success', 18, [], false], // redeploy
+    ['c6', 'success', 19, [], true], // rollback to an ancestor of c7
+    ['f1', 'success', 20, [], true], // f1 is an ancestor of c6 (through m1)
+  ];
+
+  it('observes each commit once and counts every rollback', () => {
+    let state: GroupState = new Map();
+    script.forEach(([sha, status, hour, expected, rollback], i) => {
+      const record: DeploymentRecord = { ...base, id: `d${i}`, commit: sha, status, finishedAt: hour * H, history: historyOf(sha) };
+      const applied = applyRecord(state, record, 100 * H);
+      state = pushed(state, applied.families);
+      expect([...(applied.leadTimes ?? [])].sort(), `${i} ${sha}`).toEqual(expected.map((h) => h * H).sort());
+      expect(applied.rollback ?? false, `${i} ${sha}`).toBe(rollback);
+    });
+    const all = script.flatMap(([, , , expected]) => expected);
+    const [lead] = histogram(state, FAMILIES.leadTime.name)!;
+    expect(lead!.count).toBe(all.length);
+    expect(lead!.sum).toBe(all.reduce((a, b) => a + b, 0) * H);
+    expect(scalar(state, FAMILIES.rollbacks.name)).toEqual([{ labels: {}, value: script.filter((s) => s[4]).length }]);
+    expect(scalar(state, FAMILIES.deployedCommits.name)!.length).toBeLessThanOrEqual(REMEMBERED_COMMITS);
   });
 });
