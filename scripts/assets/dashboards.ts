@@ -1,6 +1,7 @@
 import { FieldColorModeId, MappingType, type Dashboard, type Panel, type VariableModel } from '@grafana/schema';
 import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/dora/bands.js';
 import { doraQueries, GROUP, windowIncrease } from '../../src/dora/promql.js';
+import { FAMILIES } from '../../src/metrics/families.js';
 
 const datasource = { type: 'prometheus', uid: '${datasource}' };
 const sel = '{service=~"$service", environment=~"$environment"}';
@@ -115,9 +116,12 @@ export function deploymentsDashboard(): Dashboard {
   const count = (status: string) => `sum(${inRange(`deployctl_deployments_total${withStatus(status)}`)})`;
   const panels: Panel[] = [
     stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', { description: 'Deployments finished in the time range, any status.' }),
-    stat('Successful', { x: 4, y: 0, w: 4, h: 4 }, [{ expr: count('success') }], 'none'),
-    stat('Failed', { x: 8, y: 0, w: 4, h: 4 }, [{ expr: count('failure') }], 'none'),
-    stat('Cancelled', { x: 12, y: 0, w: 4, h: 4 }, [{ expr: count('cancelled') }], 'none'),
+    stat('Successful', { x: 4, y: 0, w: 3, h: 4 }, [{ expr: count('success') }], 'none'),
+    stat('Failed', { x: 7, y: 0, w: 3, h: 4 }, [{ expr: count('failure') }], 'none'),
+    stat('Cancelled', { x: 10, y: 0, w: 3, h: 4 }, [{ expr: count('cancelled') }], 'none'),
+    stat('Rollbacks', { x: 13, y: 0, w: 3, h: 4 }, [{ expr: `sum(${inRange(`${FAMILIES.rollbacks.name}${sel}`)})` }], 'none', {
+      description: 'Successful deployments of a commit that is an ancestor of the one the service ran (counted among the successful ones too).',
+    }),
     stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `sum(deployctl_deployment_in_progress${sel}) or vector(0)` }], 'none', { description: 'Deployments between deployctl start and finish (or running under deployctl run).' }),
     stat('Since last success', { x: 20, y: 0, w: 4, h: 4 }, [{ expr: `time() - max(deployctl_last_success_timestamp_seconds${sel})` }], 's'),
     panel(
@@ -146,10 +150,13 @@ export function deploymentsDashboard(): Dashboard {
       'timeseries',
       'Deployments by status',
       { x: 0, y: 12, w: 12, h: 8 },
-      [{ expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`, legendFormat: '{{status}}' }],
+      [
+        { expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`, legendFormat: '{{status}}' },
+        { expr: `sum(${windowIncrease(`${FAMILIES.rollbacks.name}${sel}`, '$__interval')})`, legendFormat: 'rollback' },
+      ],
       {
         interval: '1m',
-        description: 'Deployments finished in each interval.',
+        description: 'Deployments finished in each interval; rollbacks are successful deployments counted again apart.',
         fieldConfig: { defaults: { unit: 'none', custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } } }, overrides: [] },
       },
     ),
@@ -202,10 +209,18 @@ export function doraDashboard(): Dashboard {
   nextId = 1;
   const range = doraQueries(sel, '$__range', '($__range_s / 86400)');
   const rolling = doraQueries(sel, ROLLING, '7');
+  // A daily rate over less than a day says nothing: no frequency and no band for a shorter range.
+  const aDayOrMore = 'and on () (vector($__range_s) >= 86400)';
   const keys = [
-    { title: 'Deployment frequency', unit: 'd⁻¹', bands: BANDS.deploymentFrequency, now: range.deploymentFrequencyPerDay, trend: rolling.deploymentFrequencyPerDay, hint: 'Successful deployments per day.' },
-    { title: 'Lead time for changes', unit: 's', bands: BANDS.leadTime, now: range.leadTimeMean, trend: rolling.leadTimeMean, hint: 'Mean time from commit to deployed, over every newly deployed commit.' },
-    { title: 'Change failure rate', unit: 'percentunit', bands: BANDS.changeFailureRate, now: range.changeFailureRate, trend: rolling.changeFailureRate, hint: 'Failed ÷ finished deployments (cancelled ones excluded).' },
+    {
+      title: 'Deployment frequency', unit: 'd⁻¹', bands: BANDS.deploymentFrequency, now: `(${range.deploymentFrequencyPerDay}) ${aDayOrMore}`, trend: rolling.deploymentFrequencyPerDay,
+      hint: 'Successful deployments per day; empty when the time range is shorter than a day.',
+    },
+    { title: 'Lead time for changes', unit: 's', bands: BANDS.leadTime, now: range.leadTimeMean, trend: rolling.leadTimeMean, hint: 'Mean time from commit to deployed, over every commit a deployment brought for the first time.' },
+    {
+      title: 'Change failure rate', unit: 'percentunit', bands: BANDS.changeFailureRate, now: range.changeFailureRate, trend: rolling.changeFailureRate,
+      hint: '(Failed deployments + rollbacks) ÷ finished deployments (cancelled ones excluded): a rollback means the change it replaced failed.',
+    },
     { title: 'Time to restore', unit: 's', bands: BANDS.timeToRestore, now: range.timeToRestoreMean, trend: rolling.timeToRestoreMean, hint: 'Mean time from the first failure of a failing streak to the success that ended it.' },
   ];
   const panels: Panel[] = keys.flatMap((key, i) => {
@@ -227,10 +242,20 @@ export function doraDashboard(): Dashboard {
     panel(
       'table',
       'Deployments in range by status',
-      { x: 0, y: 32, w: 24, h: 8 },
+      { x: 0, y: 32, w: 12, h: 8 },
       [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
       { transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } }] },
     ),
+    panel('stat', 'Rollbacks', { x: 12, y: 32, w: 6, h: 8 }, [{ expr: range.rollbacks, legendFormat: '{{service}} {{environment}}', instant: true }], {
+      description: 'Successful deployments of an ancestor of the commit the service ran, in the time range. Each counts as a failed change.',
+      fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
+      options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
+    }),
+    panel('stat', 'Deployment failure ratio', { x: 18, y: 32, w: 6, h: 8 }, [{ expr: range.deploymentFailureRate, legendFormat: '{{service}} {{environment}}', instant: true }], {
+      description: 'Failed ÷ finished deployments, rollbacks left out: the plain ratio beside the change failure rate.',
+      fieldConfig: { defaults: { unit: 'percentunit', decimals: 2 }, overrides: [] },
+      options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
+    }),
   );
   return dashboard('deployctl-dora', 'DORA metrics', 'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.', panels, deployMarkers);
 }

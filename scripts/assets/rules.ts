@@ -23,7 +23,9 @@ function recordingRules(): Rule[] {
     return [
       { record: `deployctl:deployments:increase${window}`, expr: q.deploymentsByStatus },
       { record: `deployctl:deployment_frequency:per_day_${window}`, expr: q.deploymentFrequencyPerDay },
+      { record: `deployctl:rollbacks:increase${window}`, expr: q.rollbacks },
       { record: `deployctl:change_failure_rate:ratio_${window}`, expr: q.changeFailureRate },
+      { record: `deployctl:deployment_failure_rate:ratio_${window}`, expr: q.deploymentFailureRate },
       { record: `deployctl:lead_time_seconds:mean_${window}`, expr: q.leadTimeMean },
       { record: `deployctl:time_to_restore_seconds:mean_${window}`, expr: q.timeToRestoreMean },
     ];

@@ -1,7 +1,8 @@
 import type { CommandContext } from '../context.js';
 import { BAND_NAMES, BANDS, band, type KeyBands } from '../dora/bands.js';
 import { doraQueries, selector } from '../dora/promql.js';
-import { UsageError } from '../errors.js';
+import { DeployctlError, UsageError } from '../errors.js';
+import { FAMILIES } from '../metrics/families.js';
 import { formatDuration, renderTable } from '../output.js';
 import { parseWindow, Prometheus } from '../prometheus.js';
 
@@ -20,11 +21,18 @@ export interface DoraRow {
   service: string;
   environment: string;
   deployments: Record<string, number>;
+  rollbacks: number;
+  /** Null over a window shorter than a day: a few hours say nothing about a daily rate. */
   deploymentFrequencyPerDay: Key;
   leadTimeSeconds: Key;
+  /** (failed deployments + rollbacks) ÷ finished deployments, as DORA counts failed changes. */
   changeFailureRate: Key;
+  /** Failed ÷ finished deployments, rollbacks left out. */
+  deploymentFailureRate: number | null;
   timeToRestoreSeconds: Key;
 }
+
+const DAY = 86_400;
 
 /** Escapes a literal value for a PromQL string matcher used with =~. */
 function literalRegex(value: string): string {
@@ -36,15 +44,17 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
   const url = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
   if (!url) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
   const window = flags.window ?? '30d';
-  const days = parseWindow(window) / 86_400;
+  const days = parseWindow(window) / DAY;
   const prometheus = new Prometheus(url, settings.timeoutSeconds * 1000);
 
   const filters: Record<string, string> = { job: literalRegex(settings.job) };
   if (settings.service !== undefined) filters.service = literalRegex(settings.service);
   if (settings.environment !== undefined) filters.environment = literalRegex(settings.environment);
   const q = doraQueries(selector(filters), window, String(days));
-  const [byStatus, frequency, failureRate, leadTime, restore] = await Promise.all(
-    [q.deploymentsByStatus, q.deploymentFrequencyPerDay, q.changeFailureRate, q.leadTimeMean, q.timeToRestoreMean].map((expr) => prometheus.query(expr)),
+  const [byStatus, rollbacks, frequency, failureRate, plainFailureRate, leadTime, restore] = await Promise.all(
+    [q.deploymentsByStatus, q.rollbacks, q.deploymentFrequencyPerDay, q.changeFailureRate, q.deploymentFailureRate, q.leadTimeMean, q.timeToRestoreMean].map((expr) =>
+      prometheus.query(expr),
+    ),
   );
 
   const rows = new Map<string, DoraRow>();
@@ -54,21 +64,25 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
     if (!row) {
       const empty = { value: null, band: null };
       row = {
-        job: labels.job ?? '', service: labels.service ?? '', environment: labels.environment ?? '', deployments: {},
-        deploymentFrequencyPerDay: empty, leadTimeSeconds: empty, changeFailureRate: empty, timeToRestoreSeconds: empty,
+        job: labels.job ?? '', service: labels.service ?? '', environment: labels.environment ?? '', deployments: {}, rollbacks: 0,
+        deploymentFrequencyPerDay: empty, leadTimeSeconds: empty, changeFailureRate: empty, deploymentFailureRate: null, timeToRestoreSeconds: empty,
       };
       rows.set(key, row);
     }
     return row;
   };
   for (const s of byStatus!) rowOf(s.labels).deployments[s.labels.status ?? ''] = s.value;
+  if (rows.size === 0) await explainNoData(prometheus, filters);
+  for (const s of rollbacks!) if (rows.has(JSON.stringify([s.labels.job, s.labels.service, s.labels.environment]))) rowOf(s.labels).rollbacks = s.value;
+  for (const s of plainFailureRate!) if (Number.isFinite(s.value)) rowOf(s.labels).deploymentFailureRate = s.value;
   const fill = (samples: { labels: Record<string, string>; value: number }[], field: keyof Pick<DoraRow, 'deploymentFrequencyPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'>, bands: KeyBands) => {
     for (const s of samples) {
       if (!Number.isFinite(s.value)) continue;
       rowOf(s.labels)[field] = { value: s.value, band: BAND_NAMES[band(bands, s.value)] };
     }
   };
-  fill(frequency!, 'deploymentFrequencyPerDay', BANDS.deploymentFrequency);
+  const shortWindow = days < 1;
+  if (!shortWindow) fill(frequency!, 'deploymentFrequencyPerDay', BANDS.deploymentFrequency);
   fill(leadTime!, 'leadTimeSeconds', BANDS.leadTime);
   fill(failureRate!, 'changeFailureRate', BANDS.changeFailureRate);
   fill(restore!, 'timeToRestoreSeconds', BANDS.timeToRestore);
@@ -83,19 +97,41 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
     return 0;
   }
   const show = (key: Key, format: (v: number) => string) => (key.value === null ? '-' : `${format(key.value)} (${key.band})`);
+  const percent = (v: number) => `${Number((v * 100).toFixed(1))}%`;
   reporter.info(
     renderTable(
-      ['SERVICE', 'ENVIRONMENT', 'DEPLOYMENTS', 'FREQUENCY', 'LEAD TIME', 'CHANGE FAILURE RATE', 'TIME TO RESTORE'],
+      ['SERVICE', 'ENVIRONMENT', 'DEPLOYMENTS', 'ROLLBACKS', 'FREQUENCY', 'LEAD TIME', 'CHANGE FAILURE RATE', 'FAILED DEPLOYS', 'TIME TO RESTORE'],
       result.map((r) => [
         r.service,
         r.environment,
         String(Object.values(r.deployments).reduce((a, b) => a + b, 0)),
-        show(r.deploymentFrequencyPerDay, (v) => `${Number(v.toFixed(2))}/day`),
+        String(r.rollbacks),
+        shortWindow ? `${r.deployments.success ?? 0} in ${window}` : show(r.deploymentFrequencyPerDay, (v) => `${Number(v.toFixed(2))}/day`),
         show(r.leadTimeSeconds, formatDuration),
-        show(r.changeFailureRate, (v) => `${Number((v * 100).toFixed(1))}%`),
+        show(r.changeFailureRate, percent),
+        r.deploymentFailureRate === null ? '-' : percent(r.deploymentFailureRate),
         show(r.timeToRestoreSeconds, formatDuration),
       ]),
-    ) + `\n\nover the last ${window}; lead time and time to restore are means`,
+    ) +
+      `\n\nover the last ${window}; lead time and time to restore are means; the change failure rate counts failed deployments and rollbacks` +
+      (shortWindow ? `; a window shorter than a day gives no daily frequency or band: use --window 1d or more` : ''),
   );
   return 0;
+}
+
+/**
+ * No deployment matched. When Prometheus holds deployctl's series under `exported_job`, it scrapes
+ * the gateway without `honor_labels: true`: say so and how to fix it, instead of "no deployments".
+ */
+async function explainNoData(prometheus: Prometheus, filters: Record<string, string>): Promise<void> {
+  const { job, ...rest } = filters;
+  const exported = await prometheus.query(`count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`);
+  const scrapeJob = exported[0]?.labels.job;
+  if (scrapeJob !== undefined) {
+    throw new DeployctlError(
+      `Prometheus holds deployctl's series with the job label renamed to exported_job (scrape job ${JSON.stringify(scrapeJob)}): it scrapes the Pushgateway without honor_labels`,
+      1,
+      `add honor_labels: true to the scrape job ${JSON.stringify(scrapeJob)} (see examples/prometheus/prometheus.yml); series scraped before the change keep exported_job`,
+    );
+  }
 }

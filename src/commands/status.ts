@@ -15,7 +15,10 @@ export interface GroupStatus {
   finishedAt: number | null;
   durationSeconds: number | null;
   inProgress: boolean;
+  /** Unix seconds: when the deployment in progress started, or null. */
+  startedAt: number | null;
   deployments: Record<string, number>;
+  rollbacks: number;
 }
 
 function gauge(state: GroupState, name: string): number | undefined {
@@ -31,6 +34,9 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
     deployments[status] = (deployments[status] ?? 0) + series.value;
   }
   const finishedAt = gauge(state, FAMILIES.lastDeployment.name);
+  const duration = gauge(state, FAMILIES.lastDuration.name);
+  const inProgress = gauge(state, FAMILIES.inProgress.name) === 1;
+  const startedAt = gauge(state, FAMILIES.startedAt.name);
   return {
     job: labels.job ?? '',
     service: labels.service ?? '',
@@ -39,9 +45,11 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
     commit: info.commit ?? '',
     status: info.status ?? '',
     finishedAt: finishedAt ?? null,
-    durationSeconds: gauge(state, FAMILIES.lastDuration.name) ?? null,
-    inProgress: gauge(state, FAMILIES.inProgress.name) === 1,
+    durationSeconds: duration === undefined || Number.isNaN(duration) ? null : duration,
+    inProgress,
+    startedAt: inProgress && startedAt ? startedAt : null,
     deployments,
+    rollbacks: gauge(state, FAMILIES.rollbacks.name) ?? 0,
   };
 }
 
@@ -63,17 +71,19 @@ export async function statusCommand({ settings, reporter, now }: CommandContext)
       reporter.info(`no deployments recorded on ${gateway.displayUrl('')} for job ${settings.job}`);
       return 0;
     }
+    const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
     const rows = groups.map((g) => [
       g.service,
       g.environment,
       g.version,
-      g.inProgress ? `${g.status || '-'} (deploying)` : g.status,
-      g.finishedAt === null ? '' : new Date(g.finishedAt * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      g.inProgress ? `${g.status || '-'} (deploying${g.startedAt === null ? '' : ` since ${iso(g.startedAt)}, ${formatAgo(now() - g.startedAt)}`})` : g.status,
+      g.finishedAt === null ? '' : iso(g.finishedAt),
       g.finishedAt === null ? '' : formatAgo(now() - g.finishedAt),
       g.durationSeconds === null ? '' : formatDuration(g.durationSeconds),
       Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`).join(', '),
+      String(g.rollbacks),
     ]);
-    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows));
+    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS', 'ROLLBACKS'], rows));
     return 0;
   } finally {
     gateway.close();

@@ -8,6 +8,8 @@
  * did not exist a window ago counts from 0.
  */
 
+import { FAMILIES } from '../metrics/families.js';
+
 export const GROUP = 'job, service, environment';
 
 /** A label selector; `filters` values are used as given (regexes in dashboards, literals in the CLI). */
@@ -29,8 +31,12 @@ export function windowIncrease(series: string, window: string): string {
 export interface DoraQueries {
   deploymentsByStatus: string;
   successes: string;
+  rollbacks: string;
   deploymentFrequencyPerDay: string;
+  /** DORA's: deployments that failed, plus changes that needed a rollback, ÷ finished deployments. */
   changeFailureRate: string;
+  /** The plain ratio: failed ÷ finished deployments, rollbacks left out. */
+  deploymentFailureRate: string;
   leadTimeMean: string;
   leadTimeMedian: string;
   timeToRestoreMean: string;
@@ -44,14 +50,20 @@ export function doraQueries(sel: string, window: string, days: string): DoraQuer
   const inc = (metric: string, extra = '') => windowIncrease(`${metric}${withLabels(sel, extra)}`, window);
   const perGroup = (expr: string, by = GROUP) => `sum by (${by}) (${expr})`;
   const mean = (family: string) => `${perGroup(inc(`${family}_sum`))} / (${perGroup(inc(`${family}_count`))} > 0)`;
-  const successes = perGroup(inc('deployctl_deployments_total', 'status="success"'));
+  const successes = perGroup(inc(FAMILIES.deployments.name, 'status="success"'));
+  const failures = perGroup(inc(FAMILIES.deployments.name, 'status="failure"'));
+  const finished = `(${perGroup(inc(FAMILIES.deployments.name, 'status=~"success|failure"'))} > 0)`;
+  const rollbacks = perGroup(inc(FAMILIES.rollbacks.name));
   return {
-    deploymentsByStatus: perGroup(inc('deployctl_deployments_total'), `${GROUP}, status`),
+    deploymentsByStatus: perGroup(inc(FAMILIES.deployments.name), `${GROUP}, status`),
     successes,
+    rollbacks,
     deploymentFrequencyPerDay: `${successes} / ${days}`,
-    changeFailureRate: `${perGroup(inc('deployctl_deployments_total', 'status="failure"'))} / (${perGroup(inc('deployctl_deployments_total', 'status=~"success|failure"'))} > 0)`,
-    leadTimeMean: mean('deployctl_lead_time_seconds'),
-    leadTimeMedian: `histogram_quantile(0.5, ${perGroup(inc('deployctl_lead_time_seconds_bucket'), `${GROUP}, le`)})`,
-    timeToRestoreMean: mean('deployctl_time_to_restore_seconds'),
+    // A group recorded before rollbacks were counted has no rollback series: it counts 0.
+    changeFailureRate: `(${failures} + (${rollbacks} or ${failures} * 0)) / ${finished}`,
+    deploymentFailureRate: `${failures} / ${finished}`,
+    leadTimeMean: mean(FAMILIES.leadTime.name),
+    leadTimeMedian: `histogram_quantile(0.5, ${perGroup(inc(`${FAMILIES.leadTime.name}_bucket`), `${GROUP}, le`)})`,
+    timeToRestoreMean: mean(FAMILIES.timeToRestore.name),
   };
 }

@@ -68,7 +68,8 @@ function toFamily(name: string, apiFamily: ApiFamily, grouping: Labels): Family 
   if (type === 'counter' || type === 'gauge') {
     const series: ScalarSeries[] = apiFamily.metrics.map((metric) => ({
       labels: ownLabels(metric.labels, grouping),
-      value: toNumber(metric.value),
+      // A gauge may be NaN on purpose (a value that is not known); a counter never is.
+      value: type === 'gauge' && metric.value?.toLowerCase() === 'nan' ? Number.NaN : toNumber(metric.value),
     }));
     return { name, help, type, series };
   }
