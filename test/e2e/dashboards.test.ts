@@ -91,11 +91,11 @@ function dashboardTargets(file: string): { targets: DashboardTarget[]; variables
   return { targets, variables };
 }
 
-/** Grafana's variable interpolation for one choice of service and environment over a 1h range. */
-function interpolate(expr: string, service = '.*', environment = '.*'): string {
+/** Grafana's variable interpolation for one choice of service and environment over a range (a day unless told). */
+function interpolate(expr: string, service = '.*', environment = '.*', rangeSeconds = 86_400): string {
   return expr
-    .replaceAll('$__range_s', '3600')
-    .replaceAll('$__range', '1h')
+    .replaceAll('$__range_s', String(rangeSeconds))
+    .replaceAll('$__range', `${rangeSeconds}s`)
     .replaceAll('$__interval', '1m')
     .replaceAll('$service', service)
     .replaceAll('$environment', environment);
@@ -146,13 +146,23 @@ describe('the numbers on the dashboards equal the scripted history', () => {
 
   it('shows the four keys of shop/api in prod: frequency, lead time, change failure rate, time to restore', async () => {
     const api = (panel: string) => single(interpolate(expr(dora, panel), 'shop/api', 'prod'));
-    expect(await api('Deployment frequency')).toBe(2 / (3600 / 86400));
+    expect(await api('Deployment frequency')).toBe(2);
+    expect(await api('Deployment frequency: band')).toBe(4);
     expect(await api('Lead time for changes')).toBe((3_600 + 5_000 + 4_000) / 3);
     expect(await api('Change failure rate')).toBe(0.5);
     expect(await api('Time to restore')).toBe(2_000);
     expect(await api('Lead time for changes: band')).toBe(4);
     expect(await api('Change failure rate: band')).toBe(1);
     expect(await api('Time to restore: band')).toBe(4);
+    expect(await api('Deployment failure ratio')).toBe(0.5);
+    expect(await api('Rollbacks')).toBe(0);
+  });
+
+  it('shows no daily frequency and no band over a range shorter than a day', async () => {
+    for (const panel of ['Deployment frequency', 'Deployment frequency: band']) {
+      expect(await prometheus.query(interpolate(expr(dora, panel), 'shop/api', 'prod', 3_600)), panel).toEqual([]);
+    }
+    expect(await single(interpolate(expr(dora, 'Change failure rate'), 'shop/api', 'prod', 3_600))).toBe(0.5);
   });
 
   it('has recording rules that agree', async () => {
@@ -163,12 +173,14 @@ describe('the numbers on the dashboards equal the scripted history', () => {
   });
 
   it('gives deployctl dora the same numbers', async () => {
-    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '--json'], { env, cwd: workdir.path });
+    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '--json'], { env, cwd: workdir.path });
     expect(result.exitCode, result.stderr).toBe(0);
     const { rows } = JSON.parse(result.stdout) as { rows: Record<string, any>[] };
     const api = rows.find((r) => r.service === 'shop/api')!;
     expect(api.deployments).toEqual({ success: 2, failure: 2, cancelled: 0 });
-    expect(api.deploymentFrequencyPerDay).toEqual({ value: 48, band: 'elite' });
+    expect(api.rollbacks).toBe(0);
+    expect(api.deploymentFrequencyPerDay).toEqual({ value: 2, band: 'elite' });
+    expect(api.deploymentFailureRate).toBe(0.5);
     expect(api.leadTimeSeconds).toEqual({ value: 4_200, band: 'elite' });
     expect(api.changeFailureRate).toEqual({ value: 0.5, band: 'low' });
     expect(api.timeToRestoreSeconds).toEqual({ value: 2_000, band: 'elite' });
@@ -178,8 +190,15 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     expect(web.timeToRestoreSeconds).toEqual({ value: null, band: null });
     expect(rows.map((r) => r.service).sort()).toEqual(['example/api', 'example/api-schema', 'shop/api', 'shop/web']);
 
-    const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '-s', 'shop/api'], { env, cwd: workdir.path });
-    expect(table.stdout).toMatch(/shop\/api\s+prod\s+4\s+48\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+33m20s \(elite\)/);
+    const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '-s', 'shop/api'], { env, cwd: workdir.path });
+    expect(table.stdout).toMatch(/shop\/api\s+prod\s+4\s+0\s+2\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+50%\s+33m20s \(elite\)/);
+
+    // One hour says nothing about a daily rate: the count, no band.
+    const hour = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '-s', 'shop/api'], { env, cwd: workdir.path });
+    expect(hour.stdout).toMatch(/shop\/api\s+prod\s+4\s+0\s+2 in 1h\s+1h10m \(elite\)/);
+    expect(hour.stdout).toContain('a window shorter than a day gives no daily frequency or band');
+    const hourJson = JSON.parse((await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '--json', '-s', 'shop/api'], { env, cwd: workdir.path })).stdout);
+    expect(hourJson.rows[0].deploymentFrequencyPerDay).toEqual({ value: null, band: null });
   });
 
   it('shows the history in deployctl status and passes deployctl doctor with this Prometheus', async () => {
