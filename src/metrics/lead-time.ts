@@ -68,12 +68,13 @@ export function newlyDeployedCommits(history: readonly CommitNode[], deployed: s
     for (const parent of node.parents) if (bySha.has(parent)) stack.push(parent);
   }
   if (cut) {
+    const why = cut.shallow ? 'where this shallow clone was cut' : `the oldest of the ${history.length} commits read`;
     return {
       commits: [deployedNode],
       alreadyDeployed,
       notice:
-        `the local history ends at commit ${short(cut.sha)} (a shallow clone, or more than ${history.length} commits) before it reaches ` +
-        `a commit deployed to this group: lead time of the deployed commit alone (fetch more history, e.g. fetch-depth: 0, to count every commit)`,
+        `the local history ends at commit ${short(cut.sha)} (${why}) before it reaches a commit deployed to this group: ` +
+        'lead time of the deployed commit alone; fetch the whole history (e.g. fetch-depth: 0) to count every commit',
     };
   }
   return { commits, alreadyDeployed };

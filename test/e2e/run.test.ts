@@ -253,7 +253,7 @@ describe('lead time and time to restore', () => {
       await cli(['record', '-s', 'shallow', '-e', 'prod', '--status', 'success', '--commit', c1, '--commit-time', String(t0), '--finished-at', String(t0 + 500)], { cwd: clone });
       const result = await cli(['record', '-s', 'shallow', '-e', 'prod', '--status', 'success', '--finished-at', String(finishedAt)], { cwd: clone });
       expect(result.exitCode).toBe(0);
-      expect(result.stderr).toMatch(/note: previously deployed commit [0-9a-f]{12} is not in the local history \(shallow clone\?\): lead time of the deployed commit alone\n/);
+      expect(result.stderr).toMatch(/note: the local history ends at commit [0-9a-f]{12} \(where this shallow clone was cut\) before it reaches a commit deployed to this group: lead time of the deployed commit alone/);
       const samples = await scrape(gateway.url);
       expect(value(samples, 'deployctl_lead_time_seconds_count', { service: 'shallow' })).toBe(2);
       expect(value(samples, 'deployctl_lead_time_seconds_sum', { service: 'shallow' })).toBe(500 + 800);

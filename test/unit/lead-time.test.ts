@@ -45,9 +45,11 @@ describe('newlyDeployedCommits', () => {
     const shallow = [{ ...node('m', 50), shallow: true }];
     const result = newlyDeployedCommits(shallow, 'm', known('b'));
     expect(shas(result)).toEqual(['m']);
-    expect(result.notice).toMatch(/the local history ends at commit m \(a shallow clone, or more than 1 commits\) before it reaches a commit deployed to this group/);
+    expect(result.notice).toMatch(/the local history ends at commit m \(where this shallow clone was cut\) before it reaches a commit deployed to this group/);
     const cut = [node('m', 50, 'c'), node('c', 40, 'b')]; // b's node is beyond the history limit
-    expect(shas(newlyDeployedCommits(cut, 'm', known('zz')))).toEqual(['m']);
+    const limited = newlyDeployedCommits(cut, 'm', known('zz'));
+    expect(shas(limited)).toEqual(['m']);
+    expect(limited.notice).toMatch(/ends at commit c \(the oldest of the 2 commits read\)/);
   });
 
   it('needs no more history than reaches a deployed commit on every path', () => {
