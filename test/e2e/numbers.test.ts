@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
@@ -372,4 +372,26 @@ describe('impossible times are refused, and nothing is pushed', () => {
     if (listsFormats) expect(result.stderr).toContain('accepted: Unix seconds');
     expect(await hasGroup(gateway.url, service)).toBe(false);
   });
+});
+
+describe('dora with a Prometheus that scrapes the gateway without honor_labels', () => {
+  it('says so and how to fix it, instead of "no deployments"', async () => {
+    const dir = join(workdir.path, 'prometheus-without-honor-labels');
+    mkdirSync(dir);
+    const plain = await startPrometheus(dir, gateway.url, [], { honorLabels: false });
+    try {
+      const ready = await eventually(
+        () => plain.query('count(deployctl_deployments_total{exported_job="deployctl"})'),
+        (r) => r.length === 1,
+        30_000,
+      );
+      expect(ready).toHaveLength(1);
+      const result = await deployctl(['dora', '--prometheus', plain.url, '--window', '1d'], { env, cwd: workdir.path });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain('with the job label renamed to exported_job (scrape job "pushgateway"): it scrapes the Pushgateway without honor_labels');
+      expect(result.stderr).toContain('add honor_labels: true to the scrape job "pushgateway"');
+    } finally {
+      await plain.stop();
+    }
+  }, 60_000);
 });

@@ -9,9 +9,9 @@ export interface RunningPrometheus extends RunningServer {
 
 /**
  * Starts a real Prometheus on a free 127.0.0.1 port that scrapes the gateway every second with
- * honor_labels and evaluates the given rule files every second.
+ * honor_labels (unless told otherwise) and evaluates the given rule files every second.
  */
-export async function startPrometheus(dir: string, gatewayUrl: string, ruleFiles: string[] = []): Promise<RunningPrometheus> {
+export async function startPrometheus(dir: string, gatewayUrl: string, ruleFiles: string[] = [], { honorLabels = true } = {}): Promise<RunningPrometheus> {
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
@@ -23,7 +23,7 @@ export async function startPrometheus(dir: string, gatewayUrl: string, ruleFiles
       ruleFiles.length ? `rule_files:\n${ruleFiles.map((f) => `  - ${f}`).join('\n')}` : '',
       'scrape_configs:',
       '  - job_name: pushgateway',
-      '    honor_labels: true',
+      `    honor_labels: ${honorLabels}`,
       '    static_configs:',
       `      - targets: ['${new URL(gatewayUrl).host}']`,
       '',
