@@ -81,6 +81,9 @@ export interface GroupEntry {
   state: GroupState;
 }
 
+/** How the gateway's `GET /api/v1/metrics` answer begins. */
+const GATEWAY_ANSWER = /^\s*\{\s*"status"\s*:\s*"success"\s*,\s*"data"\s*:\s*\[/;
+
 function parseAnswer(body: string): Record<string, unknown>[] {
   let parsed: { status?: string; data?: Record<string, unknown>[] };
   try {
@@ -88,7 +91,7 @@ function parseAnswer(body: string): Record<string, unknown>[] {
   } catch {
     throw new DeployctlError('the gateway answered /api/v1/metrics with something that is not JSON', 1, 'is --pushgateway the address of a Prometheus Pushgateway?');
   }
-  if (!Array.isArray(parsed.data)) {
+  if (parsed === null || typeof parsed !== 'object' || parsed.status !== 'success' || !Array.isArray(parsed.data)) {
     throw new DeployctlError('the gateway answered /api/v1/metrics without a list of groups', 1, 'is --pushgateway the address of a Prometheus Pushgateway?');
   }
   return parsed.data;
@@ -176,6 +179,9 @@ function objectEnd(body: Buffer, from: number): number {
  * groups the answer is about 18 MB; parsing it whole would cost time and a lot of memory.
  */
 export function findGroupState(body: Buffer, grouping: Grouping): GroupState {
+  // Anything else (an HTML sign-in page answered with 200, a proxy's error page) is a failed read,
+  // never "the group is not there yet", which would start every total again from 0.
+  if (!GATEWAY_ANSWER.test(body.toString('utf8', 0, 64))) parseAnswer(body.toString('utf8'));
   const labels = `{"environment":${goJsonString(grouping.environment)},"job":${goJsonString(grouping.job)},"service":${goJsonString(grouping.service)}}`;
   const at = body.indexOf(`"labels":${labels}`);
   if (at >= 0) {

@@ -395,3 +395,49 @@ describe('dora with a Prometheus that scrapes the gateway without honor_labels',
     }
   }, 60_000);
 });
+
+describe('an answer that is not the gateway API never resets a total', () => {
+  it('keeps the record when a sign-in page answers 200, and counts it once the gateway answers', async () => {
+    const service = 'html/api';
+    const stateEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-html') };
+    for (let i = 0; i < 5; i++) {
+      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env: stateEnv, cwd: workdir.path });
+      expect(result.exitCode, result.stderr).toBe(0);
+    }
+    let signIn = true;
+    const proxy = await startProxy(gateway.url, (): ProxyAction =>
+      signIn ? { status: 200, body: '<!doctype html><html><body><form>Sign in</form></body></html>' } : 'forward',
+    );
+    try {
+      const viaProxy = { ...stateEnv, DEPLOYCTL_PUSHGATEWAY_URL: proxy.url };
+      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env: viaProxy, cwd: workdir.path });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain('with something that is not JSON');
+      expect(result.stderr).toMatch(/kept in/);
+      expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+      const count = async () => value(await scrape(gateway.url), 'deployctl_deployments_total', { service, environment: 'prod', status: 'success' });
+      expect(await count()).toBe(5);
+      signIn = false;
+      const flush = await deployctl(['flush'], { env: viaProxy, cwd: workdir.path });
+      expect(flush.exitCode, flush.stderr).toBe(0);
+      expect(await count()).toBe(6);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('the smaller numbers', () => {
+  it('clears the last duration when the last deployment has none, and shows failing-since 0 for a group that never failed', async () => {
+    const group = { service: 'small/api', environment: 'prod' };
+    const args = ['record', '-s', group.service, '-e', group.environment, '--status', 'success'];
+    expect((await deployctl([...args, '--duration', '42'], { env, cwd: workdir.path })).exitCode).toBe(0);
+    expect(value(await scrape(gateway.url), 'deployctl_last_deployment_duration_seconds', group)).toBe(42);
+    expect((await deployctl(args, { env, cwd: workdir.path })).exitCode).toBe(0);
+    const samples = await scrape(gateway.url);
+    expect(value(samples, 'deployctl_last_deployment_duration_seconds', group)).toBeNaN();
+    expect(value(samples, 'deployctl_failing_since_timestamp_seconds', group)).toBe(0);
+    const status = await deployctl(['status', '--json', '-s', group.service], { env, cwd: workdir.path });
+    expect(JSON.parse(status.stdout)[0]).toMatchObject({ durationSeconds: null, deployments: { success: 2, failure: 0, cancelled: 0 } });
+  });
+});

@@ -81,6 +81,14 @@ describe('findGroupState', () => {
     expect(findGroupState(body, { job: 'deployctl', service: 'x', environment: 'dev' }).size).toBe(0);
   });
 
+  it('fails on an answer that is not the gateway API, rather than finding no group', () => {
+    const group = { job: 'deployctl', service: 'x', environment: 'prod' };
+    expect(() => findGroupState(Buffer.from('<!doctype html><html><body>Sign in</body></html>'), group)).toThrow(/not JSON/);
+    expect(() => findGroupState(Buffer.from('{"groups":[]}'), group)).toThrow(/without a list of groups/);
+    expect(() => findGroupState(Buffer.from('{"status":"error","data":[]}'), group)).toThrow(/without a list of groups/);
+    expect(findGroupState(Buffer.from(' {"status":"success","data":[]}'), group).size).toBe(0);
+  });
+
   it('escapes like the gateway’s Go encoder', () => {
     expect(goJsonString('a<b>&"c"\u2028')).toBe('"a\\u003cb\\u003e\\u0026\\"c\\"\\u2028"');
   });
