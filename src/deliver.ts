@@ -5,7 +5,9 @@ import type { Grouping } from './gateway/group-state.js';
 import { alreadyApplied, applyRecord, type Applied, type GroupRecord } from './metrics/apply.js';
 import { FAMILIES } from './metrics/families.js';
 import { renderExposition } from './metrics/exposition.js';
+import type { Continued } from './metrics/continue.js';
 import type { Family, GroupState } from './metrics/model.js';
+import type { Continuation } from './prometheus-group.js';
 import type { Reporter } from './output.js';
 import type { Settings } from './settings.js';
 
@@ -22,6 +24,8 @@ export interface DeliverOptions {
   now: () => number;
   warn?: (message: string) => void;
   debug?: (message: string) => void;
+  /** Continues the group from Prometheus when the gateway lost its totals. */
+  continueFrom?: Continuation;
 }
 
 /** Another writer replaced the group between our read and write: the merge is done again. */
@@ -72,8 +76,11 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: De
  * changed families back in one POST, then read again to check that the record is there.
  */
 async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Omit<Delivery, 'attempts'>> {
-  const state = await readForDelivery(gateway, grouping, options);
+  const read = await readForDelivery(gateway, grouping, options);
+  const continued = options.continueFrom && (await options.continueFrom(grouping, read));
+  const state = continued ? continued.state : read;
   const applied = applyRecord(state, record, options.now());
+  if (continued && !applied.duplicate) withContinuation(applied, continued, grouping);
   const exposition = await renderExposition(applied.families);
   const url = gateway.displayUrl(groupPath(grouping));
   const labels = record.kind === 'deployment' ? record.labels : {};
@@ -86,6 +93,17 @@ async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord
   // replace our write with one merged from the older state; detect that and merge again.
   if (!alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
   return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels) };
+}
+
+/** Writes back what was continued from Prometheus, and says so. */
+function withContinuation(applied: Applied, continued: Continued, grouping: Grouping): void {
+  if (continued.problem) applied.notices.push(`could not ask Prometheus whether the gateway lost totals: ${continued.problem}`);
+  if (continued.lowered.length === 0) return;
+  for (const family of continued.changed) if (!applied.families.some((f) => f.name === family.name)) applied.families.push(family);
+  applied.notices.push(
+    `the gateway held lower totals for ${grouping.service} in ${grouping.environment} than Prometheus last scraped (${continued.lowered.slice(0, 3).join(', ')}${continued.lowered.length > 3 ? ', …' : ''}): ` +
+      'restarted without persistence, or from an old file? The totals continue from Prometheus',
+  );
 }
 
 function retryable(error: unknown): boolean {

@@ -7,6 +7,7 @@ import { withGroupLock } from './lock.js';
 import type { GroupRecord } from './metrics/apply.js';
 import { formatDuration } from './output.js';
 import { Outbox } from './outbox.js';
+import { prometheusContinuation } from './prometheus-group.js';
 
 export function describeRecord(record: GroupRecord, grouping: Grouping): string {
   const target = `${grouping.service} in ${grouping.environment}`;
@@ -48,7 +49,7 @@ export interface FlushResult {
  * record fails keeps the rest of its records in order; an unreachable gateway stops the flush.
  */
 export async function flushOutbox(
-  { settings, reporter, now }: CommandContext,
+  { settings, reporter, now, env }: CommandContext,
   gateway: Gateway,
   outbox: Outbox,
   { announce }: { announce: boolean },
@@ -69,7 +70,7 @@ export async function flushOutbox(
     try {
       const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
         if (!(await outbox.holds(entry))) return undefined; // a concurrent flush sent it
-        const sent = await deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug });
+        const sent = await deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug, continueFrom: prometheusContinuation(env, gateway.remainingMs()) });
         await outbox.remove(entry);
         return sent;
       });
@@ -119,7 +120,7 @@ export async function sendRecord(
       throw new DeployctlError('older records of this group are still kept and go first');
     }
     const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), () =>
-      deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug }),
+      deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug, continueFrom: prometheusContinuation(context.env, gateway.remainingMs()) }),
     );
     for (const notice of delivery.notices) if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
     if (settings.json) {

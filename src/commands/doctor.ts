@@ -5,7 +5,11 @@ import { renderExposition } from '../metrics/exposition.js';
 import { applyRecord } from '../metrics/apply.js';
 import { Outbox } from '../outbox.js';
 import { Prometheus } from '../prometheus.js';
-import { redactUrl } from '../gateway/client.js';
+import { redactUrl, type Gateway } from '../gateway/client.js';
+import { loweredTotals } from '../metrics/continue.js';
+import { FAMILIES } from '../metrics/families.js';
+import type { GroupState, ScalarFamily } from '../metrics/model.js';
+import { CONTINUE_WINDOW } from '../prometheus-group.js';
 
 declare const __DEPLOYCTL_VERSION__: string;
 
@@ -56,6 +60,42 @@ async function prometheusChecks(url: string, gatewayUrl: URL, timeoutMs: number)
   }
 }
 
+/**
+ * Groups whose totals on the gateway are missing or below what Prometheus saw (a gateway restarted
+ * without persistence, or from an old file): Prometheus would see those counters reset.
+ */
+async function totalsChecks(url: string, gateway: Gateway, job: string, timeoutMs: number): Promise<Check[]> {
+  try {
+    const prometheus = new Prometheus(url, timeoutMs);
+    const seen = await prometheus.query(`max_over_time(${FAMILIES.deployments.name}{job=${JSON.stringify(job)}}[${CONTINUE_WINDOW}])`);
+    const groups = await gateway.readAllGroups();
+    const byGroup = new Map<string, GroupState>();
+    for (const sample of seen) {
+      const key = JSON.stringify([sample.labels.service, sample.labels.environment]);
+      const { job: _job, service: _service, environment: _environment, instance: _instance, ...labels } = sample.labels;
+      const family = byGroup.get(key)?.get(FAMILIES.deployments.name) as ScalarFamily | undefined;
+      if (family) family.series.push({ labels, value: sample.value });
+      else byGroup.set(key, new Map([[FAMILIES.deployments.name, { ...FAMILIES.deployments, series: [{ labels, value: sample.value }] }]]));
+    }
+    const lowered: string[] = [];
+    for (const [key, scraped] of byGroup) {
+      const [service, environment] = JSON.parse(key) as [string, string];
+      const held = groups.find((g) => g.labels.job === job && g.labels.service === service && g.labels.environment === environment)?.state ?? new Map();
+      if (loweredTotals(held, scraped).length) lowered.push(`${service} in ${environment}`);
+    }
+    if (lowered.length === 0) return [{ ok: true, what: `every group's deployment totals on the gateway are at least what Prometheus saw in the last ${CONTINUE_WINDOW}` }];
+    return [
+      {
+        ok: false,
+        what: `${lowered.length} group(s) hold fewer deployments on the gateway than Prometheus saw (the gateway lost them: restarted without persistence, or from an old file): ${lowered.slice(0, 5).join(', ')}${lowered.length > 5 ? ', …' : ''}`,
+        fix: `record the next deployment of each with DEPLOYCTL_PROMETHEUS_URL=${redactUrl(new URL(url))} set: deployctl continues its totals from Prometheus; run the gateway with --persistence.file`,
+      },
+    ];
+  } catch (error) {
+    return [{ ok: false, what: `could not compare the gateway's totals with Prometheus: ${(error as Error).message}` }];
+  }
+}
+
 /** `deployctl doctor`: the resolved configuration, the gateway, Prometheus, and what a record would push. */
 export async function doctorCommand(flags: { prometheus?: string }, { settings, reporter, env, now }: CommandContext): Promise<number> {
   const gateway = openGateway(settings, reporter);
@@ -85,7 +125,10 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     if (corrupt.length) checks.push({ ok: false, what: `${corrupt.length} unreadable outbox file(s) moved to ${corrupt[0]!.movedTo.replace(/\/[^/]+$/, '')}`, fix: 'look at them; deployctl never sends them' });
 
     const prometheusUrl = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
-    if (prometheusUrl) checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));
+    if (prometheusUrl) {
+      checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));
+      checks.push(...(await totalsChecks(prometheusUrl, gateway, settings.job, settings.timeoutSeconds * 1000)));
+    }
 
     const auth = settings.auth.token ? 'bearer token' : settings.auth.username || gateway.base.username ? `basic (user ${settings.auth.username ?? decodeURIComponent(gateway.base.username)})` : 'none';
     const tls = [settings.tls.ca && 'CA file', settings.tls.cert && 'client certificate', settings.tls.insecure && 'INSECURE'].filter(Boolean).join(', ') || 'system defaults';

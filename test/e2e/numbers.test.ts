@@ -441,3 +441,67 @@ describe('the smaller numbers', () => {
     expect(JSON.parse(status.stdout)[0]).toMatchObject({ durationSeconds: null, deployments: { success: 2, failure: 0, cancelled: 0 } });
   });
 });
+
+describe('a gateway restarted empty, with Prometheus having scraped it', () => {
+  it('continues every total from Prometheus, so that Prometheus never sees a reset; doctor reports the loss first', async () => {
+    const dir = join(workdir.path, 'restart');
+    mkdirSync(dir);
+    let lost = await startPushgateway();
+    const port = lost.port;
+    const scraper = await startPrometheus(dir, lost.url);
+    try {
+      const group = { service: 'restart/api', environment: 'prod' };
+      const repo = new TestRepo(join(dir, 'repo'));
+      const restartEnv = { DEPLOYCTL_PUSHGATEWAY_URL: lost.url, DEPLOYCTL_STATE_DIR: join(dir, 'state'), DEPLOYCTL_PROMETHEUS_URL: scraper.url };
+      const args = ['record', '-s', group.service, '-e', group.environment];
+      repo.commit('r1', T0);
+      expect((await deployctl([...args, '--status', 'success', '--duration', '10', '--finished-at', String(T0 + H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
+      repo.commit('r2', T0 + 2 * H);
+      expect((await deployctl([...args, '--status', 'failure', '--duration', '20', '--finished-at', String(T0 + 3 * H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
+      expect((await deployctl([...args, '--status', 'success', '--duration', '30', '--finished-at', String(T0 + 4 * H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
+      // Prometheus has scraped the three records.
+      const seen = await eventually(
+        () => scraper.query(`deployctl_records_applied_total{service="${group.service}"}`),
+        (r) => r[0]?.value[1] === '3',
+        30_000,
+      );
+      expect(seen[0]?.value[1]).toBe('3');
+
+      await lost.stop();
+      lost = await startPushgateway([], { port });
+      await new Promise((r) => setTimeout(r, 2_000)); // a scrape of the empty gateway
+      const doctor = await deployctl(['doctor', '--prometheus', scraper.url], { env: restartEnv, cwd: dir });
+      expect(doctor.stdout).toContain('1 group(s) hold fewer deployments on the gateway than Prometheus saw');
+      expect(doctor.stdout).toContain('restart/api in prod');
+
+      repo.commit('r3', T0 + 5 * H);
+      const after = await deployctl([...args, '--status', 'success', '--duration', '40', '--finished-at', String(T0 + 6 * H)], { env: restartEnv, cwd: repo.path });
+      expect(after.exitCode, after.stderr).toBe(0);
+      expect(after.stderr).toContain('the gateway held lower totals for restart/api in prod than Prometheus last scraped');
+      const samples = await scrape(lost.url);
+      expect(value(samples, 'deployctl_deployments_total', { ...group, status: 'success' })).toBe(3);
+      expect(value(samples, 'deployctl_deployments_total', { ...group, status: 'failure' })).toBe(1);
+      expect(select(samples, 'deployctl_deployment_duration_seconds_count', group).reduce((a, s) => a + s.value, 0)).toBe(4);
+      expect(select(samples, 'deployctl_deployment_duration_seconds_sum', group).reduce((a, s) => a + s.value, 0)).toBe(100);
+      // Lead time: r1 alone, then r2, then r3: the deployed commits were remembered through Prometheus.
+      expect(value(samples, 'deployctl_lead_time_seconds_count', group)).toBe(3);
+      expect(value(samples, 'deployctl_lead_time_seconds_sum', group)).toBe(H + 2 * H + H);
+      expect(value(samples, 'deployctl_time_to_restore_seconds_count', group)).toBe(1);
+      expect(value(samples, 'deployctl_records_applied_total', group)).toBe(4);
+
+      const resets = await eventually(
+        () => scraper.query(`deployctl_deployments_total{service="${group.service}",status="success"}`),
+        (r) => r[0]?.value[1] === '3',
+        30_000,
+      );
+      expect(resets[0]?.value[1]).toBe('3');
+      const counted = await scraper.query(`resets(deployctl_deployments_total{service="${group.service}"}[10m])`);
+      expect(counted.every((s) => s.value[1] === '0')).toBe(true);
+      const healthy = await deployctl(['doctor', '--prometheus', scraper.url], { env: restartEnv, cwd: dir });
+      expect(healthy.stdout).toContain("every group's deployment totals on the gateway are at least what Prometheus saw");
+    } finally {
+      await scraper.stop();
+      await lost.stop();
+    }
+  }, 90_000);
+});
