@@ -327,7 +327,7 @@ function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: 
     rollback = change.rollback;
     if (rollback) rollbackSeries.value += 1;
     notices.push(...change.notices);
-    families.push(change.deployedCommits);
+    if (change.deployedCommits.series.length > 0) families.push(change.deployedCommits);
     if (change.leadTimes.length > 0) {
       leadTimes = change.leadTimes;
       families.push(observeInto(state, FAMILIES.leadTime, {}, change.leadTimes));
@@ -371,7 +371,7 @@ export function deployedCommits(state: GroupState): Map<string, number> {
 interface Change {
   rollback: boolean;
   leadTimes: number[];
-  deployedCommits: Family;
+  deployedCommits: ScalarFamily;
   notices: string[];
 }
 
@@ -411,14 +411,16 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   }
 
   // Most recent first; within one sequence the deployed commit, then what it brought, newest first.
+  // A success that arrives late (an older finish, from the outbox) adds what it brought but does
+  // not make its commit the running one.
   const next = new Map<string, number>();
-  if (deployed) next.set(deployed, sequence);
-  for (const commit of brought) next.set(commit.sha, isLatestSuccess || !known.has(commit.sha) ? sequence : known.get(commit.sha)!);
-  // The history holds the deployed commit's ancestors: the remembered ones are the running commit's now.
-  const refreshed = isLatestSuccess ? (record.history ?? []).filter((c) => known.has(c.sha)).map((c) => c.sha) : [];
-  for (const sha of refreshed) next.set(sha, sequence);
+  if (deployed && (isLatestSuccess || !known.has(deployed))) next.set(deployed, sequence);
+  for (const commit of brought) next.set(commit.sha, sequence);
+  if (isLatestSuccess) {
+    // The history holds the deployed commit's ancestors: the remembered ones are the running commit's now.
+    for (const commit of record.history ?? []) if (known.has(commit.sha)) next.set(commit.sha, sequence);
+  }
   for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
-  if (!isLatestSuccess && deployed && known.has(deployed)) next.set(deployed, known.get(deployed)!);
   const series = [...next].sort((a, b) => b[1] - a[1]).slice(0, REMEMBERED_COMMITS).map(([commit, value]) => ({ labels: { commit }, value }));
 
   return {
