@@ -72,7 +72,7 @@ function alertingRules(): Rule[] {
       labels: { severity: 'warning' },
       annotations: {
         summary: `Change failure rate of ${target} is {{ $value | humanizePercentage }} over 7 days`,
-        description: `More than ${BANDS.changeFailureRate.thresholds[1] * 100}% of at least 5 deployments in the last 7 days failed.`,
+        description: `More than ${BANDS.changeFailureRate.thresholds[1] * 100}% of at least 5 deployments in the last 7 days failed or were rolled back.`,
       },
     },
     {

@@ -390,8 +390,9 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   const running = runningCommit(state);
   const deployed = record.commit;
   const notices: string[] = [];
+  // A late success (an older finish) came before the running commit: it rolls nothing back.
   const rollback =
-    deployed !== '' && running !== undefined && deployed !== running && known.has(deployed) && known.get(deployed) === known.get(running);
+    isLatestSuccess && deployed !== '' && running !== undefined && deployed !== running && known.has(deployed) && known.get(deployed) === known.get(running);
   if (rollback) {
     notices.push(`rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`);
   }

@@ -290,3 +290,37 @@ describe('lead time and rollbacks over a scripted history', () => {
     expect(scalar(state, FAMILIES.deployedCommits.name)!.length).toBeLessThanOrEqual(REMEMBERED_COMMITS);
   });
 });
+
+describe('deployed commits', () => {
+  const node = (sha: string, time: number, ...parents: string[]): CommitNode => ({ sha, time, parents });
+  const history = [node('c3', 300, 'c2'), node('c2', 200, 'c1'), node('c1', 100)];
+
+  it('does not make a late success (an older finish, from the outbox) the running commit', () => {
+    let state: GroupState = new Map();
+    const apply = (record: Partial<DeploymentRecord>) => {
+      const applied = applyRecord(state, { ...base, ...record }, 100_000);
+      state = pushed(state, applied.families);
+      return applied;
+    };
+    apply({ id: 'a', commit: 'c1', history: history.slice(2), finishedAt: 1_000 });
+    apply({ id: 'b', commit: 'c3', history, finishedAt: 3_000 });
+    const late = apply({ id: 'c', commit: 'c2', history: history.slice(1), finishedAt: 2_000 });
+    expect(late.rollback).toBeUndefined();
+    expect(late.leadTimes).toBeUndefined(); // c2 came with c3
+    // c3 still runs: deploying c2 now is a rollback.
+    expect(apply({ id: 'd', commit: 'c2', history: history.slice(1), finishedAt: 4_000 }).rollback).toBe(true);
+  });
+
+  it(`remembers at most ${REMEMBERED_COMMITS} commits, the most recent first`, () => {
+    const long = Array.from({ length: 250 }, (_, i) => node(`k${i}`, i + 1, ...(i > 0 ? [`k${i - 1}`] : [])));
+    let state: GroupState = new Map();
+    for (const [i, tip] of [10, 249].entries()) {
+      const applied = applyRecord(state, { ...base, id: `r${i}`, commit: `k${tip}`, history: long.slice(0, tip + 1).reverse(), finishedAt: 1_000 + i }, 100_000);
+      state = pushed(state, applied.families);
+    }
+    const remembered = scalar(state, FAMILIES.deployedCommits.name)!;
+    expect(remembered).toHaveLength(REMEMBERED_COMMITS);
+    expect(remembered[0]!.labels.commit).toBe('k249');
+  });
+});
+
