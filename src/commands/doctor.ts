@@ -70,19 +70,19 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     }
 
     try {
-      await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
+      if (!settings.dryRun) await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
       await access(settings.stateDir, constants.W_OK);
       checks.push({ ok: true, what: `state directory ${settings.stateDir} is writable` });
     } catch (error) {
       checks.push({ ok: false, what: `state directory ${settings.stateDir} is not writable: ${(error as NodeJS.ErrnoException).code}`, fix: 'set DEPLOYCTL_STATE_DIR to a writable directory' });
     }
-    const { entries, corrupt } = await new Outbox(settings.stateDir).list();
+    const { entries, quarantined } = await new Outbox(settings.stateDir).list({ leaveInPlace: true });
     checks.push(
       entries.length === 0
         ? { ok: true, what: 'the outbox is empty' }
-        : { ok: false, what: `${entries.length} record(s) kept in the outbox, not yet on the gateway`, fix: 'deployctl flush' },
+        : { ok: false, what: `${entries.length} record(s) kept in the outbox, not yet delivered`, fix: 'deployctl flush (deployctl flush --dry-run lists them)' },
     );
-    if (corrupt.length) checks.push({ ok: false, what: `${corrupt.length} unreadable outbox file(s) moved to ${corrupt[0]!.movedTo.replace(/\/[^/]+$/, '')}`, fix: 'look at them; deployctl never sends them' });
+    if (quarantined.length) checks.push({ ok: false, what: `${quarantined.length} file(s) in the outbox are not records deployctl can send`, fix: 'look at them; deployctl never sends them and moves them to outbox/quarantine/' });
 
     const prometheusUrl = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
     if (prometheusUrl) checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));

@@ -1,12 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { SettingsError } from '../errors.js';
 import type { FileConfig } from './schema.js';
 
 export interface LoadedConfig {
   config: FileConfig;
   /** The file it came from; undefined when there is none. */
   filepath?: string;
+  /** Keys deployctl does not know: ignored, with a warning (a newer deployctl's config still works). */
+  warnings: string[];
 }
 
 /**
@@ -15,7 +17,7 @@ export interface LoadedConfig {
  */
 export async function loadConfig(explicitPath: string | undefined, cwd: string): Promise<LoadedConfig> {
   // Most runs have no config file: look for one cheaply before loading cosmiconfig and the schema.
-  if (!explicitPath && !(await mayHaveConfig(cwd))) return { config: {} };
+  if (!explicitPath && !(await mayHaveConfig(cwd))) return { config: {}, warnings: [] };
   const [{ explorer: makeExplorer }, { validateConfig }] = await Promise.all([import('./explorer.js'), import('./schema.js')]);
   const explorer = makeExplorer(cwd);
   let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
@@ -23,16 +25,17 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new UsageError(`--config ${explicitPath}: no such file`);
-    throw new UsageError(`cannot read the config file: ${err.message.split('\n')[0]}`);
+    if (err.code === 'ENOENT') throw new SettingsError(`config file ${explicitPath}: no such file`);
+    throw new SettingsError(`cannot read the config file: ${err.message.split('\n')[0]}`);
   }
-  if (!result || result.isEmpty) return { config: {}, ...(result && { filepath: result.filepath }) };
-  const { config, problems } = validateConfig(result.config);
+  if (!result || result.isEmpty) return { config: {}, warnings: [], ...(result && { filepath: result.filepath }) };
+  const { config, problems, unknown } = validateConfig(result.config);
   if (!config) {
     const lines = problems.map((p) => `  ${p.key}: ${p.message}`).join('\n');
-    throw new UsageError(`invalid config file ${result.filepath}:\n${lines}`);
+    throw new SettingsError(`invalid config file ${result.filepath}:\n${lines}`);
   }
-  return { config, filepath: result.filepath };
+  const warnings = unknown.map((key) => `${result.filepath}: ${key} is not a deployctl setting; ignored`);
+  return { config, filepath: result.filepath, warnings };
 }
 
 const names = (dir: string) => readdir(dir).catch(() => [] as string[]);
