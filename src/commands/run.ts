@@ -9,6 +9,7 @@ import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
+import { noteUnsuccessfulStep } from '../state-dir.js';
 import type { Status } from '../validate.js';
 import { parseLabelValue, parseSeconds } from '../validate.js';
 
@@ -87,6 +88,15 @@ async function markInProgress({ settings, reporter, now }: CommandContext, group
   }
 }
 
+/** For `finish` without --status; a state directory that cannot be written only costs that. */
+async function noteStepForFinish(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>, { reporter }: CommandContext): Promise<void> {
+  try {
+    await noteUnsuccessfulStep(stateDir, grouping, step, status);
+  } catch (error) {
+    reporter.warn(`could not note the ${status} of step ${JSON.stringify(step)} for finish: ${(error as Error).message}; give finish --status`);
+  }
+}
+
 /** `deployctl step NAME -- COMMAND`: one timed step of the current deployment. */
 export async function stepCommand(name: string, command: string[], flags: RunFlags, context: CommandContext): Promise<number> {
   const { settings, now } = context;
@@ -104,6 +114,7 @@ export async function stepCommand(name: string, command: string[], flags: RunFla
     finishedAt: now(),
     durationSeconds: outcome.durationSeconds,
   };
+  if (record.status !== 'success' && !settings.dryRun) await noteStepForFinish(settings.stateDir, { job: settings.job, ...target }, step, record.status, context);
   await sendRecord(context, { job: settings.job, ...target }, record, { toStderr: true });
   return outcome.exitCode;
 }
