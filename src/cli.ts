@@ -34,7 +34,8 @@ function withGlobalOptions(command: Command): Command {
 function withTarget(command: Command): Command {
   return command
     .option('-s, --service <name>', 'service deployed (env DEPLOYCTL_SERVICE)')
-    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV)')
+    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)')
+    .addOption(new Option('--environment <name>').hideHelp())
     .option('-l, --label <key=value>', 'extra label on the deployment metrics (repeatable)', collect);
 }
 
@@ -49,7 +50,7 @@ export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promis
     .description('Record deployments and DORA metrics to a Prometheus Pushgateway')
     .version(VERSION, '-V, --version', 'print the deployctl version')
     .enablePositionalOptions()
-    .showHelpAfterError('(run deployctl <command> --help for its options)')
+    .showHelpAfterError('(run deployctl --help for the commands)')
     .exitOverride();
 
   const metadataOptions = (command: Command) =>
@@ -149,6 +150,7 @@ export function buildProgram(run: (flags: GlobalFlags, action: Action) => Promis
     await run(flags, (context) => flushCommand(context));
   });
 
+  for (const command of program.commands) command.showHelpAfterError(`(run deployctl ${command.name()} --help for its options)`);
   return program;
 }
 
@@ -162,9 +164,10 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
 
   const program = buildProgram(async (flags, action) => {
     verbose = flags.verbose ?? false;
+    if (flags.environment !== undefined) flags.env ??= flags.environment;
     const [{ resolveSettings }, { consoleReporter }] = await Promise.all([import('./settings.js'), import('./output.js')]);
     const settings = await resolveSettings(flags, env, cwd);
-    const reporter = consoleReporter(settings);
+    const reporter = consoleReporter(settings, env);
     exitCode = await action({ settings, reporter, now, env, cwd });
   });
 

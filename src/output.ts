@@ -1,4 +1,5 @@
 import chalk, { chalkStderr } from 'chalk';
+import stringWidth from 'string-width';
 import type { Settings } from './settings.js';
 
 /** Where commands send what they have to say; tests can collect it instead of printing. */
@@ -15,7 +16,19 @@ export interface Reporter {
   raw(text: string): void;
 }
 
-export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>): Reporter {
+/**
+ * NO_COLOR (any non-empty value) turns colors off, on a terminal too; FORCE_COLOR wins over it
+ * and is read by chalk itself. https://no-color.org
+ */
+export function colorsOff(env: Record<string, string | undefined>): boolean {
+  return Boolean(env.NO_COLOR) && env.FORCE_COLOR === undefined;
+}
+
+export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>, env: Record<string, string | undefined> = process.env): Reporter {
+  if (colorsOff(env)) {
+    chalk.level = 0;
+    chalkStderr.level = 0;
+  }
   const err = chalkStderr;
   return {
     info: (message) => {
@@ -40,11 +53,56 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(hours / 24)}d${hours % 24}h`;
 }
 
-/** Rows as aligned columns; the header is dimmed on a terminal. */
-export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+/** A cell cut to `width` terminal columns, with an ellipsis when it was longer. */
+function truncate(text: string, width: number): string {
+  if (stringWidth(text) <= width) return text;
+  let out = '';
+  for (const { segment } of new Intl.Segmenter().segment(text)) {
+    if (stringWidth(out + segment) > width - 1) break;
+    out += segment;
+  }
+  return `${out}…`;
+}
+
+/**
+ * Rows as aligned columns, measured in terminal columns (CJK characters and emoji take two);
+ * the header is dimmed on a terminal. Wider than `maxWidth` (the terminal's, on one), the widest
+ * columns are cut with an ellipsis until the table fits.
+ */
+export function renderTable(
+  headers: string[],
+  rows: string[][],
+  maxWidth: number | undefined = process.stdout.isTTY ? process.stdout.columns : undefined,
+): string {
+  const widths = headers.map((h, i) => Math.max(stringWidth(h), ...rows.map((r) => stringWidth(r[i] ?? ''))));
+  const gaps = 2 * (headers.length - 1);
+  if (maxWidth !== undefined) {
+    // Never narrower than the header or a few characters of content.
+    const floor = headers.map((h) => Math.max(stringWidth(h), 6));
+    for (let total = widths.reduce((a, b) => a + b, gaps); total > maxWidth; total -= 1) {
+      const widest = widths.reduce((best, w, i) => (w - floor[i]! > widths[best]! - floor[best]! ? i : best), 0);
+      if (widths[widest]! <= floor[widest]!) break;
+      widths[widest]! -= 1;
+    }
+  }
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => {
+        const text = truncate(cell, widths[i]!);
+        return i === cells.length - 1 ? text : text + ' '.repeat(widths[i]! - stringWidth(text));
+      })
+      .join('  ')
+      .trimEnd();
   return [chalk.dim(line(headers)), ...rows.map(line)].join('\n');
+}
+
+/** Lead times of the commits a deployment brought: each one when they are few, else their range and median. */
+export function formatLeadTimes(seconds: readonly number[]): string {
+  if (seconds.length <= 3) return `lead time ${seconds.map(formatDuration).join(', ')}`;
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return `lead time ${formatDuration(sorted[0]!)} to ${formatDuration(sorted.at(-1)!)} over ${sorted.length} commits, median ${formatDuration(median)}`;
 }
 
 export function formatAgo(seconds: number): string {

@@ -5,7 +5,7 @@ import type { Gateway } from './gateway/client.js';
 import type { Grouping } from './gateway/group-state.js';
 import { withGroupLock } from './lock.js';
 import type { GroupRecord } from './metrics/apply.js';
-import { formatDuration } from './output.js';
+import { formatDuration, formatLeadTimes } from './output.js';
 import { Outbox } from './outbox.js';
 
 export function describeRecord(record: GroupRecord, grouping: Grouping): string {
@@ -21,7 +21,7 @@ function summaryLine(record: GroupRecord, grouping: Grouping, delivery: Delivery
   const details = [
     record.kind === 'deployment' && record.version && `version ${record.version}`,
     delivery.durationSeconds !== undefined && `took ${formatDuration(delivery.durationSeconds)}`,
-    delivery.leadTimes && `lead time ${delivery.leadTimes.map(formatDuration).join(', ')}`,
+    delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
     delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
   ].filter(Boolean);
   const totals = Object.entries(delivery.totals).map(([status, n]) => `${status} ${n}`).join(', ');

@@ -55,7 +55,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   const grouping = { job: settings.job, ...target };
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command,
   // and so is the in-progress mark: neither may delay or fail the deploy.
-  const metadata = collectMetadata(flags, env, cwd);
+  const metadata = collectMetadata(flags, env, cwd, context.reporter.warn);
   const inProgress = settings.dryRun ? Promise.resolve() : markInProgress(context, grouping, now());
   const outcome = await runChild(command, options);
   reportStartError(outcome);

@@ -74,6 +74,7 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     { ...flags, ...(flags.version === undefined && local?.version !== undefined && { version: local.version }), ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }) },
     env,
     cwd,
+    context.reporter.warn,
   );
   const record: DeploymentRecord = {
     kind: 'deployment',
