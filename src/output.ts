@@ -77,8 +77,8 @@ export function renderTable(
   const widths = headers.map((h, i) => Math.max(stringWidth(h), ...rows.map((r) => stringWidth(r[i] ?? ''))));
   const gaps = 2 * (headers.length - 1);
   if (maxWidth !== undefined) {
-    // Never narrower than the header or a few characters of content.
-    const floor = headers.map((h) => Math.max(stringWidth(h), 6));
+    // A column keeps at least 8 columns (or its header's width, when shorter).
+    const floor = headers.map((h) => Math.min(stringWidth(h), 8));
     for (let total = widths.reduce((a, b) => a + b, gaps); total > maxWidth; total -= 1) {
       const widest = widths.reduce((best, w, i) => (w - floor[i]! > widths[best]! - floor[best]! ? i : best), 0);
       if (widths[widest]! <= floor[widest]!) break;
