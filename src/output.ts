@@ -1,5 +1,4 @@
 import chalk, { chalkStderr } from 'chalk';
-import stringWidth from 'string-width';
 import type { Settings } from './settings.js';
 
 /** Where commands send what they have to say; tests can collect it instead of printing. */
@@ -51,49 +50,6 @@ export function formatDuration(seconds: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return `${hours}h${minutes % 60}m`;
   return `${Math.floor(hours / 24)}d${hours % 24}h`;
-}
-
-/** A cell cut to `width` terminal columns, with an ellipsis when it was longer. */
-function truncate(text: string, width: number): string {
-  if (stringWidth(text) <= width) return text;
-  let out = '';
-  for (const { segment } of new Intl.Segmenter().segment(text)) {
-    if (stringWidth(out + segment) > width - 1) break;
-    out += segment;
-  }
-  return `${out}…`;
-}
-
-/**
- * Rows as aligned columns, measured in terminal columns (CJK characters and emoji take two);
- * the header is dimmed on a terminal. Wider than `maxWidth` (the terminal's, on one), the widest
- * columns are cut with an ellipsis until the table fits.
- */
-export function renderTable(
-  headers: string[],
-  rows: string[][],
-  maxWidth: number | undefined = process.stdout.isTTY ? process.stdout.columns : undefined,
-): string {
-  const widths = headers.map((h, i) => Math.max(stringWidth(h), ...rows.map((r) => stringWidth(r[i] ?? ''))));
-  const gaps = 2 * (headers.length - 1);
-  if (maxWidth !== undefined) {
-    // A column keeps at least 8 columns (or its header's width, when shorter).
-    const floor = headers.map((h) => Math.min(stringWidth(h), 8));
-    for (let total = widths.reduce((a, b) => a + b, gaps); total > maxWidth; total -= 1) {
-      const widest = widths.reduce((best, w, i) => (w - floor[i]! > widths[best]! - floor[best]! ? i : best), 0);
-      if (widths[widest]! <= floor[widest]!) break;
-      widths[widest]! -= 1;
-    }
-  }
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => {
-        const text = truncate(cell, widths[i]!);
-        return i === cells.length - 1 ? text : text + ' '.repeat(widths[i]! - stringWidth(text));
-      })
-      .join('  ')
-      .trimEnd();
-  return [chalk.dim(line(headers)), ...rows.map(line)].join('\n');
 }
 
 /** Lead times of the commits a deployment brought: each one when they are few, else their range and median. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { colorsOff, formatDuration, formatLeadTimes, renderTable } from '../../src/output.js';
+import { colorsOff, formatDuration, formatLeadTimes } from '../../src/output.js';
+import { renderTable } from '../../src/table.js';
 
 describe('formatDuration', () => {
   it.each([
