@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what deployctl's tests, demo and benchmark need: Debian's Pushgateway and Prometheus
-# (with promtool), Python's prometheus_client for the benchmark, and the npm packages.
+# (with promtool), Alertmanager (with amtool), tmux for the terminal tests, Python's
+# prometheus_client for the benchmark, and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
 command -v curl >/dev/null || missing+=(curl)
 command -v git >/dev/null || missing+=(git)
+{ command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null; } || missing+=(prometheus-alertmanager)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   sudo=""
