@@ -68,7 +68,10 @@ async function run(env: Env): Promise<number> {
       process.stdout.write(`deployctl: recorded ${status} of ${String(result.service)} in ${String(result.environment)}; deployments now: ${totals}\n`);
     }
     if (exitCode !== 0) return fail(`record exited with ${exitCode}; see the lines above`);
-    if (!result) command('warning', 'deployctl: the deployment is not on the gateway yet (see the lines above); it is kept and sent by the next deployctl command on this machine');
+    if (result?.recorded !== true && result?.duplicate !== true) {
+      // Kept for later: recording it is deployctl's job, not a reason to fail the deploy.
+      command('warning', 'deployctl: the deployment is not on the gateway yet (see the lines above); it is kept and sent by the next deployctl command on this machine');
+    }
     return 0;
   } catch (error) {
     setOutputs(env, outputsFrom(undefined, status));
