@@ -10,7 +10,7 @@ const context = useGatewayAndWorkdir();
 
 /** A tmux server of this test file's own (its own socket), so that only its sessions are touched. */
 const socket = `deployctl-test-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const tmux = (...args: string[]) => execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 afterAll(() => {
   try {
     tmux('kill-server');
