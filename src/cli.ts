@@ -47,7 +47,8 @@ function withGlobalOptions(command: Command): Command {
 function withTarget(command: Command): Command {
   return command
     .option('-s, --service <name>', 'service deployed (env DEPLOYCTL_SERVICE)')
-    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV)')
+    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)')
+    .addOption(new Option('--environment <name>').hideHelp())
     .option('-l, --label <key=value>', 'extra label on the deployment metrics (repeatable)', collect);
 }
 
@@ -62,7 +63,7 @@ export function buildProgram(run: Runner): Command {
     .description('Record deployments and DORA metrics to a Prometheus Pushgateway')
     .version(VERSION, '-V, --version', 'print the deployctl version')
     .enablePositionalOptions()
-    .showHelpAfterError('(run deployctl <command> --help for its options)')
+    .showHelpAfterError('(run deployctl --help for the commands)')
     .exitOverride();
 
   const metadataOptions = (command: Command) =>
@@ -162,6 +163,7 @@ export function buildProgram(run: Runner): Command {
     await run(flags, (context) => flushCommand(context));
   });
 
+  for (const command of program.commands) command.showHelpAfterError(`(run deployctl ${command.name()} --help for its options)`);
   return program;
 }
 
@@ -187,12 +189,13 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
 
   const program = buildProgram((async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
     verbose = flags.verbose ?? false;
+    if (flags.environment !== undefined) flags.env ??= flags.environment;
     if (spec.kind !== 'read') spec.check?.();
     let context: CommandContext;
     try {
       const [{ resolveSettings, requireTarget }, { consoleReporter }] = await Promise.all([import('./settings.js'), import('./output.js')]);
       const settings = await resolveSettings(flags, env, cwd);
-      const reporter = consoleReporter(settings);
+      const reporter = consoleReporter(settings, env);
       for (const warning of settings.warnings) reporter.warn(warning);
       if (spec.kind !== 'read') requireTarget(settings);
       context = { settings, reporter, now, env, cwd };

@@ -20,7 +20,19 @@ export interface Reporter {
   aside(message: string): void;
 }
 
-export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>): Reporter {
+/**
+ * NO_COLOR (any non-empty value) turns colors off, on a terminal too; FORCE_COLOR wins over it
+ * and is read by chalk itself. https://no-color.org
+ */
+export function colorsOff(env: Record<string, string | undefined>): boolean {
+  return Boolean(env.NO_COLOR) && env.FORCE_COLOR === undefined;
+}
+
+export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>, env: Record<string, string | undefined> = process.env): Reporter {
+  if (colorsOff(env)) {
+    chalk.level = 0;
+    chalkStderr.level = 0;
+  }
   const err = chalkStderr;
   return {
     info: (message) => {
@@ -48,11 +60,13 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(hours / 24)}d${hours % 24}h`;
 }
 
-/** Rows as aligned columns; the header is dimmed on a terminal. */
-export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [chalk.dim(line(headers)), ...rows.map(line)].join('\n');
+/** Lead times of the commits a deployment brought: each one when they are few, else their range and median. */
+export function formatLeadTimes(seconds: readonly number[]): string {
+  if (seconds.length <= 3) return `lead time ${seconds.map(formatDuration).join(', ')}`;
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return `lead time ${formatDuration(sorted[0]!)} to ${formatDuration(sorted.at(-1)!)} over ${sorted.length} commits, median ${formatDuration(median)}`;
 }
 
 export function formatAgo(seconds: number): string {
@@ -76,7 +90,7 @@ function summaryLine(outcome: RecordOutcome): string {
   const details = [
     record.kind === 'deployment' && record.version && `version ${record.version}`,
     delivery.durationSeconds !== undefined && `took ${formatDuration(delivery.durationSeconds)}`,
-    delivery.leadTimes && `lead time ${delivery.leadTimes.map(formatDuration).join(', ')}`,
+    delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
     delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
   ].filter(Boolean);
   const totals = Object.entries(delivery.totals)

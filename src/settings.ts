@@ -23,6 +23,8 @@ export interface GlobalFlags {
   timeout?: string;
   service?: string;
   env?: string;
+  /** The same as --env, as the config file spells it. */
+  environment?: string;
   label?: string[];
   header?: string[];
   caFile?: string;

@@ -2,7 +2,8 @@ import type { CommandContext } from '../context.js';
 import { BAND_NAMES, BANDS, band, type KeyBands } from '../dora/bands.js';
 import { doraQueries, selector } from '../dora/promql.js';
 import { UsageError } from '../errors.js';
-import { formatDuration, renderTable } from '../output.js';
+import { formatDuration } from '../output.js';
+import { renderTable } from '../table.js';
 import { parseWindow, Prometheus } from '../prometheus.js';
 
 export interface DoraFlags {

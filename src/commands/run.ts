@@ -9,6 +9,7 @@ import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
+import { noteUnsuccessfulStep } from '../state-dir.js';
 import type { Status } from '../validate.js';
 import { parseLabelValue, parseSeconds } from '../validate.js';
 
@@ -128,7 +129,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
 
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command;
   // the in-progress mark is sent once the command has started. Neither may delay or fail the deploy.
-  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd).catch((error: Error) => error);
+  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch((error: Error) => error);
   let inProgress: Promise<void> = Promise.resolve();
   const outcome = await runWrapped(command, flags, context, () => {
     inProgress = markInProgress(context, grouping, now());
@@ -165,6 +166,15 @@ async function markInProgress({ settings, reporter, now }: CommandContext, group
   }
 }
 
+/** For `finish` without --status; a state directory that cannot be written only costs that. */
+async function noteStepForFinish(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>, { reporter }: CommandContext): Promise<void> {
+  try {
+    await noteUnsuccessfulStep(stateDir, grouping, step, status);
+  } catch (error) {
+    reporter.warn(`could not note the ${status} of step ${JSON.stringify(step)} for finish: ${(error as Error).message}; give finish --status`);
+  }
+}
+
 /** `deployctl step NAME -- COMMAND`: one timed step of the current deployment. */
 export async function stepCommand(name: string, command: string[], flags: RunFlags, context: CommandContext | undefined): Promise<number> {
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
@@ -181,6 +191,8 @@ export async function stepCommand(name: string, command: string[], flags: RunFla
   }
   const outcome = await runWrapped(command, flags, context);
   if (outcome.startError) return outcome.exitCode;
-  await recordAfterCommand(context, grouping, record(statusOf(outcome), outcome.durationSeconds));
+  const status = statusOf(outcome);
+  if (status !== 'success') await noteStepForFinish(settings.stateDir, grouping, step, status, context);
+  await recordAfterCommand(context, grouping, record(status, outcome.durationSeconds));
   return outcome.exitCode;
 }

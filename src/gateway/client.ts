@@ -2,6 +2,7 @@ import http from 'node:http';
 import { GatewayError, UsageError } from '../errors.js';
 import { findGroupState, parseAllGroups, type GroupEntry, type Grouping } from './group-state.js';
 import type { GroupState } from '../metrics/model.js';
+import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 
 export interface GatewayAuth {
   username?: string;
@@ -228,8 +229,8 @@ export class Gateway {
       response.status === 401 || response.status === 403
         ? 'check the gateway credentials'
         : response.status === 404
-          ? 'is --pushgateway the address of a Prometheus Pushgateway?'
-          : undefined;
+          ? notFoundHint(this.base)
+          : plainToTlsHint(this.base, response.status, response.body);
     throw new GatewayError(
       `the gateway at ${redactUrl(this.base)} refused to ${action} it: HTTP ${response.status}${reason ? `: ${reason}` : ''}`,
       response.status,
@@ -276,10 +277,13 @@ export class Gateway {
   private networkError(shown: string, error: Error & { code?: string }): GatewayError {
     const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
     const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') || /certificate|handshake/i.test(error.message);
-    const hint = tlsProblem
-      ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
-      : 'is the Pushgateway running, and is --pushgateway right?';
-    // A certificate problem does not go away by retrying.
-    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
+    const schemeMismatch = schemeMismatchHint(this.base, error);
+    const hint =
+      schemeMismatch ??
+      (tlsProblem
+        ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
+        : 'is the Pushgateway running, and is --pushgateway right?');
+    // A certificate problem or the wrong scheme does not go away by retrying.
+    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem && !schemeMismatch, hint);
   }
 }
