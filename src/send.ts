@@ -295,7 +295,7 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
       targets.push({
         target,
         sent: drained.sent.length,
-        remaining: group.length - drained.sent.length,
+        remaining: drained.failed.length + drained.untried.length,
         failures: drained.failed.map(({ entry, failure }) => ({ record: entry.kept.record, grouping: entry.kept.grouping, failure })),
         pending: [],
         configured,

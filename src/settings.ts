@@ -102,6 +102,9 @@ export function checkGlobalFlags(flags: GlobalFlags): void {
   if (flags.timeout !== undefined) positiveSeconds('--timeout', flags.timeout);
   parseLabels(flags.label ?? []);
   parseHeaderFlags(flags.header ?? []);
+  if ((flags.certFile === undefined) !== (flags.keyFile === undefined) && !(flags.certFile && flags.keyFile)) {
+    throw new UsageError('a client certificate needs both --cert-file and --key-file');
+  }
 }
 
 /** Flags > environment > config file > defaults, each value validated where it came from. */
