@@ -180,11 +180,14 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
   let exitCode: number = ExitCode.ok;
   let verbose = argv.includes('--verbose') || argv.includes('-v');
   const warn = (message: string) => process.stderr.write(`deployctl: warning: ${message}\n`);
-  const notRecorded = (error: unknown) => {
+  /** Says a record was not made; under --json also as the one JSON document (stderr when a command owns stdout). */
+  const notRecorded = (error: unknown, flags: GlobalFlags, spec: CommandSpec) => {
     const err = error as Error & { hint?: string };
-    warn(`not recorded: ${error instanceof DeployctlError ? '' : 'unexpected error: '}${err.message}`);
+    const message = `${error instanceof DeployctlError ? '' : 'unexpected error: '}${err.message}`;
+    warn(`not recorded: ${message}`);
     if (err.hint) warn(err.hint);
     if (!(error instanceof DeployctlError) && (verbose || env.DEBUG)) process.stderr.write(`${err.stack}\n`);
+    if (flags.json) (spec.kind === 'wrap' ? process.stderr : process.stdout).write(`${JSON.stringify({ recorded: false, error: message })}\n`);
   };
 
   const program = buildProgram((async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
@@ -201,7 +204,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       context = { settings, reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;
-      notRecorded(error);
+      notRecorded(error, flags, spec);
       exitCode = spec.kind === 'wrap' ? await action(undefined) : ExitCode.ok;
       return;
     }
@@ -215,7 +218,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       // Only the command line stops a record with exit 2; anything else is a warning.
       if (error instanceof UsageError && !(error instanceof SettingsError)) throw error;
       if (error instanceof SettingsError && context.settings.strict) throw error;
-      notRecorded(error);
+      notRecorded(error, flags, spec);
       exitCode = context.settings.strict ? ExitCode.failure : ExitCode.ok;
     }
   }) as Runner);
@@ -228,14 +231,23 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       // Help and --version end here with code 0; commander has already printed any usage error.
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
+    // Under --json the answer is one JSON document, also when it is an error (stderr for run and step,
+    // whose stdout is the command's).
+    const jsonError = (message: string, code: number) => {
+      if (!argv.includes('--json')) return;
+      const wraps = argv[0] === 'run' || argv[0] === 'step';
+      (wraps ? process.stderr : process.stdout).write(`${JSON.stringify({ error: message, exitCode: code })}\n`);
+    };
     if (error instanceof DeployctlError) {
       process.stderr.write(`deployctl: ${error.message}\n`);
       if (error.hint) process.stderr.write(`  ${error.hint}\n`);
+      jsonError(error.message, error.exitCode);
       return error.exitCode;
     }
     const err = error as Error;
     process.stderr.write(`deployctl: unexpected error: ${err.message}\n`);
     if (verbose || env.DEBUG) process.stderr.write(`${err.stack}\n`);
+    jsonError(`unexpected error: ${err.message}`, ExitCode.failure);
     return ExitCode.failure;
   }
 }

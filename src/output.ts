@@ -185,3 +185,20 @@ export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Setting
     reporter.info(`${t.target.url}: sent ${t.sent} kept record(s); ${t.remaining} still kept`);
   }
 }
+
+/**
+ * On a terminal, a wait of more than a second says what it waits for, once per thing waited for.
+ * Elsewhere (CI logs, pipes) it stays quiet.
+ */
+export function waitNotice(settings: Pick<Settings, 'json' | 'quiet'>, stream: NodeJS.WriteStream = process.stderr): { waitingFor(what: string): void; done(): void } {
+  if (!stream.isTTY || settings.quiet || settings.json) return { waitingFor: () => undefined, done: () => undefined };
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    waitingFor(what) {
+      clearTimeout(timer);
+      timer = setTimeout(() => stream.write(`${chalkStderr.dim(`deployctl: waiting for ${what}…`)}\n`), 1000);
+      timer.unref();
+    },
+    done: () => clearTimeout(timer),
+  };
+}

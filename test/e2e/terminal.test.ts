@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, deployctl } from '../helpers/cli.js';
+import { startProxy } from '../helpers/proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const context = useGatewayAndWorkdir();
@@ -55,6 +56,21 @@ async function onTerminal(
 const ESC = '\u001b[';
 
 describe('on a terminal', () => {
+  it('says what it waits for when a wait lasts more than a second, and stays quiet in a pipe', async () => {
+    const proxy = await startProxy(context.gateway.url, () => 'hang');
+    try {
+      const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'waits') };
+      const screen = await onTerminal(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], { env });
+      expect(screen).toContain(`deployctl: waiting for the gateway at ${proxy.url}/ (retrying for up to 2s more, --timeout)…`);
+      expect(screen).toContain('[exit 0]');
+      const piped = await deployctl(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], { env, cwd: context.workdir.path });
+      expect(piped.stderr).not.toContain('waiting for');
+      expect(piped.stderr).toContain('is not on the gateway yet');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('dims the table header, and prints no color at all under NO_COLOR', async () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
     await deployctl(['record', '-s', 'colors', '-e', 'prod', '--status', 'success'], { env, cwd: context.workdir.path });
