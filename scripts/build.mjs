@@ -1,21 +1,25 @@
-// Bundles src/ into dist/ so that start-up loads few files; type checking is `npm run typecheck`.
+// Bundles src/ into dist/ so that start-up loads few files and the package needs no runtime
+// dependencies; type checking is `npm run typecheck`.
+//   node scripts/build.mjs                 dist/ (the package's CLI) and dist/deployctl.mjs (one file, node alone)
+//   node scripts/build.mjs --action        action/index.mjs, the GitHub Action (committed)
+//   node scripts/build.mjs --check FILE    exit 1 unless FILE is what --action would write now
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await build({
-  entryPoints: ['src/cli.ts'],
-  outdir: 'dist',
+const common = {
+  absWorkingDir: root,
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
-  sourcemap: 'linked',
+  sourcemap: false,
   minify: true,
   keepNames: true,
+  legalComments: 'none',
   logLevel: 'warning',
   define: { __DEPLOYCTL_VERSION__: JSON.stringify(pkg.version) },
   // cosmiconfig loads TypeScript config files only when `typescript` is installed.
@@ -30,4 +34,33 @@ await build({
       "const __dirname = __fileURLToPath(new URL('.', import.meta.url));",
     ].join(' '),
   },
+};
+
+/** One file holding everything: no chunks beside it, nothing to install. */
+const singleFile = (entry, outfile, shebang) => ({
+  ...common,
+  entryPoints: [entry],
+  outfile,
+  banner: { js: `${shebang ? '#!/usr/bin/env node\n' : ''}${common.banner.js}` },
 });
+
+const actionOptions = singleFile('src/action/main.ts', 'action/index.mjs', false);
+
+const args = process.argv.slice(2);
+if (args[0] === '--action') {
+  await build(actionOptions);
+} else if (args[0] === '--check') {
+  const file = args[1] ?? 'action/index.mjs';
+  const { outputFiles } = await build({ ...actionOptions, write: false });
+  if (readFileSync(file, 'utf8') !== outputFiles[0].text) {
+    process.stderr.write(`${file} is not current with src/: run npm run build:action and commit it\n`);
+    process.exitCode = 1;
+  }
+} else {
+  rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+  await Promise.all([
+    // The package's CLI: one chunk per command, loaded only when that command runs.
+    build({ ...common, entryPoints: ['src/cli.ts'], outdir: 'dist', splitting: true }),
+    build(singleFile('src/bin.ts', 'dist/deployctl.mjs', true)),
+  ]);
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what deployctl's tests, demo and benchmark need: Debian's Pushgateway and Prometheus
-# (with promtool), Python's prometheus_client for the benchmark, and the npm packages.
+# Installs what deployctl's tests, demo and benchmark need: Debian's Pushgateway, Prometheus
+# (with promtool), VictoriaMetrics, Alertmanager, faketime and tmux, Python's prometheus_client for the benchmark, and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,10 @@ missing=()
 command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+{ command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null; } || missing+=(prometheus-alertmanager)
+command -v faketime >/dev/null || missing+=(faketime)
+command -v tmux >/dev/null || missing+=(tmux)
 command -v curl >/dev/null || missing+=(curl)
 command -v git >/dev/null || missing+=(git)
 if [ ${#missing[@]} -gt 0 ]; then

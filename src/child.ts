@@ -11,7 +11,7 @@ export interface ChildOutcome {
   exitCode: number;
   /** The signal deployctl received and passed on, if any. */
   cancelledBy?: ForwardedSignal;
-  /** Why the command could not be started, if it could not. */
+  /** Why the command could not be started, if it could not: then nothing is recorded. */
   startError?: string;
   /** Monotonic clock, seconds. */
   durationSeconds: number;
@@ -21,7 +21,41 @@ export interface RunChildOptions {
   shell: boolean;
   /** How long a command may take to exit after a passed-on signal before it is killed. */
   killAfterMs: number;
-  onSignal?: (signal: ForwardedSignal) => void;
+  /** The command's environment (deployctl's credentials already removed). */
+  env: Record<string, string | undefined>;
+  /** Called once the command has started. */
+  onSpawn?: () => void;
+  /**
+   * Whether deployctl runs at a terminal. Ctrl-C there goes to the whole foreground process
+   * group, the command included, so SIGINT is not passed on a second time.
+   */
+  interactive?: boolean;
+}
+
+/** Variables whose names say they hold a secret. */
+const SECRET_NAME = /^DEPLOYCTL_.*(PASSWORD|TOKEN|SECRET)/;
+/** Variables that hold a URL deployctl reads, which may carry a user and password. */
+const URL_NAME = /^DEPLOYCTL_.*_URL$/;
+
+/** The wrapped command's environment: deployctl's own credentials removed, URLs without theirs. */
+export function childEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const scrubbed: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (SECRET_NAME.test(name)) continue;
+    if (URL_NAME.test(name) && value !== undefined) {
+      try {
+        const url = new URL(value);
+        url.username = '';
+        url.password = '';
+        scrubbed[name] = url.toString();
+      } catch {
+        // not a URL deployctl could use; it may still hold a password: leave it out
+      }
+      continue;
+    }
+    scrubbed[name] = value;
+  }
+  return scrubbed;
 }
 
 function signalExitCode(signal: string): number {
@@ -35,17 +69,17 @@ function signalExitCode(signal: string): number {
 export async function runChild(command: readonly string[], options: RunChildOptions): Promise<ChildOutcome> {
   const [file, ...args] = command;
   const started = performance.now();
-  const subprocess = options.shell
-    ? execa(command.join(' '), { shell: true, stdio: 'inherit', reject: false })
-    : execa(file!, args, { stdio: 'inherit', reject: false });
+  const common = { stdio: 'inherit', reject: false, env: options.env, extendEnv: false } as const;
+  const subprocess = options.shell ? execa(command.join(' '), { ...common, shell: true }) : execa(file!, args, common);
+  subprocess.once('spawn', () => options.onSpawn?.());
 
   let cancelledBy: ForwardedSignal | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = () => {
       cancelledBy ??= signal;
-      options.onSignal?.(signal);
-      subprocess.kill(signal);
+      const fromTerminal = options.interactive && (signal === 'SIGINT' || signal === 'SIGHUP');
+      if (!fromTerminal) subprocess.kill(signal);
       killTimer ??= setTimeout(() => subprocess.kill('SIGKILL'), options.killAfterMs);
     };
     process.on(signal, handler);
@@ -65,6 +99,8 @@ export async function runChild(command: readonly string[], options: RunChildOpti
         startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${code ?? result.shortMessage})`,
       };
     }
+    // Cancelled by a signal deployctl received: 128+N of that signal, whatever the command did then.
+    if (cancelledBy) return { ...base, exitCode: signalExitCode(cancelledBy) };
     if (result.signal) return { ...base, exitCode: signalExitCode(result.signal) };
     return { ...base, exitCode: result.exitCode ?? ExitCode.failure };
   } finally {

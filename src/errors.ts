@@ -26,6 +26,19 @@ export class UsageError extends DeployctlError {
   }
 }
 
+/**
+ * A problem with deployctl's surroundings rather than its command line: the config file, the
+ * environment, a secret file, a missing service or environment. Exit code 2 for commands that only
+ * read; a command that records warns ("not recorded") and does not change the deploy's outcome
+ * (`run` and `step` still run the command) unless --strict asks for exit 2.
+ */
+export class SettingsError extends DeployctlError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.usage, hint);
+    this.name = 'SettingsError';
+  }
+}
+
 /** The gateway could not be reached, timed out or answered with an error. */
 export class GatewayError extends DeployctlError {
   constructor(

@@ -1,9 +1,9 @@
-import { UsageError } from './errors.js';
+import { SettingsError, UsageError } from './errors.js';
 import { loadConfig } from './config/load.js';
 import { defaultStateDir } from './state-dir.js';
 import { parseGatewayUrl, type GatewayAuth, type GatewayTls } from './gateway/client.js';
 import type { FileConfig } from './config/schema.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from './validate.js';
 
 export const DEFAULT_PUSHGATEWAY = 'http://localhost:9091';
@@ -23,6 +23,8 @@ export interface GlobalFlags {
   timeout?: string;
   service?: string;
   env?: string;
+  /** The same as --env, as the config file spells it. */
+  environment?: string;
   label?: string[];
   header?: string[];
   caFile?: string;
@@ -50,6 +52,8 @@ export interface Settings {
   auth: GatewayAuth;
   tls: GatewayTls;
   configFile: string | undefined;
+  /** Problems that do not stop anything (an unknown config key, a secret file others can read). */
+  warnings: string[];
   /** Where each resolved value came from, for `doctor` and --verbose. */
   sources: Record<'pushgateway' | 'job' | 'service' | 'environment' | 'timeout' | 'strict', Source>;
 }
@@ -68,39 +72,73 @@ function envValue(env: Env, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-function envBoolean(env: Env, name: string): boolean | undefined {
+export function envBoolean(env: Env, name: string): boolean | undefined {
   const value = envValue(env, name);
   if (value === undefined) return undefined;
   if (/^(1|true|yes)$/i.test(value)) return true;
   if (/^(0|false|no)$/i.test(value)) return false;
-  throw new UsageError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+  throw new SettingsError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * Runs a check of a value; a problem with a value from the command line is a usage error, one
+ * from the environment or the config file a SettingsError (it must not stop a deploy).
+ */
+function bySource<T>(source: Source, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (source !== 'flag' && error instanceof UsageError && !(error instanceof SettingsError)) throw new SettingsError(error.message, error.hint);
+    throw error;
+  }
+}
+
+/** Checks every value given on the command line, before anything from the surroundings is read. */
+export function checkGlobalFlags(flags: GlobalFlags): void {
+  if (flags.pushgateway !== undefined) parseGatewayUrl(flags.pushgateway, '--pushgateway');
+  if (flags.job !== undefined) parseLabelValue('--job', flags.job);
+  if (flags.service !== undefined) parseLabelValue('--service', flags.service);
+  if (flags.env !== undefined) parseLabelValue('--env', flags.env);
+  if (flags.timeout !== undefined) positiveSeconds('--timeout', flags.timeout);
+  parseLabels(flags.label ?? []);
+  parseHeaderFlags(flags.header ?? []);
+  if ((flags.certFile === undefined) !== (flags.keyFile === undefined) && !(flags.certFile && flags.keyFile)) {
+    throw new UsageError('a client certificate needs both --cert-file and --key-file');
+  }
 }
 
 /** Flags > environment > config file > defaults, each value validated where it came from. */
 export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string): Promise<Settings> {
-  const { config, filepath } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
+  checkGlobalFlags(flags);
+  const { config, filepath, warnings } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
   const fromFile = (key: string) => (filepath ? `${key} in ${filepath}` : key);
 
   const [pushgateway, pushgatewaySource] = pick(flags.pushgateway, envValue(env, 'DEPLOYCTL_PUSHGATEWAY_URL'), config.pushgateway, DEFAULT_PUSHGATEWAY);
-  parseGatewayUrl(pushgateway, { flag: '--pushgateway', environment: 'DEPLOYCTL_PUSHGATEWAY_URL', config: fromFile('pushgateway'), default: 'the default gateway' }[pushgatewaySource]);
+  bySource(pushgatewaySource, () =>
+    parseGatewayUrl(pushgateway, { flag: '--pushgateway', environment: 'DEPLOYCTL_PUSHGATEWAY_URL', config: fromFile('pushgateway'), default: 'the default gateway' }[pushgatewaySource]),
+  );
 
   const [job, jobSource] = pick(flags.job, envValue(env, 'DEPLOYCTL_JOB'), config.job, DEFAULT_JOB);
-  parseLabelValue({ flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource], job);
+  bySource(jobSource, () => parseLabelValue({ flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource], job));
 
   const [service, serviceSource] = pick(flags.service, envValue(env, 'DEPLOYCTL_SERVICE'), config.service, undefined);
   if (service !== undefined) {
-    parseLabelValue({ flag: '--service', environment: 'DEPLOYCTL_SERVICE', config: fromFile('service'), default: 'service' }[serviceSource], service);
+    bySource(serviceSource, () =>
+      parseLabelValue({ flag: '--service', environment: 'DEPLOYCTL_SERVICE', config: fromFile('service'), default: 'service' }[serviceSource], service),
+    );
   }
   const [environment, environmentSource] = pick(flags.env, envValue(env, 'DEPLOYCTL_ENV'), config.environment, undefined);
   if (environment !== undefined) {
-    parseLabelValue({ flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[environmentSource], environment);
+    bySource(environmentSource, () =>
+      parseLabelValue({ flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[environmentSource], environment),
+    );
   }
 
   const timeoutFlag = flags.timeout === undefined ? undefined : positiveSeconds('--timeout', flags.timeout);
   const timeoutEnv = envValue(env, 'DEPLOYCTL_TIMEOUT');
   const [timeoutSeconds, timeoutSource] = pick(
     timeoutFlag,
-    timeoutEnv === undefined ? undefined : positiveSeconds('DEPLOYCTL_TIMEOUT', timeoutEnv),
+    timeoutEnv === undefined ? undefined : bySource('environment', () => positiveSeconds('DEPLOYCTL_TIMEOUT', timeoutEnv)),
     config.timeout,
     DEFAULT_TIMEOUT_SECONDS,
   );
@@ -109,13 +147,16 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
 
   const labels: Record<string, string> = {};
   for (const [name, value] of Object.entries(config.labels ?? {})) {
-    labels[parseLabelName(name, fromFile(`labels.${name}`))] = parseLabelValue(fromFile(`labels.${name}`), value, { allowEmpty: true });
+    bySource('config', () => {
+      labels[parseLabelName(name, fromFile(`labels.${name}`))] = parseLabelValue(fromFile(`labels.${name}`), value, { allowEmpty: true });
+    });
   }
   Object.assign(labels, parseLabels(flags.label ?? []));
 
   const stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
-  const auth = await resolveAuth(flags, env, config, fromFile);
-  const tls = await resolveTls(flags, env, config, fromFile);
+  const secrets = { warnings: [...warnings] };
+  const auth = await resolveAuth(flags, env, config, fromFile, secrets);
+  const tls = await resolveTls(flags, env, config, fromFile, secrets);
 
   return {
     pushgateway,
@@ -133,6 +174,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     auth,
     tls,
     configFile: filepath,
+    warnings: secrets.warnings,
     sources: {
       pushgateway: pushgatewaySource,
       job: jobSource,
@@ -144,12 +186,22 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   };
 }
 
-async function readSecretFile(what: string, path: string): Promise<string> {
+async function readFileSetting(what: string, path: string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
   } catch (error) {
-    throw new UsageError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new SettingsError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+/** A password, token or key file: read, with a warning when others than its owner may read it. */
+async function readSecretFile(what: string, path: string, found: { warnings: string[] }): Promise<string> {
+  const content = await readFileSetting(what, path);
+  const mode = await stat(path).then((info) => info.mode, () => 0);
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    found.warnings.push(`${what}: ${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${(mode & 0o777).toString(8)}); make it private with chmod 600 ${path}`);
+  }
+  return content;
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -158,54 +210,76 @@ function checkHeader(where: string, name: string, value: string): void {
   if (!HEADER_NAME.test(name)) throw new UsageError(`${where}: ${JSON.stringify(name)} is not a valid HTTP header name`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`${where}: the value of header ${name} contains a control character`);
+  if (/[^\u0000-\u00ff]/.test(value)) throw new UsageError(`${where}: the value of header ${name} has characters HTTP headers cannot carry (beyond Latin-1)`);
 }
 
-/** Credentials: environment over config file (never flags, which other users can see in `ps`). */
-async function resolveAuth(flags: GlobalFlags, env: Env, config: FileConfig, fromFile: (key: string) => string): Promise<GatewayAuth> {
-  const auth: GatewayAuth = {};
-  const username = envValue(env, 'DEPLOYCTL_PUSHGATEWAY_USERNAME') ?? config.auth?.username;
-  const password =
-    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_PASSWORD') ??
-    (config.auth?.passwordFile ? await readSecretFile(fromFile('auth.passwordFile'), config.auth.passwordFile) : config.auth?.password);
-  const token =
-    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_TOKEN') ??
-    (config.auth?.tokenFile ? await readSecretFile(fromFile('auth.tokenFile'), config.auth.tokenFile) : config.auth?.token);
-  if (username !== undefined) auth.username = username;
-  if (password !== undefined) auth.password = password;
-  if (token !== undefined) {
-    if (/[\s]/.test(token)) throw new UsageError('the gateway token contains white space or a line break');
-    auth.token = token;
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(config.headers ?? {})) {
-    checkHeader(fromFile(`headers.${name}`), name, value);
-    headers[name] = value;
-  }
-  for (const header of flags.header ?? []) {
+/** `--header "Name: value"`, checked; values are never shown. */
+function parseHeaderFlags(headers: string[]): Record<string, string> {
+  const parsed: Record<string, string> = {};
+  for (const header of headers) {
     const colon = header.indexOf(':');
     if (colon <= 0) throw new UsageError('--header must have the form "Name: value"');
     const name = header.slice(0, colon).trim();
     const value = header.slice(colon + 1).trim();
     checkHeader('--header', name, value);
+    parsed[name] = value;
+  }
+  return parsed;
+}
+
+/** Credentials: environment over config file (never flags, which other users can see in `ps`). */
+async function resolveAuth(
+  flags: GlobalFlags,
+  env: Env,
+  config: FileConfig,
+  fromFile: (key: string) => string,
+  found: { warnings: string[] },
+): Promise<GatewayAuth> {
+  const auth: GatewayAuth = {};
+  const username = envValue(env, 'DEPLOYCTL_PUSHGATEWAY_USERNAME') ?? config.auth?.username;
+  const password =
+    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_PASSWORD') ??
+    (config.auth?.passwordFile ? await readSecretFile(fromFile('auth.passwordFile'), config.auth.passwordFile, found) : config.auth?.password);
+  const token =
+    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_TOKEN') ??
+    (config.auth?.tokenFile ? await readSecretFile(fromFile('auth.tokenFile'), config.auth.tokenFile, found) : config.auth?.token);
+  if (username !== undefined) auth.username = username;
+  if (password !== undefined) auth.password = password;
+  if (token !== undefined) {
+    if (/[\s]/.test(token)) throw new SettingsError('the gateway token contains white space or a line break');
+    if (/[^\u0000-\u00ff]/.test(token)) throw new SettingsError('the gateway token has characters an HTTP header cannot carry (beyond Latin-1)');
+    auth.token = token;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(config.headers ?? {})) {
+    bySource('config', () => checkHeader(fromFile(`headers.${name}`), name, value));
     headers[name] = value;
   }
+  Object.assign(headers, parseHeaderFlags(flags.header ?? []));
   if (Object.keys(headers).length > 0) auth.headers = headers;
   return auth;
 }
 
-async function resolveTls(flags: GlobalFlags, env: Env, config: FileConfig, fromFile: (key: string) => string): Promise<GatewayTls> {
+async function resolveTls(
+  flags: GlobalFlags,
+  env: Env,
+  config: FileConfig,
+  fromFile: (key: string) => string,
+  found: { warnings: string[] },
+): Promise<GatewayTls> {
   const tls: GatewayTls = {};
-  const file = async (flag: string | undefined, flagName: string, envName: string, configValue: string | undefined, configKey: string) => {
-    if (flag !== undefined) return readSecretFile(flagName, flag);
+  const file = async (flag: string | undefined, flagName: string, envName: string, configValue: string | undefined, configKey: string, secret = false) => {
+    const read = (what: string, path: string) => (secret ? readSecretFile(what, path, found) : readFileSetting(what, path));
+    if (flag !== undefined) return read(flagName, flag);
     const fromEnv = envValue(env, envName);
-    if (fromEnv !== undefined) return readSecretFile(envName, fromEnv);
-    if (configValue !== undefined) return readSecretFile(fromFile(configKey), configValue);
+    if (fromEnv !== undefined) return read(envName, fromEnv);
+    if (configValue !== undefined) return read(fromFile(configKey), configValue);
     return undefined;
   };
   const ca = await file(flags.caFile, '--ca-file', 'DEPLOYCTL_CA_FILE', config.tls?.caFile, 'tls.caFile');
   const cert = await file(flags.certFile, '--cert-file', 'DEPLOYCTL_CERT_FILE', config.tls?.certFile, 'tls.certFile');
-  const key = await file(flags.keyFile, '--key-file', 'DEPLOYCTL_KEY_FILE', config.tls?.keyFile, 'tls.keyFile');
-  if ((cert === undefined) !== (key === undefined)) throw new UsageError('a client certificate needs both --cert-file and --key-file');
+  const key = await file(flags.keyFile, '--key-file', 'DEPLOYCTL_KEY_FILE', config.tls?.keyFile, 'tls.keyFile', true);
+  if ((cert === undefined) !== (key === undefined)) throw new SettingsError('a client certificate needs both a certificate and a key file (--cert-file and --key-file)');
   if (ca !== undefined) tls.ca = ca;
   if (cert !== undefined) tls.cert = cert;
   if (key !== undefined) tls.key = key;
@@ -223,10 +297,10 @@ function positiveSeconds(what: string, value: string): number {
 /** Service and environment are required by every command that records. */
 export function requireTarget(settings: Settings): { service: string; environment: string } {
   if (settings.service === undefined) {
-    throw new UsageError('no service given', 'use --service, DEPLOYCTL_SERVICE or "service" in the config file');
+    throw new SettingsError('no service given', 'use --service, DEPLOYCTL_SERVICE or "service" in the config file');
   }
   if (settings.environment === undefined) {
-    throw new UsageError('no environment given', 'use --env, DEPLOYCTL_ENV or "environment" in the config file');
+    throw new SettingsError('no environment given', 'use --env, DEPLOYCTL_ENV or "environment" in the config file');
   }
   return { service: settings.service, environment: settings.environment };
 }

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Grouping } from './gateway/group-state.js';
+import type { Status } from './validate.js';
 
 /** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
 export function defaultStateDir(env: Record<string, string | undefined>): string {
@@ -23,6 +24,8 @@ export interface StartedDeployment {
   startedAt: number;
   version?: string;
   commit?: string;
+  /** Steps of this deployment that did not succeed, for `finish` without --status. */
+  unsuccessfulSteps?: { step: string; status: Exclude<Status, 'success'> }[];
 }
 
 function startedPath(stateDir: string, grouping: Grouping): string {
@@ -42,6 +45,26 @@ export async function loadStarted(stateDir: string, grouping: Grouping): Promise
   } catch {
     return undefined;
   }
+}
+
+/** Notes a failed or cancelled step in the deployment that `start` opened on this machine, if one is open. */
+export async function noteUnsuccessfulStep(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>): Promise<void> {
+  const started = await loadStarted(stateDir, grouping);
+  if (!started) return;
+  await saveStarted(stateDir, { ...started, unsuccessfulSteps: [...(started.unsuccessfulSteps ?? []), { step, status }] });
+}
+
+/**
+ * How a deployment ended when `finish` is not told: failure if any of its steps failed, else
+ * cancelled if one was cancelled, else success.
+ */
+export function inferStatus(started: StartedDeployment): { status: Status; because: string } {
+  const steps = started.unsuccessfulSteps ?? [];
+  const failed = steps.filter((s) => s.status === 'failure').map((s) => JSON.stringify(s.step));
+  if (failed.length) return { status: 'failure', because: `step ${failed.join(', ')} failed` };
+  const cancelled = steps.filter((s) => s.status === 'cancelled').map((s) => JSON.stringify(s.step));
+  if (cancelled.length) return { status: 'cancelled', because: `step ${cancelled.join(', ')} was cancelled` };
+  return { status: 'success', because: 'no step of it failed' };
 }
 
 export async function clearStarted(stateDir: string, grouping: Grouping): Promise<void> {

@@ -17,6 +17,29 @@ export interface Check {
   ok: boolean;
   what: string;
   fix?: string;
+  /** Worth fixing, but not a problem that fails doctor. */
+  warning?: boolean;
+}
+
+/** What the gateway's own flags (its /api/v1/status) say about keeping the metrics across restarts. */
+export function persistenceCheck(flags: Record<string, string> | undefined): Check | undefined {
+  if (!flags || !('persistence.file' in flags)) return undefined;
+  if (flags['persistence.file']) return { ok: true, what: `the gateway keeps its metrics across restarts (--persistence.file ${flags['persistence.file']})` };
+  return {
+    ok: false,
+    warning: true,
+    what: 'the gateway keeps its metrics in memory only (no --persistence.file): a restart loses every group, and the deployment totals start again from zero',
+    fix: 'start the Pushgateway with --persistence.file=/var/lib/prometheus/pushgateway.db (any writable path)',
+  };
+}
+
+async function gatewayFlags(gateway: ReturnType<typeof openGateway>): Promise<Record<string, string> | undefined> {
+  try {
+    const response = await gateway.request('GET', '/api/v1/status');
+    return (JSON.parse(response.body) as { data?: { flags?: Record<string, string> } }).data?.flags;
+  } catch {
+    return undefined;
+  }
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -105,24 +128,26 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     try {
       const version = await gateway.version();
       checks.push({ ok: true, what: `gateway ${gateway.displayUrl('')} answers, version ${version ?? 'unknown'} (${Math.round(performance.now() - started)} ms)` });
+      const persistence = persistenceCheck(await gatewayFlags(gateway));
+      if (persistence) checks.push(persistence);
     } catch (error) {
       checks.push({ ok: false, what: (error as Error).message, fix: 'start the Pushgateway or fix --pushgateway / DEPLOYCTL_PUSHGATEWAY_URL' });
     }
 
     try {
-      await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
+      if (!settings.dryRun) await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
       await access(settings.stateDir, constants.W_OK);
       checks.push({ ok: true, what: `state directory ${settings.stateDir} is writable` });
     } catch (error) {
       checks.push({ ok: false, what: `state directory ${settings.stateDir} is not writable: ${(error as NodeJS.ErrnoException).code}`, fix: 'set DEPLOYCTL_STATE_DIR to a writable directory' });
     }
-    const { entries, corrupt } = await new Outbox(settings.stateDir).list();
+    const { entries, quarantined } = await new Outbox(settings.stateDir).list({ leaveInPlace: true });
     checks.push(
       entries.length === 0
         ? { ok: true, what: 'the outbox is empty' }
-        : { ok: false, what: `${entries.length} record(s) kept in the outbox, not yet on the gateway`, fix: 'deployctl flush' },
+        : { ok: false, what: `${entries.length} record(s) kept in the outbox, not yet delivered`, fix: 'deployctl flush (deployctl flush --dry-run lists them)' },
     );
-    if (corrupt.length) checks.push({ ok: false, what: `${corrupt.length} unreadable outbox file(s) moved to ${corrupt[0]!.movedTo.replace(/\/[^/]+$/, '')}`, fix: 'look at them; deployctl never sends them' });
+    if (quarantined.length) checks.push({ ok: false, what: `${quarantined.length} file(s) in the outbox are not records deployctl can send`, fix: 'look at them; deployctl never sends them and moves them to outbox/quarantine/' });
 
     const prometheusUrl = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
     if (prometheusUrl) {
@@ -154,7 +179,7 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
       wouldPush = await renderExposition(applied.families.filter((f) => f.name !== 'deployctl_applied_record_timestamp_seconds'));
     }
 
-    const problems = checks.filter((c) => !c.ok).length;
+    const problems = checks.filter((c) => !c.ok && !c.warning).length;
     if (settings.json) {
       reporter.json({ config, checks, wouldPush: wouldPush ?? null, problems });
       return problems ? 1 : 0;
@@ -170,7 +195,7 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
       `auth          ${auth}${config.headers.length ? `; headers ${config.headers.join(', ')}` : ''}`,
       `tls           ${tls}`,
       '',
-      ...checks.flatMap((c) => [`${c.ok ? '✔' : '✖'} ${c.what}`, ...(c.fix ? [`  fix: ${c.fix}`] : [])]),
+      ...checks.flatMap((c) => [`${c.ok ? '✔' : c.warning ? '!' : '✖'} ${c.what}`, ...(c.fix ? [`  fix: ${c.fix}`] : [])]),
     ];
     if (wouldPush) lines.push('', `a first record of ${settings.service} in ${settings.environment} would push (deployctl record --dry-run shows the exact text):`, wouldPush.trimEnd());
     reporter.info(lines.join('\n'));

@@ -3,7 +3,8 @@ import { BAND_NAMES, BANDS, band, type KeyBands } from '../dora/bands.js';
 import { doraQueries, selector } from '../dora/promql.js';
 import { DeployctlError, UsageError } from '../errors.js';
 import { FAMILIES } from '../metrics/families.js';
-import { formatDuration, renderTable } from '../output.js';
+import { formatDuration } from '../output.js';
+import { renderTable } from '../table.js';
 import { parseWindow, Prometheus } from '../prometheus.js';
 
 export interface DoraFlags {

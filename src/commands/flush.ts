@@ -1,20 +1,12 @@
 import type { CommandContext } from '../context.js';
-import { openGateway } from '../deliver.js';
 import { ExitCode } from '../errors.js';
-import { Outbox } from '../outbox.js';
-import { flushOutbox } from '../send.js';
+import { renderFlushOutcome } from '../output.js';
+import { flushAll } from '../send.js';
 
-/** `deployctl flush`: sends the records kept while the gateway was unreachable. */
+/** `deployctl flush`: sends each kept record to its own target; `--dry-run` lists them. */
 export async function flushCommand(context: CommandContext): Promise<number> {
-  const { settings, reporter } = context;
-  const gateway = openGateway(settings, reporter);
-  try {
-    const result = await flushOutbox(context, gateway, new Outbox(settings.stateDir), { announce: !settings.json });
-    if (settings.json) reporter.json({ sent: result.sent, remaining: result.remaining, corrupt: result.corrupt });
-    else if (result.sent === 0 && result.remaining === 0) reporter.info('nothing kept: the outbox is empty');
-    else reporter.info(`sent ${result.sent} kept record(s); ${result.remaining} still kept`);
-    return result.remaining > 0 || result.corrupt > 0 ? ExitCode.failure : ExitCode.ok;
-  } finally {
-    gateway.close();
-  }
+  const outcome = await flushAll(context);
+  renderFlushOutcome(outcome, context.settings, context.reporter);
+  if (outcome.dryRun) return ExitCode.ok;
+  return outcome.targets.some((t) => t.remaining > 0) || outcome.quarantined.length > 0 ? ExitCode.failure : ExitCode.ok;
 }

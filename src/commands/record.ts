@@ -39,7 +39,7 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
   if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
   const status = parseStatus(flags.status);
   const timing = resolveTiming(flags, now());
-  const metadata = await collectMetadata(flags, env, cwd);
+  const metadata = await collectMetadata(flags, env, cwd, context.reporter.warn);
   const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status, labels: settings.labels, ...metadata, ...timing };
   return sendRecord(context, { job: settings.job, ...target }, record);
 }

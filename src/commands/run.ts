@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { runChild, type ChildOutcome } from '../child.js';
+import { childEnvironment, FORWARDED_SIGNALS, runChild, type ChildOutcome } from '../child.js';
 import type { CommandContext } from '../context.js';
 import { UsageError } from '../errors.js';
-import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../metadata/collect.js';
-import type { DeploymentRecord, StepRecord } from '../metrics/apply.js';
+import { checkMetadataFlags, collectMetadata, type DeploymentMetadata, type MetadataFlags } from '../metadata/collect.js';
+import type { DeploymentRecord, GroupRecord, StepRecord } from '../metrics/apply.js';
 import { deliver, openGateway } from '../deliver.js';
 import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
+import { noteUnsuccessfulStep } from '../state-dir.js';
 import type { Status } from '../validate.js';
 import { parseLabelValue, parseSeconds } from '../validate.js';
 
@@ -30,36 +31,114 @@ function requireCommand(command: readonly string[]): void {
   }
 }
 
+/** Everything on the command line of `run`, checked before anything else is read or started. */
+export function checkRunLine(command: readonly string[], flags: RunFlags): void {
+  requireCommand(command);
+  childOptions(flags);
+  checkMetadataFlags(flags);
+}
+
+/** Everything on the command line of `step`, checked before anything else is read or started. */
+export function checkStepLine(name: string, command: readonly string[], flags: RunFlags): void {
+  parseLabelValue('the step name', name);
+  requireCommand(command);
+  childOptions(flags);
+}
+
 export function statusOf(outcome: ChildOutcome): Status {
   if (outcome.cancelledBy) return 'cancelled';
   return outcome.exitCode === 0 ? 'success' : 'failure';
 }
 
-function reportStartError(outcome: ChildOutcome): void {
-  if (outcome.startError) process.stderr.write(`deployctl: ${outcome.startError}\n`);
+const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/** The command as it would be started, for --dry-run. */
+function shownCommand(command: readonly string[], shell: boolean): string {
+  return shell ? `sh -c ${shellQuote(command.join(' '))}` : command.map(shellQuote).join(' ');
 }
 
 /**
- * `deployctl run -- COMMAND`: runs the deploy, then records it. Everything that can be refused is
- * checked before the command starts; afterwards deployctl exits as the command did, whatever
- * happens to the metrics.
+ * Runs the command; `context` is undefined when deployctl's surroundings (config file,
+ * environment) are unusable: the command then runs all the same, and nothing is recorded.
  */
-export async function runCommand(command: string[], flags: RunFlags, context: CommandContext): Promise<number> {
-  const { settings, env, cwd, now } = context;
-  const target = requireTarget(settings);
-  requireCommand(command);
-  checkMetadataFlags(flags);
-  const options = childOptions(flags);
+async function runWrapped(command: string[], flags: RunFlags, context: CommandContext | undefined, onSpawn?: () => void): Promise<ChildOutcome> {
+  const env = context?.env ?? process.env;
+  const outcome = await runChild(command, {
+    ...childOptions(flags),
+    env: childEnvironment(env),
+    interactive: Boolean(process.stdin.isTTY),
+    ...(onSpawn && { onSpawn }),
+  });
+  if (outcome.startError) process.stderr.write(`deployctl: ${outcome.startError}; nothing recorded\n`);
+  return outcome;
+}
 
-  const grouping = { job: settings.job, ...target };
-  // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command,
-  // and so is the in-progress mark: neither may delay or fail the deploy.
-  const metadata = collectMetadata(flags, env, cwd);
-  const inProgress = settings.dryRun ? Promise.resolve() : markInProgress(context, grouping, now());
-  const outcome = await runChild(command, options);
-  reportStartError(outcome);
+/**
+ * Sends the record made after the command ended. A signal (SIGINT, SIGTERM, SIGHUP) in the
+ * meantime ends the wait once the record is on disk: it is kept and sent by the next command.
+ */
+async function recordAfterCommand(context: CommandContext, grouping: Grouping, record: GroupRecord): Promise<void> {
+  let durable = false;
+  let wake: (() => void) | undefined;
+  let signalled = false;
+  const interrupted = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  const onSignal = () => {
+    signalled = true;
+    if (durable) wake?.();
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  try {
+    await Promise.race([
+      sendRecord(context, grouping, record, {
+        toStderr: true,
+        onDurable: () => {
+          durable = true;
+          if (signalled) wake?.();
+        },
+      }),
+      interrupted,
+    ]);
+    if (signalled) context.reporter.warn('interrupted while recording; the record is kept and sent by the next deployctl command (or deployctl flush)');
+  } catch (error) {
+    context.reporter.warn(`not recorded: unexpected error: ${(error as Error).message}`);
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+/**
+ * `deployctl run -- COMMAND`: runs the deploy, then records it. Only deployctl's own command line
+ * can stop the command from starting (checked by the CLI before this); afterwards deployctl
+ * exits as the command did (128+N when deployctl passed on signal N), whatever happens to the metrics.
+ */
+export async function runCommand(command: string[], flags: RunFlags, context: CommandContext | undefined): Promise<number> {
+  if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
+  const { settings, env, cwd, now } = context;
+  const grouping = { job: settings.job, ...requireTarget(settings) };
+
+  if (settings.dryRun) {
+    context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
+    const metadata = await collectMetadata(flags, env, cwd).catch(() => ({ version: '', commit: '' }));
+    const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status: 'success', labels: settings.labels, finishedAt: now(), ...metadata };
+    context.reporter.aside('and, if it succeeds:');
+    await sendRecord(context, grouping, record, { toStderr: true });
+    return 0;
+  }
+
+  // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command;
+  // the in-progress mark is sent once the command has started. Neither may delay or fail the deploy.
+  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch((error: Error) => error);
+  let inProgress: Promise<void> = Promise.resolve();
+  const outcome = await runWrapped(command, flags, context, () => {
+    inProgress = markInProgress(context, grouping, now());
+  });
+  if (outcome.startError) return outcome.exitCode;
   await inProgress;
 
+  const collected = await metadata;
+  if (collected instanceof Error) context.reporter.warn(`version and commit unknown: ${collected.message}`);
   const record: DeploymentRecord = {
     kind: 'deployment',
     id: randomUUID(),
@@ -67,9 +146,9 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
     labels: settings.labels,
     finishedAt: now(),
     durationSeconds: outcome.durationSeconds,
-    ...(await metadata),
+    ...(collected instanceof Error ? { version: '', commit: '' } : collected),
   };
-  await sendRecord(context, grouping, record, { toStderr: true });
+  await recordAfterCommand(context, grouping, record);
   return outcome.exitCode;
 }
 
@@ -87,23 +166,33 @@ async function markInProgress({ settings, reporter, now }: CommandContext, group
   }
 }
 
-/** `deployctl step NAME -- COMMAND`: one timed step of the current deployment. */
-export async function stepCommand(name: string, command: string[], flags: RunFlags, context: CommandContext): Promise<number> {
-  const { settings, now } = context;
-  const step = parseLabelValue('the step name', name);
-  const target = requireTarget(settings);
-  requireCommand(command);
-  const outcome = await runChild(command, childOptions(flags));
-  reportStartError(outcome);
+/** For `finish` without --status; a state directory that cannot be written only costs that. */
+async function noteStepForFinish(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>, { reporter }: CommandContext): Promise<void> {
+  try {
+    await noteUnsuccessfulStep(stateDir, grouping, step, status);
+  } catch (error) {
+    reporter.warn(`could not note the ${status} of step ${JSON.stringify(step)} for finish: ${(error as Error).message}; give finish --status`);
+  }
+}
 
-  const record: StepRecord = {
-    kind: 'step',
-    id: randomUUID(),
-    step,
-    status: statusOf(outcome),
-    finishedAt: now(),
-    durationSeconds: outcome.durationSeconds,
-  };
-  await sendRecord(context, { job: settings.job, ...target }, record, { toStderr: true });
+/** `deployctl step NAME -- COMMAND`: one timed step of the current deployment. */
+export async function stepCommand(name: string, command: string[], flags: RunFlags, context: CommandContext | undefined): Promise<number> {
+  if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
+  const { settings, now } = context;
+  const grouping = { job: settings.job, ...requireTarget(settings) };
+  const step = parseLabelValue('the step name', name);
+  const record = (status: Status, durationSeconds: number): StepRecord => ({ kind: 'step', id: randomUUID(), step, status, finishedAt: now(), durationSeconds });
+
+  if (settings.dryRun) {
+    context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
+    context.reporter.aside('and, if it succeeds:');
+    await sendRecord(context, grouping, record('success', 0), { toStderr: true });
+    return 0;
+  }
+  const outcome = await runWrapped(command, flags, context);
+  if (outcome.startError) return outcome.exitCode;
+  const status = statusOf(outcome);
+  if (status !== 'success') await noteStepForFinish(settings.stateDir, grouping, step, status, context);
+  await recordAfterCommand(context, grouping, record(status, outcome.durationSeconds));
   return outcome.exitCode;
 }

@@ -5,8 +5,8 @@ import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../meta
 import type { DeploymentRecord, StartRecord } from '../metrics/apply.js';
 import { sendRecord } from '../send.js';
 import { requireTarget } from '../settings.js';
-import { clearStarted, loadStarted, saveStarted } from '../state-dir.js';
-import { checkDuration, parseStatus, parseTimestamp } from '../validate.js';
+import { type StartedDeployment, clearStarted, inferStatus, loadStarted, saveStarted } from '../state-dir.js';
+import { checkDuration, parseStatus, parseTimestamp, type Status } from '../validate.js';
 
 export interface StartFlags extends MetadataFlags {
   startedAt?: string;
@@ -40,20 +40,32 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
   return sendRecord(context, grouping, record);
 }
 
+/** Without --status: from the steps this machine ran since `start`. */
+function inferredStatus(local: StartedDeployment | undefined, { reporter }: CommandContext): Status {
+  if (!local) {
+    throw new UsageError(
+      '--status is required here: no deployment was started on this machine, so its steps cannot tell how it ended',
+      'give --status success, failure or cancelled, or run deployctl start first on this machine',
+    );
+  }
+  const { status, because } = inferStatus(local);
+  reporter.info(`no --status given: ${status}, as ${because}`);
+  return status;
+}
+
 /**
- * `deployctl finish --status S`: closes what `start` opened. The start comes from --started-at,
+ * `deployctl finish [--status S]`: closes what `start` opened. The start comes from --started-at,
  * else this machine's state directory, else the gateway (start ran elsewhere).
  */
 export async function finishCommand(flags: FinishFlags, context: CommandContext): Promise<number> {
   const { settings, env, cwd, now } = context;
   const target = requireTarget(settings);
-  if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
-  const status = parseStatus(flags.status);
   checkMetadataFlags(flags);
   const finishedAt = flags.finishedAt === undefined ? now() : parseTimestamp('--finished-at', flags.finishedAt, now());
   const grouping = { job: settings.job, ...target };
 
   const local = await loadStarted(settings.stateDir, grouping);
+  const status = flags.status === undefined ? inferredStatus(local, context) : parseStatus(flags.status);
   const startedAt = flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt, now());
   if (startedAt !== undefined && finishedAt < startedAt) {
     throw new UsageError(`the deployment finished (${new Date(finishedAt * 1000).toISOString()}) before it started (${new Date(startedAt * 1000).toISOString()})`);
@@ -63,6 +75,7 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     { ...flags, ...(flags.version === undefined && local?.version !== undefined && { version: local.version }), ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }) },
     env,
     cwd,
+    context.reporter.warn,
   );
   const record: DeploymentRecord = {
     kind: 'deployment',

@@ -2,7 +2,8 @@ import type { CommandContext } from '../context.js';
 import { openGateway } from '../deliver.js';
 import { FAMILIES } from '../metrics/families.js';
 import type { GroupState, ScalarFamily } from '../metrics/model.js';
-import { formatAgo, formatDuration, renderTable } from '../output.js';
+import { formatAgo, formatDuration } from '../output.js';
+import { renderTable } from '../table.js';
 
 export interface GroupStatus {
   job: string;

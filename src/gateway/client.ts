@@ -2,6 +2,7 @@ import http from 'node:http';
 import { GatewayError, UsageError } from '../errors.js';
 import { findGroupState, parseAllGroups, type GroupEntry, type Grouping } from './group-state.js';
 import type { GroupState } from '../metrics/model.js';
+import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 
 export interface GatewayAuth {
   username?: string;
@@ -56,14 +57,23 @@ export function groupPath(grouping: Grouping): string {
   ].join('/');
 }
 
-/** The URL as it may be shown: user and password replaced, query left out (it may carry a token). */
-export function redactUrl(url: URL | string): string {
-  const copy = new URL(String(url));
+/**
+ * The URL as it may be shown: user and password replaced (or, with `dropCredentials`, left out),
+ * query left out (it may carry a token). A value that is not a URL is masked the same way.
+ */
+export function redactUrl(url: URL | string, { dropCredentials = false } = {}): string {
+  let copy: URL;
+  try {
+    copy = new URL(String(url));
+  } catch {
+    return safeText(String(url));
+  }
   if (copy.username || copy.password) {
-    copy.username = '***';
+    copy.username = dropCredentials ? '' : '***';
     copy.password = '';
   }
   copy.search = '';
+  copy.hash = '';
   return copy.toString();
 }
 
@@ -76,6 +86,20 @@ export function parseGatewayUrl(value: string, source = '--pushgateway'): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${source} must be an http:// or https:// URL, not ${url.protocol}`);
+  }
+  // `http://user:pa/ss@host` parses as host "user" with "pa/ss@host" as the path: a password
+  // with a / or ? in it. Refuse it, and never show what stands before the @.
+  if (/@/.test(`${url.pathname}${url.search}${url.hash}`)) {
+    throw new UsageError(
+      `${source} has an @ after its host: ${JSON.stringify(safeText(value))}`,
+      'if it carries a user and password, percent-encode /, ?, # and @ in them (/ as %2F), or give them in DEPLOYCTL_PUSHGATEWAY_USERNAME and DEPLOYCTL_PUSHGATEWAY_PASSWORD',
+    );
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new UsageError(`${source} has a user or password that is not valid percent-encoding: ${JSON.stringify(safeText(value))}`);
   }
   return url;
 }
@@ -94,9 +118,13 @@ export function basicAuthorization(user: string, password: string): string | und
   return user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
 }
 
-/** A value that failed to parse as a URL may still hold a password: mask anything before an @. */
-function safeText(value: string): string {
-  return value.replace(/\/\/[^/@]*@/, '//***@');
+/** Text that may hold a URL with a password: mask everything between :// (or the start) and the last @. */
+export function safeText(value: string): string {
+  if (!value.includes('@')) return value.replace(/\?.*$/s, '');
+  const at = value.lastIndexOf('@');
+  const scheme = value.indexOf('://');
+  const start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
+  return `${value.slice(0, start)}***${value.slice(at)}`.replace(/\?.*$/s, '');
 }
 
 /** The --timeout budget is spent; the error before it says why. */
@@ -201,8 +229,8 @@ export class Gateway {
       response.status === 401 || response.status === 403
         ? 'check the gateway credentials'
         : response.status === 404
-          ? 'is --pushgateway the address of a Prometheus Pushgateway?'
-          : undefined;
+          ? notFoundHint(this.base)
+          : plainToTlsHint(this.base, response.status, response.body);
     throw new GatewayError(
       `the gateway at ${redactUrl(this.base)} refused to ${action} it: HTTP ${response.status}${reason ? `: ${reason}` : ''}`,
       response.status,
@@ -249,10 +277,13 @@ export class Gateway {
   private networkError(shown: string, error: Error & { code?: string }): GatewayError {
     const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
     const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') || /certificate|handshake/i.test(error.message);
-    const hint = tlsProblem
-      ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
-      : 'is the Pushgateway running, and is --pushgateway right?';
-    // A certificate problem does not go away by retrying.
-    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
+    const schemeMismatch = schemeMismatchHint(this.base, error);
+    const hint =
+      schemeMismatch ??
+      (tlsProblem
+        ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
+        : 'is the Pushgateway running, and is --pushgateway right?');
+    // A certificate problem or the wrong scheme does not go away by retrying.
+    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem && !schemeMismatch, hint);
   }
 }

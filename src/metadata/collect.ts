@@ -28,10 +28,15 @@ export function checkMetadataFlags(flags: MetadataFlags): void {
  * Version, commit, source and commit history of a deployment. Flags win; then the CI
  * environment; then git in `cwd`. Version falls back to `git describe --tags`, then the commit.
  */
-export async function collectMetadata(flags: MetadataFlags, env: Record<string, string | undefined>, cwd: string): Promise<DeploymentMetadata> {
+export async function collectMetadata(
+  flags: MetadataFlags,
+  env: Record<string, string | undefined>,
+  cwd: string,
+  note: (message: string) => void = () => undefined,
+): Promise<DeploymentMetadata> {
   checkMetadataFlags(flags);
   const ci = await detectCi(env, cwd);
-  const git = new Git(cwd);
+  const git = new Git(cwd, note);
 
   const given = flags.commit ?? ci.commit ?? 'HEAD';
   // Outside a repository (a post-deploy step without a checkout) there is no git to ask.

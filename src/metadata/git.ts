@@ -14,9 +14,25 @@ export function insideRepository(cwd: string, env: Record<string, string | undef
 /** How far back the history for lead time goes; a previous deploy further back counts the deployed commit alone. */
 export const HISTORY_LIMIT = 2000;
 
+/** The note for a repository that git refuses to read because another user owns it, with the fix. */
+export function refusedRepositoryNote(stderr: string): string | undefined {
+  const match = /detected dubious ownership in repository at '([^']+)'/.exec(stderr);
+  if (!match) return undefined;
+  return (
+    `git refuses the repository at ${match[1]} (it belongs to another user, "dubious ownership"), so the commit, version and lead time do not come from git; ` +
+    `fix: git config --global --add safe.directory ${match[1]}`
+  );
+}
+
 /** The one adapter to git: every call runs `git` in `cwd` and answers undefined when git cannot. */
 export class Git {
-  constructor(private readonly cwd: string) {}
+  private refusalNoted = false;
+
+  /** `onRefused` hears once why git refused the repository, when it was for its ownership. */
+  constructor(
+    private readonly cwd: string,
+    private readonly onRefused?: (note: string) => void,
+  ) {}
 
   private async run(args: string[]): Promise<string | undefined> {
     const { execFile } = await import('node:child_process');
@@ -25,7 +41,14 @@ export class Git {
         'git',
         args,
         { cwd: this.cwd, encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } },
-        (error, stdout) => resolve(error ? undefined : stdout.trim()),
+        (error, stdout, stderr) => {
+          const note = error ? refusedRepositoryNote(String(stderr)) : undefined;
+          if (note && !this.refusalNoted) {
+            this.refusalNoted = true;
+            this.onRefused?.(note);
+          }
+          resolve(error ? undefined : stdout.trim());
+        },
       );
     });
   }

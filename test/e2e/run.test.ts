@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl, scrape } from '../helpers/cli.js';
+import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
 import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
@@ -72,16 +72,18 @@ describe('deployctl run', () => {
     expect(result.exitCode).toBe(3);
   });
 
-  it('gives 127 for a command that is not found and 126 for one that cannot run, recording failures', async () => {
+  it('gives 127 for a command that is not found and 126 for one that cannot run, recording nothing', async () => {
     const notFound = await cli(['run', '-s', 'nostart', '-e', 'prod', '--', './no-such-deploy.sh']);
     expect(notFound.exitCode).toBe(127);
-    expect(notFound.stderr).toContain('deployctl: ./no-such-deploy.sh: command not found');
+    expect(notFound.stderr).toContain('deployctl: ./no-such-deploy.sh: command not found; nothing recorded');
     const plainFile = join(workdir.path, 'not-executable.sh');
     writeFileSync(plainFile, 'echo never\n', { mode: 0o644 });
     const notExecutable = await cli(['run', '-s', 'nostart', '-e', 'prod', '--', plainFile]);
     expect(notExecutable.exitCode).toBe(126);
     expect(notExecutable.stderr).toContain('cannot execute');
-    expect(await counts('nostart')).toEqual({ success: 0, failure: 2, cancelled: 0 });
+    // A command that never started is not a deployment: nothing counted, nothing left in progress.
+    expect(await counts('nostart')).toEqual({});
+    expect(await hasGroup(gateway.url, 'nostart')).toBe(false);
   });
 
   it('does not start the command when a flag is invalid, and exits 2', async () => {
@@ -97,10 +99,19 @@ describe('deployctl run', () => {
       expect(result.exitCode, args.join(' ')).toBe(2);
       expect(existsSync(marker)).toBe(false);
     }
-    const noTarget = await cli(['run', '-e', 'prod', '--', 'touch', marker]);
-    expect(noTarget.exitCode).toBe(2);
-    expect(existsSync(marker)).toBe(false);
     expect(await counts('invalid')).toEqual({});
+  });
+
+  it('runs the command all the same when the service comes from nowhere, unless --strict', async () => {
+    const marker = join(workdir.path, 'ran-without-service');
+    const strict = await cli(['run', '-e', 'prod', '--strict', '--', 'touch', marker]);
+    expect(strict.exitCode).toBe(2);
+    expect(strict.stderr).toContain('no service given');
+    expect(existsSync(marker)).toBe(false);
+    const noTarget = await cli(['run', '-e', 'prod', '--', 'sh', '-c', `touch ${marker}; exit 3`]);
+    expect(noTarget.exitCode).toBe(3);
+    expect(noTarget.stderr).toContain('deployctl: warning: not recorded: no service given');
+    expect(existsSync(marker)).toBe(true);
   });
 
   it('keeps the command’s exit code when the gateway is down', async () => {
@@ -136,10 +147,11 @@ describe('deployctl run', () => {
     expect(await counts('sigterm')).toEqual({ success: 0, failure: 0, cancelled: 1 });
   });
 
-  it('lets a command that handles SIGINT exit its own way, still recording cancelled', async () => {
+  it('lets a command that handles SIGINT clean up, still recording cancelled and exiting 130', async () => {
     const script = "process.on('SIGINT', () => { console.log('cleaning up'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)";
     const { result } = await startAndSignal('sigint', 'SIGINT', script);
-    expect(result.exitCode).toBe(0);
+    // A calling script must not carry on as if the deploy went through.
+    expect(result.exitCode).toBe(130);
     expect(String(result.stdout)).toContain('cleaning up');
     expect(await counts('sigint')).toEqual({ success: 0, failure: 0, cancelled: 1 });
   });
@@ -147,7 +159,8 @@ describe('deployctl run', () => {
   it('kills a command that ignores the signal after --kill-after', async () => {
     const script = "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)";
     const { result, elapsedMs } = await startAndSignal('stubborn', 'SIGTERM', script, ['--kill-after', '0.5']);
-    expect(result.exitCode).toBe(137);
+    // 128 + SIGTERM: the signal deployctl received and passed on, not the SIGKILL that ended the command.
+    expect(result.exitCode).toBe(143);
     expect(elapsedMs).toBeGreaterThanOrEqual(450);
     expect(await counts('stubborn')).toEqual({ success: 0, failure: 0, cancelled: 1 });
   });

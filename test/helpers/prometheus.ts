@@ -11,7 +11,12 @@ export interface RunningPrometheus extends RunningServer {
  * Starts a real Prometheus on a free 127.0.0.1 port that scrapes the gateway every second with
  * honor_labels (unless told otherwise) and evaluates the given rule files every second.
  */
-export async function startPrometheus(dir: string, gatewayUrl: string, ruleFiles: string[] = [], { honorLabels = true } = {}): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  dir: string,
+  gatewayUrl: string,
+  ruleFiles: string[] = [],
+  { alertmanager, honorLabels = true }: { alertmanager?: string; honorLabels?: boolean } = {},
+): Promise<RunningPrometheus> {
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
@@ -21,6 +26,7 @@ export async function startPrometheus(dir: string, gatewayUrl: string, ruleFiles
       '  scrape_interval: 1s',
       '  evaluation_interval: 1s',
       ruleFiles.length ? `rule_files:\n${ruleFiles.map((f) => `  - ${f}`).join('\n')}` : '',
+      alertmanager ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['${new URL(alertmanager).host}']` : '',
       'scrape_configs:',
       '  - job_name: pushgateway',
       `    honor_labels: ${honorLabels}`,

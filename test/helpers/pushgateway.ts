@@ -67,7 +67,8 @@ export async function startPushgateway(
   const binary = process.env.PUSHGATEWAY_BIN ?? 'prometheus-pushgateway';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = fixedPort ?? (await freePort());
-    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--persistence.file=', ...extraArgs], {
+    const memoryOnly = extraArgs.some((a) => a.startsWith('--persistence.file')) ? [] : ['--persistence.file='];
+    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...memoryOnly, ...extraArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

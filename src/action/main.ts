@@ -1,0 +1,82 @@
+// The GitHub Action (action.yml): records the job's deployment with `deployctl record`.
+// Built into the committed single file action/index.mjs (npm run build:action), which the runner
+// starts with its own node from a plain checkout: nothing is installed.
+// The recorder never changes the outcome of a deploy: the step fails only with `strict: true`.
+import { randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { main } from '../cli.js';
+import { outputsFrom, planAction, type Env } from './inputs.js';
+
+const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+const command = (name: string, message: string) => process.stdout.write(`::${name}::${escapeData(message)}\n`);
+
+function setOutputs(env: Env, outputs: Record<string, string>): void {
+  if (!env.GITHUB_OUTPUT) return;
+  const lines = Object.entries(outputs).map(([name, value]) => {
+    if (!/[\r\n]/.test(value)) return `${name}=${value}\n`;
+    const delimiter = `deployctl_${randomUUID()}`;
+    return `${name}<<${delimiter}\n${value}\n${delimiter}\n`;
+  });
+  appendFileSync(env.GITHUB_OUTPUT, lines.join(''));
+}
+
+/** Runs `deployctl record --json` in this process and keeps the JSON document it prints. */
+async function record(argv: string[], env: Env, cwd: string): Promise<{ exitCode: number; result?: Record<string, unknown> }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+    return true;
+  }) as typeof process.stdout.write;
+  let exitCode: number;
+  try {
+    exitCode = await main(argv, { env, cwd });
+  } finally {
+    process.stdout.write = write;
+  }
+  const text = chunks.join('').trim();
+  try {
+    return { exitCode, result: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  } catch {
+    if (text) process.stdout.write(`${text}\n`);
+    return { exitCode };
+  }
+}
+
+async function run(env: Env): Promise<number> {
+  const plan = planAction(env);
+  for (const secret of plan.secrets) command('add-mask', secret);
+  const fail = (message: string) => {
+    command(plan.strict ? 'error' : 'warning', `deployctl: ${message}`);
+    return plan.strict ? 1 : 0;
+  };
+  if (!plan.argv) {
+    setOutputs(env, outputsFrom(undefined, undefined));
+    if (plan.problem?.startsWith('the job was skipped')) {
+      command('notice', `deployctl: ${plan.problem}`);
+      return 0;
+    }
+    return fail(plan.problem ?? 'nothing to record');
+  }
+  const { status } = plan;
+  const cwd = env.GITHUB_WORKSPACE || process.cwd();
+  try {
+    const { exitCode, result } = await record(plan.argv, { ...env, ...plan.env }, cwd);
+    setOutputs(env, outputsFrom(result, status));
+    if (result?.recorded === true) {
+      const totals = Object.entries((result.totals ?? {}) as Record<string, number>).map(([s, n]) => `${s} ${n}`).join(', ');
+      process.stdout.write(`deployctl: recorded ${status} of ${String(result.service)} in ${String(result.environment)}; deployments now: ${totals}\n`);
+    }
+    if (exitCode !== 0) return fail(`record exited with ${exitCode}; see the lines above`);
+    if (result?.recorded !== true && result?.duplicate !== true) {
+      // Kept for later: recording it is deployctl's job, not a reason to fail the deploy.
+      command('warning', 'deployctl: the deployment is not on the gateway yet (see the lines above); it is kept and sent by the next deployctl command on this machine');
+    }
+    return 0;
+  } catch (error) {
+    setOutputs(env, outputsFrom(undefined, status));
+    return fail(`could not record the deployment: ${(error as Error).message}`);
+  }
+}
+
+process.exitCode = await run(process.env);

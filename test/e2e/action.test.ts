@@ -1,0 +1,199 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { scrape } from '../helpers/cli.js';
+import { select, value } from '../helpers/exposition.js';
+import { TestRepo } from '../helpers/git.js';
+import { freePort, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const context = useGatewayAndWorkdir();
+
+interface ActionYaml {
+  runs: { using: string; main: string };
+  inputs: Record<string, { default?: string; required?: boolean }>;
+  outputs: Record<string, { description: string }>;
+}
+
+/** The repository as `actions/checkout` leaves it: the tracked files, nothing built, nothing installed. */
+function plainCheckout(): string {
+  const dir = join(context.workdir.path, 'action-checkout');
+  if (existsSync(dir)) return dir;
+  for (const file of execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean)) {
+    mkdirSync(dirname(join(dir, file)), { recursive: true });
+    copyFileSync(join(root, file), join(dir, file));
+  }
+  return dir;
+}
+
+let workspace: { dir: string; sha: string } | undefined;
+/** The repository the workflow deploys, checked out into GITHUB_WORKSPACE. */
+function githubWorkspace(): { dir: string; sha: string } {
+  if (workspace) return workspace;
+  const dir = join(context.workdir.path, 'workspace');
+  const sha = new TestRepo(dir).commit('first', 1_767_261_600);
+  workspace = { dir, sha };
+  return workspace;
+}
+
+interface ActionRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+}
+
+/**
+ * Runs the action the way a runner does: `node <main>` from the checkout, with INPUT_* for the
+ * `with:` values and the declared defaults, GITHUB_* for the run, and a GITHUB_OUTPUT file.
+ */
+async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
+  const checkout = plainCheckout();
+  const action = parse(readFileSync(join(checkout, 'action.yml'), 'utf8')) as ActionYaml;
+  const { dir, sha } = githubWorkspace();
+  const outputFile = join(context.workdir.path, `output-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(outputFile, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: join(context.workdir.path, 'runner-home'),
+    CI: 'true',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: dir,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_SHA: sha,
+    GITHUB_REF: 'refs/heads/main',
+    GITHUB_REF_NAME: 'main',
+    GITHUB_REF_TYPE: 'branch',
+    GITHUB_REPOSITORY: 'acme/shop',
+    GITHUB_SERVER_URL: 'https://github.example',
+    GITHUB_RUN_ID: '4242',
+    GITHUB_RUN_ATTEMPT: '2',
+    GITHUB_EVENT_NAME: 'push',
+    ...extraEnv,
+  };
+  for (const [name, spec] of Object.entries(action.inputs)) {
+    const given = inputs[name] ?? spec.default;
+    if (given !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = given;
+  }
+  const result = await new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, [join(checkout, action.runs.main)], { env, cwd: dir, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ exitCode: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+  return { ...result, outputs: parseOutputs(readFileSync(outputFile, 'utf8')) };
+}
+
+/** GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIMITER blocks. */
+function parseOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
+    if (heredoc) {
+      const end = lines.indexOf(heredoc[2]!, i + 1);
+      outputs[heredoc[1]!] = lines.slice(i + 1, end).join('\n');
+      i = end;
+    } else if (line.includes('=')) {
+      outputs[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
+    }
+  }
+  return outputs;
+}
+
+describe('the GitHub Action', () => {
+  it('is a node20 JavaScript action whose committed main is current with src/', () => {
+    const action = parse(readFileSync(join(root, 'action.yml'), 'utf8')) as ActionYaml;
+    expect(action.runs).toEqual({ using: 'node20', main: 'action/index.mjs' });
+    expect(Object.keys(action.inputs).sort()).toEqual(
+      ['commit', 'environment', 'labels', 'pushgateway', 'remote-write', 'service', 'status', 'strict', 'timeout', 'version'].sort(),
+    );
+    expect(execFileSync('git', ['ls-files', 'action/index.mjs'], { cwd: root, encoding: 'utf8' })).toBe('action/index.mjs\n');
+    execFileSync(process.execPath, ['scripts/build.mjs', '--check', 'action/index.mjs'], { cwd: root });
+  });
+
+  it('the currency check notices a stale file', () => {
+    const stale = join(context.workdir.path, 'stale-index.mjs');
+    writeFileSync(stale, `${readFileSync(join(root, 'action/index.mjs'), 'utf8')}\n// edited\n`);
+    expect(() => execFileSync(process.execPath, ['scripts/build.mjs', '--check', stale], { cwd: root, stdio: 'pipe' })).toThrow(/is not current with src\//);
+  });
+
+  it('records the job from a plain checkout, with commit, branch and run from GitHub, masks the password and sets the totals', async () => {
+    const { sha } = githubWorkspace();
+    const url = new URL(context.gateway.url);
+    url.username = 'ci';
+    url.password = encodeURIComponent('pa ss%word');
+    const inputs = { service: 'shop/api', environment: 'production', pushgateway: url.toString(), labels: 'team=payments\nregion=eu' };
+
+    const failed = await runAction({ ...inputs, status: 'failure', version: '2.0.0' });
+    expect(failed.stderr).toBe('');
+    expect(failed.exitCode).toBe(0);
+    const success = await runAction({ ...inputs, status: 'success', version: '2.0.1' });
+    expect(success.exitCode).toBe(0);
+    const cancelled = await runAction({ ...inputs, status: 'cancelled', version: '2.0.2' });
+    expect(cancelled.exitCode).toBe(0);
+
+    // The password is masked, written and decoded, before any other line; it appears nowhere else.
+    // The runner reads a command's data with %25, %0D and %0A unescaped.
+    const lines = success.stdout.split('\n');
+    const unescape = (data: string) => data.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
+    expect(lines.slice(0, 2).map(unescape)).toEqual(['::add-mask::pa%20ss%25word', '::add-mask::pa ss%word']);
+    expect(lines.slice(2).join('\n')).not.toMatch(/pa.ss/);
+    expect(success.stdout).toContain('deployctl: recorded success of shop/api in production; deployments now: success 1, failure 1, cancelled 0\n');
+
+    expect(success.outputs).toMatchObject({ status: 'success', recorded: 'true', 'success-total': '1', 'failure-total': '1', 'cancelled-total': '0', 'deployments-total': '2' });
+    expect(cancelled.outputs).toMatchObject({ status: 'cancelled', recorded: 'true', 'cancelled-total': '1', 'deployments-total': '3' });
+    const json = JSON.parse(success.outputs.json!) as Record<string, unknown>;
+    const run = 'https://github.example/acme/shop/actions/runs/4242/attempts/2';
+    expect(json).toMatchObject({ commit: sha, source: { ci: 'github', branch: 'main', repository: 'acme/shop', buildUrl: run } });
+
+    const samples = await scrape(context.gateway.url);
+    const group = { job: 'deployctl', service: 'shop/api', environment: 'production' };
+    for (const status of ['success', 'failure', 'cancelled']) {
+      expect(value(samples, 'deployctl_deployments_total', { ...group, status, team: 'payments', region: 'eu' })).toBe(1);
+    }
+    expect(select(samples, 'deployctl_deployment_source_info', group).map((s) => s.labels)).toEqual([{ ...group, ci: 'github', branch: 'main', repository: 'acme/shop', build_url: run, instance: '' }]);
+    expect(select(samples, 'deployctl_deployment_info', group).map((s) => [s.labels.version, s.labels.commit, s.labels.status])).toEqual([['2.0.2', sha, 'cancelled']]);
+  });
+
+  it('maps GitHub\'s job.status spellings and records nothing for a skipped job', async () => {
+    const inputs = { service: 'shop/web', environment: 'staging', pushgateway: context.gateway.url };
+    expect((await runAction({ ...inputs, status: 'Cancelled' })).outputs.status).toBe('cancelled');
+    const skipped = await runAction({ ...inputs, status: 'skipped' });
+    expect(skipped.exitCode).toBe(0);
+    expect(skipped.stdout).toBe('::notice::deployctl: the job was skipped: no deployment to record\n');
+    const samples = await scrape(context.gateway.url);
+    expect(select(samples, 'deployctl_deployments_total', { service: 'shop/web' }).map((s) => [s.labels.status, s.value]).sort()).toEqual([
+      ['cancelled', 1],
+      ['failure', 0],
+      ['success', 0],
+    ]);
+  });
+
+  it('never fails the job over a gateway that is down, unless strict', async () => {
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const inputs = { service: 'shop/down', environment: 'production', pushgateway: down, status: 'success', timeout: '1' };
+    const lenient = await runAction(inputs);
+    expect(lenient.exitCode).toBe(0);
+    expect(lenient.stdout).toContain('::warning::deployctl: the deployment is not on the gateway yet');
+    expect(lenient.stderr).toContain('is not on the gateway yet');
+    expect(lenient.outputs).toMatchObject({ status: 'success', recorded: 'false' });
+
+    const strict = await runAction({ ...inputs, strict: 'true' });
+    expect(strict.exitCode).toBe(1);
+    expect(strict.stdout).toContain('::error::deployctl: record exited with 1');
+  });
+
+  it('turns a missing status into a warning, and into a failure only under strict', async () => {
+    const lenient = await runAction({ service: 'shop/api', environment: 'production', pushgateway: context.gateway.url });
+    expect(lenient.exitCode).toBe(0);
+    expect(lenient.stdout).toBe('::warning::deployctl: the status input is empty: give it `status: ${{ job.status }}`; nothing was recorded\n');
+    const strict = await runAction({ service: 'shop/api', environment: 'production', pushgateway: context.gateway.url, status: 'done', strict: 'true' });
+    expect(strict.exitCode).toBe(1);
+    expect(strict.stdout).toBe('::error::deployctl: the status input is "done", not success, failure or cancelled; nothing was recorded\n');
+  });
+});

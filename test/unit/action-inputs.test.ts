@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { mapStatus, outputsFrom, parseLabels, planAction, runUrl, urlSecrets } from '../../src/action/inputs.js';
+
+describe('the action inputs', () => {
+  it('map job.status and its spellings', () => {
+    expect(['success', 'failure', 'cancelled', 'Cancelled', 'canceled', 'failed', 'skipped', 'done'].map(mapStatus)).toEqual([
+      'success', 'failure', 'cancelled', 'cancelled', 'cancelled', 'failure', 'skipped', undefined,
+    ]);
+  });
+
+  it('read labels one per line or comma-separated', () => {
+    expect(parseLabels('team=payments, region=eu\n\n tier=1 ')).toEqual(['team=payments', 'region=eu', 'tier=1']);
+  });
+
+  it('mask the password of a URL as written and decoded, and nothing of a URL without one', () => {
+    expect(urlSecrets('https://ci:p%40ss@gw.example')).toEqual(['p%40ss', 'p@ss']);
+    expect(urlSecrets('https://gw.example')).toEqual([]);
+    expect(urlSecrets('not a url')).toEqual([]);
+  });
+
+  it('link the run, with the attempt after the first', () => {
+    const env = { GITHUB_SERVER_URL: 'https://github.example', GITHUB_REPOSITORY: 'a/b', GITHUB_RUN_ID: '7' };
+    expect(runUrl({ ...env, GITHUB_RUN_ATTEMPT: '1' })).toBe('https://github.example/a/b/actions/runs/7');
+    expect(runUrl({ ...env, GITHUB_RUN_ATTEMPT: '3' })).toBe('https://github.example/a/b/actions/runs/7/attempts/3');
+    expect(runUrl({})).toBeUndefined();
+  });
+
+  it('become a record command line; the gateway URL goes by the environment, not argv', () => {
+    const plan = planAction({
+      'INPUT_STATUS': 'cancelled',
+      'INPUT_SERVICE': 'api',
+      'INPUT_ENVIRONMENT': 'prod',
+      'INPUT_PUSHGATEWAY': 'https://u:secret@gw.example',
+      'INPUT_LABELS': 'team=x',
+      'INPUT_STRICT': 'false',
+      'INPUT_REMOTE-WRITE': '',
+      GITHUB_SHA: 'abc',
+      GITHUB_HEAD_REF: 'feature',
+      GITHUB_REF_NAME: '12/merge',
+      GITHUB_REF_TYPE: 'branch',
+      GITHUB_REPOSITORY: 'a/b',
+    });
+    expect(plan).toEqual({
+      argv: ['record', '--json', '--status', 'cancelled', '--service', 'api', '--env', 'prod', '--commit', 'abc', '--branch', 'feature', '--repository', 'a/b', '--label', 'team=x'],
+      env: { DEPLOYCTL_PUSHGATEWAY_URL: 'https://u:secret@gw.example' },
+      secrets: ['secret'],
+      strict: false,
+      status: 'cancelled',
+    });
+  });
+
+  it('turn the JSON result into outputs', () => {
+    expect(outputsFrom({ recorded: true, totals: { success: 3, failure: 1, cancelled: 0 }, durationSeconds: 12 }, 'success')).toEqual({
+      status: 'success',
+      recorded: 'true',
+      'success-total': '3',
+      'failure-total': '1',
+      'cancelled-total': '0',
+      'deployments-total': '4',
+      'duration-seconds': '12',
+      json: '{"recorded":true,"totals":{"success":3,"failure":1,"cancelled":0},"durationSeconds":12}',
+    });
+    expect(outputsFrom(undefined, 'failure')).toMatchObject({ status: 'failure', recorded: 'false', 'success-total': '', json: '' });
+  });
+});
