@@ -5,7 +5,7 @@ import { redactUrl, type Gateway } from './gateway/client.js';
 import type { Grouping } from './gateway/group-state.js';
 import { withGroupLock } from './lock.js';
 import type { GroupRecord } from './metrics/apply.js';
-import { renderRecordOutcome, type Reporter } from './output.js';
+import { renderRecordOutcome, waitNotice, type Reporter } from './output.js';
 import { Outbox, sameTarget, type OutboxEntry, type QuarantinedEntry, type Target } from './outbox.js';
 import { prometheusContinuation } from './prometheus-group.js';
 import type { Settings } from './settings.js';
@@ -181,9 +181,12 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   }
 
   const gateway = openGateway(settings, reporter);
+  const notice = waitNotice(settings);
   try {
+    notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
     const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
       if (older.length > 0) {
+        notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
         const backlogGateway = openGateway(settings, reporter, settings.timeoutSeconds / 2);
         try {
           const drained = await drain(context, backlogGateway, outbox, older, { locked: true });
@@ -193,6 +196,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
         }
       }
       if (own && !(await outbox.holds(own))) return undefined;
+      notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(gateway.remainingMs() / 1000)}s more, --timeout)`);
       const delivered = await deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug, continueFrom: prometheusContinuation(context.env, gateway.remainingMs()) });
       if (own) await outbox.remove(own);
       return delivered;
@@ -206,6 +210,8 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     }
   } catch (error) {
     outcome.failure = asFailure(error);
+  } finally {
+    notice.done();
   }
 
   // Other groups' kept records for this gateway, with what is left of the budget (at most a second).
@@ -296,7 +302,7 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
       targets.push({
         target,
         sent: drained.sent.length,
-        remaining: group.length - drained.sent.length,
+        remaining: drained.failed.length + drained.untried.length,
         failures: drained.failed.map(({ entry, failure }) => ({ record: entry.kept.record, grouping: entry.kept.grouping, failure })),
         pending: [],
         configured,

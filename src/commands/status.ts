@@ -81,10 +81,9 @@ export async function statusCommand({ settings, reporter, now }: CommandContext)
       g.finishedAt === null ? '' : iso(g.finishedAt),
       g.finishedAt === null ? '' : formatAgo(now() - g.finishedAt),
       g.durationSeconds === null ? '' : formatDuration(g.durationSeconds),
-      Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`).join(', '),
-      String(g.rollbacks),
+      [...Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`), ...(g.rollbacks > 0 ? [`${g.rollbacks} rollback${g.rollbacks === 1 ? '' : 's'}`] : [])].join(', '),
     ]);
-    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS', 'ROLLBACKS'], rows));
+    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows));
     return 0;
   } finally {
     gateway.close();
