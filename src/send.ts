@@ -101,6 +101,10 @@ export async function sendRecord(
   { toStderr = false }: { toStderr?: boolean } = {},
 ): Promise<number> {
   const { settings, reporter, now } = context;
+  if (settings.remoteWrite) {
+    const { sendToRemoteWrite } = await import('./backends/remote-write/send.js');
+    return sendToRemoteWrite(context, grouping, record, { toStderr });
+  }
   const gateway = openGateway(settings, reporter);
   const say = toStderr ? (message: string) => !settings.quiet && process.stderr.write(`deployctl: ${message}\n`) : reporter.info;
   const outbox = new Outbox(settings.stateDir);

@@ -13,6 +13,8 @@ export const DEFAULT_TIMEOUT_SECONDS = 5;
 /** The options every command takes, as commander hands them over. */
 export interface GlobalFlags {
   pushgateway?: string;
+  remoteWrite?: string;
+  prometheus?: string;
   job?: string;
   config?: string;
   dryRun?: boolean;
@@ -35,6 +37,10 @@ export type Source = 'flag' | 'environment' | 'config' | 'default';
 
 export interface Settings {
   pushgateway: string;
+  /** Prometheus remote-write endpoint: when set, records go there instead of the gateway. */
+  remoteWrite: string | undefined;
+  /** The store's (or Prometheus's) query API. */
+  prometheus: string | undefined;
   job: string;
   service: string | undefined;
   environment: string | undefined;
@@ -84,6 +90,11 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   const [pushgateway, pushgatewaySource] = pick(flags.pushgateway, envValue(env, 'DEPLOYCTL_PUSHGATEWAY_URL'), config.pushgateway, DEFAULT_PUSHGATEWAY);
   parseGatewayUrl(pushgateway, { flag: '--pushgateway', environment: 'DEPLOYCTL_PUSHGATEWAY_URL', config: fromFile('pushgateway'), default: 'the default gateway' }[pushgatewaySource]);
 
+  const [remoteWrite, remoteWriteSource] = pick(flags.remoteWrite, envValue(env, 'DEPLOYCTL_REMOTE_WRITE_URL'), config.remoteWrite, undefined);
+  if (remoteWrite !== undefined) parseGatewayUrl(remoteWrite, { flag: '--remote-write', environment: 'DEPLOYCTL_REMOTE_WRITE_URL', config: fromFile('remoteWrite'), default: '' }[remoteWriteSource]);
+  const [prometheus, prometheusSource] = pick(flags.prometheus, envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'), config.prometheus, undefined);
+  if (prometheus !== undefined) parseGatewayUrl(prometheus, { flag: '--prometheus', environment: 'DEPLOYCTL_PROMETHEUS_URL', config: fromFile('prometheus'), default: '' }[prometheusSource]);
+
   const [job, jobSource] = pick(flags.job, envValue(env, 'DEPLOYCTL_JOB'), config.job, DEFAULT_JOB);
   parseLabelValue({ flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource], job);
 
@@ -119,6 +130,8 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
 
   return {
     pushgateway,
+    remoteWrite,
+    prometheus,
     job,
     service,
     environment,

@@ -7,6 +7,7 @@ import { flushOutbox } from '../send.js';
 /** `deployctl flush`: sends the records kept while the gateway was unreachable. */
 export async function flushCommand(context: CommandContext): Promise<number> {
   const { settings, reporter } = context;
+  if (settings.remoteWrite) return (await import('../backends/remote-write/flush.js')).remoteWriteFlushCommand(context);
   const gateway = openGateway(settings, reporter);
   try {
     const result = await flushOutbox(context, gateway, new Outbox(settings.stateDir), { announce: !settings.json });
