@@ -34,18 +34,19 @@ function literalRegex(value: string): string {
 /** `deployctl dora`: the four keys per service and environment, from Prometheus. */
 export async function doraCommand(flags: DoraFlags, { settings, reporter, env }: CommandContext): Promise<number> {
   const url = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
-  if (!url) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
   const window = flags.window ?? '30d';
   const days = parseWindow(window) / 86_400;
-  const prometheus = new Prometheus(url, settings.timeoutSeconds * 1000);
+  const ledger = settings.remoteWrite ? (await import('../backends/remote-write/query.js')).ledgerQueryApi(settings, reporter) : undefined;
+  if (!url && !ledger) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
+  const prometheus = ledger ?? new Prometheus(url!, settings.timeoutSeconds * 1000);
 
   const filters: Record<string, string> = { job: literalRegex(settings.job) };
   if (settings.service !== undefined) filters.service = literalRegex(settings.service);
   if (settings.environment !== undefined) filters.environment = literalRegex(settings.environment);
-  const q = doraQueries(selector(filters), window, String(days));
+  const q = (ledger?.doraQueries ?? doraQueries)(selector(filters), window, String(days));
   const [byStatus, frequency, failureRate, leadTime, restore] = await Promise.all(
     [q.deploymentsByStatus, q.deploymentFrequencyPerDay, q.changeFailureRate, q.leadTimeMean, q.timeToRestoreMean].map((expr) => prometheus.query(expr)),
-  );
+  ).finally(() => ledger?.close());
 
   const rows = new Map<string, DoraRow>();
   const rowOf = (labels: Record<string, string>) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerDoraQueries, meanDurationQuery, selector } from '../../src/backends/remote-write/promql.js';
 import { deployctl } from '../helpers/cli.js';
+import { TestRepo } from '../helpers/git.js';
 import { eventually } from '../helpers/prometheus.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/pushgateway.js';
@@ -63,4 +64,147 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     // Durations i+1 for i = 0..19, by i % 3.
     expect(durations).toEqual({ success: (1 + 4 + 7 + 10 + 13 + 16 + 19) / 7, failure: (2 + 5 + 8 + 11 + 14 + 17 + 20) / 7, cancelled: (3 + 6 + 9 + 12 + 15 + 18) / 6 });
   }, 120_000);
+
+  it('sends the spec\'s headers, and a write whose answer was lost is retried and counted once', async () => {
+    const g = group('lost-answer');
+    const headers: Record<string, unknown>[] = [];
+    let writes = 0;
+    const proxy = await startProxy(receiver.url, (request) => {
+      if (request.method !== 'POST') return 'forward';
+      headers.push({ ...request.headers });
+      return ++writes === 1 ? 'drop-response' : 'forward';
+    });
+    try {
+      const result = await deployctl(['record', ...target(g), '--status', 'success', '--commit', 'abc', '--commit-time', String(Math.floor(Date.now() / 1000) - 600)], {
+        env: env('lost', `${proxy.url}/api/v1/write`),
+      });
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toContain(`recorded success of ${g.service} in prod`);
+      expect(writes).toBe(2);
+      expect(headers[0]).toMatchObject({ 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' });
+      expect(headers[1]).toEqual(headers[0]);
+      const q = ledgerDoraQueries(sel(g), '1h', String(1 / 24));
+      expect(await settle(async () => byStatus(await receiver.query(q.deploymentsByStatus)), { success: 1 })).toEqual({ success: 1 });
+      expect(existsSync(join(workdir.path, name, 'lost', 'remote-write', 'outbox')) ? readdirSync(join(workdir.path, name, 'lost', 'remote-write', 'outbox')).filter((f) => f.endsWith('.json')) : []).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('does not retry a 4xx or a "too old sample" 500, keeps the record, and flush sends it later; 503 is retried', async () => {
+    const g = group('refused');
+    let answer: { status: number; body: string } | 'forward' = { status: 400, body: 'out of order sample' };
+    let writes = 0;
+    const proxy = await startProxy(receiver.url, (request) => {
+      if (request.method !== 'POST') return 'forward';
+      writes += 1;
+      const now = answer;
+      if (typeof now === 'object' && now.status === 503) answer = 'forward';
+      return now;
+    });
+    const machine = env('refused', `${proxy.url}/api/v1/write`);
+    const outbox = join(workdir.path, name, 'refused', 'remote-write', 'outbox');
+    const kept = () => (existsSync(outbox) ? readdirSync(outbox).filter((f) => f.endsWith('.json')) : []);
+    try {
+      const refused = await deployctl(['record', ...target(g), '--status', 'failure', '--commit', 'x1'], { env: machine });
+      expect(refused.exitCode).toBe(0);
+      expect(refused.stderr).toContain('HTTP 400: out of order sample');
+      expect(refused.stderr).toContain('out_of_order_time_window');
+      expect(writes).toBe(1);
+      expect(kept()).toHaveLength(1);
+
+      answer = { status: 500, body: 'too old sample' };
+      const strict = await deployctl(['record', ...target(g), '--status', 'cancelled', '--commit', 'x2', '--strict'], { env: machine });
+      expect(strict.exitCode).toBe(1);
+      expect(strict.stderr).toContain('HTTP 500: too old sample');
+      expect(writes).toBe(2); // once: not retried; the kept record waits for a store that takes samples
+      expect(kept()).toHaveLength(2);
+
+      answer = { status: 503, body: 'busy' };
+      const flushed = await deployctl(['flush'], { env: machine });
+      expect(flushed.exitCode, flushed.stderr).toBe(0);
+      expect(flushed.stdout).toContain('sent 2 kept record(s); 0 still kept');
+      expect(kept()).toEqual([]);
+      const q = ledgerDoraQueries(sel(g), '1h', String(1 / 24));
+      const expected = { failure: 1, cancelled: 1 };
+      expect(await settle(async () => byStatus(await receiver.query(q.deploymentsByStatus)), expected)).toEqual(expected);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('counts a backfilled record in the window of its own finish time', async () => {
+    const g = group('backfill');
+    const now = Math.floor(Date.now() / 1000);
+    const finishes = [now - 2 * HOUR, now - 3 * DAY, now - 40 * DAY, now - 10 * DAY];
+    for (const at of finishes) {
+      const result = await deployctl(['record', ...target(g), '--status', 'success', '--commit', `b${at}`, '--finished-at', String(at)], { env: env('backfill') });
+      expect(result.exitCode, result.stderr).toBe(0);
+    }
+    const count = async (window: string) => scalarOf(await receiver.query(`sum(count_over_time(deployctl_deployment_finished_timestamp_seconds${sel(g)}[${window}]))`));
+    expect(await settle(() => count('60d'), 4)).toBe(4);
+    expect(await count('1d')).toBe(1);
+    expect(await count('7d')).toBe(2);
+    expect(await count('30d')).toBe(3);
+    // Seen from 20 days ago, only the record of 40 days ago is in the 30 days before.
+    expect(scalarOf(await receiver.query(`sum(count_over_time(deployctl_deployment_finished_timestamp_seconds${sel(g)}[30d]))`, now - 20 * DAY))).toBe(1);
+  });
+
+  it('gives the scripted history\'s DORA numbers, computed by the test, in PromQL and in dora --json', async () => {
+    const g = group('dora');
+    const T0 = Math.floor(Date.now() / 1000) - 5 * DAY;
+    const repo = new TestRepo(join(workdir.path, name, `repo-${g.service}`));
+    const machine = env('dora');
+    const record = async (args: string[]) => {
+      const result = await deployctl(['record', ...target(g), ...args], { env: machine, cwd: repo.path });
+      expect(result.exitCode, result.stderr).toBe(0);
+      return result;
+    };
+    repo.commit('c1', T0 - 3_600);
+    await record(['--status', 'success', '--duration', '90', '--finished-at', String(T0)]);
+    repo.commit('c2', T0 + 4_000);
+    repo.commit('c3', T0 + 5_000);
+    await record(['--status', 'failure', '--duration', '30', '--finished-at', String(T0 + 7_000)]);
+    await record(['--status', 'failure', '--duration', '40', '--finished-at', String(T0 + 8_000)]);
+    const restored = await record(['--status', 'success', '--duration', '120', '--finished-at', String(T0 + 9_000), '--json']);
+    const restoredJson = JSON.parse(restored.stdout) as { leadTimes: number[]; timeToRestore: number };
+    expect([...restoredJson.leadTimes].sort()).toEqual([4_000, 5_000]);
+    expect(restoredJson.timeToRestore).toBe(2_000);
+    await record(['--status', 'cancelled', '--duration', '5', '--finished-at', String(T0 + 9_500)]);
+
+    // The oracle, from the script above: lead times 3600 (c1, the first deployment), then 5000
+    // (c2) and 4000 (c3), brought by the success that ended the failing streak of 7000-9000.
+    const oracle = {
+      deployments: { success: 2, failure: 2, cancelled: 1 },
+      frequency: 2 / 30,
+      changeFailureRate: 2 / 4,
+      leadTimeMean: (3_600 + 5_000 + 4_000) / 3,
+      timeToRestoreMean: 2_000,
+    };
+    const q = ledgerDoraQueries(sel(g), '30d', '30');
+    expect(await settle(async () => byStatus(await receiver.query(q.deploymentsByStatus)), oracle.deployments)).toEqual(oracle.deployments);
+    expect(scalarOf(await receiver.query(q.deploymentFrequencyPerDay))).toBeCloseTo(oracle.frequency, 12);
+    expect(scalarOf(await receiver.query(q.changeFailureRate))).toBe(oracle.changeFailureRate);
+    expect(scalarOf(await receiver.query(q.leadTimeMean))).toBe(oracle.leadTimeMean);
+    expect(scalarOf(await receiver.query(q.timeToRestoreMean))).toBe(oracle.timeToRestoreMean);
+    expect(scalarOf(await receiver.query(q.leadTimeMedian))).toBeGreaterThan(3_600);
+
+    for (const query of [{}, { DEPLOYCTL_PROMETHEUS_URL: '' }]) {
+      // With the query API given, and derived from the remote-write URL.
+      const dora = await deployctl(['dora', ...target(g), '--json'], { env: { ...machine, ...query } });
+      expect(dora.exitCode, dora.stderr).toBe(0);
+      const row = (JSON.parse(dora.stdout) as { window: string; rows: Record<string, unknown>[] }).rows;
+      expect(row).toEqual([
+        {
+          job: 'deployctl',
+          ...g,
+          deployments: oracle.deployments,
+          deploymentFrequencyPerDay: { value: expect.closeTo(oracle.frequency, 12), band: 'medium' },
+          leadTimeSeconds: { value: oracle.leadTimeMean, band: 'elite' },
+          changeFailureRate: { value: oracle.changeFailureRate, band: 'low' },
+          timeToRestoreSeconds: { value: oracle.timeToRestoreMean, band: 'elite' },
+        },
+      ]);
+    }
+  });
 });

@@ -9,6 +9,7 @@ import { formatDuration, type Reporter } from '../../output.js';
 import { Outbox, type OutboxEntry } from '../../outbox.js';
 import type { Settings } from '../../settings.js';
 import { OutOfTime, REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
+import { Journal, mergeEvents } from './journal.js';
 import { historyQuery, historyTimeMs, ledgerFor, pastEvents, type Ledger } from './ledger.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
 
@@ -73,15 +74,17 @@ async function withRetries<T>(client: RemoteWriteClient, debug: (message: string
  * query API, so a backfilled record is placed among the deployments before it. Without a query
  * API (Thanos Receive and no --prometheus) the record is written without that history.
  */
-async function computeLedger(client: RemoteWriteClient, grouping: Grouping, record: GroupRecord, debug: (m: string) => void): Promise<Ledger> {
+async function computeLedger(client: RemoteWriteClient, journal: Journal, grouping: Grouping, record: GroupRecord, debug: (m: string) => void): Promise<Ledger> {
   if (record.kind !== 'deployment') return ledgerFor(grouping, record, []);
+  const before = historyTimeMs(record);
+  const recent = (await journal.events()).filter((e) => e.timestampMs <= before);
   if (!client.queryBase) {
-    const ledger = ledgerFor(grouping, record, []);
+    const ledger = ledgerFor(grouping, record, recent);
     ledger.notices.push('no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed');
     return ledger;
   }
-  const { value: raw } = await withRetries(client, debug, () => client.rawSamples(historyQuery(grouping), historyTimeMs(record)));
-  return ledgerFor(grouping, record, pastEvents(raw));
+  const { value: raw } = await withRetries(client, debug, () => client.rawSamples(historyQuery(grouping), before));
+  return ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent));
 }
 
 async function writeSamples(client: RemoteWriteClient, samples: TimeSeries[], debug: (m: string) => void): Promise<number> {
@@ -145,8 +148,10 @@ export async function flushRemoteWrite({ settings, reporter }: CommandContext, c
     }
     try {
       if (!(await outbox.holds(entry))) continue;
-      const samples = record.samples ?? (await computeLedger(client, grouping, record, reporter.debug)).series;
+      const journal = new Journal(settings.stateDir, grouping);
+      const samples = record.samples ?? (await computeLedger(client, journal, grouping, record, reporter.debug)).series;
       await writeSamples(client, samples, reporter.debug);
+      await journal.remember(record);
       await outbox.remove(entry);
       result.sent += 1;
       if (announce) reporter.info(`sent kept ${describeRecord(record, grouping)} to ${client.displayUrl}`);
@@ -172,11 +177,12 @@ export async function sendToRemoteWrite(context: CommandContext, grouping: Group
   const say = toStderr ? (message: string) => !settings.quiet && process.stderr.write(`deployctl: ${message}\n`) : reporter.info;
   const outbox = remoteOutbox(settings);
   let kept: OutboxEntry | undefined;
+  const journal = new Journal(settings.stateDir, grouping);
   try {
     if (settings.dryRun) {
       let ledger: Ledger;
       try {
-        ledger = await computeLedger(client, grouping, record, reporter.debug);
+        ledger = await computeLedger(client, journal, grouping, record, reporter.debug);
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
         reporter.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
@@ -193,12 +199,13 @@ export async function sendToRemoteWrite(context: CommandContext, grouping: Group
     // On disk before the first request leaves; kept again with its samples once they are known.
     const keptAt = now();
     kept = { file: await outbox.keep(grouping, record, 'not sent yet', keptAt), kept: { format: 1, keptAt, grouping, record, reason: '' } };
-    const ledger = await computeLedger(client, grouping, record, reporter.debug);
+    const ledger = await computeLedger(client, journal, grouping, record, reporter.debug);
     const withSamples: KeptRemoteRecord = { ...record, samples: ledger.series };
     await outbox.keep(grouping, withSamples, 'not sent yet', keptAt);
     reporter.debug(`samples:\n${describeSamples(ledger.series)}`);
     const attempts = await writeSamples(client, ledger.series, reporter.debug);
     await outbox.remove(kept);
+    await journal.remember(record);
 
     for (const notice of ledger.notices) if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
     if (settings.json) {
