@@ -18,8 +18,8 @@ export const LEDGER = {
   finished: 'deployctl_deployment_finished_timestamp_seconds',
   /** One sample per finished deployment whose duration is known; the value is that duration. Labels: status, --label ones. */
   duration: 'deployctl_deployment_finished_duration_seconds',
-  /** One sample per finished deployment, value 1. Labels: status, version, commit, --label ones. */
-  info: 'deployctl_deployment_finished_info',
+  /** One sample per finished deployment; the value is its finish time. Labels: status, version, commit, --label ones. */
+  version: 'deployctl_deployment_version_finished_timestamp_seconds',
   /** Per successful deployment that brought new commits: their lead times as a histogram of that one deployment. */
   leadTimeSum: 'deployctl_deployment_lead_time_seconds_sum',
   leadTimeCount: 'deployctl_deployment_lead_time_seconds_count',
@@ -82,7 +82,7 @@ export interface RawSeries {
 }
 
 /**
- * The group's past events from one query over LEDGER.finished, LEDGER.info and LEDGER.started:
+ * The group's past events from one query over LEDGER.finished, LEDGER.version and LEDGER.started:
  * a deployment's time and status come from the first, its commit and version from the second
  * (matched by sample time, unique inside a group), oldest first.
  */
@@ -96,7 +96,7 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
       const timestampMs = Math.round(seconds * 1000);
       if (name === LEDGER.finished) {
         deployments.set(timestampMs, { kind: 'deployment', at: Number(value), timestampMs, ...(series.metric.status !== undefined && { status: series.metric.status }) });
-      } else if (name === LEDGER.info) {
+      } else if (name === LEDGER.version) {
         info.set(timestampMs, { commit: series.metric.commit ?? '', version: series.metric.version ?? '' });
       } else if (name === LEDGER.started) {
         starts.push({ kind: 'start', at: Number(value), timestampMs });
@@ -140,7 +140,7 @@ function deploymentLedger(group: Record<string, string>, record: DeploymentRecor
   const labels = { ...record.labels, ...group, status: record.status };
   const out: TimeSeries[] = [
     series(LEDGER.finished, labels, record.finishedAt, t),
-    series(LEDGER.info, { ...labels, version: record.version, commit: record.commit }, 1, t),
+    series(LEDGER.version, { ...labels, version: record.version, commit: record.commit }, record.finishedAt, t),
   ];
   const deployments = history.filter((e) => e.kind === 'deployment');
 
@@ -203,7 +203,7 @@ function leadTimeHistogram(group: Record<string, string>, seconds: number[], t: 
 
 /** The PromQL selector of one group's history, for a query at the record's own time. */
 export function historyQuery(grouping: Grouping): string {
-  const names = [LEDGER.finished, LEDGER.info, LEDGER.started].join('|');
+  const names = [LEDGER.finished, LEDGER.version, LEDGER.started].join('|');
   return `{__name__=~"${names}", job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}[${HISTORY_LOOKBACK}]`;
 }
 

@@ -47,7 +47,7 @@ describe('the ledger of a deployment', () => {
     expect(labelsOf(named(series, LEDGER.finished)[0]!)).toEqual({ __name__: LEDGER.finished, ...grouping, status: 'success', team: 'shop' });
     expect(named(series, LEDGER.finished)[0]!.samples[0]!.value).toBe(T);
     expect(named(series, LEDGER.duration)[0]!.samples[0]!.value).toBe(42);
-    expect(labelsOf(named(series, LEDGER.info)[0]!)).toMatchObject({ version: '1.0', commit: 'c-a' });
+    expect(labelsOf(named(series, LEDGER.version)[0]!)).toMatchObject({ version: '1.0', commit: 'c-a' });
     expect(leadTimes).toEqual([600]);
     expect(named(series, LEDGER.leadTimeSum)[0]!.samples[0]!.value).toBe(600);
     const buckets = named(series, LEDGER.leadTimeBucket).map((s) => [labelsOf(s).le, s.samples[0]!.value]);
@@ -100,7 +100,7 @@ describe('the history read back', () => {
     const ts = sampleTimeMs(T, 'a') / 1000;
     const events = pastEvents([
       { metric: { __name__: LEDGER.finished, status: 'success' }, values: [[ts, String(T)]] },
-      { metric: { __name__: LEDGER.info, status: 'success', commit: 'abc', version: '1' }, values: [[ts, '1']] },
+      { metric: { __name__: LEDGER.version, status: 'success', commit: 'abc', version: '1' }, values: [[ts, String(T)]] },
       { metric: { __name__: LEDGER.started }, values: [[ts - 60, String(T - 60)]] },
     ]);
     expect(events).toEqual([
@@ -112,7 +112,7 @@ describe('the history read back', () => {
 
   it('selects one group, quoting its values', () => {
     expect(historyQuery({ job: 'j', service: 'a"b', environment: 'p' })).toBe(
-      `{__name__=~"${LEDGER.finished}|${LEDGER.info}|${LEDGER.started}", job="j", service="a\\"b", environment="p"}[365d]`,
+      `{__name__=~"${LEDGER.finished}|${LEDGER.version}|${LEDGER.started}", job="j", service="a\\"b", environment="p"}[365d]`,
     );
   });
 });
