@@ -5,7 +5,7 @@
 import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 import { stringify } from 'yaml';
 import { LEDGER } from '../../src/backends/remote-write/ledger.js';
-import { ledgerDoraQueries } from '../../src/backends/remote-write/promql.js';
+import { IN_PROGRESS_LOOKBACK as RECENT, inProgressQuery, ledgerDoraQueries } from '../../src/backends/remote-write/promql.js';
 import { BANDS } from '../../src/dora/bands.js';
 import { GROUP } from '../../src/dora/promql.js';
 import { bandPanel, dashboard, panel, stat } from './dashboards.js';
@@ -13,8 +13,6 @@ import { bandPanel, dashboard, panel, stat } from './dashboards.js';
 const sel = '{service=~"$service", environment=~"$environment"}';
 const withStatus = (status: string) => `{service=~"$service", environment=~"$environment", status=~"${status}"}`;
 const ROLLING = '7d';
-/** How far back "in progress" and "the last deployment" look. */
-const RECENT = '1d';
 
 /** The Pushgateway dashboards' variables, with their values read from the ledger. */
 function ledgerVariables(board: Dashboard): Dashboard {
@@ -47,8 +45,7 @@ const deployMarkers = (datasource: unknown): Dashboard['annotations'] => ({
   ],
 });
 
-/** Groups whose latest start is later than their latest finish. */
-export const IN_PROGRESS = `max by (${GROUP}) (max_over_time(${LEDGER.started}${sel}[${RECENT}])) > on (${GROUP}) (max by (${GROUP}) (max_over_time(${LEDGER.finished}${sel}[${RECENT}])) or max by (${GROUP}) (max_over_time(${LEDGER.started}${sel}[${RECENT}])) * 0)`;
+export const IN_PROGRESS = inProgressQuery(sel);
 
 export function remoteWriteDeploymentsDashboard(): Dashboard {
   const count = (status: string) => `sum(count_over_time(${LEDGER.finished}${withStatus(status)}[$__range]))`;

@@ -150,16 +150,25 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     expect(scalarOf(await receiver.query(`sum(count_over_time(deployctl_deployment_finished_timestamp_seconds${sel(g)}[30d]))`, now - 20 * DAY))).toBe(1);
   });
 
-  it('gives the scripted history\'s DORA numbers, computed by the test, in PromQL and in dora --json', async () => {
+  // On one machine, its journal bridges the store's read lag; with a machine per record, every
+  // earlier deployment is read from the store (the test waits until the store shows it).
+  it.each(['one machine', 'a machine per record'])('gives the scripted history\'s DORA numbers, computed by the test, in PromQL, dora --json and status (%s)', async (mode) => {
     const g = group('dora');
     const T0 = Math.floor(Date.now() / 1000) - 5 * DAY;
     const repo = new TestRepo(join(workdir.path, name, `repo-${g.service}`));
-    const machine = env('dora');
+    let recorded = 0;
     const record = async (args: string[]) => {
+      const machine = env(mode === 'one machine' ? `dora-${g.service}` : `dora-${g.service}-${recorded}`);
       const result = await deployctl(['record', ...target(g), ...args], { env: machine, cwd: repo.path });
       expect(result.exitCode, result.stderr).toBe(0);
+      recorded += 1;
+      if (mode !== 'one machine') {
+        const shown = await settle(async () => scalarOf(await receiver.query(`sum(count_over_time(deployctl_deployment_version_finished_timestamp_seconds${sel(g)}[30d]))`)), recorded);
+        expect(shown).toBe(recorded);
+      }
       return result;
     };
+    const machine = env(`dora-${g.service}`);
     repo.commit('c1', T0 - 3_600);
     await record(['--status', 'success', '--duration', '90', '--finished-at', String(T0)]);
     repo.commit('c2', T0 + 4_000);
@@ -206,5 +215,37 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
         },
       ]);
     }
-  });
+
+    const status = await deployctl(['status', ...target(g), '--json'], { env: machine });
+    expect(status.exitCode, status.stderr).toBe(0);
+    const head = repo.git('rev-parse', 'HEAD');
+    expect(JSON.parse(status.stdout)).toEqual([
+      { job: 'deployctl', ...g, version: head, commit: head, status: 'cancelled', finishedAt: T0 + 9_500, durationSeconds: null, inProgress: false, deployments: oracle.deployments },
+    ]);
+  }, 120_000);
+
+  it('times a deployment started on one machine and finished on another from the store; status shows it in progress; delete is refused', async () => {
+    const g = group('start-finish');
+    const now = Math.floor(Date.now() / 1000);
+    const started = await deployctl(['start', ...target(g), '--commit', 's1', '--started-at', String(now - 120)], { env: env('starter') });
+    expect(started.exitCode, started.stderr).toBe(0);
+    const inProgress = async () => (JSON.parse((await deployctl(['status', ...target(g), '--json'], { env: env('starter') })).stdout) as { inProgress: boolean }[])[0]?.inProgress;
+    expect(await settle(inProgress, true)).toBe(true);
+
+    const finished = await deployctl(['finish', ...target(g), '--status', 'success', '--commit', 's1', '--finished-at', String(now - 20), '--json'], { env: env('finisher') });
+    expect(finished.exitCode, finished.stderr).toBe(0);
+    expect(JSON.parse(finished.stdout)).toMatchObject({ recorded: true, status: 'success', durationSeconds: 100 });
+    expect(await settle(inProgress, false)).toBe(false);
+    expect(scalarOf(await receiver.query(`sum(sum_over_time(deployctl_deployment_finished_duration_seconds${sel(g)}[1h]))`))).toBe(100);
+
+    const step = await deployctl(['step', 'migrate', ...target(g), '--', 'true'], { env: env('finisher') });
+    expect(step.exitCode, step.stderr).toBe(0);
+    const steps = await settle(async () => (await receiver.query(`count_over_time(deployctl_step_finished_duration_seconds${sel(g)}[1h])`)).map((r) => [r.metric.step, r.metric.status, r.value[1]]), [['migrate', 'success', '1']]);
+    expect(steps).toEqual([['migrate', 'success', '1']]);
+
+    const deleted = await deployctl(['delete', ...target(g), '--yes'], { env: env('finisher') });
+    expect(deleted.exitCode).toBe(1);
+    expect(deleted.stderr).toContain('delete is not available with --remote-write');
+    expect(deleted.stderr).toContain('/api/v1/admin/tsdb/delete_series');
+  }, 90_000);
 });

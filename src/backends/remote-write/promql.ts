@@ -42,3 +42,12 @@ export function meanDurationQuery(sel: string, window: string): string {
   const by = `${GROUP}, status`;
   return `sum by (${by}) (sum_over_time(${LEDGER.duration}${sel}[${window}])) / sum by (${by}) (count_over_time(${LEDGER.duration}${sel}[${window}]))`;
 }
+
+/** How far back "in progress" looks: a start older than this with no finish is not shown. */
+export const IN_PROGRESS_LOOKBACK = '1d';
+
+/** Groups whose latest start is later than their latest finish (value: the start time). */
+export function inProgressQuery(sel: string): string {
+  const latest = (name: string) => `max by (${GROUP}) (max_over_time(${name}${sel}[${IN_PROGRESS_LOOKBACK}]))`;
+  return `${latest(LEDGER.started)} > on (${GROUP}) (${latest(LEDGER.finished)} or ${latest(LEDGER.started)} * 0)`;
+}
