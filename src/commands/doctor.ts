@@ -62,7 +62,8 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
   const checks: Check[] = [];
   try {
     const started = performance.now();
-    try {
+    if (settings.remoteWrite) checks.push(...(await (await import('../backends/remote-write/doctor.js')).remoteWriteChecks(settings, reporter)));
+    else try {
       const version = await gateway.version();
       checks.push({ ok: true, what: `gateway ${gateway.displayUrl('')} answers, version ${version ?? 'unknown'} (${Math.round(performance.now() - started)} ms)` });
     } catch (error) {
@@ -85,7 +86,7 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     if (corrupt.length) checks.push({ ok: false, what: `${corrupt.length} unreadable outbox file(s) moved to ${corrupt[0]!.movedTo.replace(/\/[^/]+$/, '')}`, fix: 'look at them; deployctl never sends them' });
 
     const prometheusUrl = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
-    if (prometheusUrl) checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));
+    if (prometheusUrl && !settings.remoteWrite) checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));
 
     const auth = settings.auth.token ? 'bearer token' : settings.auth.username || gateway.base.username ? `basic (user ${settings.auth.username ?? decodeURIComponent(gateway.base.username)})` : 'none';
     const tls = [settings.tls.ca && 'CA file', settings.tls.cert && 'client certificate', settings.tls.insecure && 'INSECURE'].filter(Boolean).join(', ') || 'system defaults';
@@ -106,7 +107,9 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     };
 
     let wouldPush: string | undefined;
-    if (settings.service !== undefined && settings.environment !== undefined) {
+    if (settings.service !== undefined && settings.environment !== undefined && settings.remoteWrite) {
+      wouldPush = (await import('../backends/remote-write/doctor.js')).wouldWrite(settings, now());
+    } else if (settings.service !== undefined && settings.environment !== undefined) {
       const applied = applyRecord(new Map(), { kind: 'deployment', id: 'doctor', status: 'success', finishedAt: now(), version: '', commit: '', labels: settings.labels }, now());
       wouldPush = await renderExposition(applied.families.filter((f) => f.name !== 'deployctl_applied_record_timestamp_seconds'));
     }

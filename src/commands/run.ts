@@ -55,7 +55,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command,
   // and so is the in-progress mark: neither may delay or fail the deploy.
   const metadata = collectMetadata(flags, env, cwd);
-  const inProgress = settings.dryRun || settings.remoteWrite ? Promise.resolve() : markInProgress(context, grouping, now());
+  const inProgress = settings.dryRun ? Promise.resolve() : settings.remoteWrite ? import('../backends/remote-write/send.js').then((rw) => rw.markStarted(context, grouping, now())) : markInProgress(context, grouping, now());
   const outcome = await runChild(command, options);
   reportStartError(outcome);
   await inProgress;

@@ -248,4 +248,63 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     expect(deleted.stderr).toContain('delete is not available with --remote-write');
     expect(deleted.stderr).toContain('/api/v1/admin/tsdb/delete_series');
   }, 90_000);
+
+  it('doctor finds the endpoint, the query API and the store\'s settings for backfill and retries', async () => {
+    const g = group('doctor');
+    const result = await deployctl(['doctor', ...target(g), '--json'], { env: env('doctor') });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { checks: { ok: boolean; what: string }[]; wouldPush: string; problems: number };
+    expect(report.problems).toBe(0);
+    const whats = report.checks.map((c) => c.what).join('\n');
+    expect(whats).toContain(`remote-write ${receiver.writeUrl} takes an empty write request`);
+    expect(whats).toContain(name === 'prometheus' ? 'Prometheus takes samples up to 400d old' : 'VictoriaMetrics deduplicates retried samples (-dedup.minScrapeInterval=1ms)');
+    expect(report.wouldPush).toContain(`deployctl_deployment_finished_timestamp_seconds{environment="prod", job="deployctl", service="${g.service}", status="success"}`);
+  });
+
+  it('--dry-run shows the request and sends nothing', async () => {
+    const g = group('dry-run');
+    const result = await deployctl(['record', ...target(g), '--status', 'success', '--commit', 'd1', '--finished-at', '1767225600', '--dry-run'], { env: env('dry-run') });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`POST ${receiver.writeUrl}\ncontent-type: application/x-protobuf\ncontent-encoding: snappy\nx-prometheus-remote-write-version: 0.1.0\n`);
+    expect(result.stdout).toMatch(new RegExp(`deployctl_deployment_finished_timestamp_seconds\\{environment="prod", job="deployctl", service="${g.service}", status="success"\\} 1767225600 1767225600\\d{3}\\n`));
+    expect(existsSync(join(workdir.path, name, 'dry-run'))).toBe(false);
+    expect(await receiver.query(`count_over_time({service="${g.service}"}[400d])`)).toEqual([]);
+  });
+
+  it('sends the token and the tenant header with every write and read, and never prints the token', async () => {
+    const g = group('auth');
+    const seen: { method: string; authorization?: string; tenant?: string }[] = [];
+    const proxy = await startProxy(receiver.url, (request) => {
+      seen.push({ method: request.method ?? '', authorization: request.headers.authorization, tenant: request.headers['x-scope-orgid'] as string | undefined });
+      return 'forward';
+    });
+    try {
+      const machine = env('auth', `${proxy.url}/api/v1/write`, { DEPLOYCTL_PROMETHEUS_URL: proxy.url, DEPLOYCTL_PUSHGATEWAY_TOKEN: 's3cr3t-token' });
+      const result = await deployctl(['record', ...target(g), '--status', 'success', '--commit', 'a1', '--header', 'X-Scope-OrgID: team-a', '-v'], { env: machine });
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(seen.map((r) => r.method).sort()).toEqual(['GET', 'POST']);
+      for (const request of seen) expect(request).toMatchObject({ authorization: 'Bearer s3cr3t-token', tenant: 'team-a' });
+      expect(result.stdout + result.stderr).not.toContain('s3cr3t');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('run marks the deployment started, records how it ended and exits with the command\'s code; any UTF-8 survives', async () => {
+    const g = { service: `shop/api ✓ "q" \\ ü ${name}`, environment: 'prod' };
+    const result = await deployctl(['run', ...target(g), '--commit', 'r1', '--', 'sh', '-c', 'sleep 0.5; exit 3'], { env: env('run') });
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain(`recorded failure of ${g.service} in prod`);
+    const counts = async () => {
+      const started = scalarOf(await receiver.query(`sum(count_over_time(deployctl_deployment_started_timestamp_seconds${sel(g)}[1h]))`));
+      const failed = byStatus(await receiver.query(`sum by (status) (count_over_time(deployctl_deployment_finished_timestamp_seconds${sel(g)}[1h]))`));
+      return { started, failed };
+    };
+    expect(await settle(counts, { started: 1, failed: { failure: 1 } })).toEqual({ started: 1, failed: { failure: 1 } });
+    const duration = scalarOf(await receiver.query(`sum(sum_over_time(deployctl_deployment_finished_duration_seconds${sel(g)}[1h]))`))!;
+    expect(duration).toBeGreaterThanOrEqual(0.5);
+    expect(duration).toBeLessThan(10);
+    const status = await deployctl(['status', ...target(g), '--json'], { env: env('run') });
+    expect(JSON.parse(status.stdout)).toMatchObject([{ service: g.service, status: 'failure', inProgress: false, deployments: { failure: 1 } }]);
+  }, 60_000);
 });

@@ -149,6 +149,11 @@ export class RemoteWriteClient {
     return data.resultType === 'vector' ? data.result : [];
   }
 
+  /** A GET below the query API's base (status and flag pages for `doctor`); undefined without a query API. */
+  async getBelowQueryApi(path: string): Promise<{ status: number; body: string } | undefined> {
+    return this.queryBase ? this.request('GET', urlBelow(this.queryBase, path), {}) : undefined;
+  }
+
   private async query<T>(expr: string, timeMs: number | undefined): Promise<T> {
     if (!this.queryBase) {
       throw new GatewayError(

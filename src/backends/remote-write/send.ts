@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import snappy from 'snappyjs';
@@ -245,6 +246,18 @@ export async function sendToRemoteWrite(context: CommandContext, grouping: Group
     );
     if (error.hint) reporter.warn(error.hint);
     return settings.strict ? ExitCode.failure : ExitCode.ok;
+  } finally {
+    client.close();
+  }
+}
+
+/** Marks a deployment wrapped by `run` in progress: best effort, at most 2 seconds, never kept for later. */
+export async function markStarted({ settings, reporter }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
+  const client = openRemoteWrite({ ...settings, timeoutSeconds: Math.min(2, settings.timeoutSeconds) }, reporter);
+  try {
+    await writeSamples(client, ledgerFor(grouping, { kind: 'start', id: randomUUID(), startedAt }, []).series, reporter.debug);
+  } catch (error) {
+    reporter.debug(`could not mark the deployment in progress: ${(error as Error).message}`);
   } finally {
     client.close();
   }

@@ -139,3 +139,11 @@ describe('store answers', () => {
     expect(derived('http://thanos:19291/api/v1/receive')).toBeUndefined();
   });
 });
+
+describe('doctor', () => {
+  it('reads the out-of-order window from a Prometheus configuration', async () => {
+    const { outOfOrderWindow } = await import('../../../src/backends/remote-write/doctor.js');
+    expect(outOfOrderWindow('global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 30d\n')).toBe('30d');
+    expect(outOfOrderWindow('global:\n  scrape_interval: 1m\n')).toBeUndefined();
+  });
+});
