@@ -115,8 +115,9 @@ function series(name: string, labels: Record<string, string>, value: number, tim
 }
 
 /**
- * The samples of one record, given the group's events before it. `history` must hold only
- * events stamped before this record's own sample time.
+ * The samples of one record, given the group's events up to the end of its finish second (see
+ * historyTimeMs): those before its sample time are its history, the others only keep two
+ * deployments off one millisecond.
  */
 export function ledgerFor(grouping: Grouping, record: GroupRecord, history: readonly PastEvent[]): Ledger {
   const group = { job: grouping.job, service: grouping.service, environment: grouping.environment };
@@ -134,8 +135,13 @@ export function ledgerFor(grouping: Grouping, record: GroupRecord, history: read
   return deploymentLedger(group, record, history);
 }
 
-function deploymentLedger(group: Record<string, string>, record: DeploymentRecord, history: readonly PastEvent[]): Ledger {
-  const t = sampleTimeMs(record.finishedAt, record.id);
+function deploymentLedger(group: Record<string, string>, record: DeploymentRecord, known: readonly PastEvent[]): Ledger {
+  // Another deployment of the group already on this millisecond (two ids picked the same one):
+  // take the next free one. A retry sends the samples kept with the record, so it never moves.
+  const taken = new Set(known.filter((e) => e.kind === 'deployment').map((e) => e.timestampMs));
+  let t = sampleTimeMs(record.finishedAt, record.id);
+  while (taken.has(t)) t += 1;
+  const history = known.filter((e) => e.timestampMs < t);
   const notices: string[] = [];
   const labels = { ...record.labels, ...group, status: record.status };
   const out: TimeSeries[] = [
@@ -207,8 +213,8 @@ export function historyQuery(grouping: Grouping): string {
   return `{__name__=~"${names}", job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}[${HISTORY_LOOKBACK}]`;
 }
 
-/** The time at which the history is read: just before the record's own samples. */
+/** The time at which the history is read: the end of the second the record finished in. */
 export function historyTimeMs(record: GroupRecord): number {
   const seconds = record.kind === 'start' ? record.startedAt : record.finishedAt;
-  return sampleTimeMs(seconds, record.id) - 1;
+  return Math.floor(seconds) * 1000 + 999;
 }

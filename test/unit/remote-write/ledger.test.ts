@@ -31,6 +31,16 @@ describe('sample times', () => {
     const times = ids.map((id) => sampleTimeMs(T + 0.123, id));
     expect(new Set(times).size).toBe(ids.length);
   });
+
+  it('move to the next free millisecond when a known deployment of the group is on it', () => {
+    const mine = sampleTimeMs(T, 'mine');
+    const collided: PastEvent = { ...past(deployment('other', 'failure', T + 0.5)), timestampMs: mine };
+    const next: PastEvent = { ...past(deployment('next', 'failure', T + 0.9)), timestampMs: mine + 1 };
+    const { series, timeToRestore } = ledgerFor(grouping, deployment('mine', 'success', T + 1 - 0.001), [collided, next]);
+    expect(new Set(series.map((s) => s.samples[0]!.timestampMs))).toEqual(new Set([mine + 2]));
+    // Both failures sit before its millisecond: it ended their streak.
+    expect(timeToRestore).toBeCloseTo(0.499, 6);
+  });
 });
 
 describe('the ledger of a deployment', () => {
