@@ -7,7 +7,7 @@ import { TestRepo } from '../helpers/git.js';
 import { eventually } from '../helpers/prometheus.js';
 import { startProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/pushgateway.js';
-import { RECEIVERS, type RunningReceiver } from '../helpers/victoria-metrics.js';
+import { RECEIVERS, startPrometheusReceiver, type RunningReceiver } from '../helpers/victoria-metrics.js';
 
 const HOUR = 3_600;
 const DAY = 86_400;
@@ -307,4 +307,54 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     const status = await deployctl(['status', ...target(g), '--json'], { env: env('run') });
     expect(JSON.parse(status.stdout)).toMatchObject([{ service: g.service, status: 'failure', inProgress: false, deployments: { failure: 1 } }]);
   }, 60_000);
+
+  it.runIf(name === 'prometheus')('takes Prometheus\'s own "too old sample" 500 as permanent: sent once, kept, with how to fix it', async () => {
+    const g = group('too-old');
+    let writes = 0;
+    const proxy = await startProxy(receiver.url, (request) => {
+      if (request.method === 'POST') writes += 1;
+      return 'forward';
+    });
+    try {
+      const machine = env('too-old', `${proxy.url}/api/v1/write`);
+      const result = await deployctl(['record', ...target(g), '--status', 'success', '--commit', 'o1', '--finished-at', String(Math.floor(Date.now() / 1000) - 500 * DAY)], { env: machine });
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/HTTP 500: .*too old sample/);
+      expect(result.stderr).toContain('out_of_order_time_window');
+      expect(writes).toBe(1);
+      expect(readdirSync(join(workdir.path, name, 'too-old', 'remote-write', 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('remote-write to a Prometheus without an out-of-order window', () => {
+  let receiver: RunningReceiver;
+  beforeAll(async () => {
+    receiver = await startPrometheusReceiver(join(workdir.path, 'no-window'), { outOfOrderWindow: null });
+  });
+  afterAll(async () => {
+    await receiver?.stop();
+  });
+
+  it('doctor says how to enable the window; a record older than the series\' newest is refused, not retried, and kept', async () => {
+    const env = { DEPLOYCTL_REMOTE_WRITE_URL: receiver.writeUrl, DEPLOYCTL_STATE_DIR: join(workdir.path, 'no-window', 'state') };
+    const doctor = await deployctl(['doctor', '-s', 'api', '-e', 'prod', '--json'], { env });
+    expect(doctor.exitCode).toBe(1);
+    const report = JSON.parse(doctor.stdout) as { checks: { ok: boolean; what: string; fix?: string }[] };
+    expect(report.checks.filter((c) => !c.ok)).toEqual([
+      { ok: false, what: 'Prometheus has no out-of-order window: it refuses a record older than the newest one of its series', fix: expect.stringContaining('storage.tsdb.out_of_order_time_window') },
+    ]);
+
+    const now = Math.floor(Date.now() / 1000);
+    const first = await deployctl(['record', '-s', 'api', '-e', 'prod', '--status', 'success', '--commit', 'n1', '--finished-at', String(now)], { env });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const late = await deployctl(['record', '-s', 'api', '-e', 'prod', '--status', 'success', '--commit', 'n0', '--finished-at', String(now - 600), '--strict'], { env });
+    expect(late.exitCode).toBe(1);
+    expect(late.stderr).toMatch(/HTTP 400: .*out of order sample/);
+    expect(late.stderr).toContain('storage.tsdb.out_of_order_time_window');
+    expect(readdirSync(join(env.DEPLOYCTL_STATE_DIR, 'remote-write', 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    expect(scalarOf(await receiver.query('sum(count_over_time(deployctl_deployment_finished_timestamp_seconds{service="api"}[1h]))'))).toBe(1);
+  });
 });

@@ -81,13 +81,14 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
 
 /**
  * Debian's Prometheus as a remote-write receiver on a free 127.0.0.1 port, with an out-of-order
- * window of 400 days so that backfilled and concurrent records are taken.
+ * window of 400 days (unless told otherwise) so that backfilled and concurrent records are taken.
  */
-export async function startPrometheusReceiver(dir: string): Promise<RunningReceiver> {
+export async function startPrometheusReceiver(dir: string, { outOfOrderWindow = '400d' }: { outOfOrderWindow?: string | null } = {}): Promise<RunningReceiver> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'prometheus-receiver.yml');
-  writeFileSync(config, ['global:', '  scrape_interval: 1m', 'storage:', '  tsdb:', '    out_of_order_time_window: 400d', ''].join('\n'));
+  const storage = outOfOrderWindow ? ['storage:', '  tsdb:', `    out_of_order_time_window: ${outOfOrderWindow}`] : [];
+  writeFileSync(config, ['global:', '  scrape_interval: 1m', ...storage, ''].join('\n'));
   const child = spawn(
     process.env.PROMETHEUS_BIN ?? 'prometheus',
     [
@@ -107,4 +108,4 @@ export async function startPrometheusReceiver(dir: string): Promise<RunningRecei
   return { name: 'prometheus', url, writeUrl: `${url}/api/v1/write`, port, process: child, stop: stopper(child), query: querier(url) };
 }
 
-export const RECEIVERS = { prometheus: startPrometheusReceiver, 'victoria-metrics': startVictoriaMetrics } as const;
+export const RECEIVERS = { prometheus: (dir: string) => startPrometheusReceiver(dir), 'victoria-metrics': startVictoriaMetrics } as const;
