@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './pushgateway.js';
 
@@ -27,6 +28,23 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string,
       // starting
     }
     if (Date.now() > until) throw new Error(`${what} did not become ready: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr()}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > until) throw new Error(`prometheus did not listen: ${stderr()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -83,7 +101,10 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
  * Debian's Prometheus as a remote-write receiver on a free 127.0.0.1 port, with an out-of-order
  * window of 400 days (unless told otherwise) so that backfilled and concurrent records are taken.
  */
-export async function startPrometheusReceiver(dir: string, { outOfOrderWindow = '400d' }: { outOfOrderWindow?: string | null } = {}): Promise<RunningReceiver> {
+export async function startPrometheusReceiver(
+  dir: string,
+  { outOfOrderWindow = '400d', webConfigFile }: { outOfOrderWindow?: string | null; webConfigFile?: string } = {},
+): Promise<RunningReceiver> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'prometheus-receiver.yml');
@@ -98,13 +119,16 @@ export async function startPrometheusReceiver(dir: string, { outOfOrderWindow = 
       '--web.enable-remote-write-receiver',
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
+      ...(webConfigFile ? [`--web.config.file=${webConfigFile}`] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(`${url}/-/ready`, child, () => stderr, 'prometheus');
+  const url = `${webConfigFile ? 'https' : 'http'}://127.0.0.1:${port}`;
+  // Behind TLS and credentials, the test reads through deployctl only: wait for the port.
+  if (webConfigFile) await waitForPort(port, child, () => stderr);
+  else await waitReady(`${url}/-/ready`, child, () => stderr, 'prometheus');
   return { name: 'prometheus', url, writeUrl: `${url}/api/v1/write`, port, process: child, stop: stopper(child), query: querier(url) };
 }
 
