@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Grouping } from '../../gateway/group-state.js';
 import type { GroupRecord } from '../../metrics/apply.js';
 import { groupFileName } from '../../state-dir.js';
-import { sampleTimeMs, type PastEvent } from './ledger.js';
+import type { PastEvent } from './ledger.js';
+import type { TimeSeries } from './protobuf.js';
 
 /** How many of its own recent records of a group this machine remembers. */
 const REMEMBERED = 50;
@@ -29,13 +30,15 @@ export class Journal {
     }
   }
 
-  /** Remembers a record the store has taken; best effort, as the store holds the truth. */
-  async remember(record: GroupRecord): Promise<void> {
+  /** Remembers a record the store has taken, at the time of its samples; best effort, as the store holds the truth. */
+  async remember(record: GroupRecord, samples: readonly TimeSeries[]): Promise<void> {
+    const timestampMs = samples[0]?.samples[0]?.timestampMs;
+    if (timestampMs === undefined) return;
     let event: PastEvent;
     if (record.kind === 'deployment') {
-      event = { kind: 'deployment', at: record.finishedAt, timestampMs: sampleTimeMs(record.finishedAt, record.id), status: record.status, commit: record.commit, version: record.version };
+      event = { kind: 'deployment', at: record.finishedAt, timestampMs, status: record.status, commit: record.commit, version: record.version };
     } else if (record.kind === 'start') {
-      event = { kind: 'start', at: record.startedAt, timestampMs: sampleTimeMs(record.startedAt, record.id) };
+      event = { kind: 'start', at: record.startedAt, timestampMs };
     } else {
       return;
     }

@@ -46,13 +46,15 @@ function fnv1a(text: string): number {
 }
 
 /**
- * The sample time of a record: its second, and a millisecond inside that second chosen by the
- * record id. Two deployments of one group finishing in the same second (or millisecond) land on
- * different milliseconds unless their ids pick the same one (1 in 1000 per pair); a retry of one
- * record lands on the same millisecond, so the store keeps it once.
+ * The sample time of a record: a millisecond chosen by the record id in the second that ends at
+ * its whole finish second, so that a sample is never stamped after the deployment finished (a
+ * query right after a record sees it) and records of different seconds keep their order. Two
+ * deployments of one group finishing in the same second (or millisecond) land on different
+ * milliseconds unless their ids pick the same one (1 in 1000 per pair; see deploymentLedger);
+ * a retry of one record lands on the same millisecond, so the store keeps it once.
  */
 export function sampleTimeMs(seconds: number, id: string): number {
-  return Math.floor(seconds) * 1000 + (fnv1a(id) % 1000);
+  return Math.floor(seconds) * 1000 - 999 + (fnv1a(id) % 1000);
 }
 
 /** A past deployment or start of the group, as the store returns it. */
@@ -115,7 +117,7 @@ function series(name: string, labels: Record<string, string>, value: number, tim
 }
 
 /**
- * The samples of one record, given the group's events up to the end of its finish second (see
+ * The samples of one record, given the group's events up to the end of its sample second (see
  * historyTimeMs): those before its sample time are its history, the others only keep two
  * deployments off one millisecond.
  */
@@ -213,8 +215,8 @@ export function historyQuery(grouping: Grouping): string {
   return `{__name__=~"${names}", job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}[${HISTORY_LOOKBACK}]`;
 }
 
-/** The time at which the history is read: the end of the second the record finished in. */
+/** The time at which the history is read: the last millisecond a record of its finish second can have. */
 export function historyTimeMs(record: GroupRecord): number {
   const seconds = record.kind === 'start' ? record.startedAt : record.finishedAt;
-  return Math.floor(seconds) * 1000 + 999;
+  return Math.floor(seconds) * 1000;
 }

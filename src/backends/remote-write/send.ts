@@ -152,7 +152,7 @@ export async function flushRemoteWrite({ settings, reporter }: CommandContext, c
       const journal = new Journal(settings.stateDir, grouping);
       const samples = record.samples ?? (await computeLedger(client, journal, grouping, record, reporter.debug)).series;
       await writeSamples(client, samples, reporter.debug);
-      await journal.remember(record);
+      await journal.remember(record, samples);
       await outbox.remove(entry);
       result.sent += 1;
       if (announce) reporter.info(`sent kept ${describeRecord(record, grouping)} to ${client.displayUrl}`);
@@ -206,7 +206,7 @@ export async function sendToRemoteWrite(context: CommandContext, grouping: Group
     reporter.debug(`samples:\n${describeSamples(ledger.series)}`);
     const attempts = await writeSamples(client, ledger.series, reporter.debug);
     await outbox.remove(kept);
-    await journal.remember(record);
+    await journal.remember(record, ledger.series);
 
     for (const notice of ledger.notices) if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
     if (settings.json) {
