@@ -29,6 +29,8 @@ function collect(value: string, previous: string[] = []): string[] {
 function withGlobalOptions(command: Command): Command {
   return command
     .option('--pushgateway <url>', 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)')
+    .option('--remote-write <url>', 'Prometheus remote-write URL, instead of the Pushgateway (env DEPLOYCTL_REMOTE_WRITE_URL)')
+    .option('--prometheus <url>', 'Prometheus query API: for dora, status and reads on remote-write (env DEPLOYCTL_PROMETHEUS_URL)')
     .option('--job <name>', 'job label of the group (default deployctl)')
     .option('--config <path>', 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")')
     .option('--dry-run', 'start, send, write and delete nothing; print what would be done')
@@ -138,7 +140,7 @@ export function buildProgram(run: Runner): Command {
     },
   );
 
-  withGlobalOptions(withTarget(program.command('doctor').description('check config, gateway and Prometheus; show what a record would push').option('--prometheus <url>', 'also check that this Prometheus scrapes the gateway (env DEPLOYCTL_PROMETHEUS_URL)'))).action(
+  withGlobalOptions(withTarget(program.command('doctor').description('check config, gateway and Prometheus; show what a record would push'))).action(
     async (flags) => {
       const { doctorCommand } = await import('./commands/doctor.js');
       await run(flags, (context) => doctorCommand(flags, context));
@@ -150,7 +152,6 @@ export function buildProgram(run: Runner): Command {
       program
         .command('dora')
         .description('the four DORA keys per service and environment, from Prometheus')
-        .option('--prometheus <url>', 'the Prometheus that scrapes the gateway (env DEPLOYCTL_PROMETHEUS_URL)')
         .option('--window <duration>', 'how far back, as a PromQL duration (default 30d)'),
     ),
   ).action(async (flags) => {

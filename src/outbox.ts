@@ -9,7 +9,7 @@ import { STATUSES } from './validate.js';
 
 /** Where a record is meant to go: a backend and its URL, never with credentials. */
 export interface Target {
-  backend: 'pushgateway';
+  backend: 'pushgateway' | 'remote-write';
   /** The base URL without user, password or query. */
   url: string;
 }
@@ -71,7 +71,7 @@ export function problemWithKept(value: unknown): string | undefined {
   if (value.format === 1) return 'kept by an older deployctl that did not note where it was meant to go';
   if (value.format !== 2) return 'not a deployctl record';
   const target = value.target;
-  if (!isObject(target) || target.backend !== 'pushgateway' || !isString(target.url) || /@/.test(target.url.split('/')[2] ?? '')) {
+  if (!isObject(target) || (target.backend !== 'pushgateway' && target.backend !== 'remote-write') || !isString(target.url) || /@/.test(target.url.split('/')[2] ?? '')) {
     return 'no valid target';
   }
   const g = value.grouping;
@@ -80,6 +80,7 @@ export function problemWithKept(value: unknown): string | undefined {
   }
   const r = value.record;
   if (!isObject(r) || !isString(r.id) || !RECORD_ID.test(r.id)) return 'no valid record id';
+  if (r.samples !== undefined && !isSamples(r.samples)) return 'samples that are not remote-write time series';
   switch (r.kind) {
     case 'start':
       return isTime(r.startedAt) ? undefined : 'a start without a valid time';
@@ -101,6 +102,21 @@ export function problemWithKept(value: unknown): string | undefined {
     default:
       return 'an unknown kind of record';
   }
+}
+
+/** Remote-write samples kept with a record so that a resend is identical. */
+function isSamples(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (series) =>
+        isObject(series) &&
+        Array.isArray(series.labels) &&
+        series.labels.every((l) => isObject(l) && isString(l.name) && isString(l.value)) &&
+        Array.isArray(series.samples) &&
+        series.samples.every((x) => isObject(x) && typeof x.value === 'number' && Number.isInteger(x.timestampMs)),
+    )
+  );
 }
 
 function alive(pid: number): boolean {
@@ -208,6 +224,14 @@ export class Outbox {
       () => true,
       () => false,
     );
+  }
+
+  /** Rewrites a kept record in place (atomically), e.g. with what it must be re-sent as. */
+  async update(entry: OutboxEntry, record: GroupRecord): Promise<void> {
+    const kept: KeptRecord = { ...entry.kept, record };
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(entry.file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    entry.kept = kept;
   }
 
   async remove(entry: OutboxEntry): Promise<void> {

@@ -93,7 +93,7 @@ function summaryLine(outcome: RecordOutcome): string {
     delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
     delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
   ].filter(Boolean);
-  const totals = Object.entries(delivery.totals)
+  const totals = Object.entries(delivery.totals ?? {})
     .map(([status, n]) => `${status} ${n}`)
     .join(', ');
   return `recorded ${what}${details.length ? ` (${details.join(', ')})` : ''}${totals ? `; deployments now: ${totals}` : ''}`;
@@ -114,9 +114,9 @@ export function renderRecordOutcome(outcome: RecordOutcome, settings: Pick<Setti
   }
 
   if (outcome.dryRun) {
-    if (settings.json) json({ dryRun: true, ...(failure && { error: failure.message }), url: outcome.dryRun.url, exposition: outcome.dryRun.exposition });
-    else if (toStderr) process.stderr.write(`POST ${outcome.dryRun.url}\n\n${outcome.dryRun.exposition}`);
-    else reporter.raw(`POST ${outcome.dryRun.url}\n\n${outcome.dryRun.exposition}`);
+    if (settings.json) json({ dryRun: true, ...(failure && { error: failure.message }), ...outcome.dryRun.json });
+    else if (toStderr) process.stderr.write(outcome.dryRun.text);
+    else reporter.raw(outcome.dryRun.text);
     return;
   }
   if (outcome.notKept) {

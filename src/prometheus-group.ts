@@ -97,12 +97,11 @@ export async function continueFromPrometheus(prometheus: Prometheus, grouping: G
 export type Continuation = (grouping: Grouping, onGateway: GroupState) => Promise<Continued>;
 
 /**
- * The continuation for deliveries when a Prometheus is known (DEPLOYCTL_PROMETHEUS_URL, the one
+ * The continuation for deliveries when a Prometheus is known (--prometheus, DEPLOYCTL_PROMETHEUS_URL, the one
  * `dora` uses). Prometheus failing never stops a record: the gateway's state is used, and the
  * problem is said.
  */
-export function prometheusContinuation(env: Record<string, string | undefined>, timeoutMs: number): Continuation | undefined {
-  const url = env.DEPLOYCTL_PROMETHEUS_URL;
+export function prometheusContinuation(url: string | undefined, timeoutMs: number): Continuation | undefined {
   if (!url) return undefined;
   return async (grouping, onGateway) => {
     try {

@@ -1,19 +1,12 @@
+import type { Backend, Delivered, Plan } from './backends/backend.js';
+import { openBackend, targetOf } from './backends/index.js';
 import type { CommandContext } from './context.js';
-import { deliver, openGateway, type Delivery } from './deliver.js';
 import { DeployctlError, ExitCode } from './errors.js';
-import { redactUrl, type Gateway } from './gateway/client.js';
 import type { Grouping } from './gateway/group-state.js';
 import { withGroupLock } from './lock.js';
 import type { GroupRecord } from './metrics/apply.js';
-import { renderRecordOutcome, waitNotice, type Reporter } from './output.js';
+import { renderRecordOutcome, waitNotice } from './output.js';
 import { Outbox, sameTarget, type OutboxEntry, type QuarantinedEntry, type Target } from './outbox.js';
-import { prometheusContinuation } from './prometheus-group.js';
-import type { Settings } from './settings.js';
-
-/** Where this configuration sends records: the gateway's URL without credentials or query. */
-export function targetOf(settings: Pick<Settings, 'pushgateway'>): Target {
-  return { backend: 'pushgateway', url: redactUrl(settings.pushgateway, { dropCredentials: true }) };
-}
 
 export interface Failure {
   message: string;
@@ -42,7 +35,7 @@ export interface RecordOutcome {
   target: Target;
   /** On the backend now: sent by this process, found there already, or sent by a concurrent deployctl. */
   delivered: boolean;
-  delivery?: Omit<Delivery, 'families' | 'exposition'>;
+  delivery?: Delivered;
   /** Another deployctl on this machine sent this record while this one waited for the group. */
   sentByAnother?: boolean;
   /** The outbox file holding the record until it is delivered. */
@@ -51,20 +44,19 @@ export interface RecordOutcome {
   notKept?: string;
   failure?: Failure;
   backlog: Backlog;
-  dryRun?: { url: string; exposition: string };
+  dryRun?: Plan;
 }
 
 const groupKey = (g: Grouping) => JSON.stringify([g.job, g.service, g.environment]);
 
-/** An error that says the gateway as a whole is out of reach, not that it refused one record. */
-function gatewayUnreachable(error: unknown): boolean {
+/** An error that says the backend as a whole is out of reach, not that it refused one record. */
+function unreachable(error: unknown): boolean {
   return error instanceof DeployctlError && 'retryable' in error && error.retryable === true && !('status' in error && error.status);
 }
 
-/** The gateway client for a kept record's target: this configuration's credentials only if it is the configured gateway. */
-function gatewayFor(target: Target, settings: Settings, reporter: Reporter, timeoutSeconds: number): Gateway {
-  if (sameTarget(target, targetOf(settings))) return openGateway(settings, reporter, timeoutSeconds);
-  return openGateway({ ...settings, pushgateway: target.url, auth: {}, tls: {} }, reporter, timeoutSeconds);
+/** Delivers a kept record; what the backend settles before sending (remote-write's samples) is kept with it. */
+function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry): Promise<Delivered> {
+  return backend.deliver(entry.kept.grouping, entry.kept.record, (fixed) => outbox.update(entry, fixed));
 }
 
 export interface DrainResult {
@@ -75,21 +67,20 @@ export interface DrainResult {
 }
 
 /** Sends one group's kept records, oldest first, while its lock is held. */
-async function drainGroup(context: CommandContext, gateway: Gateway, outbox: Outbox, group: OutboxEntry[], result: DrainResult): Promise<boolean> {
-  const { reporter, now } = context;
+async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[], result: DrainResult): Promise<boolean> {
   for (const [index, entry] of group.entries()) {
-    if (gateway.remainingMs() <= 50) {
+    if (backend.remainingMs() <= 50) {
       result.untried.push(...group.slice(index));
       return false;
     }
     if (!(await outbox.holds(entry))) continue; // a concurrent process sent it
     try {
-      await deliver(gateway, entry.kept.grouping, entry.kept.record, { dryRun: false, now, debug: reporter.debug, continueFrom: prometheusContinuation(context.env, gateway.remainingMs()) });
+      await deliverKept(backend, outbox, entry);
       await outbox.remove(entry);
       result.sent.push(entry);
     } catch (error) {
       result.failed.push({ entry, failure: asFailure(error) });
-      if (gatewayUnreachable(error) || !(error instanceof DeployctlError)) {
+      if (unreachable(error) || !(error instanceof DeployctlError)) {
         result.untried.push(...group.slice(index + 1));
         return false;
       }
@@ -104,7 +95,7 @@ async function drainGroup(context: CommandContext, gateway: Gateway, outbox: Out
  * gateway or a spent budget stops the drain; a record the gateway refuses stays kept and the next
  * one is tried.
  */
-async function drain(context: CommandContext, gateway: Gateway, outbox: Outbox, entries: OutboxEntry[], { locked = false } = {}): Promise<DrainResult> {
+async function drain(context: CommandContext, backend: Backend, outbox: Outbox, entries: OutboxEntry[], { locked = false } = {}): Promise<DrainResult> {
   const { settings, now } = context;
   const result: DrainResult = { sent: [], failed: [], untried: [] };
   const byGroup = new Map<string, OutboxEntry[]>();
@@ -115,18 +106,16 @@ async function drain(context: CommandContext, gateway: Gateway, outbox: Outbox, 
   }
   let going = true;
   for (const group of byGroup.values()) {
-    if (!going || gateway.remainingMs() <= 50) {
+    if (!going || backend.remainingMs() <= 50) {
       result.untried.push(...group);
       continue;
     }
     if (locked) {
-      going = await drainGroup(context, gateway, outbox, group, result);
+      going = await drainGroup(backend, outbox, group, result);
       continue;
     }
     try {
-      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, gateway.remainingMs()), () =>
-        drainGroup(context, gateway, outbox, group, result),
-      );
+      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () => drainGroup(backend, outbox, group, result));
     } catch (error) {
       // The lock could not be had in time: the group's records wait for the next run.
       result.failed.push(...group.map((entry) => ({ entry, failure: asFailure(error) })));
@@ -149,14 +138,15 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
 
   if (settings.dryRun) {
-    const gateway = openGateway(settings, reporter);
+    let backend: Backend | undefined;
     try {
-      const delivery = await deliver(gateway, grouping, record, { dryRun: true, now, warn: reporter.warn, debug: reporter.debug });
-      outcome.dryRun = { url: delivery.url, exposition: delivery.exposition };
+      backend = await openBackend(settings, reporter);
+      outcome.dryRun = await backend.plan(grouping, record);
     } catch (error) {
-      outcome.failure = asFailure(error);
+      const { message } = asFailure(error);
+      outcome.dryRun = { url: target.url, text: `(the request could not be worked out: ${message})\n`, json: { url: target.url, error: message } };
     } finally {
-      gateway.close();
+      backend?.close();
     }
     return outcome;
   }
@@ -180,43 +170,43 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
   }
 
-  const gateway = openGateway(settings, reporter);
   const notice = waitNotice(settings);
+  let backend: Backend | undefined;
   try {
+    backend = await openBackend(settings, reporter);
+    const gateway = backend;
     notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
     const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
       if (older.length > 0) {
         notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
-        const backlogGateway = openGateway(settings, reporter, settings.timeoutSeconds / 2);
+        const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
         try {
-          const drained = await drain(context, backlogGateway, outbox, older, { locked: true });
+          const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
           backlog.sent += drained.sent.length;
         } finally {
-          backlogGateway.close();
+          backlogBackend.close();
         }
       }
       if (own && !(await outbox.holds(own))) return undefined;
       notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(gateway.remainingMs() / 1000)}s more, --timeout)`);
-      const delivered = await deliver(gateway, grouping, record, { dryRun: false, now, debug: reporter.debug, continueFrom: prometheusContinuation(context.env, gateway.remainingMs()) });
+      const delivered = own ? await deliverKept(gateway, outbox, own) : await gateway.deliver(grouping, record);
       if (own) await outbox.remove(own);
       return delivered;
     });
     outcome.delivered = true;
-    if (delivery) {
-      const { families: _families, exposition: _exposition, ...rest } = delivery;
-      outcome.delivery = rest;
-    } else {
-      outcome.sentByAnother = true;
-    }
+    if (delivery) outcome.delivery = delivery;
+    else outcome.sentByAnother = true;
   } catch (error) {
     outcome.failure = asFailure(error);
   } finally {
     notice.done();
   }
 
-  // Other groups' kept records for this gateway, with what is left of the budget (at most a second).
-  if (outcome.delivered && gateway.remainingMs() > 100) {
-    const others = openGateway(settings, reporter, Math.min(1, gateway.remainingMs() / 1000));
+  // Other groups' kept records for this target, with what is left of the budget (at most a second).
+  const left = backend?.remainingMs() ?? 0;
+  backend?.close();
+  if (outcome.delivered && left > 100) {
+    const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, left / 1000) });
     try {
       const listed = await outbox.list({ target });
       backlog.quarantined.push(...listed.quarantined);
@@ -228,7 +218,6 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
       others.close();
     }
   }
-  gateway.close();
 
   try {
     const all = await outbox.list();
@@ -296,9 +285,10 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
       targets.push({ target, sent: 0, remaining: group.length, failures: [], pending: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping })), configured });
       continue;
     }
-    const gateway = gatewayFor(target, settings, reporter, settings.timeoutSeconds);
+    let backend: Backend | undefined;
     try {
-      const drained = await drain(context, gateway, outbox, group);
+      backend = await openBackend(settings, reporter, { target });
+      const drained = await drain(context, backend, outbox, group);
       targets.push({
         target,
         sent: drained.sent.length,
@@ -307,8 +297,11 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
         pending: [],
         configured,
       });
+    } catch (error) {
+      const failure = asFailure(error);
+      targets.push({ target, sent: 0, remaining: group.length, failures: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping, failure })), pending: [], configured });
     } finally {
-      gateway.close();
+      backend?.close();
     }
   }
   return { targets, quarantined, dryRun: settings.dryRun };

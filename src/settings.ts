@@ -13,6 +13,8 @@ export const DEFAULT_TIMEOUT_SECONDS = 5;
 /** The options every command takes, as commander hands them over. */
 export interface GlobalFlags {
   pushgateway?: string;
+  remoteWrite?: string;
+  prometheus?: string;
   job?: string;
   config?: string;
   dryRun?: boolean;
@@ -37,6 +39,10 @@ export type Source = 'flag' | 'environment' | 'config' | 'default';
 
 export interface Settings {
   pushgateway: string;
+  /** Prometheus remote-write endpoint: when set, records go there instead of the gateway. */
+  remoteWrite: string | undefined;
+  /** The store's (or Prometheus's) query API. */
+  prometheus: string | undefined;
   job: string;
   service: string | undefined;
   environment: string | undefined;
@@ -96,6 +102,8 @@ function bySource<T>(source: Source, check: () => T): T {
 /** Checks every value given on the command line, before anything from the surroundings is read. */
 export function checkGlobalFlags(flags: GlobalFlags): void {
   if (flags.pushgateway !== undefined) parseGatewayUrl(flags.pushgateway, '--pushgateway');
+  if (flags.remoteWrite !== undefined) parseGatewayUrl(flags.remoteWrite, '--remote-write');
+  if (flags.prometheus !== undefined) parseGatewayUrl(flags.prometheus, '--prometheus');
   if (flags.job !== undefined) parseLabelValue('--job', flags.job);
   if (flags.service !== undefined) parseLabelValue('--service', flags.service);
   if (flags.env !== undefined) parseLabelValue('--env', flags.env);
@@ -117,6 +125,19 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   bySource(pushgatewaySource, () =>
     parseGatewayUrl(pushgateway, { flag: '--pushgateway', environment: 'DEPLOYCTL_PUSHGATEWAY_URL', config: fromFile('pushgateway'), default: 'the default gateway' }[pushgatewaySource]),
   );
+
+  const [remoteWrite, remoteWriteSource] = pick(flags.remoteWrite, envValue(env, 'DEPLOYCTL_REMOTE_WRITE_URL'), config.remoteWrite, undefined);
+  if (remoteWrite !== undefined) {
+    bySource(remoteWriteSource, () =>
+      parseGatewayUrl(remoteWrite, { flag: '--remote-write', environment: 'DEPLOYCTL_REMOTE_WRITE_URL', config: fromFile('remoteWrite'), default: '' }[remoteWriteSource]),
+    );
+  }
+  const [prometheus, prometheusSource] = pick(flags.prometheus, envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'), config.prometheus, undefined);
+  if (prometheus !== undefined) {
+    bySource(prometheusSource, () =>
+      parseGatewayUrl(prometheus, { flag: '--prometheus', environment: 'DEPLOYCTL_PROMETHEUS_URL', config: fromFile('prometheus'), default: '' }[prometheusSource]),
+    );
+  }
 
   const [job, jobSource] = pick(flags.job, envValue(env, 'DEPLOYCTL_JOB'), config.job, DEFAULT_JOB);
   bySource(jobSource, () => parseLabelValue({ flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource], job));
@@ -160,6 +181,8 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
 
   return {
     pushgateway,
+    remoteWrite,
+    prometheus,
     job,
     service,
     environment,

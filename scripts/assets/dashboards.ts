@@ -259,3 +259,5 @@ export function doraDashboard(): Dashboard {
   );
   return dashboard('deployctl-dora', 'DORA metrics', 'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.', panels, deployMarkers);
 }
+
+export { bandPanel, dashboard, datasource, panel, stat };

@@ -1,5 +1,6 @@
 import { deploymentsDashboard, doraDashboard } from './dashboards.js';
 import { rulesYaml } from './rules.js';
+import { remoteWriteAssets } from './remote-write.js';
 
 /** Files generated from the shared PromQL (src/dora/): `npm run assets` writes them, a test checks they are current. */
 export function generateAssets(): { path: string; content: string }[] {
@@ -8,5 +9,6 @@ export function generateAssets(): { path: string; content: string }[] {
     { path: 'grafana-dashboards/deployments.json', content: json(deploymentsDashboard()) },
     { path: 'grafana-dashboards/dora.json', content: json(doraDashboard()) },
     { path: 'examples/prometheus/deployctl-rules.yml', content: rulesYaml() },
+    ...remoteWriteAssets(),
   ];
 }

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from '../context.js';
 import { openGateway } from '../deliver.js';
-import { DeployctlError, UsageError } from '../errors.js';
+import { DeployctlError, ExitCode, UsageError } from '../errors.js';
 import { requireTarget } from '../settings.js';
 
 /** Exit code of a prompt answered with Ctrl-C: 128 + SIGINT, as a shell reports it. */
@@ -28,6 +28,10 @@ async function confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> 
 /** `deployctl delete`: removes a retired service/environment group from the gateway. */
 export async function deleteCommand(flags: { yes?: boolean }, { settings, reporter }: CommandContext): Promise<number> {
   const target = requireTarget(settings);
+  if (settings.remoteWrite) {
+    const { message, hint } = (await import('../backends/remote-write/status.js')).deleteRefusal();
+    throw new DeployctlError(message, ExitCode.failure, hint);
+  }
   const grouping = { job: settings.job, ...target };
   const gateway = openGateway(settings, reporter);
   const what = `the group of ${target.service} in ${target.environment} (job ${settings.job}) on ${gateway.displayUrl('')}`;

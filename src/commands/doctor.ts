@@ -125,7 +125,8 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
   const checks: Check[] = [];
   try {
     const started = performance.now();
-    try {
+    if (settings.remoteWrite) checks.push(...(await (await import('../backends/remote-write/doctor.js')).remoteWriteChecks(settings, reporter)));
+    else try {
       const version = await gateway.version();
       checks.push({ ok: true, what: `gateway ${gateway.displayUrl('')} answers, version ${version ?? 'unknown'} (${Math.round(performance.now() - started)} ms)` });
       const persistence = persistenceCheck(await gatewayFlags(gateway));
@@ -150,7 +151,7 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     if (quarantined.length) checks.push({ ok: false, what: `${quarantined.length} file(s) in the outbox are not records deployctl can send`, fix: 'look at them; deployctl never sends them and moves them to outbox/quarantine/' });
 
     const prometheusUrl = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
-    if (prometheusUrl) {
+    if (prometheusUrl && !settings.remoteWrite) {
       checks.push(...(await prometheusChecks(prometheusUrl, gateway.base, settings.timeoutSeconds * 1000)));
       checks.push(...(await totalsChecks(prometheusUrl, gateway, settings.job, settings.timeoutSeconds * 1000)));
     }
@@ -174,7 +175,9 @@ export async function doctorCommand(flags: { prometheus?: string }, { settings, 
     };
 
     let wouldPush: string | undefined;
-    if (settings.service !== undefined && settings.environment !== undefined) {
+    if (settings.service !== undefined && settings.environment !== undefined && settings.remoteWrite) {
+      wouldPush = (await import('../backends/remote-write/doctor.js')).wouldWrite(settings, now());
+    } else if (settings.service !== undefined && settings.environment !== undefined) {
       const applied = applyRecord(new Map(), { kind: 'deployment', id: 'doctor', status: 'success', finishedAt: now(), version: '', commit: '', labels: settings.labels }, now());
       wouldPush = await renderExposition(applied.families.filter((f) => f.name !== 'deployctl_applied_record_timestamp_seconds'));
     }

@@ -43,20 +43,21 @@ function literalRegex(value: string): string {
 /** `deployctl dora`: the four keys per service and environment, from Prometheus. */
 export async function doraCommand(flags: DoraFlags, { settings, reporter, env }: CommandContext): Promise<number> {
   const url = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
-  if (!url) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
   const window = flags.window ?? '30d';
   const days = parseWindow(window) / DAY;
-  const prometheus = new Prometheus(url, settings.timeoutSeconds * 1000);
+  const ledger = settings.remoteWrite ? (await import('../backends/remote-write/query.js')).ledgerQueryApi(settings, reporter) : undefined;
+  if (!url && !ledger) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
+  const prometheus = ledger ?? new Prometheus(url!, settings.timeoutSeconds * 1000);
 
   const filters: Record<string, string> = { job: literalRegex(settings.job) };
   if (settings.service !== undefined) filters.service = literalRegex(settings.service);
   if (settings.environment !== undefined) filters.environment = literalRegex(settings.environment);
-  const q = doraQueries(selector(filters), window, String(days));
+  const q = (ledger?.doraQueries ?? doraQueries)(selector(filters), window, String(days));
   const [byStatus, rollbacks, frequency, failureRate, plainFailureRate, leadTime, restore] = await Promise.all(
     [q.deploymentsByStatus, q.rollbacks, q.deploymentFrequencyPerDay, q.changeFailureRate, q.deploymentFailureRate, q.leadTimeMean, q.timeToRestoreMean].map((expr) =>
-      prometheus.query(expr),
+      expr ? prometheus.query(expr) : Promise.resolve([]),
     ),
-  );
+  ).finally(() => ledger?.close());
 
   const rows = new Map<string, DoraRow>();
   const rowOf = (labels: Record<string, string>) => {
@@ -73,7 +74,7 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
     return row;
   };
   for (const s of byStatus!) rowOf(s.labels).deployments[s.labels.status ?? ''] = s.value;
-  if (rows.size === 0) await explainNoData(prometheus, filters);
+  if (rows.size === 0 && !ledger) await explainNoData(prometheus as Prometheus, filters);
   for (const s of rollbacks!) if (rows.has(JSON.stringify([s.labels.job, s.labels.service, s.labels.environment]))) rowOf(s.labels).rollbacks = s.value;
   for (const s of plainFailureRate!) if (Number.isFinite(s.value)) rowOf(s.labels).deploymentFailureRate = s.value;
   const fill = (samples: { labels: Record<string, string>; value: number }[], field: keyof Pick<DoraRow, 'deploymentFrequencyPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'>, bands: KeyBands) => {

@@ -4,7 +4,8 @@ import type { CommandContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { checkMetadataFlags, collectMetadata, type DeploymentMetadata, type MetadataFlags } from '../metadata/collect.js';
 import type { DeploymentRecord, GroupRecord, StepRecord } from '../metrics/apply.js';
-import { deliver, openGateway } from '../deliver.js';
+import type { Backend } from '../backends/backend.js';
+import { openBackend } from '../backends/index.js';
 import { withGroupLock } from '../lock.js';
 import type { Grouping } from '../gateway/group-state.js';
 import { sendRecord } from '../send.js';
@@ -153,16 +154,16 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
 }
 
 /** Marks the deployment in progress while the command runs; best effort, never kept for later. */
-async function markInProgress({ settings, reporter, now }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
-  const gateway = openGateway(settings, reporter, 2);
+async function markInProgress({ settings, reporter }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
+  let backend: Backend | undefined;
   try {
-    await withGroupLock(settings.stateDir, grouping, gateway.remainingMs(), () =>
-      deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { dryRun: false, now }),
-    );
+    backend = await openBackend(settings, reporter, { timeoutSeconds: 2 });
+    const remaining = backend.remainingMs();
+    await withGroupLock(settings.stateDir, grouping, remaining, () => backend!.markInProgress(grouping, startedAt));
   } catch (error) {
     reporter.debug(`could not mark the deployment in progress: ${(error as Error).message}`);
   } finally {
-    gateway.close();
+    backend?.close();
   }
 }
 

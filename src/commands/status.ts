@@ -56,20 +56,21 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
 
 /** `deployctl status`: the latest deployment of each service and environment on the gateway. */
 export async function statusCommand({ settings, reporter, now }: CommandContext): Promise<number> {
+  const ledger = settings.remoteWrite ? await (await import('../backends/remote-write/status.js')).ledgerGroups(settings, reporter) : undefined;
   const gateway = openGateway(settings, reporter);
   try {
-    const groups = (await gateway.readAllGroups())
+    const groups = (ledger?.groups ?? (await gateway.readAllGroups())
       .filter(({ labels, state }) => labels.job === settings.job && (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)))
       .filter(({ labels }) => settings.service === undefined || labels.service === settings.service)
       .filter(({ labels }) => settings.environment === undefined || labels.environment === settings.environment)
-      .map(({ labels, state }) => groupStatus(labels, state))
+      .map(({ labels, state }) => groupStatus(labels, state)))
       .sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0) || a.service.localeCompare(b.service));
     if (settings.json) {
       reporter.json(groups);
       return 0;
     }
     if (groups.length === 0) {
-      reporter.info(`no deployments recorded on ${gateway.displayUrl('')} for job ${settings.job}`);
+      reporter.info(`no deployments recorded on ${ledger?.shown ?? gateway.displayUrl('')} for job ${settings.job}`);
       return 0;
     }
     const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { deliver, openGateway } from '../../deliver.js';
+import type { Grouping } from '../../gateway/group-state.js';
+import type { GroupRecord } from '../../metrics/apply.js';
+import { prometheusContinuation } from '../../prometheus-group.js';
+import type { Backend, OpenBackend } from '../backend.js';
+
+/**
+ * The Pushgateway: cumulative counters and histograms per group, carried forward by a
+ * read-merge-write of the group (src/deliver.ts) that remembers record identities.
+ */
+export const openBackend: OpenBackend = (settings, reporter, { target, configured, timeoutSeconds }) => {
+  const gatewaySettings = configured ? settings : { ...settings, pushgateway: target.url, auth: {}, tls: {} };
+  const gateway = openGateway(gatewaySettings, reporter, timeoutSeconds);
+  const now = () => Date.now() / 1000;
+  const options = (dryRun: boolean) => ({
+    dryRun,
+    now,
+    debug: reporter.debug,
+    warn: reporter.warn,
+    ...(!dryRun && { continueFrom: prometheusContinuation(settings.prometheus, gateway.remainingMs()) }),
+  });
+
+  const backend: Backend = {
+    target,
+    remainingMs: () => gateway.remainingMs(),
+    async deliver(grouping: Grouping, record: GroupRecord) {
+      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, options(false));
+      return delivered;
+    },
+    async plan(grouping, record) {
+      const planned = await deliver(gateway, grouping, record, options(true));
+      return { url: planned.url, text: `POST ${planned.url}\n\n${planned.exposition}`, json: { url: planned.url, exposition: planned.exposition } };
+    },
+    async markInProgress(grouping, startedAt) {
+      await deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, options(false));
+    },
+    close: () => gateway.close(),
+  };
+  return backend;
+};

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import pRetry from 'p-retry';
+import snappy from 'snappyjs';
+import { DeployctlError, GatewayError, UsageError } from '../../errors.js';
+import type { Grouping } from '../../gateway/group-state.js';
+import type { GroupRecord } from '../../metrics/apply.js';
+import type { Reporter } from '../../output.js';
+import type { Settings } from '../../settings.js';
+import type { Backend, OpenBackend } from '../backend.js';
+import { OutOfTime, REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
+import { Journal, mergeEvents } from './journal.js';
+import { historyQuery, historyTimeMs, ledgerFor, pastEvents, type Ledger } from './ledger.js';
+import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
+
+/** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
+type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
+
+export function openRemoteWrite(settings: Settings, reporter: Reporter, url = settings.remoteWrite, seconds = settings.timeoutSeconds): RemoteWriteClient {
+  if (!url) throw new UsageError('no --remote-write URL given');
+  return new RemoteWriteClient({
+    url,
+    ...(settings.prometheus && { queryUrl: settings.prometheus }),
+    timeoutMs: seconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
+    auth: settings.auth,
+    tls: settings.tls,
+    log: reporter.debug,
+  });
+}
+
+/** Retries network errors, time-outs, 429 and retryable 5xx with backoff while the --timeout budget lasts. */
+async function withRetries<T>(client: RemoteWriteClient, debug: (message: string) => void, work: () => Promise<T>): Promise<{ value: T; attempts: number }> {
+  let attempts = 0;
+  let lastCause: Error | undefined;
+  const started = Date.now();
+  try {
+    const value = await pRetry(
+      () => {
+        attempts += 1;
+        return work();
+      },
+      {
+        retries: 20,
+        minTimeout: 50,
+        maxTimeout: 1000,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: Math.max(0, client.remainingMs()),
+        shouldRetry: ({ error }) => error instanceof GatewayError && error.retryable && client.remainingMs() > 50,
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          if (!(error instanceof OutOfTime)) lastCause = error;
+          debug(`attempt ${attemptNumber} failed: ${error.message}`);
+        },
+      },
+    );
+    return { value, attempts };
+  } catch (error) {
+    const cause = error instanceof OutOfTime && lastCause ? lastCause : error;
+    if (cause instanceof DeployctlError && attempts > 1) {
+      cause.message = `${cause.message} (${attempts} attempts in ${((Date.now() - started) / 1000).toFixed(1)}s)`;
+    }
+    throw cause;
+  }
+}
+
+/**
+ * The samples of a record: the group's history is read at the record's own time through the
+ * query API, so a backfilled record is placed among the deployments before it. Without a query
+ * API (Thanos Receive and no --prometheus) the record is written without that history.
+ */
+async function computeLedger(client: RemoteWriteClient, journal: Journal, grouping: Grouping, record: GroupRecord, debug: (m: string) => void): Promise<Ledger> {
+  if (record.kind !== 'deployment') return ledgerFor(grouping, record, []);
+  const before = historyTimeMs(record);
+  const recent = (await journal.events()).filter((e) => e.timestampMs <= before);
+  if (!client.queryBase) {
+    const ledger = ledgerFor(grouping, record, recent);
+    ledger.notices.push('no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed');
+    return ledger;
+  }
+  const { value: raw } = await withRetries(client, debug, () => client.rawSamples(historyQuery(grouping), before));
+  return ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent));
+}
+
+async function writeSamples(client: RemoteWriteClient, samples: TimeSeries[], debug: (m: string) => void): Promise<number> {
+  const body = snappy.compress(Buffer.from(encodeWriteRequest(samples)));
+  const { attempts } = await withRetries(client, debug, () => client.write(body));
+  return attempts;
+}
+
+/** Samples as text, one per line, for --dry-run and --verbose. */
+export function describeSamples(samples: readonly TimeSeries[]): string {
+  return samples
+    .flatMap((s) => {
+      const name = s.labels.find((l) => l.name === '__name__')?.value ?? '';
+      const labels = s.labels.filter((l) => l.name !== '__name__').map((l) => `${l.name}=${JSON.stringify(l.value)}`).join(', ');
+      return s.samples.map((sample) => `${name}{${labels}} ${sample.value} ${sample.timestampMs}`);
+    })
+    .join('\n');
+}
+
+/**
+ * Prometheus remote-write: each record is written as samples stamped at its own time (the
+ * ledger, ledger.ts), so counts are exact under any concurrency, retries and backfill. The
+ * group's history is read through the store's query API; this machine's journal bridges the
+ * store's read lag. Once computed, a record's samples are kept with it, so a resend is identical.
+ */
+export const openBackend: OpenBackend = (settings, reporter, { target, configured, timeoutSeconds }) => {
+  const client = configured
+    ? openRemoteWrite(settings, reporter, settings.remoteWrite, timeoutSeconds)
+    : openRemoteWrite({ ...settings, auth: {}, tls: {}, prometheus: undefined }, reporter, target.url, timeoutSeconds);
+  const backend: Backend = {
+    target,
+    remainingMs: () => client.remainingMs(),
+    async deliver(grouping, record, fix) {
+      const journal = new Journal(settings.stateDir, grouping);
+      const kept = record as KeptRemoteRecord;
+      let samples = kept.samples;
+      let ledger: Ledger | undefined;
+      if (!samples) {
+        ledger = await computeLedger(client, journal, grouping, record, reporter.debug);
+        samples = ledger.series;
+        await fix?.({ ...record, samples } as unknown as GroupRecord);
+      }
+      reporter.debug(`samples:\n${describeSamples(samples)}`);
+      const attempts = await writeSamples(client, samples, reporter.debug);
+      await journal.remember(record, samples).catch(() => undefined);
+      return {
+        duplicate: false,
+        notices: ledger?.notices ?? [],
+        attempts,
+        ...(ledger?.durationSeconds !== undefined && { durationSeconds: ledger.durationSeconds }),
+        ...(ledger?.leadTimes && { leadTimes: ledger.leadTimes }),
+        ...(ledger?.timeToRestore !== undefined && { timeToRestore: ledger.timeToRestore }),
+      };
+    },
+    async plan(grouping, record) {
+      let ledger: Ledger;
+      try {
+        ledger = await computeLedger(client, new Journal(settings.stateDir, grouping), grouping, record, reporter.debug);
+      } catch (error) {
+        if (!(error instanceof GatewayError)) throw error;
+        reporter.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
+        ledger = ledgerFor(grouping, record, []);
+      }
+      const headers = Object.entries(REMOTE_WRITE_HEADERS).map(([k, v]) => `${k}: ${v}`).join('\n');
+      const samples = describeSamples(ledger.series);
+      return { url: client.displayUrl, text: `POST ${client.displayUrl}\n${headers}\n\n${samples}\n`, json: { url: client.displayUrl, samples: samples.split('\n') } };
+    },
+    async markInProgress(grouping, startedAt) {
+      await writeSamples(client, ledgerFor(grouping, { kind: 'start', id: randomUUID(), startedAt }, []).series, reporter.debug);
+    },
+    close: () => client.close(),
+  };
+  return backend;
+};

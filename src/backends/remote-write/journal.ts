@@ -1,0 +1,61 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Grouping } from '../../gateway/group-state.js';
+import type { GroupRecord } from '../../metrics/apply.js';
+import { groupFileName } from '../../state-dir.js';
+import type { PastEvent } from './ledger.js';
+import type { TimeSeries } from './protobuf.js';
+
+/** How many of its own recent records of a group this machine remembers. */
+const REMEMBERED = 50;
+
+/**
+ * The records this machine wrote to a group lately. A store shows a new sample to queries only
+ * after a while (VictoriaMetrics: seconds for a new series), so the next record of the same
+ * group on this machine would not see the one before it; the journal fills that gap.
+ */
+export class Journal {
+  private readonly file: string;
+
+  constructor(stateDir: string, grouping: Grouping) {
+    this.file = join(stateDir, 'remote-write', 'recent', `${groupFileName(grouping)}.json`);
+  }
+
+  async events(): Promise<PastEvent[]> {
+    try {
+      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as unknown;
+      return Array.isArray(parsed) ? (parsed as PastEvent[]).filter((e) => typeof e?.timestampMs === 'number' && typeof e.at === 'number') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Remembers a record the store has taken, at the time of its samples; best effort, as the store holds the truth. */
+  async remember(record: GroupRecord, samples: readonly TimeSeries[]): Promise<void> {
+    const timestampMs = samples[0]?.samples[0]?.timestampMs;
+    if (timestampMs === undefined) return;
+    let event: PastEvent;
+    if (record.kind === 'deployment') {
+      event = { kind: 'deployment', at: record.finishedAt, timestampMs, status: record.status, commit: record.commit, version: record.version };
+    } else if (record.kind === 'start') {
+      event = { kind: 'start', at: record.startedAt, timestampMs };
+    } else {
+      return;
+    }
+    try {
+      const events = mergeEvents(await this.events(), [event]).slice(-REMEMBERED);
+      await mkdir(join(this.file, '..'), { recursive: true, mode: 0o700 });
+      const { default: writeFileAtomic } = await import('write-file-atomic');
+      await writeFileAtomic(this.file, JSON.stringify(events), { mode: 0o600 });
+    } catch {
+      // The journal only bridges the store's lag.
+    }
+  }
+}
+
+/** Two views of a group's past, one event per sample time, oldest first. */
+export function mergeEvents(a: readonly PastEvent[], b: readonly PastEvent[]): PastEvent[] {
+  const byTime = new Map<string, PastEvent>();
+  for (const event of [...a, ...b]) byTime.set(`${event.kind}@${event.timestampMs}`, event);
+  return [...byTime.values()].sort((x, y) => x.timestampMs - y.timestampMs);
+}
