@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,8 +61,10 @@ afterAll(() => {
   try {
     tmux('kill-server');
   } catch {
-    // no session left
+    // no session left: the server is gone already
   }
+  // tmux leaves its socket file behind; it is this file's own.
+  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
 });
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
