@@ -141,7 +141,7 @@ async function drain(context: CommandContext, gateway: Gateway, outbox: Outbox, 
  * records of the same group go first, within half the budget; other groups' kept records get
  * what is left. Nothing here throws: every failure is part of the outcome.
  */
-export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, onDurable?: () => void): Promise<RecordOutcome> {
+export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, onDurable?: (kept: boolean) => void): Promise<RecordOutcome> {
   const { settings, reporter, now } = context;
   const target = targetOf(settings);
   const backlog: Backlog = { sent: 0, remaining: 0, quarantined: [], otherTargets: 0 };
@@ -168,7 +168,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   } catch (error) {
     outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
   }
-  onDurable?.();
+  onDurable?.(own !== undefined);
 
   let older: OutboxEntry[] = [];
   try {
@@ -247,7 +247,7 @@ export async function sendRecord(
   context: CommandContext,
   grouping: Grouping,
   record: GroupRecord,
-  { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: () => void } = {},
+  { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: (kept: boolean) => void } = {},
 ): Promise<number> {
   const outcome = await recordOne(context, grouping, record, onDurable);
   renderRecordOutcome(outcome, context.settings, context.reporter, { toStderr });

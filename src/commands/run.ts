@@ -79,6 +79,7 @@ async function runWrapped(command: string[], flags: RunFlags, context: CommandCo
  */
 async function recordAfterCommand(context: CommandContext, grouping: Grouping, record: GroupRecord): Promise<void> {
   let durable = false;
+  let kept = false;
   let wake: (() => void) | undefined;
   let signalled = false;
   const interrupted = new Promise<void>((resolve) => {
@@ -93,14 +94,21 @@ async function recordAfterCommand(context: CommandContext, grouping: Grouping, r
     await Promise.race([
       sendRecord(context, grouping, record, {
         toStderr: true,
-        onDurable: () => {
+        onDurable: (onDisk) => {
           durable = true;
+          kept = onDisk;
           if (signalled) wake?.();
         },
       }),
       interrupted,
     ]);
-    if (signalled) context.reporter.warn('interrupted while recording; the record is kept and sent by the next deployctl command (or deployctl flush)');
+    if (signalled) {
+      context.reporter.warn(
+        kept
+          ? 'interrupted while recording; the record is kept and sent by the next deployctl command (or deployctl flush)'
+          : 'interrupted while recording, and the record could not be kept on disk: it may not have reached the gateway',
+      );
+    }
   } catch (error) {
     context.reporter.warn(`not recorded: unexpected error: ${(error as Error).message}`);
   } finally {
