@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -160,3 +160,36 @@ describe('SIGTERM while deployctl pushes after the command ended', () => {
     }
   }, 30_000);
 });
+
+describe('SIGTERM during the final push with a read-only state directory', () => {
+  it.skipIf(process.getuid?.() !== 0)('exits promptly with the command’s code and does not claim the record was kept', async () => {
+    const stateRoot = join(workdir.path, 'ro-term');
+    mkdirSync(stateRoot, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', stateRoot]);
+    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 5_000, after: () => 0 });
+    const ended = join(workdir.path, 'ro-term.ended');
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(stateRoot, 'state') };
+      const child = spawn(process.execPath, [BIN, 'run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      expect(await until(() => existsSync(ended), 10_000)).toBe(true);
+      // The in-progress mark (its 2 s budget) and then the final push are both held up by the gateway.
+      await sleep(2_500);
+      expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      expect(code).toBe(6);
+      expect(Date.now() - sent).toBeLessThan(1_000);
+      expect(stderr).toContain('the record could not be kept on disk');
+      expect(stderr).not.toContain('the record is kept');
+      expect(await deployments('ro-term', 'failure')).toBe(0);
+    } finally {
+      await proxy.close();
+      execFileSync('umount', [stateRoot]);
+    }
+  }, 20_000);
+});
+
