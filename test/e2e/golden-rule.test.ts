@@ -50,7 +50,7 @@ describe('write-ahead under kill -9', () => {
   const SLOTS = 4;
 
   it(`loses nothing and doubles nothing over ${TRIALS} kill -9 trials at random points of a slowed push`, async () => {
-    const figures = { trials: 0, killed: 0, durableOrSent: 0, notStarted: 0, lost: 0, doubled: 0, requestBeforeWriteAhead: 0, flushFailed: 0 };
+    const figures = { trials: 0, killed: 0, killedMidPush: 0, durableOrSent: 0, notStarted: 0, lost: 0, doubled: 0, requestBeforeWriteAhead: 0, flushFailed: 0 };
     const slot = async (k: number) => {
       const service = `kill9-${k}`;
       const stateDir = join(workdir.path, `kill9-${k}`);
@@ -69,12 +69,16 @@ describe('write-ahead under kill -9', () => {
         },
       });
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
-      // One undisturbed run tells how long a whole record takes here: kill points are spread over it.
-      const calibrateStart = Date.now();
-      const first = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env, cwd: workdir.path });
-      expect(first.exitCode).toBe(0);
-      const span = (Date.now() - calibrateStart) * 1.2;
-      let expected = 1;
+      // Undisturbed runs tell how long a whole record takes here (the quickest of three, as the
+      // first pays for a cold start): kill points are spread over it.
+      let span = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const calibrateStart = Date.now();
+        const first = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env, cwd: workdir.path });
+        expect(first.exitCode).toBe(0);
+        span = Math.min(span, (Date.now() - calibrateStart) * 1.1);
+      }
+      let expected = 3;
       try {
         for (let trial = k; trial < TRIALS; trial += SLOTS) {
           const before = await deployments(service);
@@ -84,13 +88,16 @@ describe('write-ahead under kill -9', () => {
           const requestsBefore = proxy.requests.length;
           const run = launch(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '5'], env);
           await Promise.race([sleep(Math.random() * span), run.exited]);
+          let killedNow = false;
           if (run.child.exitCode === null && run.child.signalCode === null) {
             run.child.kill('SIGKILL');
             figures.killed += 1;
+            killedNow = true;
           }
           await run.exited;
           trialStart = Infinity;
           const madeRequest = proxy.requests.length > requestsBefore;
+          if (killedNow && madeRequest) figures.killedMidPush += 1;
           const durable = kept(stateDir).length > 0;
           // Let a request the dead process had already handed over reach the gateway.
           await until(() => proxy!.inFlight() === 0, 2_000);
@@ -121,8 +128,9 @@ describe('write-ahead under kill -9', () => {
     expect(figures.requestBeforeWriteAhead).toBe(0);
     expect(figures.flushFailed).toBe(0);
     // The kill points were spread: some before anything, most in the middle of the push.
-    expect(figures.killed).toBeGreaterThan(TRIALS / 2);
+    expect(figures.killed).toBeGreaterThan(TRIALS / 3);
     expect(figures.durableOrSent).toBeGreaterThan(TRIALS / 4);
+    expect(figures.killedMidPush).toBeGreaterThan(TRIALS / 5);
   }, 120_000);
 });
 
