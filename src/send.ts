@@ -71,6 +71,8 @@ export interface DrainResult {
   failed: { entry: OutboxEntry; failure: Failure }[];
   /** Not tried: out of time, the gateway unreachable, or in flight to another process. */
   untried: OutboxEntry[];
+  /** Gone from the outbox before their turn: sent by a concurrent process. */
+  sentByOthers: OutboxEntry[];
 }
 
 /** Sends one group's kept records, oldest first, while its lock is held. */
@@ -81,7 +83,10 @@ async function drainGroup(context: CommandContext, gateway: Gateway, outbox: Out
       result.untried.push(...group.slice(index));
       return false;
     }
-    if (!(await outbox.holds(entry))) continue; // a concurrent process sent it
+    if (!(await outbox.holds(entry))) {
+      result.sentByOthers.push(entry); // a concurrent process sent it
+      continue;
+    }
     try {
       await deliver(gateway, entry.kept.grouping, entry.kept.record, { dryRun: false, now, debug: reporter.debug });
       await outbox.remove(entry);
@@ -105,7 +110,7 @@ async function drainGroup(context: CommandContext, gateway: Gateway, outbox: Out
  */
 async function drain(context: CommandContext, gateway: Gateway, outbox: Outbox, entries: OutboxEntry[], { locked = false } = {}): Promise<DrainResult> {
   const { settings, now } = context;
-  const result: DrainResult = { sent: [], failed: [], untried: [] };
+  const result: DrainResult = { sent: [], failed: [], untried: [], sentByOthers: [] };
   const byGroup = new Map<string, OutboxEntry[]>();
   for (const entry of entries) {
     if (outbox.inFlight(entry, now())) continue;
@@ -295,7 +300,7 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
       targets.push({
         target,
         sent: drained.sent.length,
-        remaining: group.length - drained.sent.length,
+        remaining: group.length - drained.sent.length - drained.sentByOthers.length,
         failures: drained.failed.map(({ entry, failure }) => ({ record: entry.kept.record, grouping: entry.kept.grouping, failure })),
         pending: [],
         configured,
