@@ -127,13 +127,16 @@ describe('TLS with a client certificate on the real gateway', () => {
     expect(result.stderr).toContain('--ca-file');
   });
 
-  it('refuses a certificate without its key, and a missing CA file, with exit code 2', async () => {
+  it('does not record with a certificate without its key, or a missing CA file: a warning, exit 2 under --strict', async () => {
     const noKey = await cli(['record', '-s', 'tls', '-e', 'prod', '--status', 'success', '--cert-file', pki.clientCert], { DEPLOYCTL_PUSHGATEWAY_URL: mtls.url });
-    expect(noKey.exitCode).toBe(2);
-    expect(noKey.stderr).toContain('needs both --cert-file and --key-file');
+    expect(noKey.exitCode).toBe(0);
+    expect(noKey.stderr).toContain('not recorded:');
+    expect(noKey.stderr).toContain('a client certificate needs both a certificate and a key file (--cert-file and --key-file)');
     const missing = await cli(['record', '-s', 'tls', '-e', 'prod', '--status', 'success', '--ca-file', '/nonexistent/ca.pem'], { DEPLOYCTL_PUSHGATEWAY_URL: mtls.url });
-    expect(missing.exitCode).toBe(2);
+    expect(missing.exitCode).toBe(0);
     expect(missing.stderr).toContain('--ca-file: cannot read /nonexistent/ca.pem: ENOENT');
+    const strict = await cli(['record', '-s', 'tls', '-e', 'prod', '--status', 'success', '--ca-file', '/nonexistent/ca.pem', '--strict'], { DEPLOYCTL_PUSHGATEWAY_URL: mtls.url });
+    expect(strict.exitCode).toBe(2);
     expect(readFileSync(pki.caCert, 'utf8')).toContain('BEGIN CERTIFICATE');
   });
 });

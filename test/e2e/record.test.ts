@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { freePort, startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
 import { select, value } from '../helpers/exposition.js';
 
 let gateway: RunningServer;
@@ -151,11 +151,14 @@ describe('deployctl record against a real Pushgateway', () => {
     expect(await hasGroup(gateway.url, 'refused')).toBe(false);
   });
 
-  it('refuses a missing service with exit code 2 and says how to give one', async () => {
+  it('warns about a missing service (exit 2 only under --strict) and says how to give one', async () => {
     const result = await record(['--env', 'prod', '--status', 'success']);
-    expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain('no service given');
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain('not recorded: no service given');
     expect(result.stderr).toContain('DEPLOYCTL_SERVICE');
+    const strict = await record(['--env', 'prod', '--status', 'success', '--strict']);
+    expect(strict.exitCode).toBe(2);
+    expect(strict.stderr).toContain('no service given');
   });
 
   it('takes service and environment from the environment and a config file, flags winning', async () => {
@@ -177,16 +180,22 @@ describe('deployctl record against a real Pushgateway', () => {
     }
   });
 
-  it('names the file, the key and the problem of a bad config, with exit code 2', async () => {
+  it('names the file, the key and the problem of a bad config; not recorded, exit 2 only under --strict', async () => {
     const dir = tempDir();
     try {
       const file = join(dir.path, 'deployctl.config.json');
       writeFileSync(file, JSON.stringify({ service: 'x', timeout: 'soon', colour: 'red' }));
       const result = await deployctl(['record', '--env', 'prod', '--status', 'success', '--config', file], { env, cwd: dir.path });
-      expect(result.exitCode).toBe(2);
-      expect(result.stderr).toContain(`invalid config file ${file}`);
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain(`not recorded: invalid config file ${file}`);
       expect(result.stderr).toMatch(/timeout: must be a number of seconds, not "soon"/);
-      expect(result.stderr).toMatch(/colour: is not a deployctl setting/);
+      const strict = await deployctl(['record', '--env', 'prod', '--status', 'success', '--config', file, '--strict'], { env, cwd: dir.path });
+      expect(strict.exitCode).toBe(2);
+      // An unknown key alone is only a warning.
+      writeFileSync(file, JSON.stringify({ service: 'x', colour: 'red' }));
+      const unknown = await deployctl(['record', '--env', 'prod', '--status', 'success', '--config', file, '--dry-run'], { env, cwd: dir.path });
+      expect(unknown.exitCode).toBe(0);
+      expect(unknown.stderr).toMatch(/colour is not a deployctl setting; ignored/);
       expect(await hasGroup(gateway.url, 'x')).toBe(false);
     } finally {
       dir.remove();
@@ -195,25 +204,33 @@ describe('deployctl record against a real Pushgateway', () => {
 
   it('keeps the record when the gateway is unreachable, exits 0 (1 under --strict), and flush sends it once', async () => {
     const stateDir = join(workdir.path, 'down-state');
-    const down = { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_STATE_DIR: stateDir };
+    // A kept record goes only to the gateway it was meant for: this one, down now, up later.
+    const port = await freePort();
+    const downUrl = `http://127.0.0.1:${port}`;
+    const down = { DEPLOYCTL_PUSHGATEWAY_URL: downUrl, DEPLOYCTL_STATE_DIR: stateDir };
     const lenient = await record(['-s', 'down', '-e', 'prod', '--status', 'success', '--duration', '30', '--timeout', '1'], down);
     expect(lenient.exitCode).toBe(0);
     expect(lenient.stderr).toMatch(
-      /warning: success of down in prod is not on the gateway yet: could not GET http:\/\/127\.0\.0\.1:9\/api\/v1\/metrics: ECONNREFUSED \(\d+ attempts in [\d.]+s\)\. It is kept in .*outbox and sent by the next deployctl command, or now with: deployctl flush/,
+      /warning: success of down in prod is not on the gateway yet: could not GET http:\/\/127\.0\.0\.1:\d+\/api\/v1\/metrics: ECONNREFUSED \(\d+ attempts in [\d.]+s\)\. It is kept in .*outbox\/\S+\.json and sent by the next deployctl command, or now with: deployctl flush/,
     );
     const strict = await record(['-s', 'down', '-e', 'prod', '--status', 'failure', '--timeout', '1', '--strict'], down);
     expect(strict.exitCode).toBe(1);
     expect(await hasGroup(gateway.url, 'down')).toBe(false);
 
-    const flush = await deployctl(['flush'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
-    expect(flush.exitCode).toBe(0);
-    expect(flush.stdout).toMatch(/sent 2 kept record\(s\); 0 still kept\n$/);
-    const again = await deployctl(['flush'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
-    expect(again.stdout).toBe('nothing kept: the outbox is empty\n');
-    const samples = await scrape(gateway.url);
-    expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'success' })).toBe(1);
-    expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'failure' })).toBe(1);
-    expect(value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'down', status: 'success' })).toBe(30);
+    const back = await startPushgateway([], { port });
+    try {
+      const flush = await deployctl(['flush'], { env: down, cwd: workdir.path });
+      expect(flush.exitCode).toBe(0);
+      expect(flush.stdout).toMatch(/sent 2 kept record\(s\); 0 still kept\n$/);
+      const again = await deployctl(['flush'], { env: down, cwd: workdir.path });
+      expect(again.stdout).toBe('nothing kept: the outbox is empty\n');
+      const samples = await scrape(back.url);
+      expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'success' })).toBe(1);
+      expect(value(samples, 'deployctl_deployments_total', { service: 'down', status: 'failure' })).toBe(1);
+      expect(value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'down', status: 'success' })).toBe(30);
+    } finally {
+      await back.stop();
+    }
   });
 
   it('leaves an exposition on the gateway that promtool check metrics accepts', async () => {

@@ -49,46 +49,72 @@ describe('gateway down, then up', () => {
     }
   });
 
+  /** A proxy in front of the real gateway that answers 503 until opened: kept records are meant for its URL. */
+  async function gate() {
+    let open = false;
+    const proxy = await startProxy(stack.gateway.url, () => (open ? 'forward' : { status: 503, body: 'down for maintenance' }));
+    return { url: proxy.url, open: () => (open = true), close: () => proxy.close() };
+  }
+
   it('sends kept records before a new one, and a kept record sent again after a crash counts once', async () => {
-    const env = { DEPLOYCTL_STATE_DIR: stateDir('crash') };
-    await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'success', '--timeout', '1'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
-    const outbox = join(stateDir('crash'), 'outbox');
-    const [kept] = readdirSync(outbox).filter((f) => f.endsWith('.json'));
-    copyFileSync(join(outbox, kept!), join(workdir.path, 'kept-copy.json'));
+    const gateway = await gate();
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('crash'), DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
+    try {
+      await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'success', '--timeout', '1'], env);
+      const outbox = join(stateDir('crash'), 'outbox');
+      const [kept] = readdirSync(outbox).filter((f) => f.endsWith('.json'));
+      copyFileSync(join(outbox, kept!), join(workdir.path, 'kept-copy.json'));
+      gateway.open();
 
-    const next = await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'failure'], env);
-    expect(next.exitCode).toBe(0);
-    expect(await success(stack.gateway.url, 'crash')).toBe(1);
-    expect(await success(stack.gateway.url, 'crash', 'failure')).toBe(1);
+      const next = await cli(['record', '-s', 'crash', '-e', 'prod', '--status', 'failure'], env);
+      expect(next.exitCode).toBe(0);
+      expect(await success(stack.gateway.url, 'crash')).toBe(1);
+      expect(await success(stack.gateway.url, 'crash', 'failure')).toBe(1);
 
-    // As if deployctl died after the push but before removing the file.
-    copyFileSync(join(workdir.path, 'kept-copy.json'), join(outbox, kept!));
-    const flush = await cli(['flush'], env);
-    expect(flush.exitCode).toBe(0);
-    expect(flush.stdout).toContain('was already recorded; not counted again');
-    expect(await success(stack.gateway.url, 'crash')).toBe(1);
+      // As if deployctl died after the push but before removing the file.
+      copyFileSync(join(workdir.path, 'kept-copy.json'), join(outbox, kept!));
+      const flush = await cli(['flush', '--verbose'], env);
+      expect(flush.exitCode).toBe(0);
+      expect(flush.stdout).toContain('sent 1 kept record(s); 0 still kept');
+      expect(await success(stack.gateway.url, 'crash')).toBe(1);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('sets a corrupt outbox file aside and says so', async () => {
-    const env = { DEPLOYCTL_STATE_DIR: stateDir('corrupt') };
-    await cli(['record', '-s', 'corrupt', '-e', 'prod', '--status', 'success', '--timeout', '1'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
-    writeFileSync(join(stateDir('corrupt'), 'outbox', '00000000000000-broken.json'), '{"format":1,"grou');
-    const flush = await cli(['flush'], env);
-    expect(flush.stderr).toMatch(/kept record .*00000000000000-broken\.json is unreadable \(not valid JSON\); moved to .*corrupt\/00000000000000-broken\.json/);
-    expect(flush.exitCode).toBe(1);
-    expect(await success(stack.gateway.url, 'corrupt')).toBe(1);
-    expect(readdirSync(join(stateDir('corrupt'), 'outbox', 'corrupt'))).toEqual(['00000000000000-broken.json']);
+    const gateway = await gate();
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('corrupt'), DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
+    try {
+      await cli(['record', '-s', 'corrupt', '-e', 'prod', '--status', 'success', '--timeout', '1'], env);
+      writeFileSync(join(stateDir('corrupt'), 'outbox', '00000000000000-broken.json'), '{"format":1,"grou');
+      gateway.open();
+      const flush = await cli(['flush'], env);
+      expect(flush.stderr).toMatch(/outbox\/00000000000000-broken\.json is not a record deployctl can send \(not valid JSON\); moved to .*outbox\/quarantine\/00000000000000-broken\.json/);
+      expect(flush.exitCode).toBe(1);
+      expect(await success(stack.gateway.url, 'corrupt')).toBe(1);
+      expect(readdirSync(join(stateDir('corrupt'), 'outbox', 'quarantine'))).toEqual(['00000000000000-broken.json']);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('lets two flushes at once send each kept record once', async () => {
-    const env = { DEPLOYCTL_STATE_DIR: stateDir('twoflush') };
-    for (let i = 0; i < 6; i++) {
-      await cli(['record', '-s', `twoflush-${i % 2}`, '-e', 'prod', '--status', 'success', '--timeout', '0.3'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9' });
+    const gateway = await gate();
+    const env = { DEPLOYCTL_STATE_DIR: stateDir('twoflush'), DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
+    try {
+      for (let i = 0; i < 6; i++) {
+        await cli(['record', '-s', `twoflush-${i % 2}`, '-e', 'prod', '--status', 'success', '--timeout', '0.3'], env);
+      }
+      expect(readdirSync(join(stateDir('twoflush'), 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(6);
+      gateway.open();
+      const [a, b] = await Promise.all([cli(['flush'], env), cli(['flush'], env)]);
+      expect(a.exitCode + b.exitCode).toBe(0);
+      expect(await success(stack.gateway.url, 'twoflush-0')).toBe(3);
+      expect(await success(stack.gateway.url, 'twoflush-1')).toBe(3);
+    } finally {
+      await gateway.close();
     }
-    const [a, b] = await Promise.all([cli(['flush'], env), cli(['flush'], env)]);
-    expect(a.exitCode + b.exitCode).toBe(0);
-    expect(await success(stack.gateway.url, 'twoflush-0')).toBe(3);
-    expect(await success(stack.gateway.url, 'twoflush-1')).toBe(3);
   });
 });
 
