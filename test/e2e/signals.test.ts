@@ -161,6 +161,39 @@ describe('SIGTERM while deployctl pushes after the command ended', () => {
   }, 30_000);
 });
 
+describe('SIGTERM after the command ended, while the in-progress mark is still on its way', () => {
+  it('keeps the record, exits promptly with the command’s code, and a later flush lands it once', async () => {
+    let slow = true;
+    const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 5_000 : 0), after: () => 0 });
+    const stateDir = join(workdir.path, 'term-mark');
+    const ended = join(workdir.path, 'term-mark.ended');
+    const env = { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
+    try {
+      const child = spawn(process.execPath, [BIN, 'run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      expect(await until(() => existsSync(ended), 10_000)).toBe(true);
+      await sleep(400); // the command has ended; deployctl waits for its in-progress mark (held 5 s)
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      expect(code).toBe(5);
+      expect(Date.now() - sent).toBeLessThan(1_000);
+      expect(stderr).toContain('interrupted while recording; the record is kept');
+      expect(readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
+      slow = false;
+      const flush = await deployctl(['flush'], { env, cwd: workdir.path });
+      expect(flush.exitCode).toBe(0);
+      expect(flush.stdout).toContain('sent 1 kept record(s); 0 still kept');
+      expect(await deployments('term-mark', 'failure')).toBe(1);
+      expect(await deployments('term-mark', 'cancelled')).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  }, 20_000);
+});
+
 describe('SIGTERM during the final push with a read-only state directory', () => {
   it.skipIf(process.getuid?.() !== 0)('exits promptly with the command’s code and does not claim the record was kept', async () => {
     const stateRoot = join(workdir.path, 'ro-term');
