@@ -349,6 +349,33 @@ describe('a large outbox', () => {
   }, 40_000);
 });
 
+describe('a long backlog of the same group', () => {
+  it('3,000 kept records of the new record’s own group: the new one lands within its budget, older ones go first, none dropped', async () => {
+    const stateDir = join(workdir.path, 'backlog');
+    const outbox = join(stateDir, 'outbox');
+    mkdirSync(outbox, { recursive: true });
+    const own = `${stack.gateway.url}/`;
+    const KEPT = 3_000;
+    for (let i = 0; i < KEPT; i++) {
+      const kept = keptRecord(own, 'backlog');
+      writeFileSync(join(outbox, keptName(own, 'backlog', kept.id, Date.now() - 3_600_000 + i)), JSON.stringify(kept.body));
+    }
+    const started = Date.now();
+    const result = await cli(['record', '-s', 'backlog', '-e', 'prod', '--status', 'failure', '--timeout', '5'], { DEPLOYCTL_STATE_DIR: stateDir });
+    const elapsed = Date.now() - started;
+    expect(result.exitCode).toBe(0);
+    expect(elapsed).toBeLessThan(5_000 + 1_500);
+    expect(await deployments('backlog', 'failure')).toBe(1);
+    const sent = await deployments('backlog');
+    const stillKept = Number(/(\d+) record\(s\) for this gateway are still kept/.exec(result.stderr)?.[1] ?? 0);
+    console.log(`same-group backlog: record took ${elapsed} ms, sent ${sent} older, ${stillKept} still kept`);
+    expect(sent).toBeGreaterThan(0);
+    expect(result.stderr).toContain(`also sent ${sent} record(s) kept earlier`);
+    expect(sent + stillKept).toBe(KEPT);
+    expect(keptIn(stateDir)).toHaveLength(stillKept);
+  }, 30_000);
+});
+
 describe('problems of the surroundings are warnings', () => {
   it('an unknown config key is only a warning; an invalid value is "not recorded"; --strict stops with 2 before the command runs', async () => {
     const dir = join(workdir.path, 'badconfig');
