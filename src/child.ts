@@ -47,7 +47,9 @@ export function childEnvironment(env: Record<string, string | undefined>): Recor
         const url = new URL(value);
         url.username = '';
         url.password = '';
-        scrubbed[name] = url.toString();
+        // An @ left after that is a malformed URL (a password with / or @ in it, not percent-encoded)
+        // whose password may now read as part of its path: leave it out.
+        if (!url.toString().includes('@')) scrubbed[name] = url.toString();
       } catch {
         // not a URL deployctl could use; it may still hold a password: leave it out
       }

@@ -62,7 +62,7 @@ function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry): Prom
 export interface DrainResult {
   sent: OutboxEntry[];
   failed: { entry: OutboxEntry; failure: Failure }[];
-  /** Not tried: out of time, the gateway unreachable, or in flight to another process. */
+  /** Not tried: out of time or the backend unreachable. */
   untried: OutboxEntry[];
 }
 
@@ -131,7 +131,7 @@ async function drain(context: CommandContext, backend: Backend, outbox: Outbox, 
  * records of the same group go first, within half the budget; other groups' kept records get
  * what is left. Nothing here throws: every failure is part of the outcome.
  */
-export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, onDurable?: () => void): Promise<RecordOutcome> {
+export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, onDurable?: (kept: boolean) => void): Promise<RecordOutcome> {
   const { settings, reporter, now } = context;
   const target = targetOf(settings);
   const backlog: Backlog = { sent: 0, remaining: 0, quarantined: [], otherTargets: 0 };
@@ -159,7 +159,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   } catch (error) {
     outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
   }
-  onDurable?.();
+  onDurable?.(own !== undefined);
 
   let older: OutboxEntry[] = [];
   try {
@@ -243,7 +243,7 @@ export async function sendRecord(
   context: CommandContext,
   grouping: Grouping,
   record: GroupRecord,
-  { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: () => void } = {},
+  { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: (kept: boolean) => void } = {},
 ): Promise<number> {
   const outcome = await recordOne(context, grouping, record, onDurable);
   renderRecordOutcome(outcome, context.settings, context.reporter, { toStderr });

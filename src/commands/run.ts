@@ -75,33 +75,48 @@ async function runWrapped(command: string[], flags: RunFlags, context: CommandCo
 }
 
 /**
- * Sends the record made after the command ended. A signal (SIGINT, SIGTERM, SIGHUP) in the
- * meantime ends the wait once the record is on disk: it is kept and sent by the next command.
+ * Makes and sends the record once the command has ended. A signal (SIGINT, SIGTERM, SIGHUP) from
+ * then on, while the record is made (`make` is given a promise the first signal settles) or sent,
+ * ends the wait once the record is on disk: it is kept and sent by the next command.
  */
-async function recordAfterCommand(context: CommandContext, grouping: Grouping, record: GroupRecord): Promise<void> {
+async function recordAfterCommand(context: CommandContext, grouping: Grouping, make: (signalled: Promise<void>) => Promise<GroupRecord>): Promise<void> {
   let durable = false;
+  let kept = false;
   let wake: (() => void) | undefined;
+  let firstSignal: (() => void) | undefined;
   let signalled = false;
   const interrupted = new Promise<void>((resolve) => {
     wake = resolve;
   });
+  const anySignal = new Promise<void>((resolve) => {
+    firstSignal = resolve;
+  });
   const onSignal = () => {
     signalled = true;
+    firstSignal?.();
     if (durable) wake?.();
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
   try {
+    const record = await make(anySignal);
     await Promise.race([
       sendRecord(context, grouping, record, {
         toStderr: true,
-        onDurable: () => {
+        onDurable: (onDisk) => {
           durable = true;
+          kept = onDisk;
           if (signalled) wake?.();
         },
       }),
       interrupted,
     ]);
-    if (signalled) context.reporter.warn('interrupted while recording; the record is kept and sent by the next deployctl command (or deployctl flush)');
+    if (signalled) {
+      context.reporter.warn(
+        kept
+          ? 'interrupted while recording; the record is kept and sent by the next deployctl command (or deployctl flush)'
+          : 'interrupted while recording, and the record could not be kept on disk: it may not have reached the gateway',
+      );
+    }
   } catch (error) {
     context.reporter.warn(`not recorded: unexpected error: ${(error as Error).message}`);
   } finally {
@@ -136,20 +151,24 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
     inProgress = markInProgress(context, grouping, now());
   });
   if (outcome.startError) return outcome.exitCode;
-  await inProgress;
 
-  const collected = await metadata;
-  if (collected instanceof Error) context.reporter.warn(`version and commit unknown: ${collected.message}`);
-  const record: DeploymentRecord = {
-    kind: 'deployment',
-    id: randomUUID(),
-    status: statusOf(outcome),
-    labels: settings.labels,
-    finishedAt: now(),
-    durationSeconds: outcome.durationSeconds,
-    ...(collected instanceof Error ? { version: '', commit: '' } : collected),
-  };
-  await recordAfterCommand(context, grouping, record);
+  // A signal while the in-progress mark or the metadata is still awaited stops the wait for them.
+  await recordAfterCommand(context, grouping, async (signalled) => {
+    const finishedAt = now();
+    await Promise.race([inProgress, signalled]);
+    const collected = await Promise.race([metadata, signalled.then(() => new Error('interrupted before they were read'))]);
+    if (collected instanceof Error) context.reporter.warn(`version and commit unknown: ${collected.message}`);
+    const record: DeploymentRecord = {
+      kind: 'deployment',
+      id: randomUUID(),
+      status: statusOf(outcome),
+      labels: settings.labels,
+      finishedAt,
+      durationSeconds: outcome.durationSeconds,
+      ...(collected instanceof Error ? { version: '', commit: '' } : collected),
+    };
+    return record;
+  });
   return outcome.exitCode;
 }
 
@@ -193,7 +212,9 @@ export async function stepCommand(name: string, command: string[], flags: RunFla
   const outcome = await runWrapped(command, flags, context);
   if (outcome.startError) return outcome.exitCode;
   const status = statusOf(outcome);
-  if (status !== 'success') await noteStepForFinish(settings.stateDir, grouping, step, status, context);
-  await recordAfterCommand(context, grouping, record(status, outcome.durationSeconds));
+  await recordAfterCommand(context, grouping, async () => {
+    if (status !== 'success') await noteStepForFinish(settings.stateDir, grouping, step, status, context);
+    return record(status, outcome.durationSeconds);
+  });
   return outcome.exitCode;
 }

@@ -29,12 +29,15 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
   const startedAt = flags.startedAt === undefined ? now() : parseTimestamp('--started-at', flags.startedAt, now());
   const grouping = { job: settings.job, ...target };
   if (!settings.dryRun) {
+    // A state directory that cannot be written costs only the local note, never the record.
     await saveStarted(settings.stateDir, {
       grouping,
       startedAt,
       ...(flags.version !== undefined && { version: flags.version }),
       ...(flags.commit !== undefined && { commit: flags.commit }),
-    });
+    }).catch((error: NodeJS.ErrnoException) =>
+      context.reporter.warn(`the start could not be kept on this machine (${error.code ?? error.message}); give finish --status`),
+    );
   }
   const record: StartRecord = { kind: 'start', id: randomUUID(), startedAt, labels: settings.labels };
   return sendRecord(context, grouping, record);
@@ -90,6 +93,10 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     ...metadata,
   };
   const exitCode = await sendRecord(context, grouping, record);
-  if (!settings.dryRun) await clearStarted(settings.stateDir, grouping);
+  if (!settings.dryRun) {
+    await clearStarted(settings.stateDir, grouping).catch((error: NodeJS.ErrnoException) =>
+      context.reporter.warn(`the start kept on this machine could not be removed (${error.code ?? error.message})`),
+    );
+  }
   return exitCode;
 }

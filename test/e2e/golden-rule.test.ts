@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lockAddress } from '../../src/lock.js';
+import { groupFileName } from '../../src/state-dir.js';
+import { BIN, deployctl, scrape } from '../helpers/cli.js';
+import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.js';
+import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+
+/**
+ * The golden rule under crashes: write-ahead with kill -9 at random points of a slowed push, and
+ * the group lock with killed and live holders. Every expected count comes from this file's own
+ * bookkeeping, compared with what the real gateway holds.
+ */
+const stack = useGatewayAndWorkdir();
+const { workdir } = stack;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const baseEnv = () => ({ PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1' });
+
+/** deployctl started in the background, to be killed. */
+function launch(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...baseEnv(), ...env }, cwd: workdir.path, stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited };
+}
+
+const kept = (stateDir: string) => {
+  try {
+    return readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'));
+  } catch {
+    return [];
+  }
+};
+
+async function deployments(service: string, status = 'success'): Promise<number> {
+  const found = (await scrape(stack.gateway.url)).filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
+}
+
+async function until(condition: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await sleep(10);
+}
+
+describe('write-ahead under kill -9', () => {
+  const TRIALS = Number(process.env.DEPLOYCTL_KILL_TRIALS ?? 100);
+  const SLOTS = 4;
+
+  it(`loses nothing and doubles nothing over ${TRIALS} kill -9 trials at random points of a slowed push`, async () => {
+    const figures = { trials: 0, killed: 0, killedMidPush: 0, durableOrSent: 0, notStarted: 0, lost: 0, doubled: 0, requestBeforeWriteAhead: 0, flushFailed: 0 };
+    const slot = async (k: number) => {
+      const service = `kill9-${k}`;
+      const stateDir = join(workdir.path, `kill9-${k}`);
+      let trialStart = Infinity;
+      let firstSeen = true;
+      let proxy: DelayProxy | undefined;
+      proxy = await startDelayProxy(stack.gateway.url, {
+        before: () => Math.random() * 100,
+        after: () => Math.random() * 100,
+        onRequest: () => {
+          // The first request of a trial must find the record already on disk.
+          if (Date.now() >= trialStart && firstSeen) {
+            firstSeen = false;
+            if (kept(stateDir).length === 0) figures.requestBeforeWriteAhead += 1;
+          }
+        },
+      });
+      const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
+      // Undisturbed runs tell how long a whole record takes here (the quickest of three, as the
+      // first pays for a cold start): kill points are spread over it.
+      let span = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const calibrateStart = Date.now();
+        const first = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env, cwd: workdir.path });
+        expect(first.exitCode).toBe(0);
+        span = Math.min(span, (Date.now() - calibrateStart) * 1.1);
+      }
+      let expected = 3;
+      try {
+        for (let trial = k; trial < TRIALS; trial += SLOTS) {
+          const before = await deployments(service);
+          expect(before).toBe(expected);
+          firstSeen = true;
+          trialStart = Date.now();
+          const requestsBefore = proxy.requests.length;
+          const run = launch(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '5'], env);
+          await Promise.race([sleep(Math.random() * span), run.exited]);
+          let killedNow = false;
+          if (run.child.exitCode === null && run.child.signalCode === null) {
+            run.child.kill('SIGKILL');
+            figures.killed += 1;
+            killedNow = true;
+          }
+          await run.exited;
+          trialStart = Infinity;
+          const madeRequest = proxy.requests.length > requestsBefore;
+          if (killedNow && madeRequest) figures.killedMidPush += 1;
+          const durable = kept(stateDir).length > 0;
+          // Let a request the dead process had already handed over reach the gateway.
+          await until(() => proxy!.inFlight() === 0, 2_000);
+          const flush = await deployctl(['flush'], { env, cwd: workdir.path });
+          if (flush.exitCode !== 0) figures.flushFailed += 1;
+          const after = await deployments(service);
+          figures.trials += 1;
+          if (madeRequest || durable) {
+            figures.durableOrSent += 1;
+            expected += 1;
+          } else {
+            figures.notStarted += 1;
+          }
+          if (after < expected) figures.lost += expected - after;
+          if (after > expected) figures.doubled += after - expected;
+          expected = after; // each trial judged on its own
+          expect(kept(stateDir)).toEqual([]);
+        }
+      } finally {
+        await proxy.close();
+      }
+    };
+    await Promise.all(Array.from({ length: SLOTS }, (_, k) => slot(k)));
+    console.log(`kill -9 trials: ${JSON.stringify(figures)}`);
+    expect(figures.trials).toBe(TRIALS);
+    expect(figures.lost).toBe(0);
+    expect(figures.doubled).toBe(0);
+    expect(figures.requestBeforeWriteAhead).toBe(0);
+    expect(figures.flushFailed).toBe(0);
+    // The kill points were spread: some before anything, most in the middle of the push.
+    expect(figures.killed).toBeGreaterThan(TRIALS / 3);
+    expect(figures.durableOrSent).toBeGreaterThan(TRIALS / 4);
+    expect(figures.killedMidPush).toBeGreaterThan(TRIALS / 5);
+  }, 120_000);
+});
+
+/** A process of this test's own that holds a group's lock: listens on the same abstract name. */
+async function holdLock(address: string, ms: number): Promise<{ released: Promise<void>; pid: number }> {
+  const holder = spawn(
+    process.execPath,
+    ['-e', `const s=require('net').createServer();s.listen({path:${JSON.stringify(address)},exclusive:true},()=>{process.stdout.write('held\\n');setTimeout(()=>process.exit(0),${ms})});s.on('error',e=>{process.stdout.write('busy '+e.code+'\\n');process.exit(1)})`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const said = await new Promise<string>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+  if (!said.startsWith('held')) throw new Error(`the test could not hold the lock: ${said}`);
+  return { released: new Promise((resolve) => holder.once('exit', () => resolve())), pid: holder.pid! };
+}
+
+/** Whether any process listens on this abstract socket name (the kernel's own table). */
+const abstractListening = (address: string) =>
+  readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .some((line) => line.includes(` @${address.slice(1)}`)); // Node pads the name with NULs, shown as @
+
+describe('the group lock', () => {
+  const grouping = (service: string) => ({ job: 'deployctl', service, environment: 'prod' });
+
+  it('a holder killed with kill -9 leaves nothing behind; then concurrent records of one group lose nothing', async () => {
+    const ROUNDS = Number(process.env.DEPLOYCTL_LOCK_ROUNDS ?? 3);
+    const CONCURRENT = 30;
+    const service = 'lock-crash';
+    const stateDir = join(workdir.path, 'lock-crash');
+    const address = lockAddress(stateDir, grouping(service));
+    // A slow gateway keeps the killed holder inside its lock for a while.
+    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 300, after: () => 300 });
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
+    let expected = 0;
+    let lost = 0;
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const holder = launch(['record', '-s', service, '-e', 'prod', '--status', 'failure', '--timeout', '10'], env);
+        await until(() => abstractListening(address), 5_000);
+        expect(abstractListening(address)).toBe(true);
+        holder.child.kill('SIGKILL');
+        await holder.exited;
+        expect(abstractListening(address)).toBe(false);
+        // Nothing at all under the state directory but the killed process's kept record.
+        expect(existsSync(join(stateDir, 'locks'))).toBe(false);
+        expect(readdirSync(stateDir).sort()).toEqual(['outbox']);
+        await until(() => proxy.inFlight() === 0, 2_000);
+
+        const results = await Promise.all(
+          Array.from({ length: CONCURRENT }, () => deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '30'], { env: { ...env, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url }, cwd: workdir.path, timeout: 60_000 })),
+        );
+        expect(results.map((r) => r.exitCode)).toEqual(Array(CONCURRENT).fill(0));
+        expected += CONCURRENT;
+        const got = await deployments(service);
+        lost += expected - got;
+        expected = got;
+      }
+    } finally {
+      await proxy.close();
+    }
+    console.log(`lock after kill -9: lost ${lost} of ${ROUNDS * CONCURRENT}`);
+    expect(lost).toBe(0);
+    // The killed holders' records were kept and went to the same gateway URL only through flush.
+    // The killed holders' records (kept before they took the lock) were meant for the proxy's URL,
+    // which is gone now: they stay kept, none was sent to the gateway the others used.
+    const flush = await deployctl(['flush', '--timeout', '1'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
+    expect(flush.exitCode).toBe(1);
+    expect(kept(stateDir)).toHaveLength(ROUNDS);
+    expect(await deployments(service, 'failure')).toBe(0);
+  }, 60_000);
+
+  it('a directory, a dangling symlink or an empty file where a lock file might be changes nothing', async () => {
+    const stateDir = join(workdir.path, 'lock-odd');
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir };
+    const locks = join(stateDir, 'locks');
+    mkdirSync(locks, { recursive: true });
+    const name = (service: string) => groupFileName(grouping(service));
+    mkdirSync(join(locks, name('odd-dir')));
+    mkdirSync(join(locks, `${name('odd-dir')}.lock`));
+    mkdirSync(join(locks, `${name('odd-dir')}.sock`));
+    symlinkSync('/nonexistent/target', join(locks, name('odd-link')));
+    symlinkSync('/nonexistent/target', join(locks, `${name('odd-link')}.lock`));
+    symlinkSync('/nonexistent/target', join(locks, `${name('odd-link')}.sock`));
+    writeFileSync(join(locks, name('odd-empty')), '');
+    writeFileSync(join(locks, `${name('odd-empty')}.lock`), '');
+    writeFileSync(join(locks, `${name('odd-empty')}.sock`), '');
+    for (const service of ['odd-dir', 'odd-link', 'odd-empty']) {
+      const started = Date.now();
+      const results = await Promise.all(
+        [0, 1, 2].map(() => deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '3'], { env, cwd: workdir.path })),
+      );
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(results.map((r) => [r.exitCode, r.stderr])).toEqual([
+        [0, ''],
+        [0, ''],
+        [0, ''],
+      ]);
+      expect(await deployments(service)).toBe(3);
+    }
+    expect(kept(stateDir)).toEqual([]);
+    // What was there is still there, untouched.
+    expect(lstatSync(join(locks, `${name('odd-dir')}.lock`)).isDirectory()).toBe(true);
+    expect(lstatSync(join(locks, `${name('odd-link')}.lock`)).isSymbolicLink()).toBe(true);
+  });
+
+  it('never breaks a live holder: records wait at most --timeout, are kept, then flushed once', async () => {
+    const service = 'lock-live';
+    const stateDir = join(workdir.path, 'lock-live');
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir };
+    const holder = await holdLock(lockAddress(stateDir, grouping(service)), 8_000);
+    const timed = async () => {
+      const started = Date.now();
+      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '1.5'], { env, cwd: workdir.path });
+      return { ...result, ms: Date.now() - started };
+    };
+    const results = await Promise.all([timed(), timed(), timed()]);
+    for (const result of results) {
+      expect(result.exitCode).toBe(0);
+      expect(result.ms).toBeLessThan(1_500 + 1_000 + 500 /* node start-up */);
+      expect(result.stderr).toContain('held the lock on lock-live in prod for longer than 1.5s');
+      expect(result.stderr).toContain('It is kept in');
+    }
+    expect(await deployments(service)).toBe(0);
+    expect(kept(stateDir)).toHaveLength(3);
+    // Still held: a flush cannot send them either, and waits no longer than its own budget.
+    const started = Date.now();
+    const blocked = await deployctl(['flush', '--timeout', '1'], { env, cwd: workdir.path });
+    expect(Date.now() - started).toBeLessThan(1_000 + 1_500);
+    expect(blocked.exitCode).toBe(1);
+    expect(await deployments(service)).toBe(0);
+    process.kill(holder.pid, 'SIGTERM');
+    await holder.released;
+    const flush = await deployctl(['flush'], { env, cwd: workdir.path });
+    expect(flush.exitCode).toBe(0);
+    expect(flush.stdout).toContain('sent 3 kept record(s); 0 still kept');
+    expect(await deployments(service)).toBe(3);
+    const again = await deployctl(['flush'], { env, cwd: workdir.path });
+    expect(again.stdout).toContain('nothing kept');
+    expect(await deployments(service)).toBe(3);
+  }, 30_000);
+});
