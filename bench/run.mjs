@@ -48,7 +48,7 @@ function tableLines(report) {
       lines.push(`| ${row.id} | ${row.name} | | | | ${row.target.text} | ${row.skipped ? `skipped: ${row.skipped}` : `FAILED: ${row.failed}`} |`);
       continue;
     }
-    const ratio = `${row.ratio.toFixed(2)}×${row.peakMB !== undefined ? `, ${row.peakMB.toFixed(0)} MB peak` : ''}`;
+    const ratio = `${row.ratio.toFixed(2)}×${row.peakMB !== undefined ? `; peak ${row.peakMB.toFixed(0)} MB (B: ${row.floorPeakMB.toFixed(0)} MB)` : ''}`;
     lines.push(`| ${row.id} | ${row.name} (A: ${row.a.label}; B: ${row.b.label}) | ${side(row.a)} | ${side(row.b)} | ${ratio} | ${row.target.text} | ${row.met ? 'PASS' : 'MISS'} |`);
   }
   return lines;
@@ -117,7 +117,7 @@ function stopServer(server, timeoutMs = 30_000) {
 }
 
 function killAllServers() {
-  for (const child of servers) child.kill('SIGKILL');
+  for (const child of [...running, ...servers]) child.kill('SIGKILL');
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -233,28 +233,57 @@ function childEnv(work, extra) {
   return { PATH: process.env.PATH, HOME: work, TMPDIR: work, LANG: 'C.UTF-8', DEPLOYCTL_STATE_DIR: join(work, 'state'), ...extra };
 }
 
-/** One run of a contender: `{ label, command, args(i), env, quiet }`; wall time in ms. */
-function runOnce(who, i, work) {
+/**
+ * Runs a command to its end, its time in ms from the spawn to its exit. Asynchronous, so that a
+ * signal to the bench is handled between runs; the child is killed with the bench's servers.
+ */
+const running = new Set();
+function execute(command, args, { cwd, env, timeoutMs = 120_000 }) {
+  return new Promise((done, fail) => {
+    const started = process.hrtime.bigint();
+    let stderr = '';
+    let ms;
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    running.add(child);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stderr.on('data', (chunk) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    child.once('exit', () => {
+      ms = Number(process.hrtime.bigint() - started) / 1e6;
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      running.delete(child);
+      fail(new Error(`${command}: ${error.message}`));
+    });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      done({ status, signal, stderr: stderr.trim(), ms });
+    });
+  });
+}
+
+/** One run of a contender: `{ label, command, args(i), env(i), quiet }`; wall time in ms. */
+async function runOnce(who, i, work) {
   const args = typeof who.args === 'function' ? who.args(i) : who.args;
   const env = typeof who.env === 'function' ? who.env(i) : who.env;
-  const started = process.hrtime.bigint();
-  const result = spawnSync(who.command, args, { cwd: work, env: childEnv(work, env), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.error) throw new Error(`${who.label}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${who.label} exited with ${result.status ?? result.signal}: ${result.stderr.trim()}`);
+  const result = await execute(who.command, args, { cwd: work, env: childEnv(work, env) });
+  if (result.status !== 0) throw new Error(`${who.label} exited with ${result.status ?? result.signal}: ${result.stderr}`);
   // deployctl keeps a record and exits 0 when the server fails: a warning means this run did other work.
-  if (who.quiet && result.stderr.trim()) throw new Error(`${who.label} printed: ${result.stderr.trim()}`);
-  return elapsed;
+  if (who.quiet && result.stderr) throw new Error(`${who.label} printed: ${result.stderr}`);
+  return result.ms;
 }
 
 /** A and B in turn, one warm-up each (compile caches, page cache), then `runs` timed runs each. */
-function sideBySide(a, b, runs, work) {
-  runOnce(a, -1, work);
-  runOnce(b, -1, work);
+async function sideBySide(a, b, runs, work) {
+  await runOnce(a, -1, work);
+  await runOnce(b, -1, work);
   const samples = { a: [], b: [] };
   for (let i = 0; i < runs; i++) {
-    samples.a.push(runOnce(a, i, work));
-    samples.b.push(runOnce(b, i, work));
+    samples.a.push(await runOnce(a, i, work));
+    samples.b.push(await runOnce(b, i, work));
   }
   const stats = (who, values) => ({ label: who.label, median: median(values), min: Math.min(...values), max: Math.max(...values), samples: values.map((v) => Number(v.toFixed(1))) });
   const sa = stats(a, samples.a);
@@ -263,14 +292,14 @@ function sideBySide(a, b, runs, work) {
 }
 
 /** Peak resident memory in MB of a run, from GNU time's %M (the kernel's maxrss of the waited child): the largest of `n` runs. */
-function peakMB(who, n, work) {
+async function peakMB(who, n, work) {
   let peak = 0;
   for (let i = 0; i < n; i++) {
     const out = join(work, 'time.out');
     const args = typeof who.args === 'function' ? who.args(1000 + i) : who.args;
     const env = typeof who.env === 'function' ? who.env(1000 + i) : who.env;
-    const result = spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, who.command, ...args], { cwd: work, env: childEnv(work, env), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
-    if (result.status !== 0) throw new Error(`${who.label} under /usr/bin/time exited with ${result.status ?? result.signal}: ${result.stderr.trim()}`);
+    const result = await execute('/usr/bin/time', ['-f', '%M', '-o', out, who.command, ...args], { cwd: work, env: childEnv(work, env) });
+    if (result.status !== 0) throw new Error(`${who.label} under /usr/bin/time exited with ${result.status ?? result.signal}: ${result.stderr}`);
     peak = Math.max(peak, Number(readFileSync(out, 'utf8').trim().split('\n').at(-1)) / 1024);
   }
   return peak;
@@ -373,9 +402,9 @@ async function prometheus(groups, work) {
   const data = await cachedStoreData('prometheus', groups, work, async (target, now) => {
     const text = `${target}.txt`;
     writeFileSync(text, `${ledgerText(groups, 's', now)}# EOF\n`);
-    const blocks = spawnSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', text, target], { encoding: 'utf8', timeout: 600_000 });
+    const blocks = await execute('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', text, target], { cwd: work, env: process.env, timeoutMs: 600_000 });
     rmSync(text);
-    if (blocks.status !== 0) throw new Error(`promtool: ${blocks.stderr || blocks.error?.message}`);
+    if (blocks.status !== 0) throw new Error(`promtool: ${blocks.stderr || blocks.signal}`);
   });
   const port = await freePort();
   const config = join(work, `prometheus-${groups}.yml`);
@@ -449,19 +478,20 @@ async function measure() {
 
       if (wanted.has('1')) {
         const record = deployctl('deployctl record', ['record', '-s', 'bench-record', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], env);
-        add(1, NAMES[1], T[1], sideBySide(record, post, runs, work));
+        add(1, NAMES[1], T[1], await sideBySide(record, post, runs, work));
         // Each run must have been a whole record: the group counts every one of them.
         const applied = await groupValue(gateway.url, 'bench-record', 'deployctl_records_applied_total');
         if (applied !== runs + 1) throw new Error(`the gateway counts ${applied} records of bench-record, not ${runs + 1}`);
       }
       if (wanted.has('2')) {
         const run = deployctl('deployctl run -- true', ['run', '-s', 'bench-run', '-e', 'prod', '-q', '--', 'true'], env);
-        add(2, NAMES[2], T[2], sideBySide(run, post, runs, work));
-        const succeeded = await groupValue(gateway.url, 'bench-run', 'deployctl_records_applied_total');
-        if (succeeded === undefined || succeeded < runs + 1) throw new Error(`the gateway counts ${succeeded} records of bench-run, not at least ${runs + 1}`);
+        add(2, NAMES[2], T[2], await sideBySide(run, post, runs, work));
+        // A run records twice: the in-progress mark and the outcome.
+        const applied = await groupValue(gateway.url, 'bench-run', 'deployctl_records_applied_total');
+        if (applied !== 2 * (runs + 1)) throw new Error(`the gateway counts ${applied} records of bench-run, not ${2 * (runs + 1)}`);
       }
       if (wanted.has('5')) {
-        const node24 = installNode24();
+        const node24 = await installNode24();
         if (typeof node24 !== 'string' || !existsSync(node24)) {
           skip(5, NAMES[5], T[5], node24.reason);
         } else {
@@ -469,7 +499,7 @@ async function measure() {
           const args = ['record', '-s', 'bench-node', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'];
           const a = deployctl(`deployctl record on Node ${version24}`, args, env, node24);
           const b = deployctl(`deployctl record on Node ${process.version}`, args, env);
-          add(5, NAMES[5], T[5], sideBySide(a, b, runs, work));
+          add(5, NAMES[5], T[5], await sideBySide(a, b, runs, work));
         }
       }
       await stopServer(gateway);
@@ -478,7 +508,7 @@ async function measure() {
 
     if (wanted.has('3')) {
       const version = deployctl('deployctl --version', ['--version']);
-      add(3, NAMES[3], T[3], sideBySide(version, { label: 'node -e 0', command: node, args: ['-e', '0'] }, runs, work));
+      add(3, NAMES[3], T[3], await sideBySide(version, { label: 'node -e 0', command: node, args: ['-e', '0'] }, runs, work));
     }
 
     if (wanted.has('4')) {
@@ -486,9 +516,9 @@ async function measure() {
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_TIMEOUT: '60' };
       const record = deployctl('deployctl record', ['record', '-s', 'bench-10k', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], env);
       const floor = { label: 'GET /metrics + POST script', command: node, args: ['-e', readModifyWriteScript, gateway.url, '/metrics/job/bench-floor/service/rmw/environment/prod', groupBody(0)] };
-      const result = sideBySide(record, floor, slowRuns, work);
-      const peak = peakMB(record, 3, work);
-      const floorPeak = peakMB(floor, 1, work);
+      const result = await sideBySide(record, floor, slowRuns, work);
+      const peak = await peakMB(record, 3, work);
+      const floorPeak = await peakMB(floor, 1, work);
       add(4, NAMES[4], T[4], result, { peakMB: peak, floorPeakMB: floorPeak });
       const applied = await groupValue(gateway.url, 'bench-10k', 'deployctl_records_applied_total');
       if (applied !== slowRuns + 1 + 3) throw new Error(`the gateway counts ${applied} records of bench-10k, not ${slowRuns + 4}`);
@@ -523,7 +553,7 @@ async function measure() {
 }
 
 /** Node 24 as .ci/run gets it, installed once into bench/.cache/node24; `{ reason }` when it cannot be had. */
-function installNode24() {
+async function installNode24() {
   const dir = join(cache, 'node24');
   const binary = join(dir, 'node_modules/.bin/node');
   const works = () => existsSync(binary) && spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.startsWith('v24.');
@@ -531,9 +561,9 @@ function installNode24() {
   console.error(`  installing node@24 into ${dir} (once)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const result = spawnSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node@24'], { encoding: 'utf8', timeout: 300_000 });
+  const result = await execute('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node@24'], { cwd: dir, env: process.env, timeoutMs: 300_000 }).catch((error) => ({ stderr: error.message }));
   if (works()) return binary;
-  return { reason: `node@24 could not be installed with npm (${(result.stderr || result.error?.message || `exit ${result.status}`).trim().split('\n').at(-1)})` };
+  return { reason: `node@24 could not be installed with npm (${(result.stderr || `exit ${result.status}`).split('\n').at(-1)})` };
 }
 
 /** Row 6: one remote-write record with 10 and with 10,000 other groups in each store, the two stores of a kind running side by side. */
@@ -555,7 +585,7 @@ async function remoteWriteRow(id, name, target, { add, skip, fail, deployctl, sl
           DEPLOYCTL_STATE_DIR: join(work, `state-${store.name}-${groups}-${i + 1}`),
           DEPLOYCTL_TIMEOUT: '60',
         }));
-      add(`${id}${letter}`, `${name}, ${small.name}`, target, sideBySide(record(large, '10,000'), record(small, 10), slowRuns * 2, work));
+      add(`${id}${letter}`, `${name}, ${small.name}`, target, await sideBySide(record(large, '10,000'), record(small, 10), slowRuns * 2, work));
     } catch (error) {
       fail(`${id}${letter}`, `${name}, ${start === victoriaMetrics ? 'VictoriaMetrics' : 'Prometheus'}`, target, error.message.split('\n')[0]);
     } finally {
