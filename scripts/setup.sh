@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what deployctl's tests, demo and benchmark need: Debian's Pushgateway, Prometheus
-# (with promtool), VictoriaMetrics, Alertmanager, faketime and tmux, Python's prometheus_client for the benchmark, and the npm packages.
+# (with promtool), VictoriaMetrics, Alertmanager, faketime and tmux, GNU time for the benchmark's peak memory, and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
-/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
+[ -x /usr/bin/time ] || missing+=(time)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
 { command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null; } || missing+=(prometheus-alertmanager)
 command -v faketime >/dev/null || missing+=(faketime)
