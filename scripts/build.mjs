@@ -60,7 +60,7 @@ if (args[0] === '--action') {
   rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
   await Promise.all([
     // The package's CLI: one chunk per command, loaded only when that command runs.
-    build({ ...common, entryPoints: ['src/cli.ts'], outdir: 'dist', splitting: true }),
-    build(singleFile('src/bin.ts', 'dist/deployctl.mjs', true)),
+    build({ ...common, entryPoints: ['src/cli/cli.ts'], outdir: 'dist', splitting: true }),
+    build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
 }

@@ -1,7 +1,7 @@
 import { FieldColorModeId, MappingType, type Dashboard, type Panel, type VariableModel } from '@grafana/schema';
-import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/dora/bands.js';
-import { doraQueries, GROUP, windowIncrease } from '../../src/dora/promql.js';
-import { FAMILIES } from '../../src/metrics/families.js';
+import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/core/dora/bands.js';
+import { doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
+import { FAMILIES } from '../../src/core/families.js';
 
 const datasource = { type: 'prometheus', uid: '${datasource}' };
 const sel = '{service=~"$service", environment=~"$environment"}';

@@ -6,8 +6,8 @@ import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 import { stringify } from 'yaml';
 import { LEDGER } from '../../src/backends/remote-write/ledger.js';
 import { IN_PROGRESS_LOOKBACK as RECENT, inProgressQuery, ledgerDoraQueries } from '../../src/backends/remote-write/promql.js';
-import { BANDS } from '../../src/dora/bands.js';
-import { GROUP } from '../../src/dora/promql.js';
+import { BANDS } from '../../src/core/dora/bands.js';
+import { GROUP } from '../../src/core/dora/promql.js';
 import { bandPanel, dashboard, panel, stat } from './dashboards.js';
 
 const sel = '{service=~"$service", environment=~"$environment"}';

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
-import { BANDS } from '../../src/dora/bands.js';
-import { doraQueries, GROUP } from '../../src/dora/promql.js';
+import { BANDS } from '../../src/core/dora/bands.js';
+import { doraQueries, GROUP } from '../../src/core/dora/promql.js';
 
 const WINDOWS = [
   ['1d', 1],

@@ -4,7 +4,7 @@
 // The recorder never changes the outcome of a deploy: the step fails only with `strict: true`.
 import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { main } from '../cli.js';
+import { main } from '../cli/cli.js';
 import { outputsFrom, planAction, type Env } from './inputs.js';
 
 const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

@@ -1,8 +1,6 @@
-import type { Grouping } from '../gateway/group-state.js';
-import type { GroupRecord } from '../metrics/apply.js';
-import type { Target } from '../outbox.js';
-import type { Reporter } from '../output.js';
-import type { Settings } from '../settings.js';
+import type { Reporter } from '../cli/output.js';
+import type { Settings } from '../cli/settings.js';
+import type { Grouping, GroupRecord, Target } from '../core/record.js';
 
 /** What a backend says about one record it has delivered: data for the report, nothing printed. */
 export interface Delivered {

@@ -1,8 +1,8 @@
-import { redactUrl } from '../gateway/client.js';
-import { sameTarget, type Target } from '../outbox.js';
-import type { Reporter } from '../output.js';
-import type { Settings } from '../settings.js';
+import type { Reporter } from '../cli/output.js';
+import type { Settings } from '../cli/settings.js';
 import type { Backend, OpenBackend } from './backend.js';
+import { sameTarget, type Target } from '../core/record.js';
+import { redactUrl } from '../adapters/http-endpoint.js';
 
 /** Every backend, by the name a kept record's target carries. Loaded only when used. */
 const BACKENDS: Record<Target['backend'], () => Promise<{ openBackend: OpenBackend }>> = {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { groupFileName } from '../../src/state-dir.js';
+import { groupFileName } from '../../src/recorder/state-dir.js';
 import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 

@@ -3,8 +3,8 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSyn
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lockAddress } from '../../src/lock.js';
-import { groupFileName } from '../../src/state-dir.js';
+import { lockAddress } from '../../src/recorder/lock.js';
+import { groupFileName } from '../../src/recorder/state-dir.js';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';

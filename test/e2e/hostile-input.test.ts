@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { select } from '../helpers/exposition.js';
 import { startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
-import { Gateway } from '../../src/gateway/client.js';
-import { parseLabelValue } from '../../src/validate.js';
-import { renderExposition } from '../../src/metrics/exposition.js';
-import { UsageError } from '../../src/errors.js';
+import { Gateway } from '../../src/backends/pushgateway/client.js';
+import { parseLabelValue } from '../../src/core/validate.js';
+import { renderExposition } from '../../src/backends/pushgateway/exposition.js';
+import { UsageError } from '../../src/core/errors.js';
 
 const stack = useGatewayAndWorkdir();
 const { workdir } = stack;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { applyRecord, GroupConflictError, REMEMBERED_COMMITS, REMEMBERED_RECORDS, type DeploymentRecord, type GroupRecord } from '../../src/metrics/apply.js';
-import type { CommitNode } from '../../src/metrics/lead-time.js';
-import { FAMILIES } from '../../src/metrics/families.js';
-import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/metrics/model.js';
+import { applyRecord, GroupConflictError, REMEMBERED_COMMITS, REMEMBERED_RECORDS } from '../../src/backends/pushgateway/apply.js';
+import type { CommitNode } from '../../src/core/lead-time.js';
+import { FAMILIES } from '../../src/core/families.js';
+import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/backends/pushgateway/model.js';
+import type { DeploymentRecord, GroupRecord } from '../../src/core/record.js';
 
 const base: DeploymentRecord = { kind: 'deployment', id: 'r1', status: 'success', finishedAt: 1_000, version: '1.0', commit: 'abc', labels: {} };
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateAssets } from '../../scripts/assets/index.js';
-import { band, BANDS, bandPromql } from '../../src/dora/bands.js';
+import { band, BANDS, bandPromql } from '../../src/core/dora/bands.js';
 
 describe('generated assets', () => {
   it.each(generateAssets().map((a) => [a.path, a.content]))('%s is current (npm run assets)', (path, content) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { continueTotals, loweredTotals } from '../../src/metrics/continue.js';
-import { FAMILIES } from '../../src/metrics/families.js';
-import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/metrics/model.js';
+import { continueTotals, loweredTotals } from '../../src/backends/pushgateway/continue.js';
+import { FAMILIES } from '../../src/core/families.js';
+import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/backends/pushgateway/model.js';
 
 const counter = (values: Record<string, number>): ScalarFamily => ({
   name: FAMILIES.deployments.name, help: '', type: 'counter',

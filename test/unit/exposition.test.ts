@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderExposition } from '../../src/metrics/exposition.js';
+import { renderExposition } from '../../src/backends/pushgateway/exposition.js';
 
 describe('renderExposition', () => {
   it('renders counters, gauges and histograms in the classic text format', async () => {

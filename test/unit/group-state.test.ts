@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeGroupingValue, groupPath, redactUrl } from '../../src/gateway/client.js';
-import { findGroupState, goJsonString, parseGroupState } from '../../src/gateway/group-state.js';
+import { encodeGroupingValue, groupPath } from '../../src/backends/pushgateway/client.js';
+import { findGroupState, goJsonString, parseGroupState } from '../../src/backends/pushgateway/group-state.js';
+import { redactUrl } from '../../src/adapters/http-endpoint.js';
 
 const grouping = { job: 'deployctl', service: 'a/b', environment: 'prod' };
 const labels = { environment: 'prod', instance: '', job: 'deployctl', service: 'a/b' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newlyDeployedCommits, type CommitNode } from '../../src/metrics/lead-time.js';
+import { newlyDeployedCommits, type CommitNode } from '../../src/core/lead-time.js';
 
 const node = (sha: string, time: number, ...parents: string[]): CommitNode => ({ sha, time, parents });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveTiming } from '../../src/commands/record.js';
+import { resolveTiming } from '../../src/cli/commands/record.js';
 
 describe('resolveTiming', () => {
   const now = 1_767_225_600;

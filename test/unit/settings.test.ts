@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveSettings } from '../../src/settings.js';
+import { resolveSettings } from '../../src/cli/settings.js';
 import { tempDir } from '../helpers/pushgateway.js';
 
 let dir: ReturnType<typeof tempDir>;

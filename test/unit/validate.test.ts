@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
-import { parseLabels, parseLabelValue, parseSeconds, parseStatus, parseTimestamp } from '../../src/validate.js';
+import { UsageError } from '../../src/core/errors.js';
+import { parseLabels, parseLabelValue, parseSeconds, parseStatus, parseTimestamp } from '../../src/core/validate.js';
 
 describe('parseTimestamp', () => {
   it.each([

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { deliver, openGateway } from '../../deliver.js';
-import type { Grouping } from '../../gateway/group-state.js';
-import type { GroupRecord } from '../../metrics/apply.js';
-import { prometheusContinuation } from '../../prometheus-group.js';
+import { deliver, openGateway } from './deliver.js';
+import { prometheusContinuation } from './continuation.js';
 import type { Backend, OpenBackend } from '../backend.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /**
  * The Pushgateway: cumulative counters and histograms per group, carried forward by a

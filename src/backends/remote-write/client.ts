@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { GatewayError } from '../../errors.js';
-import { basicAuthorization, parseGatewayUrl, redactUrl, urlBelow, type GatewayAuth, type GatewayTls } from '../../gateway/client.js';
+import { GatewayError } from '../../core/errors.js';
 import type { RawSeries } from './ledger.js';
+import { basicAuthorization, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow } from '../../adapters/http-endpoint.js';
 
 export interface RemoteWriteOptions {
   /** The remote-write endpoint (…/api/v1/write, …/api/v1/push, …/api/v1/receive). */
@@ -11,8 +11,8 @@ export interface RemoteWriteOptions {
   /** Total time for every request this client makes, in milliseconds. */
   timeoutMs: number;
   attemptTimeoutMs?: number;
-  auth?: GatewayAuth;
-  tls?: GatewayTls;
+  auth?: EndpointAuth;
+  tls?: EndpointTls;
   log?: (message: string) => void;
 }
 
@@ -83,8 +83,8 @@ export class RemoteWriteClient {
   private transportReady: Promise<{ module: typeof http; agent: http.Agent }> | undefined;
 
   constructor(private readonly options: RemoteWriteOptions) {
-    this.writeUrl = parseGatewayUrl(options.url, '--remote-write');
-    this.queryBase = options.queryUrl ? parseGatewayUrl(options.queryUrl, '--prometheus') : queryBaseFor(this.writeUrl);
+    this.writeUrl = parseEndpointUrl(options.url, '--remote-write');
+    this.queryBase = options.queryUrl ? parseEndpointUrl(options.queryUrl, '--prometheus') : queryBaseFor(this.writeUrl);
     const auth = options.auth ?? {};
     const user = auth.username ?? decodeURIComponent(this.writeUrl.username);
     const password = auth.password ?? decodeURIComponent(this.writeUrl.password);

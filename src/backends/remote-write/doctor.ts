@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import snappy from 'snappyjs';
-import type { Check } from '../../commands/doctor.js';
-import type { Reporter } from '../../output.js';
-import { Outbox } from '../../outbox.js';
-import type { Settings } from '../../settings.js';
+import type { Check } from '../../cli/commands/doctor.js';
+import type { Reporter } from '../../cli/output.js';
+import { Outbox } from '../../recorder/outbox.js';
+import type { Settings } from '../../cli/settings.js';
 import { encodeWriteRequest } from './protobuf.js';
 import type { RemoteWriteClient } from './client.js';
 import { ledgerFor } from './ledger.js';

@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import pRetry from 'p-retry';
 import snappy from 'snappyjs';
-import { DeployctlError, GatewayError, UsageError } from '../../errors.js';
-import type { Grouping } from '../../gateway/group-state.js';
-import type { GroupRecord } from '../../metrics/apply.js';
-import type { Reporter } from '../../output.js';
-import type { Settings } from '../../settings.js';
+import { DeployctlError, GatewayError, UsageError } from '../../core/errors.js';
+import type { Reporter } from '../../cli/output.js';
+import type { Settings } from '../../cli/settings.js';
 import type { Backend, OpenBackend } from '../backend.js';
 import { OutOfTime, REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
 import { Journal, mergeEvents } from './journal.js';
 import { historyQuery, historyTimeMs, ledgerFor, pastEvents, type Ledger } from './ledger.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };

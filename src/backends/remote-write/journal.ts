@@ -1,10 +1,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Grouping } from '../../gateway/group-state.js';
-import type { GroupRecord } from '../../metrics/apply.js';
-import { groupFileName } from '../../state-dir.js';
+import { groupFileName } from '../../recorder/state-dir.js';
 import type { PastEvent } from './ledger.js';
 import type { TimeSeries } from './protobuf.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /** How many of its own recent records of a group this machine remembers. */
 const REMEMBERED = 50;

@@ -6,11 +6,10 @@
  * time; counts, sums and means over a window come from count_over_time and sum_over_time.
  * A retried write carries identical samples, which the store keeps once.
  */
-import type { Grouping } from '../../gateway/group-state.js';
-import type { DeploymentRecord, GroupRecord } from '../../metrics/apply.js';
-import { LONG_BUCKETS } from '../../metrics/families.js';
-import { newlyDeployedCommits } from '../../metrics/lead-time.js';
+import { LONG_BUCKETS } from '../../core/families.js';
+import { newlyDeployedCommits } from '../../core/lead-time.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
+import type { DeploymentRecord, Grouping, GroupRecord } from '../../core/record.js';
 
 /** The metric contract of the remote-write backend. */
 export const LEDGER = {

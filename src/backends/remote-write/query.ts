@@ -1,6 +1,6 @@
-import { UsageError } from '../../errors.js';
-import type { Reporter } from '../../output.js';
-import type { Settings } from '../../settings.js';
+import { UsageError } from '../../core/errors.js';
+import type { Reporter } from '../../cli/output.js';
+import type { Settings } from '../../cli/settings.js';
 import { ledgerDoraQueries } from './promql.js';
 import { openRemoteWrite } from './index.js';
 

@@ -1,7 +1,7 @@
-import type { GroupStatus } from '../../commands/status.js';
-import { GROUP, selector } from '../../dora/promql.js';
-import type { Reporter } from '../../output.js';
-import type { Settings } from '../../settings.js';
+import type { GroupStatus } from '../../cli/commands/status.js';
+import { GROUP, selector } from '../../core/dora/promql.js';
+import type { Reporter } from '../../cli/output.js';
+import type { Settings } from '../../cli/settings.js';
 import { HISTORY_LOOKBACK, LEDGER } from './ledger.js';
 import { inProgressQuery } from './promql.js';
 import { ledgerQueryApi } from './query.js';

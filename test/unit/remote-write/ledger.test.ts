@@ -3,7 +3,7 @@ import { classifyAnswer, queryBaseFor } from '../../../src/backends/remote-write
 import { mergeEvents } from '../../../src/backends/remote-write/journal.js';
 import { historyQuery, LEDGER, ledgerFor, pastEvents, sampleTimeMs, type PastEvent } from '../../../src/backends/remote-write/ledger.js';
 import type { TimeSeries } from '../../../src/backends/remote-write/protobuf.js';
-import type { DeploymentRecord } from '../../../src/metrics/apply.js';
+import type { DeploymentRecord } from '../../../src/core/record.js';
 
 const grouping = { job: 'deployctl', service: 'shop/api', environment: 'prod' };
 const T = 1_767_225_600;

@@ -1,0 +1,112 @@
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import { ExitCode } from '../core/errors.js';
+
+/** Signals that cancel a wrapped command: passed on to it, and the deployment is recorded as cancelled. */
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+
+export interface ChildOutcome {
+  /** What deployctl exits with: the command's code, 128+N for signal N, 127/126 when it could not start. */
+  exitCode: number;
+  /** The signal deployctl received and passed on, if any. */
+  cancelledBy?: ForwardedSignal;
+  /** Why the command could not be started, if it could not: then nothing is recorded. */
+  startError?: string;
+  /** Monotonic clock, seconds. */
+  durationSeconds: number;
+}
+
+export interface RunChildOptions {
+  shell: boolean;
+  /** How long a command may take to exit after a passed-on signal before it is killed. */
+  killAfterMs: number;
+  /** The command's environment (deployctl's credentials already removed). */
+  env: Record<string, string | undefined>;
+  /** Called once the command has started. */
+  onSpawn?: () => void;
+  /**
+   * Whether deployctl runs at a terminal. Ctrl-C there goes to the whole foreground process
+   * group, the command included, so SIGINT is not passed on a second time.
+   */
+  interactive?: boolean;
+}
+
+/** Variables whose names say they hold a secret. */
+const SECRET_NAME = /^DEPLOYCTL_.*(PASSWORD|TOKEN|SECRET)/;
+/** Variables that hold a URL deployctl reads, which may carry a user and password. */
+const URL_NAME = /^DEPLOYCTL_.*_URL$/;
+
+/** The wrapped command's environment: deployctl's own credentials removed, URLs without theirs. */
+export function childEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const scrubbed: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (SECRET_NAME.test(name)) continue;
+    if (URL_NAME.test(name) && value !== undefined) {
+      try {
+        const url = new URL(value);
+        url.username = '';
+        url.password = '';
+        // An @ left after that is a malformed URL (a password with / or @ in it, not percent-encoded)
+        // whose password may now read as part of its path: leave it out.
+        if (!url.toString().includes('@')) scrubbed[name] = url.toString();
+      } catch {
+        // not a URL deployctl could use; it may still hold a password: leave it out
+      }
+      continue;
+    }
+    scrubbed[name] = value;
+  }
+  return scrubbed;
+}
+
+function signalExitCode(signal: string): number {
+  return 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0);
+}
+
+/**
+ * Runs the command with the terminal's stdin, stdout and stderr, so that output streams live,
+ * byte for byte, and colours survive. Without `shell`, arguments pass through untouched.
+ */
+export async function runChild(command: readonly string[], options: RunChildOptions): Promise<ChildOutcome> {
+  const [file, ...args] = command;
+  const started = performance.now();
+  const common = { stdio: 'inherit', reject: false, env: options.env, extendEnv: false } as const;
+  const subprocess = options.shell ? execa(command.join(' '), { ...common, shell: true }) : execa(file!, args, common);
+  subprocess.once('spawn', () => options.onSpawn?.());
+
+  let cancelledBy: ForwardedSignal | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  const handlers = FORWARDED_SIGNALS.map((signal) => {
+    const handler = () => {
+      cancelledBy ??= signal;
+      const fromTerminal = options.interactive && (signal === 'SIGINT' || signal === 'SIGHUP');
+      if (!fromTerminal) subprocess.kill(signal);
+      killTimer ??= setTimeout(() => subprocess.kill('SIGKILL'), options.killAfterMs);
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+
+  try {
+    const result = await subprocess;
+    const durationSeconds = (performance.now() - started) / 1000;
+    const base = { durationSeconds, ...(cancelledBy && { cancelledBy }) };
+    const code = (result as { code?: string }).code;
+    if (result.failed && result.exitCode === undefined && !result.signal) {
+      const notFound = code === 'ENOENT';
+      return {
+        ...base,
+        exitCode: notFound ? ExitCode.notFound : ExitCode.cannotExecute,
+        startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${code ?? result.shortMessage})`,
+      };
+    }
+    // Cancelled by a signal deployctl received: 128+N of that signal, whatever the command did then.
+    if (cancelledBy) return { ...base, exitCode: signalExitCode(cancelledBy) };
+    if (result.signal) return { ...base, exitCode: signalExitCode(result.signal) };
+    return { ...base, exitCode: result.exitCode ?? ExitCode.failure };
+  } finally {
+    clearTimeout(killTimer);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  }
+}

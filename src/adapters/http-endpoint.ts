@@ -1,0 +1,95 @@
+import { UsageError } from '../core/errors.js';
+
+/**
+ * HTTP(S) endpoints as deployctl is given them: parsed, checked, and shown without their
+ * credentials. Shared by every backend and the Prometheus query client.
+ */
+
+export interface EndpointAuth {
+  username?: string;
+  password?: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Extra request headers (a proxy's API key, …); their values are never printed. */
+  headers?: Record<string, string>;
+}
+
+export interface EndpointTls {
+  /** PEM contents, not paths: files are read (and refused) while settings are resolved. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Skip certificate verification. */
+  insecure?: boolean;
+}
+
+/**
+ * The URL as it may be shown: user and password replaced (or, with `dropCredentials`, left out),
+ * query left out (it may carry a token). A value that is not a URL is masked the same way.
+ */
+export function redactUrl(url: URL | string, { dropCredentials = false } = {}): string {
+  let copy: URL;
+  try {
+    copy = new URL(String(url));
+  } catch {
+    return safeText(String(url));
+  }
+  if (copy.username || copy.password) {
+    copy.username = dropCredentials ? '' : '***';
+    copy.password = '';
+  }
+  copy.search = '';
+  copy.hash = '';
+  return copy.toString();
+}
+
+export function parseEndpointUrl(value: string, source = '--pushgateway'): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${source} is not a URL: ${JSON.stringify(safeText(value))}`, 'for example http://localhost:9091');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${source} must be an http:// or https:// URL, not ${url.protocol}`);
+  }
+  // `http://user:pa/ss@host` parses as host "user" with "pa/ss@host" as the path: a password
+  // with a / or ? in it. Refuse it, and never show what stands before the @.
+  if (/@/.test(`${url.pathname}${url.search}${url.hash}`)) {
+    throw new UsageError(
+      `${source} has an @ after its host: ${JSON.stringify(safeText(value))}`,
+      'if it carries a user and password, percent-encode /, ?, # and @ in them (/ as %2F), or give them in DEPLOYCTL_PUSHGATEWAY_USERNAME and DEPLOYCTL_PUSHGATEWAY_PASSWORD',
+    );
+  }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new UsageError(`${source} has a user or password that is not valid percent-encoding: ${JSON.stringify(safeText(value))}`);
+  }
+  return url;
+}
+
+/** A path below a base URL (which may itself have a path), without the base's credentials. */
+export function urlBelow(base: URL, path: string): URL {
+  const url = new URL(base);
+  url.username = '';
+  url.password = '';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  return url;
+}
+
+/** `Basic …` for a user and password, or undefined when neither is given. */
+export function basicAuthorization(user: string, password: string): string | undefined {
+  return user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
+}
+
+/** Text that may hold a URL with a password: mask everything between :// (or the start) and the last @. */
+export function safeText(value: string): string {
+  if (!value.includes('@')) return value.replace(/\?.*$/s, '');
+  const at = value.lastIndexOf('@');
+  const scheme = value.indexOf('://');
+  const start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
+  return `${value.slice(0, start)}***${value.slice(at)}`.replace(/\?.*$/s, '');
+}
+

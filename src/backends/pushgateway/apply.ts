@@ -1,0 +1,394 @@
+import { DeployctlError } from '../../core/errors.js';
+import { FAMILIES, MAX_DURATION_SECONDS, type FamilyDefinition } from '../../core/families.js';
+import { newlyDeployedCommits, type CommitNode } from '../../core/lead-time.js';
+import { sameLabels, type Family, type GroupState, type HistogramFamily, type HistogramSeries, type Labels, type ScalarFamily, type ScalarSeries } from './model.js';
+import { type Status, STATUSES } from '../../core/record.js';
+import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
+
+/**
+ * How many record identities a group remembers, so that a record sent again is not counted twice:
+ * a kept record is counted once as long as fewer than this many other records of its group
+ * landed before it was sent.
+ */
+export const REMEMBERED_RECORDS = 100;
+
+/** How many deployed commits a group remembers for lead time and rollbacks. */
+export const REMEMBERED_COMMITS = 100;
+
+/** A record finishing more than this after it is applied is from a clock that runs ahead. */
+export const MAX_FUTURE_SECONDS = 5 * 60;
+
+
+export interface Applied {
+  /** The families that changed, each whole: what a POST to the group must carry. */
+  families: Family[];
+  /** The group had already applied this record: nothing is to be pushed. */
+  duplicate: boolean;
+  /** A failing streak that this success ended, in seconds. */
+  timeToRestore?: number;
+  /** Lead time of each newly deployed commit, in seconds. */
+  leadTimes?: number[];
+  /** A successful deployment of an ancestor of the commit the group ran. */
+  rollback?: boolean;
+  durationSeconds?: number;
+  /** Things worth one line to the user (lead time fell back to the deployed commit alone, …). */
+  notices: string[];
+}
+
+export class GroupConflictError extends DeployctlError {
+  constructor(family: string, problem: string) {
+    super(
+      `the gateway already holds ${family} ${problem}`,
+      1,
+      `another tool or an older deployctl pushed it; remove the family or the group (deployctl delete) and record again`,
+    );
+    this.name = 'GroupConflictError';
+  }
+}
+
+function existingFamily(state: GroupState, definition: FamilyDefinition): Family | undefined {
+  const existing = state.get(definition.name);
+  if (existing && existing.type !== definition.type) {
+    throw new GroupConflictError(definition.name, `as a ${existing.type}, but deployctl pushes it as a ${definition.type}`);
+  }
+  const required = definition.labels ?? [];
+  const odd = existing?.series.find((s) => required.some((name) => !(name in s.labels)));
+  if (odd) {
+    throw new GroupConflictError(definition.name, `with the labels {${Object.keys(odd.labels).join(', ')}}, but deployctl's series all have {${required.join(', ')}}`);
+  }
+  return existing;
+}
+
+/** Copies a counter or gauge family out of the state, or starts an empty one. */
+function takeScalar(state: GroupState, definition: FamilyDefinition & { type: 'counter' | 'gauge' }): ScalarFamily {
+  const existing = existingFamily(state, definition) as ScalarFamily | undefined;
+  const series = (existing?.series ?? []).map((s) => ({ labels: { ...s.labels }, value: s.value }));
+  return { name: definition.name, help: definition.help, type: definition.type, series };
+}
+
+/** Copies a histogram family out of the state, or starts an empty one. */
+function takeHistogram(state: GroupState, definition: FamilyDefinition & { type: 'histogram' }): HistogramFamily {
+  const existing = existingFamily(state, definition) as HistogramFamily | undefined;
+  const series = (existing?.series ?? []).map((s) => ({ ...s, labels: { ...s.labels }, buckets: s.buckets.map((b) => ({ ...b })) }));
+  return { name: definition.name, help: definition.help, type: 'histogram', series };
+}
+
+/** The value of a gauge without labels, or undefined when the group does not hold it. */
+function gaugeValue(state: GroupState, definition: FamilyDefinition & { type: 'gauge' }): number | undefined {
+  return (existingFamily(state, definition) as ScalarFamily | undefined)?.series[0]?.value;
+}
+
+function scalar(family: { series: ScalarSeries[] }, labels: Labels): ScalarSeries {
+  let series = family.series.find((s) => sameLabels(s.labels, labels));
+  if (!series) {
+    series = { labels, value: 0 };
+    family.series.push(series);
+  }
+  return series;
+}
+
+function histogramSeries(family: { name: string; series: HistogramSeries[] }, bounds: readonly number[], labels: Labels): HistogramSeries {
+  let series = family.series.find((s) => sameLabels(s.labels, labels));
+  if (!series) {
+    series = { labels, buckets: bounds.map((le) => ({ le, count: 0 })), sum: 0, count: 0 };
+    family.series.push(series);
+  } else if (series.buckets.length !== bounds.length || series.buckets.some((b, i) => b.le !== bounds[i])) {
+    throw new GroupConflictError(family.name, `with the buckets ${series.buckets.map((b) => b.le).join(',')}, not deployctl's ${bounds.join(',')}`);
+  }
+  return series;
+}
+
+function observe(series: HistogramSeries, value: number): void {
+  for (const bucket of series.buckets) if (value <= bucket.le) bucket.count += 1;
+  series.count += 1;
+  series.sum += value;
+}
+
+/** Adds observations to one series of a histogram family taken from the state. */
+function observeInto(state: GroupState, definition: FamilyDefinition & { type: 'histogram'; buckets: readonly number[] }, labels: Labels, values: number[]): HistogramFamily {
+  const family = takeHistogram(state, definition);
+  const series = histogramSeries(family, definition.buckets, labels);
+  for (const value of values) observe(series, value);
+  return family;
+}
+
+/** A family of one series with this value (a gauge, or a counter carried forward whole). */
+function setGauge(definition: FamilyDefinition & { type: 'gauge' | 'counter' }, value: number, labels: Labels = {}): Family {
+  return { name: definition.name, help: definition.help, type: definition.type, series: [{ labels, value }] };
+}
+
+export function alreadyApplied(state: GroupState, id: string): boolean {
+  return state.get(FAMILIES.appliedRecords.name)?.series.some((s) => s.labels.record_id === id) ?? false;
+}
+
+/**
+ * The group's record sequence so far, and its remembered record identities ordered by it. A group
+ * written by an older deployctl has no sequence and ranked its identities by timestamps: they
+ * are numbered 1..n in that order, once.
+ */
+function recordSequence(state: GroupState): { sequence: number; remembered: ScalarFamily } {
+  const remembered = takeScalar(state, FAMILIES.appliedRecords);
+  const counted = (existingFamily(state, FAMILIES.recordsApplied) as ScalarFamily | undefined)?.series[0]?.value;
+  if (counted !== undefined) return { sequence: counted, remembered };
+  remembered.series.sort((a, b) => a.value - b.value).forEach((series, i) => (series.value = i + 1));
+  return { sequence: remembered.series.length, remembered };
+}
+
+/** Remembers this record's identity at its sequence number, forgetting the oldest beyond REMEMBERED_RECORDS. */
+function rememberRecord(remembered: ScalarFamily, id: string, sequence: number): Family {
+  remembered.series.push({ labels: { record_id: id }, value: sequence });
+  remembered.series.sort((a, b) => b.value - a.value);
+  remembered.series.length = Math.min(remembered.series.length, REMEMBERED_RECORDS);
+  return remembered;
+}
+
+/**
+ * Carries the group forward by one record. Pure: the state is not changed, and `appliedAt`
+ * (Unix seconds) is the only clock. A record the group has already applied changes nothing.
+ * Which records were applied is decided by the group's own record sequence, never by a clock.
+ */
+export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: number): Applied {
+  if (alreadyApplied(state, record.id)) return { families: [], duplicate: true, notices: [] };
+  const { sequence: previous, remembered } = recordSequence(state);
+  const sequence = previous + 1;
+  const applied =
+    record.kind === 'deployment'
+      ? applyDeployment(state, record, sequence, appliedAt)
+      : record.kind === 'start'
+        ? applyStart(state, record)
+        : applyStep(state, record);
+  if (applied.duplicate) return applied;
+  applied.families.push(rememberRecord(remembered, record.id, sequence), setGauge(FAMILIES.recordsApplied, sequence));
+  return applied;
+}
+
+/** The deployments counter with every status present (from 0), so that increase() sees a group's first failure. */
+function deploymentsCounter(state: GroupState, labels: Labels): ScalarFamily {
+  const deployments = takeScalar(state, FAMILIES.deployments);
+  for (const status of STATUSES) scalar(deployments, { status, ...labels });
+  return deployments;
+}
+
+const isoTime = (seconds: number) => new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+
+/**
+ * A start while another deployment is in progress replaces it: the replaced one is counted as
+ * cancelled (it never finished), and the new one is in progress.
+ */
+function applyStart(state: GroupState, record: StartRecord): Applied {
+  const families: Family[] = [setGauge(FAMILIES.inProgress, 1), setGauge(FAMILIES.startedAt, record.startedAt)];
+  const notices: string[] = [];
+  const previousStart = gaugeValue(state, FAMILIES.startedAt) ?? 0;
+  if (gaugeValue(state, FAMILIES.inProgress) === 1 && previousStart > 0) {
+    const deployments = deploymentsCounter(state, record.labels ?? {});
+    scalar(deployments, { status: 'cancelled', ...record.labels }).value += 1;
+    families.push(deployments);
+    notices.push(`a deployment started at ${isoTime(previousStart)} was still in progress: it is counted as cancelled, and this one replaces it`);
+  }
+  return { families, duplicate: false, notices };
+}
+
+function applyStep(state: GroupState, record: StepRecord): Applied {
+  return {
+    families: [observeInto(state, FAMILIES.stepDuration, { step: record.step, status: record.status }, [record.durationSeconds])],
+    duplicate: false,
+    durationSeconds: record.durationSeconds,
+    notices: [],
+  };
+}
+
+function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: number, appliedAt: number): Applied {
+  const families: Family[] = [];
+  const notices: string[] = [];
+  const inProgress = gaugeValue(state, FAMILIES.inProgress) === 1;
+
+  if (record.closesStart && !inProgress) {
+    return {
+      families: [],
+      duplicate: true,
+      notices: [
+        'nothing is in progress for this group (finish already ran, or start was not recorded on this gateway): this finish is not counted; ' +
+          'to record a deployment after the fact, use deployctl record',
+      ],
+    };
+  }
+
+  const deployments = deploymentsCounter(state, record.labels);
+  scalar(deployments, { status: record.status, ...record.labels }).value += 1;
+  families.push(deployments);
+
+  const startedAt = gaugeValue(state, FAMILIES.startedAt) ?? 0;
+  let durationSeconds = record.durationSeconds;
+  if (durationSeconds === undefined && record.durationFromGatewayStart) {
+    const fromStart = record.finishedAt - startedAt;
+    if (startedAt > 0 && fromStart >= 0 && fromStart <= MAX_DURATION_SECONDS) durationSeconds = fromStart;
+    else if (startedAt > 0) notices.push(`the start on the gateway (${isoTime(startedAt)}) does not fit this finish (${isoTime(record.finishedAt)}): no duration observed`);
+    else notices.push('no start of this deployment is known (deployctl start was not run, or on another gateway): no duration observed');
+  }
+  if (durationSeconds !== undefined) {
+    families.push(observeInto(state, FAMILIES.deploymentDuration, { status: record.status, ...record.labels }, [durationSeconds]));
+  }
+  if (gaugeValue(state, FAMILIES.inProgress) !== undefined || startedAt > 0) {
+    families.push(setGauge(FAMILIES.inProgress, 0), setGauge(FAMILIES.startedAt, 0));
+  }
+
+  // A record sent late (from the outbox) never moves "the last deployment" back in time, and one
+  // from a clock that runs ahead never freezes it in the future.
+  const fromTheFuture = record.finishedAt > appliedAt + MAX_FUTURE_SECONDS;
+  if (fromTheFuture) {
+    notices.push(`this deployment finished at ${isoTime(record.finishedAt)}, after now (${isoTime(appliedAt)}): counted, but not shown as the last deployment`);
+  }
+  const isLatest = !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastDeployment) ?? 0);
+  if (isLatest) {
+    families.push(
+      setGauge(FAMILIES.lastDeployment, record.finishedAt),
+      setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
+      // Unknown is NaN, never the previous deployment's duration.
+      setGauge(FAMILIES.lastDuration, durationSeconds ?? Number.NaN),
+    );
+    if (record.source) {
+      const { ci, branch, repository, buildUrl } = record.source;
+      families.push(setGauge(FAMILIES.sourceInfo, 1, { ci, branch, repository, build_url: buildUrl }));
+    }
+  }
+  if (record.status === 'failure' && !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)) {
+    families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
+  }
+
+  const rollbacks = takeScalar(state, FAMILIES.rollbacks);
+  const rollbackSeries = scalar(rollbacks, {});
+  families.push(rollbacks);
+
+  let leadTimes: number[] | undefined;
+  let rollback = false;
+  if (record.status === 'success') {
+    const isLatestSuccess = !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastSuccess) ?? 0);
+    const change = changeOf(state, record, sequence, isLatestSuccess);
+    rollback = change.rollback;
+    if (rollback) rollbackSeries.value += 1;
+    notices.push(...change.notices);
+    if (change.deployedCommits.series.length > 0) families.push(change.deployedCommits);
+    if (change.leadTimes.length > 0) {
+      leadTimes = change.leadTimes;
+      families.push(observeInto(state, FAMILIES.leadTime, {}, change.leadTimes));
+    }
+    if (isLatestSuccess) {
+      families.push(
+        setGauge(FAMILIES.lastSuccess, record.finishedAt),
+        setGauge(FAMILIES.lastSuccessInfo, 1, { version: record.version, commit: record.commit }),
+      );
+    }
+  }
+
+  const restore = applyRestore(state, record);
+  families.push(...restore.families);
+
+  return {
+    families,
+    duplicate: false,
+    notices,
+    ...(durationSeconds !== undefined && { durationSeconds }),
+    ...(leadTimes && { leadTimes }),
+    ...(rollback && { rollback }),
+    ...(restore.timeToRestore !== undefined && { timeToRestore: restore.timeToRestore }),
+  };
+}
+
+/** The commit of the last successful deployment the group knows of: the commit it runs now. */
+export function runningCommit(state: GroupState): string | undefined {
+  const fromSuccess = (state.get(FAMILIES.lastSuccessInfo.name) as ScalarFamily | undefined)?.series[0]?.labels.commit;
+  if (fromSuccess) return fromSuccess;
+  const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels;
+  return info?.status === 'success' && info.commit ? info.commit : undefined;
+}
+
+/** The commits the group remembers as deployed, each with the record sequence that last ran it or a descendant. */
+export function deployedCommits(state: GroupState): Map<string, number> {
+  const family = existingFamily(state, FAMILIES.deployedCommits) as ScalarFamily | undefined;
+  return new Map((family?.series ?? []).map((s) => [s.labels.commit ?? '', s.value]));
+}
+
+interface Change {
+  rollback: boolean;
+  leadTimes: number[];
+  deployedCommits: ScalarFamily;
+  notices: string[];
+}
+
+/**
+ * What a successful deployment changes: whether it is a rollback, the lead time of each commit it
+ * brings for the first time, and the group's memory of deployed commits.
+ *
+ * The memory holds each deployed commit and every commit a deployment brought, with the sequence
+ * of the last successful deployment that ran it or one of its descendants. So the commits whose
+ * sequence equals that of the running commit are the running commit's ancestors the group knows
+ * of: deploying one of them is a rollback. That answer is frozen into the group at each
+ * successful deployment, from the history the record carries, so applying a record needs no git.
+ */
+function changeOf(state: GroupState, record: DeploymentRecord, sequence: number, isLatestSuccess: boolean): Change {
+  const known = deployedCommits(state);
+  const running = runningCommit(state);
+  const deployed = record.commit;
+  const notices: string[] = [];
+  // A late success (an older finish) came before the running commit: it rolls nothing back.
+  const rollback =
+    isLatestSuccess && deployed !== '' && running !== undefined && deployed !== running && known.has(deployed) && known.get(deployed) === known.get(running);
+  if (rollback) {
+    notices.push(`rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`);
+  }
+
+  let brought: CommitNode[] = [];
+  if (!deployed || rollback) {
+    // nothing new
+  } else if (record.commitTime !== undefined) {
+    if (!known.has(deployed)) brought = [{ sha: deployed, parents: [], time: record.commitTime }];
+  } else if (!record.history) {
+    if (!known.has(deployed)) notices.push(`commit ${deployed.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`);
+  } else {
+    // A group written before deployctl remembered deployed commits knows only the running one.
+    const result = newlyDeployedCommits(record.history, deployed, new Set([...known.keys(), ...(running ? [running] : [])]));
+    brought = result.commits;
+    if (result.notice) notices.push(result.notice);
+  }
+
+  // Most recent first; within one sequence the deployed commit, then what it brought, newest first.
+  // A success that arrives late (an older finish, from the outbox) adds what it brought but does
+  // not make its commit the running one.
+  const next = new Map<string, number>();
+  if (deployed && (isLatestSuccess || !known.has(deployed))) next.set(deployed, sequence);
+  for (const commit of brought) next.set(commit.sha, sequence);
+  if (isLatestSuccess) {
+    // The history holds the deployed commit's ancestors: the remembered ones are the running commit's now.
+    for (const commit of record.history ?? []) if (known.has(commit.sha)) next.set(commit.sha, sequence);
+  }
+  for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
+  const series = [...next].sort((a, b) => b[1] - a[1]).slice(0, REMEMBERED_COMMITS).map(([commit, value]) => ({ labels: { commit }, value }));
+
+  return {
+    rollback,
+    leadTimes: brought.map((c) => Math.max(0, record.finishedAt - c.time)),
+    deployedCommits: { name: FAMILIES.deployedCommits.name, help: FAMILIES.deployedCommits.help, type: 'gauge', series },
+    notices,
+  };
+}
+
+/**
+ * Time to restore: a failure opens a streak (its finish time is kept in the group), a success
+ * closes it with one observation. Cancelled deployments neither open nor close a streak.
+ */
+function applyRestore(state: GroupState, record: DeploymentRecord): { families: Family[]; timeToRestore?: number } {
+  const known = gaugeValue(state, FAMILIES.failingSince);
+  const streakStart = known ?? 0;
+  if (record.status === 'failure' && streakStart === 0) {
+    return { families: [setGauge(FAMILIES.failingSince, record.finishedAt)] };
+  }
+  if (record.status === 'success' && streakStart > 0) {
+    const timeToRestore = Math.max(0, record.finishedAt - streakStart);
+    return {
+      families: [observeInto(state, FAMILIES.timeToRestore, {}, [timeToRestore]), setGauge(FAMILIES.failingSince, 0)],
+      timeToRestore,
+    };
+  }
+  // 0 when no streak is open, from the group's first deployment on.
+  return { families: known === undefined ? [setGauge(FAMILIES.failingSince, 0)] : [] };
+}

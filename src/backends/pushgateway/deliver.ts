@@ -1,0 +1,152 @@
+import pRetry from 'p-retry';
+import { DeployctlError, GatewayError } from '../../core/errors.js';
+import { Gateway, OutOfTimeError, groupPath } from './client.js';
+import { alreadyApplied, applyRecord, type Applied } from './apply.js';
+import { FAMILIES } from '../../core/families.js';
+import { renderExposition } from './exposition.js';
+import type { Continued } from './continue.js';
+import type { Family, GroupState } from './model.js';
+import type { Continuation } from './continuation.js';
+import type { Reporter } from '../../cli/output.js';
+import type { Settings } from '../../cli/settings.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
+
+export interface Delivery extends Applied {
+  url: string;
+  exposition: string;
+  /** Deployments by status on the gateway after this record (deployment records only). */
+  totals: Record<string, number>;
+  attempts: number;
+}
+
+export interface DeliverOptions {
+  dryRun: boolean;
+  now: () => number;
+  warn?: (message: string) => void;
+  debug?: (message: string) => void;
+  /** Continues the group from Prometheus when the gateway lost its totals. */
+  continueFrom?: Continuation;
+}
+
+/** Another writer replaced the group between our read and write: the merge is done again. */
+export class LostUpdateError extends GatewayError {
+  constructor(grouping: Grouping) {
+    super(`another writer replaced ${grouping.service} in ${grouping.environment} at the same time`, undefined, true);
+    this.name = 'LostUpdateError';
+  }
+}
+
+/** The gateway client for these settings; `timeoutSeconds` narrows the budget (never widens it). */
+export function openGateway(settings: Settings, reporter: Reporter, timeoutSeconds = settings.timeoutSeconds): Gateway {
+  const seconds = Math.min(timeoutSeconds, settings.timeoutSeconds);
+  return new Gateway({
+    url: settings.pushgateway,
+    timeoutMs: seconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
+    auth: settings.auth,
+    tls: settings.tls,
+    log: reporter.debug,
+  });
+}
+
+function totalsByStatus(families: Iterable<Family>, labels: Record<string, string>): Record<string, number> {
+  const totals: Record<string, number> = {};
+  const counter = [...families].find((f) => f.name === FAMILIES.deployments.name);
+  for (const series of counter?.series ?? []) {
+    const { status, ...rest } = series.labels;
+    if (status === undefined || !('value' in series)) continue;
+    if (Object.keys(rest).length !== Object.keys(labels).length || Object.entries(labels).some(([k, v]) => rest[k] !== v)) continue;
+    totals[status] = series.value;
+  }
+  return totals;
+}
+
+async function readForDelivery(gateway: Gateway, grouping: Grouping, options: DeliverOptions): Promise<GroupState> {
+  try {
+    return await gateway.readGroup(grouping);
+  } catch (error) {
+    if (!options.dryRun || !(error instanceof GatewayError)) throw error;
+    options.warn?.(`${error.message}; showing the push for a group the gateway does not hold yet`);
+    return new Map();
+  }
+}
+
+/**
+ * One read-merge-write of the group: read it, carry it forward by this record, write the
+ * changed families back in one POST, then read again to check that the record is there.
+ */
+async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Omit<Delivery, 'attempts'>> {
+  const read = await readForDelivery(gateway, grouping, options);
+  const continued = options.continueFrom && (await options.continueFrom(grouping, read));
+  const state = continued ? continued.state : read;
+  const applied = applyRecord(state, record, options.now());
+  if (continued && !applied.duplicate) withContinuation(applied, continued, grouping);
+  const exposition = await renderExposition(applied.families);
+  const url = gateway.displayUrl(groupPath(grouping));
+  const labels = record.kind === 'deployment' ? record.labels : {};
+  if (applied.duplicate || options.dryRun) {
+    const after = applied.duplicate ? state.values() : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
+    return { ...applied, url, exposition, totals: totalsByStatus(after, labels) };
+  }
+  await gateway.push(grouping, exposition);
+  // Without compare-and-swap on the gateway, a concurrent writer from another machine can
+  // replace our write with one merged from the older state; detect that and merge again.
+  if (!alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
+  return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels) };
+}
+
+/** Writes back what was continued from Prometheus, and says so. */
+function withContinuation(applied: Applied, continued: Continued, grouping: Grouping): void {
+  if (continued.problem) applied.notices.push(`could not ask Prometheus whether the gateway lost totals: ${continued.problem}`);
+  if (continued.lowered.length === 0) return;
+  for (const family of continued.changed) if (!applied.families.some((f) => f.name === family.name)) applied.families.push(family);
+  applied.notices.push(
+    `the gateway held lower totals for ${grouping.service} in ${grouping.environment} than Prometheus last scraped (${continued.lowered.slice(0, 3).join(', ')}${continued.lowered.length > 3 ? ', …' : ''}): ` +
+      'restarted without persistence, or from an old file? The totals continue from Prometheus',
+  );
+}
+
+function retryable(error: unknown): boolean {
+  return error instanceof GatewayError && error.retryable;
+}
+
+/**
+ * Delivers one record, retrying network errors, time-outs, 5xx answers and lost updates with
+ * backoff and jitter while the --timeout budget lasts. A retry reads the group again, so a
+ * write whose answer was lost is found applied (by the record's identity) and not counted twice.
+ */
+export async function deliver(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Delivery> {
+  let attempts = 0;
+  let lastCause: Error | undefined;
+  const started = Date.now();
+  try {
+    const delivery = await pRetry(
+      () => {
+        attempts += 1;
+        return attempt(gateway, grouping, record, options);
+      },
+      {
+        retries: 20,
+        minTimeout: 50,
+        maxTimeout: 1000,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: Math.max(0, gateway.remainingMs()),
+        shouldRetry: ({ error }) => retryable(error) && gateway.remainingMs() > 50,
+        onFailedAttempt: ({ error, attemptNumber }) => {
+          if (!(error instanceof OutOfTimeError)) lastCause = error;
+          options.debug?.(`attempt ${attemptNumber} failed: ${error.message}`);
+        },
+      },
+    );
+    // A retry that finds the record applied means an earlier attempt stored it.
+    return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };
+  } catch (error) {
+    // Running out of time is how it ended, not why: report the failure that used the time up.
+    const cause = error instanceof OutOfTimeError && lastCause ? lastCause : error;
+    if (cause instanceof DeployctlError && attempts > 1) {
+      cause.message = `${cause.message} (${attempts} attempts in ${((Date.now() - started) / 1000).toFixed(1)}s)`;
+    }
+    throw cause;
+  }
+}

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { UsageError } from '../../core/errors.js';
+import type { CommandContext } from '../context.js';
+import { collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
+import { sendRecord } from '../record.js';
+import { requireTarget } from '../settings.js';
+import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
+import type { DeploymentRecord } from '../../core/record.js';
+
+export interface RecordFlags extends MetadataFlags {
+  status?: string;
+  duration?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** Works out when the deployment finished and how long it took; `now` is Unix seconds. */
+export function resolveTiming(flags: RecordFlags, now: number): { finishedAt: number; durationSeconds?: number } {
+  if (flags.duration !== undefined && flags.startedAt !== undefined) {
+    throw new UsageError('give either --duration or --started-at, not both');
+  }
+  const finishedAt = flags.finishedAt === undefined ? now : parseTimestamp('--finished-at', flags.finishedAt, now);
+  if (flags.duration !== undefined) {
+    return { finishedAt, durationSeconds: parseDuration('--duration', flags.duration) };
+  }
+  if (flags.startedAt !== undefined) {
+    const startedAt = parseTimestamp('--started-at', flags.startedAt, now);
+    if (finishedAt < startedAt) {
+      throw new UsageError(`--finished-at (${new Date(finishedAt * 1000).toISOString()}) is before --started-at (${new Date(startedAt * 1000).toISOString()})`);
+    }
+    return { finishedAt, durationSeconds: checkDuration('--started-at to --finished-at', finishedAt - startedAt) };
+  }
+  return { finishedAt };
+}
+
+export async function recordCommand(flags: RecordFlags, context: CommandContext): Promise<number> {
+  const { settings, env, cwd, now } = context;
+  const target = requireTarget(settings);
+  if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
+  const status = parseStatus(flags.status);
+  const timing = resolveTiming(flags, now());
+  const metadata = await collectMetadata(flags, env, cwd, context.reporter.warn);
+  const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status, labels: settings.labels, ...metadata, ...timing };
+  return sendRecord(context, { job: settings.job, ...target }, record);
+}

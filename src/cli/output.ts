@@ -1,0 +1,203 @@
+import chalk, { chalkStderr } from 'chalk';
+import type { FlushOutcome, RecordOutcome } from '../recorder/recorder.js';
+import type { Settings } from './settings.js';
+import type { Grouping, GroupRecord } from '../core/record.js';
+
+/** Where commands send what they have to say; tests can collect it instead of printing. */
+export interface Reporter {
+  /** The command's result for a person (stdout); nothing under --quiet or --json. */
+  info(message: string): void;
+  /** Something a person should know (stderr), even under --quiet. */
+  warn(message: string): void;
+  /** Detail under --verbose (stderr). */
+  debug(message: string): void;
+  /** Machine-readable result under --json (stdout). */
+  json(value: unknown): void;
+  /** Raw text that is the command's output (stdout), e.g. --dry-run's exposition. */
+  raw(text: string): void;
+  /** A line for a person on stderr (a wrapped command owns stdout); nothing under --quiet. */
+  aside(message: string): void;
+}
+
+/**
+ * NO_COLOR (any non-empty value) turns colors off, on a terminal too; FORCE_COLOR wins over it
+ * and is read by chalk itself. https://no-color.org
+ */
+export function colorsOff(env: Record<string, string | undefined>): boolean {
+  return Boolean(env.NO_COLOR) && env.FORCE_COLOR === undefined;
+}
+
+export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>, env: Record<string, string | undefined> = process.env): Reporter {
+  if (colorsOff(env)) {
+    chalk.level = 0;
+    chalkStderr.level = 0;
+  }
+  const err = chalkStderr;
+  return {
+    info: (message) => {
+      if (!settings.quiet && !settings.json) process.stdout.write(`${message}\n`);
+    },
+    warn: (message) => process.stderr.write(`${err.yellow('deployctl: warning:')} ${message}\n`),
+    debug: (message) => {
+      if (settings.verbose) process.stderr.write(`${err.dim(`deployctl: ${message}`)}\n`);
+    },
+    json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    raw: (text) => process.stdout.write(text),
+    aside: (message) => {
+      if (!settings.quiet) process.stderr.write(`deployctl: ${message}\n`);
+    },
+  };
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${Number(seconds.toFixed(seconds < 10 ? 2 : 1))}s`;
+  const whole = Math.round(seconds);
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) return `${minutes}m${whole % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
+}
+
+/** Lead times of the commits a deployment brought: each one when they are few, else their range and median. */
+export function formatLeadTimes(seconds: readonly number[]): string {
+  if (seconds.length <= 3) return `lead time ${seconds.map(formatDuration).join(', ')}`;
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return `lead time ${formatDuration(sorted[0]!)} to ${formatDuration(sorted.at(-1)!)} over ${sorted.length} commits, median ${formatDuration(median)}`;
+}
+
+export function formatAgo(seconds: number): string {
+  return seconds < 1 ? 'just now' : `${formatDuration(seconds)} ago`;
+}
+
+export function describeRecord(record: GroupRecord, grouping: Grouping): string {
+  const target = `${grouping.service} in ${grouping.environment}`;
+  if (record.kind === 'deployment') return `${record.status} of ${target}`;
+  if (record.kind === 'start') return `start of a deployment of ${target}`;
+  return `step ${JSON.stringify(record.step)} (${record.status}) of ${target}`;
+}
+
+function summaryLine(outcome: RecordOutcome): string {
+  const { record, grouping, delivery } = outcome;
+  const what = describeRecord(record, grouping);
+  if (outcome.sentByAnother) return `recorded ${what} (sent by another deployctl on this machine)`;
+  if (!delivery) return `recorded ${what}`;
+  if (delivery.duplicate) return `${what} was already recorded; not counted again`;
+  if (record.kind === 'start') return `recorded ${what}: in progress`;
+  const details = [
+    record.kind === 'deployment' && record.version && `version ${record.version}`,
+    delivery.durationSeconds !== undefined && `took ${formatDuration(delivery.durationSeconds)}`,
+    delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
+    delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
+  ].filter(Boolean);
+  const totals = Object.entries(delivery.totals ?? {})
+    .map(([status, n]) => `${status} ${n}`)
+    .join(', ');
+  return `recorded ${what}${details.length ? ` (${details.join(', ')})` : ''}${totals ? `; deployments now: ${totals}` : ''}`;
+}
+
+/** One record's outcome, as text or as one JSON document; `toStderr` when a wrapped command owns stdout. */
+export function renderRecordOutcome(outcome: RecordOutcome, settings: Pick<Settings, 'json' | 'quiet'>, reporter: Reporter, { toStderr = false } = {}): void {
+  const { record, grouping, failure, backlog } = outcome;
+  const what = describeRecord(record, grouping);
+  const say = toStderr ? reporter.aside : reporter.info;
+  const json = (value: unknown) => (toStderr ? process.stderr.write(`${JSON.stringify(value)}\n`) : reporter.json(value));
+
+  const seen = new Set<string>();
+  for (const q of backlog.quarantined) {
+    if (seen.has(q.file)) continue;
+    seen.add(q.file);
+    reporter.warn(`${q.file} is not a record deployctl can send (${q.problem}); ${q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing was sent for it`);
+  }
+
+  if (outcome.dryRun) {
+    if (settings.json) json({ dryRun: true, ...(failure && { error: failure.message }), ...outcome.dryRun.json });
+    else if (toStderr) process.stderr.write(outcome.dryRun.text);
+    else reporter.raw(outcome.dryRun.text);
+    return;
+  }
+  if (outcome.notKept) {
+    reporter.warn(`${what} could not be kept on disk before sending (${outcome.notKept}); ${outcome.delivered ? 'it was sent' : 'it is lost if it cannot be sent now'}`);
+  }
+  for (const notice of outcome.delivery?.notices ?? []) if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
+
+  if (outcome.delivered) {
+    if (settings.json) {
+      const { history: _history, ...shownRecord } = record as GroupRecord & { history?: unknown };
+      json({ recorded: !outcome.delivery?.duplicate, ...grouping, ...shownRecord, target: outcome.target.url, ...outcome.delivery, ...(outcome.sentByAnother && { sentByAnother: true }), stillKept: backlog.remaining });
+    } else {
+      say(summaryLine(outcome));
+    }
+  } else {
+    const reason = failure?.message ?? 'unknown';
+    if (outcome.keptIn) {
+      reporter.warn(`${what} is not on the gateway yet: ${reason}. It is kept in ${outcome.keptIn} and sent by the next deployctl command, or now with: deployctl flush`);
+    } else {
+      reporter.warn(`not recorded: ${what}: ${reason}; and it could not be kept`);
+    }
+    if (failure?.hint) reporter.warn(failure.hint);
+    if (settings.json) {
+      json({ recorded: false, ...grouping, kind: record.kind, id: record.id, target: outcome.target.url, error: reason, keptIn: outcome.keptIn ?? null, stillKept: backlog.remaining });
+    }
+  }
+  if (backlog.sent > 0 && !settings.quiet && !settings.json) process.stderr.write(`deployctl: also sent ${backlog.sent} record(s) kept earlier\n`);
+  const others = backlog.remaining - (outcome.delivered ? 0 : 1);
+  if (others > 0) reporter.warn(`${others} record(s) for this gateway are still kept; deployctl flush sends them`);
+  if (backlog.otherTargets > 0) reporter.warn(`${backlog.otherTargets} kept record(s) are meant for other gateways; deployctl flush sends each to its own`);
+}
+
+/** `deployctl flush`: per target, what was sent and what is still kept. */
+export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Settings, 'json' | 'quiet'>, reporter: Reporter): void {
+  for (const q of outcome.quarantined) {
+    reporter.warn(`${q.file} is not a record deployctl can send (${q.problem}); ${outcome.dryRun ? 'it would be quarantined' : q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing is sent for it`);
+  }
+  if (settings.json) {
+    reporter.json({
+      dryRun: outcome.dryRun,
+      targets: outcome.targets.map((t) => ({
+        url: t.target.url,
+        backend: t.target.backend,
+        configured: t.configured,
+        sent: t.sent,
+        remaining: t.remaining,
+        ...(outcome.dryRun && { wouldSend: t.pending.map((p) => ({ service: p.grouping.service, environment: p.grouping.environment, kind: p.record.kind, id: p.record.id })) }),
+        errors: t.failures.map((f) => ({ service: f.grouping.service, environment: f.grouping.environment, id: f.record.id, error: f.failure.message })),
+      })),
+      quarantined: outcome.quarantined.map((q) => ({ file: q.file, problem: q.problem, movedTo: q.movedTo ?? null })),
+    });
+    return;
+  }
+  if (outcome.targets.length === 0) {
+    reporter.info('nothing kept: the outbox is empty');
+    return;
+  }
+  for (const t of outcome.targets) {
+    if (outcome.dryRun) {
+      reporter.info(`would send ${t.remaining} kept record(s) to ${t.target.url}${t.configured ? '' : ' (not the configured gateway: without its credentials)'}:`);
+      for (const p of t.pending) reporter.info(`  ${describeRecord(p.record, p.grouping)}`);
+      continue;
+    }
+    const shown = [...new Set(t.failures.map((f) => f.failure.message))].slice(0, 3);
+    for (const message of shown) reporter.warn(`${t.target.url}: ${message}`);
+    reporter.info(`${t.target.url}: sent ${t.sent} kept record(s); ${t.remaining} still kept`);
+  }
+}
+
+/**
+ * On a terminal, a wait of more than a second says what it waits for, once per thing waited for.
+ * Elsewhere (CI logs, pipes) it stays quiet.
+ */
+export function waitNotice(settings: Pick<Settings, 'json' | 'quiet'>, stream: NodeJS.WriteStream = process.stderr): { waitingFor(what: string): void; done(): void } {
+  if (!stream.isTTY || settings.quiet || settings.json) return { waitingFor: () => undefined, done: () => undefined };
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    waitingFor(what) {
+      clearTimeout(timer);
+      timer = setTimeout(() => stream.write(`${chalkStderr.dim(`deployctl: waiting for ${what}…`)}\n`), 1000);
+      timer.unref();
+    },
+    done: () => clearTimeout(timer),
+  };
+}

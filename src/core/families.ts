@@ -1,0 +1,134 @@
+/** The Prometheus metric types deployctl writes. */
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface FamilyDefinition {
+  name: string;
+  help: string;
+  type: MetricType;
+  buckets?: readonly number[];
+  /** Labels every series of the family has (beside any --label ones). */
+  labels?: readonly string[];
+}
+
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Seconds to an hour and a bit: how long a deployment or one of its steps takes. */
+export const DURATION_BUCKETS = [1, 5, 10, 30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR] as const;
+
+/** The longest duration taken as a deployment's (a week); anything longer is a mistake. */
+export const MAX_DURATION_SECONDS = 7 * DAY;
+
+/** Minutes to weeks: lead time for changes and time to restore. */
+export const LONG_BUCKETS = [
+  5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
+  DAY, 2 * DAY, 4 * DAY, 7 * DAY, 14 * DAY, 30 * DAY,
+] as const;
+
+export const FAMILIES = {
+  deployments: {
+    name: 'deployctl_deployments_total',
+    help: 'Deployments finished, by status.',
+    type: 'counter',
+    labels: ['status'],
+  },
+  deploymentDuration: {
+    name: 'deployctl_deployment_duration_seconds',
+    help: 'How long each deployment took.',
+    type: 'histogram',
+    buckets: DURATION_BUCKETS,
+    labels: ['status'],
+  },
+  leadTime: {
+    name: 'deployctl_lead_time_seconds',
+    help: 'Lead time for changes: from commit time to deployed, once per newly deployed commit.',
+    type: 'histogram',
+    buckets: LONG_BUCKETS,
+  },
+  timeToRestore: {
+    name: 'deployctl_time_to_restore_seconds',
+    help: 'From the first failure of a failing streak to the success that ended it.',
+    type: 'histogram',
+    buckets: LONG_BUCKETS,
+  },
+  stepDuration: {
+    name: 'deployctl_step_duration_seconds',
+    help: 'How long each step of a deployment took.',
+    type: 'histogram',
+    buckets: DURATION_BUCKETS,
+    labels: ['step', 'status'],
+  },
+  lastDeployment: {
+    name: 'deployctl_last_deployment_timestamp_seconds',
+    help: 'Finish time of the last deployment, any status.',
+    type: 'gauge',
+  },
+  lastSuccess: {
+    name: 'deployctl_last_success_timestamp_seconds',
+    help: 'Finish time of the last successful deployment.',
+    type: 'gauge',
+  },
+  lastFailure: {
+    name: 'deployctl_last_failure_timestamp_seconds',
+    help: 'Finish time of the last failed deployment.',
+    type: 'gauge',
+  },
+  inProgress: {
+    name: 'deployctl_deployment_in_progress',
+    help: '1 while a deployment is in progress (between start and finish).',
+    type: 'gauge',
+  },
+  info: {
+    name: 'deployctl_deployment_info',
+    help: 'The last deployment: version, commit and status. Always 1.',
+    type: 'gauge',
+  },
+  lastSuccessInfo: {
+    name: 'deployctl_last_success_info',
+    help: 'The last successful deployment: version and commit, the commit the group runs now. Always 1.',
+    type: 'gauge',
+  },
+  rollbacks: {
+    name: 'deployctl_rollbacks_total',
+    help: 'Successful deployments of a commit that is a proper ancestor of the commit the group ran.',
+    type: 'counter',
+  },
+  deployedCommits: {
+    name: 'deployctl_deployed_commit_sequence',
+    help: 'Commits the group has deployed (each deployed commit and every commit a deployment brought), the most recent ones; the value is the record sequence of the last successful deployment that ran the commit or a descendant of it.',
+    type: 'gauge',
+    labels: ['commit'],
+  },
+  recordsApplied: {
+    name: 'deployctl_records_applied_total',
+    help: 'Records (deployments, starts, steps) applied to this group: the sequence that orders its memory of applied records.',
+    type: 'counter',
+  },
+  sourceInfo: {
+    name: 'deployctl_deployment_source_info',
+    help: 'Where the last deployment came from: CI provider, branch, repository and build URL. Always 1.',
+    type: 'gauge',
+  },
+  startedAt: {
+    name: 'deployctl_deployment_started_timestamp_seconds',
+    help: 'Start time of the deployment in progress; 0 when none is.',
+    type: 'gauge',
+  },
+  lastDuration: {
+    name: 'deployctl_last_deployment_duration_seconds',
+    help: 'How long the last deployment took; NaN when its duration is not known.',
+    type: 'gauge',
+  },
+  failingSince: {
+    name: 'deployctl_failing_since_timestamp_seconds',
+    help: 'Finish time of the first failure of the current failing streak; 0 when the last finished deployment succeeded.',
+    type: 'gauge',
+  },
+  appliedRecords: {
+    name: 'deployctl_applied_record_timestamp_seconds',
+    help: 'Identities of the records most recently applied to this group, so that a record sent twice counts once. The value is the record sequence (deployctl_records_applied_total) at which it was applied; older deployctl versions wrote a timestamp.',
+    type: 'gauge',
+    labels: ['record_id'],
+  },
+} as const satisfies Record<string, FamilyDefinition>;

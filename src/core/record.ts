@@ -1,0 +1,80 @@
+import type { CommitNode } from './lead-time.js';
+
+/**
+ * The domain: a deployment target (group), a status, and the records deployctl makes. Every
+ * other layer speaks these types; this file imports nothing but the core.
+ */
+
+/** One deployment target: a Pushgateway grouping key, a label set in a remote-write store. */
+export interface Grouping {
+  job: string;
+  service: string;
+  environment: string;
+}
+
+export const STATUSES = ['success', 'failure', 'cancelled'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Label names to values. */
+export type Labels = Record<string, string>;
+
+/** Where a deployment came from, as CI or git tell it. */
+export interface DeploymentSource {
+  ci: string;
+  branch: string;
+  repository: string;
+  buildUrl: string;
+}
+
+/** One finished deployment, as it is kept in the outbox and applied to its group. */
+export interface DeploymentRecord {
+  kind: 'deployment';
+  id: string;
+  status: Status;
+  /** Unix seconds. */
+  finishedAt: number;
+  durationSeconds?: number;
+  /** Take the duration from the start that `deployctl start` left on the gateway. */
+  durationFromGatewayStart?: boolean;
+  version: string;
+  commit: string;
+  /** Extra labels from --label, on the counter, the duration histogram and the info metric. */
+  labels: Labels;
+  source?: DeploymentSource;
+  /** The deployed commit and its ancestors (newest first, bounded), for lead time. */
+  history?: CommitNode[];
+  /** --commit-time: the deployed commit's time, overriding git (Unix seconds). */
+  commitTime?: number;
+  /** `deployctl finish`: counted only when it closes a deployment in progress. */
+  closesStart?: boolean;
+}
+
+/** `deployctl start`: a deployment is in progress. */
+export interface StartRecord {
+  kind: 'start';
+  id: string;
+  startedAt: number;
+  /** Extra labels from --label, for the deployment this start replaces, if any. */
+  labels?: Labels;
+}
+
+/** `deployctl step`: one timed step of a deployment. */
+export interface StepRecord {
+  kind: 'step';
+  id: string;
+  step: string;
+  status: Status;
+  finishedAt: number;
+  durationSeconds: number;
+}
+
+export type GroupRecord = DeploymentRecord | StartRecord | StepRecord;
+
+/** Where a record is meant to go: a backend and its URL, never with credentials. */
+export interface Target {
+  backend: 'pushgateway' | 'remote-write';
+  /** The base URL without user, password or query. */
+  url: string;
+}
+
+export const sameTarget = (a: Target, b: Target) => a.backend === b.backend && a.url === b.url;

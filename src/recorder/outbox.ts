@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { groupFileName } from './state-dir.js';
+import { type Grouping, type GroupRecord, STATUSES } from '../core/record.js';
+import { sameTarget, type Target } from '../core/record.js';
+
+
+/** A record on disk: written before its first request leaves, removed once the backend confirmed it. */
+export interface KeptRecord {
+  format: 2;
+  /** Unix seconds. */
+  keptAt: number;
+  /** The process that kept it, so that others leave a record in flight to it. */
+  pid: number;
+  host: string;
+  target: Target;
+  grouping: Grouping;
+  record: GroupRecord;
+}
+
+export interface OutboxEntry {
+  file: string;
+  kept: KeptRecord;
+}
+
+export interface QuarantinedEntry {
+  file: string;
+  /** Where it was moved, or undefined when it could not be moved (it is then left where it is and skipped). */
+  movedTo?: string;
+  problem: string;
+}
+
+
+const hash8 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8);
+const targetTag = (target: Target) => hash8(`${target.backend} ${target.url}`);
+const groupTag = (grouping: Grouping) => groupFileName(grouping).slice(0, 8);
+
+const RECORD_ID = /^[A-Za-z0-9_-]{1,100}$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isString = (value: unknown): value is string => typeof value === 'string' && value.length <= 4096;
+const isTime = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isOptionalTime = (value: unknown) => value === undefined || isTime(value);
+
+function isLabels(value: unknown): boolean {
+  return isObject(value) && Object.entries(value).every(([name, v]) => LABEL_NAME.test(name) && !name.startsWith('__') && isString(v));
+}
+
+function isHistory(value: unknown): boolean {
+  return (
+    value === undefined ||
+    (Array.isArray(value) &&
+      value.every((node) => isObject(node) && isString(node.sha) && isTime(node.time) && Array.isArray(node.parents) && node.parents.every(isString)))
+  );
+}
+
+/** Why a parsed file is not a record deployctl would send, or undefined when it is one. */
+export function problemWithKept(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not a deployctl record';
+  if (value.format === 1) return 'kept by an older deployctl that did not note where it was meant to go';
+  if (value.format !== 2) return 'not a deployctl record';
+  const target = value.target;
+  if (!isObject(target) || (target.backend !== 'pushgateway' && target.backend !== 'remote-write') || !isString(target.url) || /@/.test(target.url.split('/')[2] ?? '')) {
+    return 'no valid target';
+  }
+  const g = value.grouping;
+  if (!isObject(g) || !isString(g.job) || g.job === '' || !isString(g.service) || g.service === '' || !isString(g.environment) || g.environment === '') {
+    return 'no valid service and environment';
+  }
+  const r = value.record;
+  if (!isObject(r) || !isString(r.id) || !RECORD_ID.test(r.id)) return 'no valid record id';
+  if (r.samples !== undefined && !isSamples(r.samples)) return 'samples that are not remote-write time series';
+  switch (r.kind) {
+    case 'start':
+      return isTime(r.startedAt) ? undefined : 'a start without a valid time';
+    case 'step':
+      return isString(r.step) && r.step !== '' && STATUSES.includes(r.status as never) && isTime(r.finishedAt) && isTime(r.durationSeconds)
+        ? undefined
+        : 'a step with invalid fields';
+    case 'deployment':
+      return STATUSES.includes(r.status as never) &&
+        isTime(r.finishedAt) &&
+        isOptionalTime(r.durationSeconds) &&
+        isOptionalTime(r.commitTime) &&
+        isString(r.version) &&
+        isString(r.commit) &&
+        isLabels(r.labels) &&
+        isHistory(r.history)
+        ? undefined
+        : 'a deployment with invalid fields';
+    default:
+      return 'an unknown kind of record';
+  }
+}
+
+/** Remote-write samples kept with a record so that a resend is identical. */
+function isSamples(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (series) =>
+        isObject(series) &&
+        Array.isArray(series.labels) &&
+        series.labels.every((l) => isObject(l) && isString(l.name) && isString(l.value)) &&
+        Array.isArray(series.samples) &&
+        series.samples.every((x) => isObject(x) && typeof x.value === 'number' && Number.isInteger(x.timestampMs)),
+    )
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Records on disk: each written (atomically, fsynced) before its first request leaves and
+ * removed once the backend has it, so a crash at any moment loses nothing. One file each, named
+ * by time, target, group and record id (never by anything secret), so a command reads only the
+ * files of its own group. Files that are not valid records are moved to `outbox/quarantine/`,
+ * never sent.
+ */
+export class Outbox {
+  readonly dir: string;
+  readonly quarantineDir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'outbox');
+    this.quarantineDir = join(this.dir, 'quarantine');
+  }
+
+  async keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): Promise<OutboxEntry> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const name = `${String(Math.round(now * 1000)).padStart(14, '0')}-${targetTag(target)}-${groupTag(grouping)}-${record.id}.json`;
+    const file = join(this.dir, name);
+    const kept: KeptRecord = { format: 2, keptAt: now, pid: process.pid, host: hostname(), target, grouping, record };
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    return { file, kept };
+  }
+
+  private async names(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter((name) => name.endsWith('.json')).sort();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      throw error;
+    }
+  }
+
+  /** How many files the outbox holds, without reading them. */
+  async count(): Promise<number> {
+    return (await this.names()).length;
+  }
+
+  /**
+   * The kept records, oldest first: all, or those of one target (and one group). A file that is
+   * not a valid record is quarantined (left in place with `leaveInPlace`) and reported, never sent.
+   */
+  async list(filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean } = {}): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
+    const prefix = [filter.target && targetTag(filter.target), filter.grouping && groupTag(filter.grouping)];
+    const entries: OutboxEntry[] = [];
+    const quarantined: QuarantinedEntry[] = [];
+    for (const name of await this.names()) {
+      const parts = name.split('-');
+      if (prefix[0] && parts[1] !== prefix[0]) continue;
+      if (prefix[1] && parts[2] !== prefix[1]) continue;
+      const file = join(this.dir, name);
+      let problem: string | undefined;
+      try {
+        if (!(await stat(file)).isFile()) continue;
+        const kept = JSON.parse(await readFile(file, 'utf8')) as KeptRecord;
+        problem = problemWithKept(kept);
+        if (!problem) {
+          if (filter.target && !sameTarget(kept.target, filter.target)) continue;
+          entries.push({ file, kept });
+          continue;
+        }
+      } catch (error) {
+        const err = error as NodeJS.ErrnoException;
+        if (err.code === 'ENOENT') continue; // sent by a concurrent process
+        problem = err instanceof SyntaxError ? 'not valid JSON' : (err.code ?? 'unreadable');
+      }
+      quarantined.push(filter.leaveInPlace ? { file, problem } : await this.quarantine(file, name, problem));
+    }
+    return { entries, quarantined };
+  }
+
+  private async quarantine(file: string, name: string, problem: string): Promise<QuarantinedEntry> {
+    const movedTo = join(this.quarantineDir, name);
+    try {
+      await mkdir(this.quarantineDir, { recursive: true, mode: 0o700 });
+      await rename(file, movedTo);
+      return { file, movedTo, problem };
+    } catch {
+      return { file, problem };
+    }
+  }
+
+  /** A record kept a moment ago by a process that is still running: it is that process's to send. */
+  inFlight(entry: OutboxEntry, now: number): boolean {
+    const { pid, host, keptAt } = entry.kept;
+    return pid !== process.pid && host === hostname() && now - keptAt < 600 && alive(pid);
+  }
+
+  async holds(entry: OutboxEntry): Promise<boolean> {
+    return access(entry.file).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Rewrites a kept record in place (atomically), e.g. with what it must be re-sent as. */
+  async update(entry: OutboxEntry, record: GroupRecord): Promise<void> {
+    const kept: KeptRecord = { ...entry.kept, record };
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(entry.file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    entry.kept = kept;
+  }
+
+  async remove(entry: OutboxEntry): Promise<void> {
+    await rm(entry.file, { force: true });
+  }
+}

@@ -1,0 +1,296 @@
+import type { Backend, Delivered, Plan } from '../backends/backend.js';
+import { openBackend, targetOf } from '../backends/index.js';
+import type { CommandContext } from '../cli/context.js';
+import { DeployctlError } from '../core/errors.js';
+import { withGroupLock } from './lock.js';
+import { Outbox, type OutboxEntry, type QuarantinedEntry } from './outbox.js';
+import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
+
+export interface Failure {
+  message: string;
+  hint?: string;
+}
+
+export function asFailure(error: unknown): Failure {
+  if (error instanceof DeployctlError) return { message: error.message, ...(error.hint && { hint: error.hint }) };
+  return { message: `unexpected error: ${(error as Error)?.message ?? String(error)}` };
+}
+
+/** What became of kept records sent alongside (or instead of) a new one. */
+export interface Backlog {
+  sent: number;
+  /** Still kept for this target after this run. */
+  remaining: number;
+  quarantined: QuarantinedEntry[];
+  /** Kept for other targets: only `deployctl flush` sends those. */
+  otherTargets: number;
+}
+
+/** The result of recording one record, as data; output.ts renders it. */
+export interface RecordOutcome {
+  record: GroupRecord;
+  grouping: Grouping;
+  target: Target;
+  /** On the backend now: sent by this process, found there already, or sent by a concurrent deployctl. */
+  delivered: boolean;
+  delivery?: Delivered;
+  /** Another deployctl on this machine sent this record while this one waited for the group. */
+  sentByAnother?: boolean;
+  /** The outbox file holding the record until it is delivered. */
+  keptIn?: string;
+  /** Why the record could not be written ahead to the outbox. */
+  notKept?: string;
+  failure?: Failure;
+  backlog: Backlog;
+  dryRun?: Plan;
+}
+
+const groupKey = (g: Grouping) => JSON.stringify([g.job, g.service, g.environment]);
+
+/** An error that says the backend as a whole is out of reach, not that it refused one record. */
+function unreachable(error: unknown): boolean {
+  return error instanceof DeployctlError && 'retryable' in error && error.retryable === true && !('status' in error && error.status);
+}
+
+/** Delivers a kept record; what the backend settles before sending (remote-write's samples) is kept with it. */
+function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry): Promise<Delivered> {
+  return backend.deliver(entry.kept.grouping, entry.kept.record, (fixed) => outbox.update(entry, fixed));
+}
+
+export interface DrainResult {
+  sent: OutboxEntry[];
+  failed: { entry: OutboxEntry; failure: Failure }[];
+  /** Not tried: out of time or the backend unreachable. */
+  untried: OutboxEntry[];
+}
+
+/** Sends one group's kept records, oldest first, while its lock is held. */
+async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[], result: DrainResult): Promise<boolean> {
+  for (const [index, entry] of group.entries()) {
+    if (backend.remainingMs() <= 50) {
+      result.untried.push(...group.slice(index));
+      return false;
+    }
+    if (!(await outbox.holds(entry))) continue; // a concurrent process sent it
+    try {
+      await deliverKept(backend, outbox, entry);
+      await outbox.remove(entry);
+      result.sent.push(entry);
+    } catch (error) {
+      result.failed.push({ entry, failure: asFailure(error) });
+      if (unreachable(error) || !(error instanceof DeployctlError)) {
+        result.untried.push(...group.slice(index + 1));
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Sends kept records of one target, oldest first, each group under its lock (unless the caller
+ * holds it already: `locked`). Records in flight to a live process are left to it. An unreachable
+ * gateway or a spent budget stops the drain; a record the gateway refuses stays kept and the next
+ * one is tried.
+ */
+async function drain(context: CommandContext, backend: Backend, outbox: Outbox, entries: OutboxEntry[], { locked = false } = {}): Promise<DrainResult> {
+  const { settings, now } = context;
+  const result: DrainResult = { sent: [], failed: [], untried: [] };
+  const byGroup = new Map<string, OutboxEntry[]>();
+  for (const entry of entries) {
+    if (outbox.inFlight(entry, now())) continue;
+    const key = groupKey(entry.kept.grouping);
+    byGroup.set(key, [...(byGroup.get(key) ?? []), entry]);
+  }
+  let going = true;
+  for (const group of byGroup.values()) {
+    if (!going || backend.remainingMs() <= 50) {
+      result.untried.push(...group);
+      continue;
+    }
+    if (locked) {
+      going = await drainGroup(backend, outbox, group, result);
+      continue;
+    }
+    try {
+      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () => drainGroup(backend, outbox, group, result));
+    } catch (error) {
+      // The lock could not be had in time: the group's records wait for the next run.
+      result.failed.push(...group.map((entry) => ({ entry, failure: asFailure(error) })));
+    }
+  }
+  return result;
+}
+
+/**
+ * Records one deployment, start or step. The record is written to the outbox before its first
+ * request leaves (write-ahead) and removed once the gateway has it, so a crash at any moment
+ * loses nothing and a replay counts nothing twice (the group remembers record ids). Older kept
+ * records of the same group go first, within half the budget; other groups' kept records get
+ * what is left. Nothing here throws: every failure is part of the outcome.
+ */
+/** Hooks for the one who reports: the record is on disk (or could not be put there); a wait begins; waiting is over. */
+export interface RecordHooks {
+  onDurable?: (kept: boolean) => void;
+  waitingFor?: (what: string) => void;
+  doneWaiting?: () => void;
+}
+
+export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, hooks: RecordHooks = {}): Promise<RecordOutcome> {
+  const { settings, reporter, now } = context;
+  const target = targetOf(settings);
+  const backlog: Backlog = { sent: 0, remaining: 0, quarantined: [], otherTargets: 0 };
+  const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
+
+  if (settings.dryRun) {
+    let backend: Backend | undefined;
+    try {
+      backend = await openBackend(settings, reporter);
+      outcome.dryRun = await backend.plan(grouping, record);
+    } catch (error) {
+      const { message } = asFailure(error);
+      outcome.dryRun = { url: target.url, text: `(the request could not be worked out: ${message})\n`, json: { url: target.url, error: message } };
+    } finally {
+      backend?.close();
+    }
+    return outcome;
+  }
+
+  const outbox = new Outbox(settings.stateDir);
+  let own: OutboxEntry | undefined;
+  try {
+    own = await outbox.keep(target, grouping, record, now());
+    outcome.keptIn = own.file;
+  } catch (error) {
+    outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  }
+  hooks.onDurable?.(own !== undefined);
+
+  let older: OutboxEntry[] = [];
+  try {
+    const listed = await outbox.list({ target, grouping });
+    backlog.quarantined.push(...listed.quarantined);
+    older = listed.entries.filter((entry) => entry.file !== own?.file && entry.kept.record.id !== record.id);
+  } catch (error) {
+    reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
+  }
+
+  const notice = { waitingFor: hooks.waitingFor ?? (() => undefined), done: hooks.doneWaiting ?? (() => undefined) };
+  let backend: Backend | undefined;
+  try {
+    backend = await openBackend(settings, reporter);
+    const gateway = backend;
+    notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
+    const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
+      if (older.length > 0) {
+        notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
+        const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
+        try {
+          const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
+          backlog.sent += drained.sent.length;
+        } finally {
+          backlogBackend.close();
+        }
+      }
+      if (own && !(await outbox.holds(own))) return undefined;
+      notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(gateway.remainingMs() / 1000)}s more, --timeout)`);
+      const delivered = own ? await deliverKept(gateway, outbox, own) : await gateway.deliver(grouping, record);
+      if (own) await outbox.remove(own);
+      return delivered;
+    });
+    outcome.delivered = true;
+    if (delivery) outcome.delivery = delivery;
+    else outcome.sentByAnother = true;
+  } catch (error) {
+    outcome.failure = asFailure(error);
+  } finally {
+    notice.done();
+  }
+
+  // Other groups' kept records for this target, with what is left of the budget (at most a second).
+  const left = backend?.remainingMs() ?? 0;
+  backend?.close();
+  if (outcome.delivered && left > 100) {
+    const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, left / 1000) });
+    try {
+      const listed = await outbox.list({ target });
+      backlog.quarantined.push(...listed.quarantined);
+      const rest = listed.entries.filter((e) => groupKey(e.kept.grouping) !== groupKey(grouping));
+      if (rest.length > 0) backlog.sent += (await drain(context, others, outbox, rest)).sent.length;
+    } catch (error) {
+      reporter.debug(`could not send other kept records: ${asFailure(error).message}`);
+    } finally {
+      others.close();
+    }
+  }
+
+  try {
+    const all = await outbox.list();
+    backlog.quarantined.push(...all.quarantined);
+    for (const entry of all.entries) {
+      if (outbox.inFlight(entry, now())) continue; // another process's, being sent now
+      if (sameTarget(entry.kept.target, target)) backlog.remaining += 1;
+      else backlog.otherTargets += 1;
+    }
+  } catch {
+    // what is left is reported by the next run
+  }
+  return outcome;
+}
+
+export interface TargetFlush {
+  target: Target;
+  sent: number;
+  remaining: number;
+  failures: { record: GroupRecord; grouping: Grouping; failure: Failure }[];
+  /** Under --dry-run: the records that would be sent. */
+  pending: { record: GroupRecord; grouping: Grouping }[];
+  /** Whether this configuration's credentials were used (the target is the configured gateway). */
+  configured: boolean;
+}
+
+export interface FlushOutcome {
+  targets: TargetFlush[];
+  quarantined: QuarantinedEntry[];
+  dryRun: boolean;
+}
+
+/** `deployctl flush`: each kept record to its own target, within the budget per target. */
+export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
+  const { settings, reporter } = context;
+  const outbox = new Outbox(settings.stateDir);
+  const { entries, quarantined } = await outbox.list({ leaveInPlace: settings.dryRun });
+  const byTarget = new Map<string, OutboxEntry[]>();
+  for (const entry of entries) {
+    const key = JSON.stringify(entry.kept.target);
+    byTarget.set(key, [...(byTarget.get(key) ?? []), entry]);
+  }
+  const targets: TargetFlush[] = [];
+  for (const group of byTarget.values()) {
+    const target = group[0]!.kept.target;
+    const configured = sameTarget(target, targetOf(settings));
+    if (settings.dryRun) {
+      targets.push({ target, sent: 0, remaining: group.length, failures: [], pending: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping })), configured });
+      continue;
+    }
+    let backend: Backend | undefined;
+    try {
+      backend = await openBackend(settings, reporter, { target });
+      const drained = await drain(context, backend, outbox, group);
+      targets.push({
+        target,
+        sent: drained.sent.length,
+        remaining: drained.failed.length + drained.untried.length,
+        failures: drained.failed.map(({ entry, failure }) => ({ record: entry.kept.record, grouping: entry.kept.grouping, failure })),
+        pending: [],
+        configured,
+      });
+    } catch (error) {
+      const failure = asFailure(error);
+      targets.push({ target, sent: 0, remaining: group.length, failures: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping, failure })), pending: [], configured });
+    } finally {
+      backend?.close();
+    }
+  }
+  return { targets, quarantined, dryRun: settings.dryRun };
+}

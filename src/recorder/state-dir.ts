@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Grouping, Status } from '../core/record.js';
+
+/** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
+export function defaultStateDir(env: Record<string, string | undefined>): string {
+  if (env.DEPLOYCTL_STATE_DIR) return env.DEPLOYCTL_STATE_DIR;
+  const base = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'deployctl');
+}
+
+/** A file name for a group that reveals nothing and survives any service or environment name. */
+export function groupFileName(grouping: Grouping): string {
+  return createHash('sha256').update(JSON.stringify([grouping.job, grouping.service, grouping.environment])).digest('hex').slice(0, 32);
+}
+
+/** What `deployctl start` leaves for `deployctl finish` on the same machine. */
+export interface StartedDeployment {
+  grouping: Grouping;
+  /** Unix seconds. */
+  startedAt: number;
+  version?: string;
+  commit?: string;
+  /** Steps of this deployment that did not succeed, for `finish` without --status. */
+  unsuccessfulSteps?: { step: string; status: Exclude<Status, 'success'> }[];
+}
+
+function startedPath(stateDir: string, grouping: Grouping): string {
+  return join(stateDir, 'started', `${groupFileName(grouping)}.json`);
+}
+
+export async function saveStarted(stateDir: string, started: StartedDeployment): Promise<void> {
+  await mkdir(join(stateDir, 'started'), { recursive: true, mode: 0o700 });
+  const { default: writeFileAtomic } = await import('write-file-atomic');
+  await writeFileAtomic(startedPath(stateDir, started.grouping), `${JSON.stringify(started)}\n`, { mode: 0o600 });
+}
+
+export async function loadStarted(stateDir: string, grouping: Grouping): Promise<StartedDeployment | undefined> {
+  try {
+    const started = JSON.parse(await readFile(startedPath(stateDir, grouping), 'utf8')) as StartedDeployment;
+    return typeof started.startedAt === 'number' ? started : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Notes a failed or cancelled step in the deployment that `start` opened on this machine, if one is open. */
+export async function noteUnsuccessfulStep(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>): Promise<void> {
+  const started = await loadStarted(stateDir, grouping);
+  if (!started) return;
+  await saveStarted(stateDir, { ...started, unsuccessfulSteps: [...(started.unsuccessfulSteps ?? []), { step, status }] });
+}
+
+/**
+ * How a deployment ended when `finish` is not told: failure if any of its steps failed, else
+ * cancelled if one was cancelled, else success.
+ */
+export function inferStatus(started: StartedDeployment): { status: Status; because: string } {
+  const steps = started.unsuccessfulSteps ?? [];
+  const failed = steps.filter((s) => s.status === 'failure').map((s) => JSON.stringify(s.step));
+  if (failed.length) return { status: 'failure', because: `step ${failed.join(', ')} failed` };
+  const cancelled = steps.filter((s) => s.status === 'cancelled').map((s) => JSON.stringify(s.step));
+  if (cancelled.length) return { status: 'cancelled', because: `step ${cancelled.join(', ')} was cancelled` };
+  return { status: 'success', because: 'no step of it failed' };
+}
+
+export async function clearStarted(stateDir: string, grouping: Grouping): Promise<void> {
+  await rm(startedPath(stateDir, grouping), { force: true });
+}
