@@ -89,6 +89,24 @@ describe('applyDeployment', () => {
     expect(scalar(state, FAMILIES.failingSince.name)).toEqual([{ labels: {}, value: 0 }]);
   });
 
+  it('keeps the streak by finish time when a kept backlog arrives after a newer record', () => {
+    // Applied in this order: a newer failure first, then the older successes sent from the outbox.
+    const late = history_([
+      { status: 'success', finishedAt: 50 },
+      { status: 'failure', finishedAt: 500 },
+      { status: 'success', finishedAt: 100 },
+      { status: 'failure', finishedAt: 300 },
+      { status: 'success', finishedAt: 200 },
+    ]);
+    // The failing streak began at 300 (the first failure after the last success, at 200).
+    expect(scalar(late, FAMILIES.failingSince.name)).toEqual([{ labels: {}, value: 300 }]);
+    expect(histogram(late, FAMILIES.timeToRestore.name)).toBeUndefined();
+    const restored = pushed(late, applyRecord(late, { ...base, id: 'fix', status: 'success', finishedAt: 900 }, 200_000).families);
+    const [restore] = histogram(restored, FAMILIES.timeToRestore.name)!;
+    expect(restore!.count).toBe(1);
+    expect(restore!.sum).toBe(600);
+  });
+
   it('observes the lead time of each newly deployed commit once, on successes only', () => {
     const node = (sha: string, time: number, ...parents: string[]) => ({ sha, time, parents });
     const history = [node('c4', 400, 'c3'), node('c3', 300, 'c2'), node('c2', 200, 'c1'), node('c1', 100)];

@@ -379,10 +379,13 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
 function applyRestore(state: GroupState, record: DeploymentRecord): { families: Family[]; timeToRestore?: number } {
   const known = gaugeValue(state, FAMILIES.failingSince);
   const streakStart = known ?? 0;
-  if (record.status === 'failure' && streakStart === 0) {
+  // Records can arrive out of order (a kept backlog sent after a newer record): a streak is the
+  // failures after the last success, by finish time, whatever the order they were applied in.
+  const lastSuccess = gaugeValue(state, FAMILIES.lastSuccess) ?? 0;
+  if (record.status === 'failure' && record.finishedAt >= lastSuccess && (streakStart === 0 || record.finishedAt < streakStart)) {
     return { families: [setGauge(FAMILIES.failingSince, record.finishedAt)] };
   }
-  if (record.status === 'success' && streakStart > 0) {
+  if (record.status === 'success' && streakStart > 0 && record.finishedAt >= streakStart) {
     const timeToRestore = Math.max(0, record.finishedAt - streakStart);
     return {
       families: [observeInto(state, FAMILIES.timeToRestore, {}, [timeToRestore]), setGauge(FAMILIES.failingSince, 0)],
