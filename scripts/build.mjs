@@ -5,12 +5,31 @@
 //   node scripts/build.mjs --check FILE    exit 1 unless FILE is what --action would write now
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
+/**
+ * Node built-ins through require() rather than ESM import: an ESM import of a built-in builds its
+ * whole namespace, which on Node 24 runs lazy getters (node:http's WebSocket: ~30 ms); require()
+ * does not. The ESM builds get `require` from the banner.
+ */
+const escape = (name) => name.replace(/[/.]/g, (c) => `\\${c}`);
+const builtinFilter = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: builtinFilter }, (args) =>
+      args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 const common = {
+  plugins: [builtinsByRequire],
   absWorkingDir: root,
   bundle: true,
   format: 'esm',
@@ -59,8 +78,17 @@ if (args[0] === '--action') {
 } else {
   rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
   await Promise.all([
-    // The package's CLI: one chunk per command, loaded only when that command runs.
-    build({ ...common, entryPoints: ['src/cli/cli.ts'], outdir: 'dist', splitting: true }),
+    // The package's CLI: one CommonJS file. Node loads it with one read and no ESM resolve/link
+    // per chunk; a command's modules still run only when that command does (esbuild turns each
+    // import() into a lazy initialiser), and built-ins come through require().
+    build({
+      ...common,
+      plugins: [],
+      format: 'cjs',
+      entryPoints: ['src/cli/cli.ts'],
+      outfile: 'dist/cli.cjs',
+      banner: {},
+    }),
     build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
 }
