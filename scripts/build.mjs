@@ -28,6 +28,24 @@ const builtinsByRequire = {
   },
 };
 
+/**
+ * Large libraries only some commands use, each in a file of its own beside dist/cli.cjs, so that
+ * `record` does not parse them: execa (run, step), cosmiconfig and its YAML parser (a config
+ * file), env-ci (metadata in CI).
+ */
+const VENDOR = {
+  execa: "export * from 'execa';",
+  cosmiconfig: "export * from 'cosmiconfig';",
+  // import() of a CommonJS file gives module.exports as the default: the function itself.
+  'env-ci': "module.exports = require('env-ci').default;",
+};
+const vendorApart = {
+  name: 'vendor-apart',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).map(escape).join('|')})$`) }, (args) => ({ path: `./${args.path}.cjs`, external: true }));
+  },
+};
+
 const common = {
   plugins: [builtinsByRequire],
   absWorkingDir: root,
@@ -81,14 +99,10 @@ if (args[0] === '--action') {
     // The package's CLI: one CommonJS file. Node loads it with one read and no ESM resolve/link
     // per chunk; a command's modules still run only when that command does (esbuild turns each
     // import() into a lazy initialiser), and built-ins come through require().
-    build({
-      ...common,
-      plugins: [],
-      format: 'cjs',
-      entryPoints: ['src/cli/cli.ts'],
-      outfile: 'dist/cli.cjs',
-      banner: {},
-    }),
+    build({ ...common, plugins: [vendorApart], format: 'cjs', supported: { 'dynamic-import': false }, entryPoints: ['src/cli/cli.ts'], outfile: 'dist/cli.cjs', banner: {} }),
+    ...Object.entries(VENDOR).map(([name, contents]) =>
+      build({ ...common, plugins: [], format: 'cjs', stdin: { contents, resolveDir: root, loader: 'js' }, outfile: `dist/${name}.cjs`, banner: {} }),
+    ),
     build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
 }
