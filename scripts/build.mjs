@@ -5,12 +5,49 @@
 //   node scripts/build.mjs --check FILE    exit 1 unless FILE is what --action would write now
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
+/**
+ * Node built-ins through require() rather than ESM import: an ESM import of a built-in builds its
+ * whole namespace, which on Node 24 runs lazy getters (node:http's WebSocket: ~30 ms); require()
+ * does not. The ESM builds get `require` from the banner.
+ */
+const escape = (name) => name.replace(/[/.]/g, (c) => `\\${c}`);
+const builtinFilter = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: builtinFilter }, (args) =>
+      args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/**
+ * Large libraries only some commands use, each in a file of its own beside dist/cli.cjs, so that
+ * `record` does not parse them: execa (run, step), cosmiconfig and its YAML parser (a config
+ * file), env-ci (metadata in CI).
+ */
+const VENDOR = {
+  execa: "export * from 'execa';",
+  cosmiconfig: "export * from 'cosmiconfig';",
+  // import() of a CommonJS file gives module.exports as the default: the function itself.
+  'env-ci': "module.exports = require('env-ci').default;",
+};
+const vendorApart = {
+  name: 'vendor-apart',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).map(escape).join('|')})$`) }, (args) => ({ path: `./${args.path}.cjs`, external: true }));
+  },
+};
+
 const common = {
+  plugins: [builtinsByRequire],
   absWorkingDir: root,
   bundle: true,
   format: 'esm',
@@ -59,8 +96,13 @@ if (args[0] === '--action') {
 } else {
   rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
   await Promise.all([
-    // The package's CLI: one chunk per command, loaded only when that command runs.
-    build({ ...common, entryPoints: ['src/cli/cli.ts'], outdir: 'dist', splitting: true }),
+    // The package's CLI: one CommonJS file. Node loads it with one read and no ESM resolve/link
+    // per chunk; a command's modules still run only when that command does (esbuild turns each
+    // import() into a lazy initialiser), and built-ins come through require().
+    build({ ...common, plugins: [vendorApart], format: 'cjs', supported: { 'dynamic-import': false }, entryPoints: ['src/cli/cli.ts'], outfile: 'dist/cli.cjs', banner: {} }),
+    ...Object.entries(VENDOR).map(([name, contents]) =>
+      build({ ...common, plugins: [], format: 'cjs', stdin: { contents, resolveDir: root, loader: 'js' }, outfile: `dist/${name}.cjs`, banner: {} }),
+    ),
     build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
 }

@@ -36,7 +36,7 @@ describe('the packed package', () => {
     expect(packed!.filename).toBe(`deployctl-${pkg.version}.tgz`);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files).toContain('bin/deployctl');
-    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('dist/cli.cjs');
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
     expect(packed!.size).toBeLessThan(250_000);
 
