@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { select } from '../helpers/exposition.js';
-import { startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 import { Gateway } from '../../src/backends/pushgateway/client.js';
 import { parseLabelValue } from '../../src/core/validate.js';
 import { renderExposition } from '../../src/backends/pushgateway/exposition.js';

@@ -2,7 +2,7 @@ import { DeployctlError } from '../../core/errors.js';
 import { FAMILIES, MAX_DURATION_SECONDS, type FamilyDefinition } from '../../core/families.js';
 import { newlyDeployedCommits, type CommitNode } from '../../core/lead-time.js';
 import { sameLabels, type Family, type GroupState, type HistogramFamily, type HistogramSeries, type Labels, type ScalarFamily, type ScalarSeries } from './model.js';
-import { type Status, STATUSES } from '../../core/record.js';
+import { STATUSES } from '../../core/record.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 
 /**

@@ -1,10 +1,11 @@
 import http from 'node:http';
-import { GatewayError, UsageError } from '../../core/errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { findGroupState, parseAllGroups, type GroupEntry } from './group-state.js';
 import type { GroupState } from './model.js';
 import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 import type { Grouping } from '../../core/record.js';
 import { basicAuthorization, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls } from '../../adapters/http-endpoint.js';
+import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface GatewayOptions {
   /** Base URL of the gateway; credentials in it become a basic-auth header and are never printed. */
@@ -41,13 +42,6 @@ export function groupPath(grouping: Grouping): string {
   ].join('/');
 }
 
-/** The --timeout budget is spent; the error before it says why. */
-export class OutOfTimeError extends GatewayError {
-  constructor(shown: string) {
-    super(`no time left to ${shown} (--timeout)`, undefined, false);
-    this.name = 'OutOfTimeError';
-  }
-}
 
 export class Gateway {
   readonly base: URL;

@@ -1,6 +1,6 @@
-import pRetry from 'p-retry';
-import { DeployctlError, GatewayError } from '../../core/errors.js';
-import { Gateway, OutOfTimeError, groupPath } from './client.js';
+import { GatewayError } from '../../core/errors.js';
+import { retryWithinBudget } from '../../adapters/retry.js';
+import { Gateway, groupPath } from './client.js';
 import { alreadyApplied, applyRecord, type Applied } from './apply.js';
 import { FAMILIES } from '../../core/families.js';
 import { renderExposition } from './exposition.js';
@@ -106,9 +106,6 @@ function withContinuation(applied: Applied, continued: Continued, grouping: Grou
   );
 }
 
-function retryable(error: unknown): boolean {
-  return error instanceof GatewayError && error.retryable;
-}
 
 /**
  * Delivers one record, retrying network errors, time-outs, 5xx answers and lost updates with
@@ -116,37 +113,11 @@ function retryable(error: unknown): boolean {
  * write whose answer was lost is found applied (by the record's identity) and not counted twice.
  */
 export async function deliver(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Delivery> {
-  let attempts = 0;
-  let lastCause: Error | undefined;
-  const started = Date.now();
-  try {
-    const delivery = await pRetry(
-      () => {
-        attempts += 1;
-        return attempt(gateway, grouping, record, options);
-      },
-      {
-        retries: 20,
-        minTimeout: 50,
-        maxTimeout: 1000,
-        factor: 2,
-        randomize: true,
-        maxRetryTime: Math.max(0, gateway.remainingMs()),
-        shouldRetry: ({ error }) => retryable(error) && gateway.remainingMs() > 50,
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (!(error instanceof OutOfTimeError)) lastCause = error;
-          options.debug?.(`attempt ${attemptNumber} failed: ${error.message}`);
-        },
-      },
-    );
-    // A retry that finds the record applied means an earlier attempt stored it.
-    return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };
-  } catch (error) {
-    // Running out of time is how it ended, not why: report the failure that used the time up.
-    const cause = error instanceof OutOfTimeError && lastCause ? lastCause : error;
-    if (cause instanceof DeployctlError && attempts > 1) {
-      cause.message = `${cause.message} (${attempts} attempts in ${((Date.now() - started) / 1000).toFixed(1)}s)`;
-    }
-    throw cause;
-  }
+  const { value: delivery, attempts } = await retryWithinBudget(
+    () => gateway.remainingMs(),
+    options.debug,
+    () => attempt(gateway, grouping, record, options),
+  );
+  // A retry that finds the record applied means an earlier attempt stored it.
+  return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };
 }

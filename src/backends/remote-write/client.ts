@@ -2,6 +2,7 @@ import http from 'node:http';
 import { GatewayError } from '../../core/errors.js';
 import type { RawSeries } from './ledger.js';
 import { basicAuthorization, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow } from '../../adapters/http-endpoint.js';
+import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface RemoteWriteOptions {
   /** The remote-write endpoint (…/api/v1/write, …/api/v1/push, …/api/v1/receive). */
@@ -67,13 +68,6 @@ function hintFor(status: number, reason: string): string | undefined {
   return undefined;
 }
 
-/** The --timeout budget is spent. */
-export class OutOfTime extends GatewayError {
-  constructor(shown: string) {
-    super(`no time left to ${shown} (--timeout)`, undefined, false);
-    this.name = 'OutOfTime';
-  }
-}
 
 export class RemoteWriteClient {
   readonly writeUrl: URL;
@@ -190,7 +184,7 @@ export class RemoteWriteClient {
     const { module: transport, agent } = await this.transport();
     const shown = `${method} ${redactUrl(url)}`;
     const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
-    if (remaining <= 0) throw new OutOfTime(shown);
+    if (remaining <= 0) throw new OutOfTimeError(shown);
     const started = performance.now();
     const headers: http.OutgoingHttpHeaders = { ...this.options.auth?.headers, ...extraHeaders };
     if (this.authorization) headers.authorization = this.authorization;

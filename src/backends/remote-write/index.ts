@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import pRetry from 'p-retry';
 import snappy from 'snappyjs';
-import { DeployctlError, GatewayError, UsageError } from '../../core/errors.js';
+import { GatewayError, UsageError } from '../../core/errors.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
 import type { Backend, OpenBackend } from '../backend.js';
-import { OutOfTime, REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
+import { retryWithinBudget } from '../../adapters/retry.js';
+import { REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
 import { Journal, mergeEvents } from './journal.js';
 import { historyQuery, historyTimeMs, ledgerFor, pastEvents, type Ledger } from './ledger.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
@@ -27,40 +27,6 @@ export function openRemoteWrite(settings: Settings, reporter: Reporter, url = se
   });
 }
 
-/** Retries network errors, time-outs, 429 and retryable 5xx with backoff while the --timeout budget lasts. */
-async function withRetries<T>(client: RemoteWriteClient, debug: (message: string) => void, work: () => Promise<T>): Promise<{ value: T; attempts: number }> {
-  let attempts = 0;
-  let lastCause: Error | undefined;
-  const started = Date.now();
-  try {
-    const value = await pRetry(
-      () => {
-        attempts += 1;
-        return work();
-      },
-      {
-        retries: 20,
-        minTimeout: 50,
-        maxTimeout: 1000,
-        factor: 2,
-        randomize: true,
-        maxRetryTime: Math.max(0, client.remainingMs()),
-        shouldRetry: ({ error }) => error instanceof GatewayError && error.retryable && client.remainingMs() > 50,
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (!(error instanceof OutOfTime)) lastCause = error;
-          debug(`attempt ${attemptNumber} failed: ${error.message}`);
-        },
-      },
-    );
-    return { value, attempts };
-  } catch (error) {
-    const cause = error instanceof OutOfTime && lastCause ? lastCause : error;
-    if (cause instanceof DeployctlError && attempts > 1) {
-      cause.message = `${cause.message} (${attempts} attempts in ${((Date.now() - started) / 1000).toFixed(1)}s)`;
-    }
-    throw cause;
-  }
-}
 
 /**
  * The samples of a record: the group's history is read at the record's own time through the
@@ -76,13 +42,13 @@ async function computeLedger(client: RemoteWriteClient, journal: Journal, groupi
     ledger.notices.push('no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed');
     return ledger;
   }
-  const { value: raw } = await withRetries(client, debug, () => client.rawSamples(historyQuery(grouping), before));
+  const { value: raw } = await retryWithinBudget(() => client.remainingMs(), debug, () => client.rawSamples(historyQuery(grouping), before));
   return ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent));
 }
 
 async function writeSamples(client: RemoteWriteClient, samples: TimeSeries[], debug: (m: string) => void): Promise<number> {
   const body = snappy.compress(Buffer.from(encodeWriteRequest(samples)));
-  const { attempts } = await withRetries(client, debug, () => client.write(body));
+  const { attempts } = await retryWithinBudget(() => client.remainingMs(), debug, () => client.write(body));
   return attempts;
 }
 
