@@ -156,9 +156,10 @@ export class Outbox {
     }
   }
 
-  /** How many files the outbox holds, without reading them. */
-  async count(): Promise<number> {
-    return (await this.names()).length;
+  /** How many files the outbox holds for targets other than this one, from their names alone. */
+  async countOtherTargets(target: Target): Promise<number> {
+    const tag = targetTag(target);
+    return (await this.names()).filter((name) => name.split('-')[1] !== tag).length;
   }
 
   /**

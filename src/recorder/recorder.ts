@@ -122,13 +122,6 @@ async function drain(context: CommandContext, backend: Backend, outbox: Outbox, 
   return result;
 }
 
-/**
- * Records one deployment, start or step. The record is written to the outbox before its first
- * request leaves (write-ahead) and removed once the gateway has it, so a crash at any moment
- * loses nothing and a replay counts nothing twice (the group remembers record ids). Older kept
- * records of the same group go first, within half the budget; other groups' kept records get
- * what is left. Nothing here throws: every failure is part of the outcome.
- */
 /** Hooks for the one who reports: the record is on disk (or could not be put there); a wait begins; waiting is over. */
 export interface RecordHooks {
   onDurable?: (kept: boolean) => void;
@@ -136,6 +129,13 @@ export interface RecordHooks {
   doneWaiting?: () => void;
 }
 
+/**
+ * Records one deployment, start or step. The record is written to the outbox before its first
+ * request leaves (write-ahead) and removed once the gateway has it, so a crash at any moment
+ * loses nothing and a replay counts nothing twice (the group remembers record ids). Older kept
+ * records of the same group go first, within half the budget; other groups' kept records get
+ * what is left. Nothing here throws: every failure is part of the outcome.
+ */
 export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, hooks: RecordHooks = {}): Promise<RecordOutcome> {
   const { settings, reporter, now } = context;
   const target = targetOf(settings);
@@ -178,10 +178,10 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   const notice = { waitingFor: hooks.waitingFor ?? (() => undefined), done: hooks.doneWaiting ?? (() => undefined) };
   let backend: Backend | undefined;
   try {
-    backend = await openBackend(settings, reporter);
-    const gateway = backend;
+    const main = await openBackend(settings, reporter);
+    backend = main;
     notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
-    const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, gateway.remainingMs()), async () => {
+    const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()), async () => {
       if (older.length > 0) {
         notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
         const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
@@ -193,8 +193,8 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
         }
       }
       if (own && !(await outbox.holds(own))) return undefined;
-      notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(gateway.remainingMs() / 1000)}s more, --timeout)`);
-      const delivered = own ? await deliverKept(gateway, outbox, own) : await gateway.deliver(grouping, record);
+      notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
+      const delivered = own ? await deliverKept(main, outbox, own) : await main.deliver(grouping, record);
       if (own) await outbox.remove(own);
       return delivered;
     });
@@ -225,13 +225,12 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   }
 
   try {
-    const all = await outbox.list();
-    backlog.quarantined.push(...all.quarantined);
-    for (const entry of all.entries) {
-      if (outbox.inFlight(entry, now())) continue; // another process's, being sent now
-      if (sameTarget(entry.kept.target, target)) backlog.remaining += 1;
-      else backlog.otherTargets += 1;
-    }
+    // This target's files are read (to leave out records in flight to a live process); the others
+    // are only counted by name, so that a large outbox costs a new record little.
+    const mine = await outbox.list({ target });
+    backlog.quarantined.push(...mine.quarantined);
+    backlog.remaining = mine.entries.filter((entry) => !outbox.inFlight(entry, now())).length;
+    backlog.otherTargets = await outbox.countOtherTargets(target);
   } catch {
     // what is left is reported by the next run
   }
