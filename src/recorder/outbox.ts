@@ -156,21 +156,25 @@ export class Outbox {
     }
   }
 
-  /** How many files the outbox holds for targets other than this one, from their names alone. */
-  async countOtherTargets(target: Target): Promise<number> {
+  /** How many files the outbox holds for this target and for others, from their names alone. */
+  async countByTarget(target: Target): Promise<{ mine: number; others: number }> {
     const tag = targetTag(target);
-    return (await this.names()).filter((name) => name.split('-')[1] !== tag).length;
+    const names = await this.names();
+    const mine = names.filter((name) => name.split('-')[1] === tag).length;
+    return { mine, others: names.length - mine };
   }
 
   /**
-   * The kept records, oldest first: all, or those of one target (and one group). A file that is
-   * not a valid record is quarantined (left in place with `leaveInPlace`) and reported, never sent.
+   * The kept records, oldest first: all, or those of one target (and one group), at most `limit`.
+   * A file that is not a valid record is quarantined (left in place with `leaveInPlace`) and
+   * reported, never sent.
    */
-  async list(filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean } = {}): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
+  async list(filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean; limit?: number } = {}): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
     const prefix = [filter.target && targetTag(filter.target), filter.grouping && groupTag(filter.grouping)];
     const entries: OutboxEntry[] = [];
     const quarantined: QuarantinedEntry[] = [];
     for (const name of await this.names()) {
+      if (filter.limit !== undefined && entries.length >= filter.limit) break;
       const parts = name.split('-');
       if (prefix[0] && parts[1] !== prefix[0]) continue;
       if (prefix[1] && parts[2] !== prefix[1]) continue;

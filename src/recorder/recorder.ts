@@ -45,6 +45,9 @@ export interface RecordOutcome {
   dryRun?: Plan;
 }
 
+/** How many kept records of one group or target a new record reads at most. */
+const BACKLOG_READ_LIMIT = 500;
+
 const groupKey = (g: Grouping) => JSON.stringify([g.job, g.service, g.environment]);
 
 /** An error that says the backend as a whole is out of reach, not that it refused one record. */
@@ -168,7 +171,8 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
 
   let older: OutboxEntry[] = [];
   try {
-    const listed = await outbox.list({ target, grouping });
+    // No more than half the budget could send: reading every file of a long backlog would only cost time.
+    const listed = await outbox.list({ target, grouping, limit: BACKLOG_READ_LIMIT });
     backlog.quarantined.push(...listed.quarantined);
     older = listed.entries.filter((entry) => entry.file !== own?.file && entry.kept.record.id !== record.id);
   } catch (error) {
@@ -213,7 +217,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   if (outcome.delivered && left > 100) {
     const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, left / 1000) });
     try {
-      const listed = await outbox.list({ target });
+      const listed = await outbox.list({ target, limit: BACKLOG_READ_LIMIT });
       backlog.quarantined.push(...listed.quarantined);
       const rest = listed.entries.filter((e) => groupKey(e.kept.grouping) !== groupKey(grouping));
       if (rest.length > 0) backlog.sent += (await drain(context, others, outbox, rest)).sent.length;
@@ -225,12 +229,16 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   }
 
   try {
-    // This target's files are read (to leave out records in flight to a live process); the others
-    // are only counted by name, so that a large outbox costs a new record little.
-    const mine = await outbox.list({ target });
-    backlog.quarantined.push(...mine.quarantined);
-    backlog.remaining = mine.entries.filter((entry) => !outbox.inFlight(entry, now())).length;
-    backlog.otherTargets = await outbox.countOtherTargets(target);
+    // Counted by file name, so that a large outbox costs a new record little; a short list of this
+    // target's files is read, to leave out records in flight to another live process.
+    const counted = await outbox.countByTarget(target);
+    backlog.otherTargets = counted.others;
+    backlog.remaining = counted.mine;
+    if (counted.mine <= BACKLOG_READ_LIMIT) {
+      const mine = await outbox.list({ target });
+      backlog.quarantined.push(...mine.quarantined);
+      backlog.remaining = mine.entries.filter((entry) => !outbox.inFlight(entry, now())).length;
+    }
   } catch {
     // what is left is reported by the next run
   }
