@@ -14,6 +14,19 @@ export interface Delivered {
   /** Deployments by status after this record, where the backend knows them. */
   totals?: Record<string, number>;
   attempts: number;
+  /** Stored without a read-back: a later read of the group must show it (see DeliverOptions.confirm). */
+  unconfirmed?: boolean;
+  /** The group's sequence number given to this record, where the backend numbers them. */
+  sequence?: number;
+  /** What this delivery's read said of each record asked about in `confirm`, by id. */
+  confirmed?: Record<string, 'held' | 'replaced' | 'unknown'>;
+}
+
+export interface DeliverOptions {
+  /** Check right after the write that the record is there (default); without it the delivery may be unconfirmed. */
+  readBack?: boolean;
+  /** Unconfirmed records of the same group (id and sequence), to be looked for in the read this delivery makes anyway. */
+  confirm?: readonly { id: string; sequence: number }[];
 }
 
 /** The exact request a record would make, for --dry-run. */
@@ -39,8 +52,10 @@ export interface Backend {
    * Delivers a record. `fix` is called with the record as it must be re-sent byte for byte, when
    * the backend settles what it sends before sending (remote-write's samples): the recorder keeps it.
    */
-  deliver(grouping: Grouping, record: GroupRecord, fix?: (record: GroupRecord) => Promise<void>): Promise<Delivered>;
+  deliver(grouping: Grouping, record: GroupRecord, fix?: (record: GroupRecord) => Promise<void>, options?: DeliverOptions): Promise<Delivered>;
   plan(grouping: Grouping, record: GroupRecord): Promise<Plan>;
+  /** What a read of the group says of records stored earlier without a read-back (only backends that store so). */
+  confirm?(grouping: Grouping, stored: readonly { id: string; sequence: number }[]): Promise<Record<string, 'held' | 'replaced' | 'unknown'>>;
   /** Marks a deployment wrapped by `run` in progress: best effort, never kept for later. */
   markInProgress(grouping: Grouping, startedAt: number): Promise<void>;
   close(): void;

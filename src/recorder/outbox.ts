@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { groupFileName } from './state-dir.js';
 import { type Grouping, type GroupRecord, STATUSES } from '../core/record.js';
 import { sameTarget, type Target } from '../core/record.js';
@@ -18,6 +18,8 @@ export interface KeptRecord {
   target: Target;
   grouping: Grouping;
   record: GroupRecord;
+  /** In `outbox/sent/`: the group's sequence number the backend gave it, to confirm it by. */
+  sentSequence?: number;
 }
 
 export interface OutboxEntry {
@@ -70,6 +72,7 @@ export function problemWithKept(value: unknown): string | undefined {
   if (!isObject(g) || !isString(g.job) || g.job === '' || !isString(g.service) || g.service === '' || !isString(g.environment) || g.environment === '') {
     return 'no valid service and environment';
   }
+  if (value.sentSequence !== undefined && !(Number.isInteger(value.sentSequence) && (value.sentSequence as number) > 0)) return 'no valid sequence number';
   const r = value.record;
   if (!isObject(r) || !isString(r.id) || !RECORD_ID.test(r.id)) return 'no valid record id';
   if (r.samples !== undefined && !isSamples(r.samples)) return 'samples that are not remote-write time series';
@@ -130,10 +133,16 @@ function alive(pid: number): boolean {
 export class Outbox {
   readonly dir: string;
   readonly quarantineDir: string;
+  /**
+   * Records the backend stored without reading them back (the Pushgateway at scale): kept until a
+   * later read of their group shows them, since another machine may have replaced the group.
+   */
+  readonly sentDir: string;
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, 'outbox');
     this.quarantineDir = join(this.dir, 'quarantine');
+    this.sentDir = join(this.dir, 'sent');
   }
 
   async keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): Promise<OutboxEntry> {
@@ -146,9 +155,9 @@ export class Outbox {
     return { file, kept };
   }
 
-  private async names(): Promise<string[]> {
+  private async names(dir = this.dir): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((name) => name.endsWith('.json')).sort();
+      return (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -169,16 +178,19 @@ export class Outbox {
    * A file that is not a valid record is quarantined (left in place with `leaveInPlace`) and
    * reported, never sent.
    */
-  async list(filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean; limit?: number } = {}): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
+  async list(
+    filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean; limit?: number; sent?: boolean } = {},
+  ): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
     const prefix = [filter.target && targetTag(filter.target), filter.grouping && groupTag(filter.grouping)];
     const entries: OutboxEntry[] = [];
     const quarantined: QuarantinedEntry[] = [];
-    for (const name of await this.names()) {
+    const dir = filter.sent ? this.sentDir : this.dir;
+    for (const name of await this.names(dir)) {
       if (filter.limit !== undefined && entries.length >= filter.limit) break;
       const parts = name.split('-');
       if (prefix[0] && parts[1] !== prefix[0]) continue;
       if (prefix[1] && parts[2] !== prefix[1]) continue;
-      const file = join(this.dir, name);
+      const file = join(dir, name);
       let problem: string | undefined;
       try {
         if (!(await stat(file)).isFile()) continue;
@@ -228,6 +240,29 @@ export class Outbox {
     const kept: KeptRecord = { ...entry.kept, record };
     const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(entry.file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    entry.kept = kept;
+  }
+
+  /** Stored by the backend at `sequence`, to be confirmed by a later read of its group (see sentDir). */
+  async markSent(entry: OutboxEntry, sequence: number): Promise<void> {
+    await mkdir(this.sentDir, { recursive: true, mode: 0o700 });
+    const kept: KeptRecord = { ...entry.kept, sentSequence: sequence };
+    const file = join(this.sentDir, basename(entry.file));
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    await rm(entry.file, { force: true });
+    entry.file = file;
+    entry.kept = kept;
+  }
+
+  /** A sent record its group does not hold (another writer replaced the group): to be sent again. */
+  async unsend(entry: OutboxEntry): Promise<void> {
+    const { sentSequence: _sequence, ...kept } = entry.kept;
+    const file = join(this.dir, basename(entry.file));
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    await rm(entry.file, { force: true });
+    entry.file = file;
     entry.kept = kept;
   }
 

@@ -1,4 +1,4 @@
-import type { Backend, Delivered, Plan } from '../backends/backend.js';
+import type { Backend, Delivered, DeliverOptions, Plan } from '../backends/backend.js';
 import { openBackend, targetOf } from '../backends/index.js';
 import type { CommandContext } from '../cli/context.js';
 import { DeployctlError } from '../core/errors.js';
@@ -55,9 +55,36 @@ function unreachable(error: unknown): boolean {
   return error instanceof DeployctlError && 'retryable' in error && error.retryable === true && !('status' in error && error.status);
 }
 
-/** Delivers a kept record; what the backend settles before sending (remote-write's samples) is kept with it. */
-function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry): Promise<Delivered> {
-  return backend.deliver(entry.kept.grouping, entry.kept.record, (fixed) => outbox.update(entry, fixed));
+/**
+ * Delivers a kept record; what the backend settles before sending (remote-write's samples) is
+ * kept with it. Once delivered, the file goes, or, when the backend did not read the record back,
+ * waits in `outbox/sent/` until a later read of its group shows it.
+ */
+async function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry, options: DeliverOptions = {}): Promise<Delivered> {
+  const delivered = await backend.deliver(entry.kept.grouping, entry.kept.record, (fixed) => outbox.update(entry, fixed), options);
+  if (delivered.unconfirmed && delivered.sequence !== undefined) await outbox.markSent(entry, delivered.sequence);
+  else await outbox.remove(entry);
+  return delivered;
+}
+
+/**
+ * Settles the records of a group that were stored without a read-back, by what the latest read
+ * said: held ones (and ones that cannot be told, see `confirmation`) go; ones another writer
+ * replaced go back to the outbox and are returned, to be sent again.
+ */
+async function settleSent(outbox: Outbox, sent: OutboxEntry[], confirmed: Record<string, string> = {}): Promise<OutboxEntry[]> {
+  const replaced: OutboxEntry[] = [];
+  for (const entry of sent) {
+    const verdict = confirmed[entry.kept.record.id];
+    if (verdict === undefined) continue;
+    if (verdict === 'replaced') {
+      await outbox.unsend(entry);
+      replaced.push(entry);
+    } else {
+      await outbox.remove(entry);
+    }
+  }
+  return replaced;
 }
 
 export interface DrainResult {
@@ -68,7 +95,7 @@ export interface DrainResult {
 }
 
 /** Sends one group's kept records, oldest first, while its lock is held. */
-async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[], result: DrainResult): Promise<boolean> {
+async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[], result: DrainResult, options: DeliverOptions): Promise<boolean> {
   for (const [index, entry] of group.entries()) {
     if (backend.remainingMs() <= 50) {
       result.untried.push(...group.slice(index));
@@ -76,8 +103,7 @@ async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[]
     }
     if (!(await outbox.holds(entry))) continue; // a concurrent process sent it
     try {
-      await deliverKept(backend, outbox, entry);
-      await outbox.remove(entry);
+      await deliverKept(backend, outbox, entry, options);
       result.sent.push(entry);
     } catch (error) {
       result.failed.push({ entry, failure: asFailure(error) });
@@ -96,7 +122,13 @@ async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[]
  * gateway or a spent budget stops the drain; a record the gateway refuses stays kept and the next
  * one is tried.
  */
-async function drain(context: CommandContext, backend: Backend, outbox: Outbox, entries: OutboxEntry[], { locked = false } = {}): Promise<DrainResult> {
+async function drain(
+  context: CommandContext,
+  backend: Backend,
+  outbox: Outbox,
+  entries: OutboxEntry[],
+  { locked = false, readBack = false }: { locked?: boolean; readBack?: boolean } = {},
+): Promise<DrainResult> {
   const { settings, now } = context;
   const result: DrainResult = { sent: [], failed: [], untried: [] };
   const byGroup = new Map<string, OutboxEntry[]>();
@@ -112,11 +144,11 @@ async function drain(context: CommandContext, backend: Backend, outbox: Outbox, 
       continue;
     }
     if (locked) {
-      going = await drainGroup(backend, outbox, group, result);
+      going = await drainGroup(backend, outbox, group, result, { readBack });
       continue;
     }
     try {
-      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () => drainGroup(backend, outbox, group, result));
+      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () => drainGroup(backend, outbox, group, result, { readBack }));
     } catch (error) {
       // The lock could not be had in time: the group's records wait for the next run.
       result.failed.push(...group.map((entry) => ({ entry, failure: asFailure(error) })));
@@ -198,8 +230,18 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
       }
       if (own && !(await outbox.holds(own))) return undefined;
       notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
-      const delivered = own ? await deliverKept(main, outbox, own) : await main.deliver(grouping, record);
-      if (own) await outbox.remove(own);
+      if (!own) return main.deliver(grouping, record); // nothing on disk to confirm later: read back now
+      // This group's records stored earlier without a read-back are confirmed by the read this
+      // delivery makes anyway; this record in turn waits for the next one (or flush).
+      const sent = (await outbox.list({ target, grouping, sent: true, limit: BACKLOG_READ_LIMIT })).entries.filter((e) => e.kept.sentSequence !== undefined);
+      const confirm = sent.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! }));
+      const delivered = await deliverKept(main, outbox, own, { readBack: false, confirm });
+      const replaced = await settleSent(outbox, sent, delivered.confirmed);
+      if (replaced.length > 0) {
+        reporter.warn(`${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`);
+        const again = await drain(context, main, outbox, replaced, { locked: true });
+        backlog.sent += again.sent.length;
+      }
       return delivered;
     });
     outcome.delivered = true;
@@ -262,10 +304,39 @@ export interface FlushOutcome {
   dryRun: boolean;
 }
 
+/**
+ * Records stored without a read-back, confirmed by one read of each group: held ones go, ones
+ * another writer replaced go back to the outbox to be sent again. A target out of reach keeps its
+ * records for the next time.
+ */
+async function confirmSent(context: CommandContext, outbox: Outbox): Promise<void> {
+  const { settings, reporter } = context;
+  const byGroup = new Map<string, OutboxEntry[]>();
+  for (const entry of (await outbox.list({ sent: true })).entries) {
+    if (entry.kept.sentSequence === undefined) continue;
+    const key = JSON.stringify([entry.kept.target, entry.kept.grouping]);
+    byGroup.set(key, [...(byGroup.get(key) ?? []), entry]);
+  }
+  for (const group of byGroup.values()) {
+    const { target, grouping } = group[0]!.kept;
+    let backend: Backend | undefined;
+    try {
+      backend = await openBackend(settings, reporter, { target });
+      const confirmed = await backend.confirm?.(grouping, group.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! })));
+      await settleSent(outbox, group, confirmed);
+    } catch (error) {
+      reporter.debug(`could not confirm records sent to ${target.url}: ${asFailure(error).message}`);
+    } finally {
+      backend?.close();
+    }
+  }
+}
+
 /** `deployctl flush`: each kept record to its own target, within the budget per target. */
 export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
   const { settings, reporter } = context;
   const outbox = new Outbox(settings.stateDir);
+  if (!settings.dryRun) await confirmSent(context, outbox);
   const { entries, quarantined } = await outbox.list({ leaveInPlace: settings.dryRun });
   const byTarget = new Map<string, OutboxEntry[]>();
   for (const entry of entries) {
@@ -283,7 +354,7 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
     let backend: Backend | undefined;
     try {
       backend = await openBackend(settings, reporter, { target });
-      const drained = await drain(context, backend, outbox, group);
+      const drained = await drain(context, backend, outbox, group, { readBack: true });
       targets.push({
         target,
         sent: drained.sent.length,

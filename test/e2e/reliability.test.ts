@@ -118,6 +118,43 @@ describe('gateway down, then up', () => {
   });
 });
 
+describe('another machine writing over a record', () => {
+  it('finds a record another writer replaced on the next record of the group, and counts it then', async () => {
+    const machineA = { DEPLOYCTL_STATE_DIR: stateDir('machine-a') };
+    await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], machineA);
+    const before = await (await fetch(`${stack.gateway.url}/api/v1/metrics`)).text();
+    // Machine A records; machine B read the group before that (its read is the stale answer
+    // above) and writes after it, replacing A's record: the gateway has no compare-and-swap.
+    const a = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'failure'], machineA);
+    expect(a.exitCode).toBe(0);
+    const stale = await startProxy(stack.gateway.url, (request) =>
+      request.method === 'GET' && request.url === '/api/v1/metrics' ? { status: 200, body: before } : 'forward',
+    );
+    try {
+      const b = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_STATE_DIR: stateDir('machine-b'), DEPLOYCTL_PUSHGATEWAY_URL: stale.url });
+      expect(b.exitCode).toBe(0);
+    } finally {
+      await stale.close();
+    }
+    // A's failure is gone from the gateway: 2 successes, no failure.
+    expect(await success(stack.gateway.url, 'overwritten')).toBe(2);
+    expect(await success(stack.gateway.url, 'overwritten', 'failure')).toBe(0);
+
+    // A's next record reads the group anyway, sees the failure missing, and sends it again.
+    const next = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], machineA);
+    expect(next.exitCode).toBe(0);
+    expect(next.stderr).toContain('1 earlier record(s) of overwritten in prod were overwritten on the gateway by another writer; sending them again');
+    expect(await success(stack.gateway.url, 'overwritten')).toBe(3);
+    expect(await success(stack.gateway.url, 'overwritten', 'failure')).toBe(1);
+    // And a flush confirms what is left without counting anything twice.
+    const flush = await cli(['flush'], machineA);
+    expect(flush.exitCode).toBe(0);
+    expect(await success(stack.gateway.url, 'overwritten')).toBe(3);
+    expect(await success(stack.gateway.url, 'overwritten', 'failure')).toBe(1);
+    expect(readdirSync(join(stateDir('machine-a'), 'outbox', 'sent'))).toEqual([]);
+  });
+});
+
 describe('lost answers, failing and hanging gateways', () => {
   it('counts a push once when the gateway stored it but the answer was lost', async () => {
     let dropped = 0;

@@ -33,6 +33,8 @@ export interface Applied {
   durationSeconds?: number;
   /** Things worth one line to the user (lead time fell back to the deployed commit alone, …). */
   notices: string[];
+  /** The group's record sequence number given to this record. */
+  sequence?: number;
 }
 
 export class GroupConflictError extends DeployctlError {
@@ -159,7 +161,30 @@ export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: n
         : applyStep(state, record);
   if (applied.duplicate) return applied;
   applied.families.push(rememberRecord(remembered, record.id, sequence), setGauge(FAMILIES.recordsApplied, sequence));
+  applied.sequence = sequence;
   return applied;
+}
+
+/** A record stored earlier without a read-back, and the sequence number it was stored at. */
+export interface StoredRecord {
+  id: string;
+  sequence: number;
+}
+
+/**
+ * What a read of the group says of a record stored earlier without a read-back: `held` (it is
+ * there); `replaced` (the group went on past its sequence, remembers that far back, and lacks it:
+ * another machine wrote over it, so it must be applied again); `unknown` (the group is behind its
+ * sequence — deleted, or a gateway that lost it — or has forgotten that far back: applying it again
+ * could count it twice, so it is not).
+ */
+export function confirmation(state: GroupState, stored: StoredRecord): 'held' | 'replaced' | 'unknown' {
+  if (alreadyApplied(state, stored.id)) return 'held';
+  const current = (state.get(FAMILIES.recordsApplied.name) as ScalarFamily | undefined)?.series[0]?.value;
+  const remembered = (state.get(FAMILIES.appliedRecords.name) as ScalarFamily | undefined)?.series.map((s) => s.value) ?? [];
+  if (current === undefined || current < stored.sequence) return 'unknown';
+  if (remembered.length === 0 || Math.min(...remembered) > stored.sequence) return 'unknown';
+  return 'replaced';
 }
 
 /** The deployments counter with every status present (from 0), so that increase() sees a group's first failure. */

@@ -1,7 +1,7 @@
 import { GatewayError } from '../../core/errors.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import { Gateway, groupPath } from './client.js';
-import { alreadyApplied, applyRecord, type Applied } from './apply.js';
+import { alreadyApplied, applyRecord, confirmation, type Applied, type StoredRecord } from './apply.js';
 import { FAMILIES } from '../../core/families.js';
 import { renderExposition } from './exposition.js';
 import type { Continued } from './continue.js';
@@ -17,6 +17,10 @@ export interface Delivery extends Applied {
   /** Deployments by status on the gateway after this record (deployment records only). */
   totals: Record<string, number>;
   attempts: number;
+  /** What the read said of each record given in `confirm`, by id. */
+  confirmed: Record<string, 'held' | 'replaced' | 'unknown'>;
+  /** Stored without reading it back: whether another writer replaced it is told by a later read (`confirm`). */
+  unconfirmed: boolean;
 }
 
 export interface DeliverOptions {
@@ -26,6 +30,13 @@ export interface DeliverOptions {
   debug?: (message: string) => void;
   /** Continues the group from Prometheus when the gateway lost its totals. */
   continueFrom?: Continuation;
+  /**
+   * Read the group again after the write, to catch another machine replacing it in between
+   * (default). Without it the caller must confirm the record with a later read (`confirm`).
+   */
+  readBack?: boolean;
+  /** Records stored earlier without a read-back: the read this delivery makes anyway says what became of them. */
+  confirm?: readonly StoredRecord[];
 }
 
 /** Another writer replaced the group between our read and write: the merge is done again. */
@@ -73,10 +84,13 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: De
 
 /**
  * One read-merge-write of the group: read it, carry it forward by this record, write the
- * changed families back in one POST, then read again to check that the record is there.
+ * changed families back in one POST, then (unless told not to) read again to check that the
+ * record is there.
  */
 async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Omit<Delivery, 'attempts'>> {
   const read = await readForDelivery(gateway, grouping, options);
+  const confirmed = Object.fromEntries((options.confirm ?? []).map((stored) => [stored.id, confirmation(read, stored)]));
+  const readBack = options.readBack ?? true;
   const continued = options.continueFrom && (await options.continueFrom(grouping, read));
   const state = continued ? continued.state : read;
   const applied = applyRecord(state, record, options.now());
@@ -86,13 +100,13 @@ async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord
   const labels = record.kind === 'deployment' ? record.labels : {};
   if (applied.duplicate || options.dryRun) {
     const after = applied.duplicate ? state.values() : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
-    return { ...applied, url, exposition, totals: totalsByStatus(after, labels) };
+    return { ...applied, url, exposition, totals: totalsByStatus(after, labels), confirmed, unconfirmed: false };
   }
   await gateway.push(grouping, exposition);
   // Without compare-and-swap on the gateway, a concurrent writer from another machine can
   // replace our write with one merged from the older state; detect that and merge again.
-  if (!alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
-  return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels) };
+  if (readBack && !alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
+  return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels), confirmed, unconfirmed: !readBack };
 }
 
 /** Writes back what was continued from Prometheus, and says so. */

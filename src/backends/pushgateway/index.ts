@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { retryWithinBudget } from '../../adapters/retry.js';
+import { confirmation } from './apply.js';
 import { deliver, openGateway } from './deliver.js';
 import { prometheusContinuation } from './continuation.js';
 import type { Backend, OpenBackend } from '../backend.js';
@@ -23,16 +25,21 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
   const backend: Backend = {
     target,
     remainingMs: () => gateway.remainingMs(),
-    async deliver(grouping: Grouping, record: GroupRecord) {
-      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, options(false));
+    async deliver(grouping: Grouping, record: GroupRecord, _fix, { readBack = true, confirm = [] } = {}) {
+      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, { ...options(false), readBack, confirm });
       return delivered;
     },
     async plan(grouping, record) {
       const planned = await deliver(gateway, grouping, record, options(true));
       return { url: planned.url, text: `POST ${planned.url}\n\n${planned.exposition}`, json: { url: planned.url, exposition: planned.exposition } };
     },
+    async confirm(grouping, stored) {
+      const { value: state } = await retryWithinBudget(() => gateway.remainingMs(), reporter.debug, () => gateway.readGroup(grouping));
+      return Object.fromEntries(stored.map((record) => [record.id, confirmation(state, record)]));
+    },
     async markInProgress(grouping, startedAt) {
-      await deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, options(false));
+      // Best effort: no read-back for a mark the deployment's own record overwrites anyway.
+      await deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { ...options(false), readBack: false });
     },
     close: () => gateway.close(),
   };
