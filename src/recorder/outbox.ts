@@ -18,7 +18,7 @@ export interface KeptRecord {
   target: Target;
   grouping: Grouping;
   record: GroupRecord;
-  /** In `outbox/sent/`: the group's sequence number the backend gave it, to confirm it by. */
+  /** In `outbox/sent/`: the group's sequence number the backend gave it, to confirm it by (kept in the file name). */
   sentSequence?: number;
 }
 
@@ -40,6 +40,8 @@ const targetTag = (target: Target) => hash8(`${target.backend} ${target.url}`);
 const groupTag = (grouping: Grouping) => groupFileName(grouping).slice(0, 8);
 
 const RECORD_ID = /^[A-Za-z0-9_-]{1,100}$/;
+/** How a file in `outbox/sent/` carries the sequence number its record was stored at. */
+const SENT_SUFFIX = /\.s(\d+)\.json$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -72,7 +74,6 @@ export function problemWithKept(value: unknown): string | undefined {
   if (!isObject(g) || !isString(g.job) || g.job === '' || !isString(g.service) || g.service === '' || !isString(g.environment) || g.environment === '') {
     return 'no valid service and environment';
   }
-  if (value.sentSequence !== undefined && !(Number.isInteger(value.sentSequence) && (value.sentSequence as number) > 0)) return 'no valid sequence number';
   const r = value.record;
   if (!isObject(r) || !isString(r.id) || !RECORD_ID.test(r.id)) return 'no valid record id';
   if (r.samples !== undefined && !isSamples(r.samples)) return 'samples that are not remote-write time series';
@@ -198,7 +199,8 @@ export class Outbox {
         problem = problemWithKept(kept);
         if (!problem) {
           if (filter.target && !sameTarget(kept.target, filter.target)) continue;
-          entries.push({ file, kept });
+          const sequence = SENT_SUFFIX.exec(name)?.[1];
+          entries.push({ file, kept: filter.sent && sequence ? { ...kept, sentSequence: Number(sequence) } : kept });
           continue;
         }
       } catch (error) {
@@ -243,25 +245,20 @@ export class Outbox {
     entry.kept = kept;
   }
 
-  /** Stored by the backend at `sequence`, to be confirmed by a later read of its group (see sentDir). */
+  /** Stored by the backend at `sequence`, to be confirmed by a later read of its group (see sentDir): a rename, no write. */
   async markSent(entry: OutboxEntry, sequence: number): Promise<void> {
     await mkdir(this.sentDir, { recursive: true, mode: 0o700 });
-    const kept: KeptRecord = { ...entry.kept, sentSequence: sequence };
-    const file = join(this.sentDir, basename(entry.file));
-    const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
-    await rm(entry.file, { force: true });
+    const file = join(this.sentDir, basename(entry.file).replace(/\.json$/, `.s${sequence}.json`));
+    await rename(entry.file, file);
     entry.file = file;
-    entry.kept = kept;
+    entry.kept = { ...entry.kept, sentSequence: sequence };
   }
 
   /** A sent record its group does not hold (another writer replaced the group): to be sent again. */
   async unsend(entry: OutboxEntry): Promise<void> {
+    const file = join(this.dir, basename(entry.file).replace(SENT_SUFFIX, '.json'));
+    await rename(entry.file, file);
     const { sentSequence: _sequence, ...kept } = entry.kept;
-    const file = join(this.dir, basename(entry.file));
-    const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
-    await rm(entry.file, { force: true });
     entry.file = file;
     entry.kept = kept;
   }
