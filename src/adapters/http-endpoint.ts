@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { UsageError } from '../core/errors.js';
 
 /**
@@ -93,3 +94,24 @@ export function safeText(value: string): string {
   return `${value.slice(0, start)}***${value.slice(at)}`.replace(/\?.*$/s, '');
 }
 
+
+/** A module to make requests with and its keep-alive agent (one connection). */
+export interface Transport {
+  module: typeof http;
+  agent: http.Agent;
+}
+
+/** The transport for an http or https endpoint: node:https (and TLS) is loaded only for https. */
+export async function openTransport(secure: boolean, tls: EndpointTls = {}): Promise<Transport> {
+  if (!secure) return { module: http, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
+  const https = await import('node:https');
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    ...(tls.ca && { ca: tls.ca }),
+    ...(tls.cert && { cert: tls.cert }),
+    ...(tls.key && { key: tls.key }),
+    rejectUnauthorized: !tls.insecure,
+  });
+  return { module: https as unknown as typeof http, agent };
+}

@@ -4,7 +4,7 @@ import { findGroupState, parseAllGroups, type GroupEntry } from './group-state.j
 import type { GroupState } from './model.js';
 import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 import type { Grouping } from '../../core/record.js';
-import { basicAuthorization, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls } from '../../adapters/http-endpoint.js';
+import { basicAuthorization, openTransport, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls, type Transport } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface GatewayOptions {
@@ -47,7 +47,7 @@ export class Gateway {
   readonly base: URL;
   private readonly authorization: string | undefined;
   private readonly deadline: number;
-  private transportReady: Promise<{ module: typeof http; agent: http.Agent }> | undefined;
+  private transportReady: Promise<Transport> | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     this.base = parseEndpointUrl(options.url);
@@ -59,21 +59,8 @@ export class Gateway {
   }
 
   /** node:https (and TLS) is loaded only for an https gateway. */
-  private transport(): Promise<{ module: typeof http; agent: http.Agent }> {
-    this.transportReady ??= (async () => {
-      if (this.base.protocol !== 'https:') return { module: http, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
-      const https = await import('node:https');
-      const tls = this.options.tls ?? {};
-      const agent = new https.Agent({
-        keepAlive: true,
-        maxSockets: 1,
-        ...(tls.ca && { ca: tls.ca }),
-        ...(tls.cert && { cert: tls.cert }),
-        ...(tls.key && { key: tls.key }),
-        rejectUnauthorized: !tls.insecure,
-      });
-      return { module: https as unknown as typeof http, agent };
-    })();
+  private transport(): Promise<Transport> {
+    this.transportReady ??= openTransport(this.base.protocol === 'https:', this.options.tls);
     return this.transportReady;
   }
 

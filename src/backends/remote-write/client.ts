@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { GatewayError } from '../../core/errors.js';
 import type { RawSeries } from './ledger.js';
-import { basicAuthorization, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow } from '../../adapters/http-endpoint.js';
+import { basicAuthorization, openTransport, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow, type Transport } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface RemoteWriteOptions {
@@ -74,7 +74,7 @@ export class RemoteWriteClient {
   readonly queryBase: URL | undefined;
   private readonly authorization: string | undefined;
   private readonly deadline: number;
-  private transportReady: Promise<{ module: typeof http; agent: http.Agent }> | undefined;
+  private readonly transports = new Map<boolean, Promise<Transport>>();
 
   constructor(private readonly options: RemoteWriteOptions) {
     this.writeUrl = parseEndpointUrl(options.url, '--remote-write');
@@ -94,25 +94,15 @@ export class RemoteWriteClient {
     return redactUrl(this.writeUrl);
   }
 
-  /** node:https is loaded only for an https store. One agent serves writes and reads. */
-  private transport(): Promise<{ module: typeof http; agent: http.Agent }> {
-    this.transportReady ??= (async () => {
-      if (this.writeUrl.protocol !== 'https:' && this.queryBase?.protocol !== 'https:') {
-        return { module: http, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
-      }
-      const https = await import('node:https');
-      const tls = this.options.tls ?? {};
-      const agent = new https.Agent({
-        keepAlive: true,
-        maxSockets: 1,
-        ...(tls.ca && { ca: tls.ca }),
-        ...(tls.cert && { cert: tls.cert }),
-        ...(tls.key && { key: tls.key }),
-        rejectUnauthorized: !tls.insecure,
-      });
-      return { module: https as unknown as typeof http, agent };
-    })();
-    return this.transportReady;
+  /** node:https is loaded only for an https endpoint; the write and the query API each get the transport of their own scheme. */
+  private transport(url: URL): Promise<Transport> {
+    const secure = url.protocol === 'https:';
+    let ready = this.transports.get(secure);
+    if (!ready) {
+      ready = openTransport(secure, this.options.tls);
+      this.transports.set(secure, ready);
+    }
+    return ready;
   }
 
   /** Sends one snappy-compressed WriteRequest; resolves on 2xx, throws a classified error otherwise. */
@@ -181,7 +171,7 @@ export class RemoteWriteClient {
   }
 
   private async request(method: string, url: URL, extraHeaders: Record<string, string>, body?: Uint8Array): Promise<{ status: number; body: string }> {
-    const { module: transport, agent } = await this.transport();
+    const { module: transport, agent } = await this.transport(url);
     const shown = `${method} ${redactUrl(url)}`;
     const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
     if (remaining <= 0) throw new OutOfTimeError(shown);
@@ -212,7 +202,7 @@ export class RemoteWriteClient {
   }
 
   close(): void {
-    void this.transportReady?.then(({ agent }) => agent.destroy());
+    for (const ready of this.transports.values()) void ready.then(({ agent }) => agent.destroy());
   }
 }
 
