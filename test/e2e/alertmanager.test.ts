@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { deployctl } from '../helpers/cli.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
-import { freePort, startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { freePort, startPushgateway, startServer, tempDir, type RunningServer } from '../helpers/pushgateway.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 const exampleConfig = join(examples, 'alertmanager/alertmanager.yml');
@@ -57,36 +57,13 @@ async function startAlertmanager(dir: string, configText: string): Promise<Runni
   const config = join(dir, 'alertmanager.yml');
   writeFileSync(config, configText);
   const port = await freePort();
-  const child: ChildProcess = spawn(
+  return startServer(
+    'alertmanager',
     'prometheus-alertmanager',
     [`--config.file=${config}`, `--storage.path=${join(dir, 'am-data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const until = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`alertmanager exited: ${stderr}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) break;
-    } catch {
-      // starting
-    }
-    if (Date.now() > until) throw new Error(`alertmanager did not become ready: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
     port,
-    process: child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+    `http://127.0.0.1:${port}/-/ready`,
+  );
 }
 
 async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 40_000): Promise<T> {

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type RunningServer } from './pushgateway.js';
+import { freePort, startServer, type RunningServer } from './pushgateway.js';
 
 export interface RunningPrometheus extends RunningServer {
   query(expr: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
@@ -35,35 +34,16 @@ export async function startPrometheus(
       '',
     ].join('\n'),
   );
-  const child = spawn(
+  const server = await startServer(
+    'prometheus',
     process.env.PROMETHEUS_BIN ?? 'prometheus',
     [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const until = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) break;
-    } catch {
-      // starting
-    }
-    if (Date.now() > until) throw new Error(`prometheus did not become ready: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
     port,
-    process: child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    `http://127.0.0.1:${port}/-/ready`,
+  );
+  const { url } = server;
+  return {
+    ...server,
     async query(expr, time) {
       const params = new URLSearchParams({ query: expr, ...(time !== undefined && { time: String(time) }) });
       const response = await fetch(`${url}/api/v1/query?${params}`);

@@ -102,6 +102,21 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
   return false;
 }
 
+/**
+ * Starts a server binary (Debian's Prometheus, Alertmanager, VictoriaMetrics) that listens on
+ * 127.0.0.1:`port`, and waits until `readyUrl` answers 200; its stderr is in the error if it does not.
+ */
+export async function startServer(what: string, binary: string, args: string[], port: number, readyUrl: string, deadlineMs = 30_000): Promise<RunningServer> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  if (!(await waitUntilReady(readyUrl, child, deadlineMs))) {
+    child.kill('SIGKILL');
+    throw new Error(`${what} did not become ready: ${stderr}`);
+  }
+  return { url: `http://127.0.0.1:${port}`, port, process: child, stop: stopper(child, () => undefined) };
+}
+
 export function tempDir(prefix = 'deployctl-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { freePort } from './pushgateway.js';
+import { freePort, startServer } from './pushgateway.js';
 
 /** A real remote-write receiver with a Prometheus query API on the same port. */
 export interface RunningReceiver {
@@ -77,7 +77,9 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
   const port = await freePort();
   const data = join(dir, 'victoria-metrics');
   mkdirSync(data, { recursive: true });
-  const child = spawn(
+  const url = `http://127.0.0.1:${port}`;
+  const server = await startServer(
+    'victoria-metrics',
     process.env.VICTORIA_METRICS_BIN ?? 'victoria-metrics',
     [
       `-httpListenAddr=127.0.0.1:${port}`,
@@ -88,13 +90,10 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
       '-search.disableCache',
       '-loggerLevel=ERROR',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    port,
+    `${url}/health`,
   );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(`${url}/health`, child, () => stderr, 'victoria-metrics');
-  return { name: 'victoria-metrics', url, writeUrl: `${url}/api/v1/write`, port, process: child, stop: stopper(child), query: querier(url, { nocache: '1' }) };
+  return { ...server, name: 'victoria-metrics', writeUrl: `${url}/api/v1/write`, query: querier(url, { nocache: '1' }) };
 }
 
 /**
