@@ -30,11 +30,12 @@ const builtinsByRequire = {
 
 /**
  * Large libraries only some commands use, each in a file of its own beside dist/cli.cjs, so that
- * `record` does not parse them: execa (run, step), cosmiconfig and its YAML parser (a config
- * file), env-ci (metadata in CI).
+ * `record` does not parse them: cosmiconfig and its YAML parser (a config file), env-ci
+ * (metadata in CI), commander (help, mistakes and the commands that are not the everyday
+ * recording ones: see src/cli/options.ts).
  */
 const VENDOR = {
-  execa: "export * from 'execa';",
+  commander: "export * from 'commander';",
   cosmiconfig: "export * from 'cosmiconfig';",
   // import() of a CommonJS file gives module.exports as the default: the function itself.
   'env-ci': "module.exports = require('env-ci').default;",
@@ -100,6 +101,8 @@ if (args[0] === '--action') {
     // per chunk; a command's modules still run only when that command does (esbuild turns each
     // import() into a lazy initialiser), and built-ins come through require().
     build({ ...common, plugins: [vendorApart], format: 'cjs', supported: { 'dynamic-import': false }, entryPoints: ['src/cli/cli.ts'], outfile: 'dist/cli.cjs', banner: {} }),
+    // Loads dist/cli.cjs with V8's code cache (bin/deployctl); its own file, so that it is compiled before the cache is read.
+    build({ ...common, plugins: [], format: 'cjs', entryPoints: ['src/cli/compile-cache.ts'], outfile: 'dist/compile-cache.cjs', banner: {} }),
     ...Object.entries(VENDOR).map(([name, contents]) =>
       build({ ...common, plugins: [], format: 'cjs', stdin: { contents, resolveDir: root, loader: 'js' }, outfile: `dist/${name}.cjs`, banner: {} }),
     ),

@@ -54,6 +54,13 @@ export interface Backend {
    */
   deliver(grouping: Grouping, record: GroupRecord, fix?: (record: GroupRecord) => Promise<void>, options?: DeliverOptions): Promise<Delivered>;
   plan(grouping: Grouping, record: GroupRecord): Promise<Plan>;
+  /**
+   * Starts what the next delivery to this group will read first (the Pushgateway's group), so that
+   * it overlaps the write-ahead of the record. Only under the group's lock, and only when that
+   * delivery is the next write to the group; the function it returns drops the read, when
+   * another write came first after all. Optional.
+   */
+  prepare?(grouping: Grouping): () => void;
   /** What a read of the group says of records stored earlier without a read-back (only backends that store so). */
   confirm?(grouping: Grouping, stored: readonly { id: string; sequence: number }[]): Promise<Record<string, 'held' | 'replaced' | 'unknown'>>;
   /** Marks a deployment wrapped by `run` in progress: best effort, never kept for later. */

@@ -1,10 +1,11 @@
-import { Command, CommanderError, Option } from 'commander';
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
+import { parseQuick, type Invocation } from './options.js';
 import type { GlobalFlags } from './settings.js';
-
-declare const __DEPLOYCTL_VERSION__: string;
-const VERSION = typeof __DEPLOYCTL_VERSION__ === 'string' ? __DEPLOYCTL_VERSION__ : '0.0.0-dev';
+import type { RecordFlags } from './commands/record.js';
+import type { RunFlags } from './commands/run.js';
+import type { FinishFlags, StartFlags } from './commands/start-finish.js';
+import type { DoraFlags } from './commands/dora.js';
 
 type Action = (context: CommandContext) => Promise<number>;
 /** `run` and `step` get no context when deployctl's surroundings are unusable: the command runs unrecorded. */
@@ -21,38 +22,7 @@ export type Runner = {
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-/** The options every command takes. */
-function withGlobalOptions(command: Command): Command {
-  return command
-    .option('--pushgateway <url>', 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)')
-    .option('--remote-write <url>', 'Prometheus remote-write URL, instead of the Pushgateway (env DEPLOYCTL_REMOTE_WRITE_URL)')
-    .option('--prometheus <url>', 'Prometheus query API: for dora, status and reads on remote-write (env DEPLOYCTL_PROMETHEUS_URL)')
-    .option('--job <name>', 'job label of the group (default deployctl)')
-    .option('--config <path>', 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")')
-    .option('--dry-run', 'start, send, write and delete nothing; print what would be done')
-    .option('--json', 'machine-readable output on stdout')
-    .option('-q, --quiet', 'print only warnings and errors')
-    .option('-v, --verbose', 'print each request to the gateway on stderr')
-    .option('--strict', 'exit non-zero when the metrics cannot be pushed')
-    .option('--timeout <seconds>', 'total time to spend talking to the gateway (default 5)')
-    .option('--header <"Name: value">', 'extra HTTP header for the gateway (repeatable)', collect)
-    .option('--ca-file <path>', 'CA certificate(s) to trust for an https gateway')
-    .option('--cert-file <path>', 'client certificate for an https gateway')
-    .option('--key-file <path>', 'key of the client certificate')
-    .option('--insecure', 'do not verify the gateway\'s TLS certificate');
-}
-
-function withTarget(command: Command): Command {
-  return command
-    .option('-s, --service <name>', 'service deployed (env DEPLOYCTL_SERVICE)')
-    .option('-e, --env <name>', 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)')
-    .addOption(new Option('--environment <name>').hideHelp())
-    .option('-l, --label <key=value>', 'extra label on the deployment metrics (repeatable)', collect);
-}
+type AnyFlags = GlobalFlags & RecordFlags & RunFlags & StartFlags & FinishFlags & DoraFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -60,112 +30,52 @@ export interface RunOptions {
   now?: () => number;
 }
 
-export function buildProgram(run: Runner): Command {
-  const program = new Command('deployctl')
-    .description('Record deployments and DORA metrics to a Prometheus Pushgateway')
-    .version(VERSION, '-V, --version', 'print the deployctl version')
-    .enablePositionalOptions()
-    .showHelpAfterError('(run deployctl --help for the commands)')
-    .exitOverride();
-
-  const metadataOptions = (command: Command) =>
-    command
-      .option('--version <version>', 'version deployed (default: git describe --tags, else the commit)')
-      .option('--commit <sha>', 'commit deployed (default: from CI, else git HEAD)')
-      .option('--commit-time <time>', "the deployed commit's time, for lead time (default: from git)")
-      .option('--branch <name>', 'branch deployed (default: from CI)')
-      .option('--repository <name>', 'repository (default: from CI)')
-      .option('--build-url <url>', 'CI build URL (default: from CI)');
-  const statusOption = () => new Option('--status <status>', 'how it ended').choices(['success', 'failure', 'cancelled']);
-  const childOptions = (command: Command) =>
-    command
-      .option('--shell', 'run the command through a shell')
-      .option('--kill-after <seconds>', 'kill the command this long after passing on a signal (default 10)');
-
-  const record = program.command('record').description('record one finished deployment').addOption(statusOption());
-  metadataOptions(record)
-    .option('--duration <seconds>', 'how long it took')
-    .option('--started-at <time>', 'when it started (Unix seconds or ISO 8601)')
-    .option('--finished-at <time>', 'when it finished (default: now)');
-  withGlobalOptions(withTarget(record)).action(async (flags) => {
-    const { recordCommand } = await import('./commands/record.js');
-    await run(flags, (context) => recordCommand(flags, context), { kind: 'record' });
-  });
-
-  const runCmd = program
-    .command('run')
-    .description('run a deploy command and record it; exits with the command\'s exit code')
-    .argument('[command...]', 'the deploy command and its arguments, after --');
-  // Options after the command belong to it: `deployctl run -s api -e prod ./deploy.sh --force`.
-  withGlobalOptions(withTarget(childOptions(metadataOptions(runCmd)))).passThroughOptions().action(async (command: string[], flags) => {
-    const { runCommand, checkRunLine } = await import('./commands/run.js');
-    await run(flags, (context) => runCommand(command, flags, context), { kind: 'wrap', check: () => checkRunLine(command, flags) });
-  });
-
-  const step = program
-    .command('step')
-    .description('run and time one step of a deployment')
-    .argument('<name>', 'the step name')
-    .argument('[command...]', 'the command and its arguments, after --');
-  withGlobalOptions(withTarget(childOptions(step))).action(async (name: string, command: string[], flags) => {
-    const { stepCommand, checkStepLine } = await import('./commands/run.js');
-    await run(flags, (context) => stepCommand(name, command, flags, context), { kind: 'wrap', check: () => checkStepLine(name, command, flags) });
-  });
-
-  const start = program.command('start').description('mark a deployment in progress (closed by finish)');
-  metadataOptions(start).option('--started-at <time>', 'when it started (default: now)');
-  withGlobalOptions(withTarget(start)).action(async (flags) => {
-    const { startCommand } = await import('./commands/start-finish.js');
-    await run(flags, (context) => startCommand(flags, context), { kind: 'record' });
-  });
-
-  const finish = program.command('finish').description('record the deployment that start opened').addOption(statusOption());
-  metadataOptions(finish)
-    .option('--started-at <time>', 'when it started (default: from start)')
-    .option('--finished-at <time>', 'when it finished (default: now)');
-  withGlobalOptions(withTarget(finish)).action(async (flags) => {
-    const { finishCommand } = await import('./commands/start-finish.js');
-    await run(flags, (context) => finishCommand(flags, context), { kind: 'record' });
-  });
-
-  withGlobalOptions(withTarget(program.command('status').description('the latest deployment of each service and environment on the gateway'))).action(async (flags) => {
-    const { statusCommand } = await import('./commands/status.js');
-    await run(flags, (context) => statusCommand(context));
-  });
-
-  withGlobalOptions(withTarget(program.command('delete').description('remove a retired service/environment group from the gateway').option('-y, --yes', 'do not ask for confirmation'))).action(
-    async (flags) => {
+/** Runs a parsed command line: each command's module is loaded only when it runs. */
+async function execute({ command, operands, flags: given }: Invocation, run: Runner): Promise<void> {
+  const flags = given as AnyFlags;
+  switch (command) {
+    case 'record': {
+      const { recordCommand } = await import('./commands/record.js');
+      return run(flags, (context) => recordCommand(flags, context), { kind: 'record' });
+    }
+    case 'run': {
+      const { runCommand, checkRunLine } = await import('./commands/run.js');
+      return run(flags, (context) => runCommand(operands, flags, context), { kind: 'wrap', check: () => checkRunLine(operands, flags) });
+    }
+    case 'step': {
+      const { stepCommand, checkStepLine } = await import('./commands/run.js');
+      const [name = '', ...rest] = operands;
+      return run(flags, (context) => stepCommand(name, rest, flags, context), { kind: 'wrap', check: () => checkStepLine(name, rest, flags) });
+    }
+    case 'start': {
+      const { startCommand } = await import('./commands/start-finish.js');
+      return run(flags, (context) => startCommand(flags, context), { kind: 'record' });
+    }
+    case 'finish': {
+      const { finishCommand } = await import('./commands/start-finish.js');
+      return run(flags, (context) => finishCommand(flags, context), { kind: 'record' });
+    }
+    case 'status': {
+      const { statusCommand } = await import('./commands/status.js');
+      return run(flags, (context) => statusCommand(context));
+    }
+    case 'delete': {
       const { deleteCommand } = await import('./commands/delete.js');
-      await run(flags, (context) => deleteCommand(flags, context));
-    },
-  );
-
-  withGlobalOptions(withTarget(program.command('doctor').description('check config, gateway and Prometheus; show what a record would push'))).action(
-    async (flags) => {
+      return run(flags, (context) => deleteCommand(flags, context));
+    }
+    case 'doctor': {
       const { doctorCommand } = await import('./commands/doctor.js');
-      await run(flags, (context) => doctorCommand(flags, context));
-    },
-  );
-
-  withGlobalOptions(
-    withTarget(
-      program
-        .command('dora')
-        .description('the four DORA keys per service and environment, from Prometheus')
-        .option('--window <duration>', 'how far back, as a PromQL duration (default 30d)'),
-    ),
-  ).action(async (flags) => {
-    const { doraCommand } = await import('./commands/dora.js');
-    await run(flags, (context) => doraCommand(flags, context));
-  });
-
-  withGlobalOptions(program.command('flush').description('send the records kept while the gateway was unreachable')).action(async (flags) => {
-    const { flushCommand } = await import('./commands/flush.js');
-    await run(flags, (context) => flushCommand(context));
-  });
-
-  for (const command of program.commands) command.showHelpAfterError(`(run deployctl ${command.name()} --help for its options)`);
-  return program;
+      return run(flags, (context) => doctorCommand(flags, context));
+    }
+    case 'dora': {
+      const { doraCommand } = await import('./commands/dora.js');
+      return run(flags, (context) => doraCommand(flags, context));
+    }
+    case 'flush': {
+      const { flushCommand } = await import('./commands/flush.js');
+      return run(flags, (context) => flushCommand(context));
+    }
+  }
 }
 
 /** --strict as far as it can be known when the config or environment is unusable. */
@@ -191,7 +101,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     if (flags.json) (spec.kind === 'wrap' ? process.stderr : process.stdout).write(`${JSON.stringify({ recorded: false, error: message })}\n`);
   };
 
-  const program = buildProgram((async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
+  const run = (async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
     verbose = flags.verbose ?? false;
     if (flags.environment !== undefined) flags.env ??= flags.environment;
     if (spec.kind !== 'read') spec.check?.();
@@ -222,15 +132,23 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       notRecorded(error, flags, spec);
       exitCode = context.settings.strict ? ExitCode.failure : ExitCode.ok;
     }
-  }) as Runner);
+  }) as Runner;
 
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // The everyday lines of the recording commands skip commander; anything else, help and
+    // mistakes included, goes through it.
+    const quick = parseQuick(argv);
+    if (quick) await execute(quick, run);
+    else {
+      const { buildProgram } = await import('./program.js');
+      await buildProgram((invocation) => execute(invocation, run)).parseAsync(argv, { from: 'user' });
+    }
     return exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('commander.')) {
       // Help and --version end here with code 0; commander has already printed any usage error.
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return (error as { exitCode?: number }).exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     // Under --json the answer is one JSON document, also when it is an error (stderr for run and step,
     // whose stdout is the command's).

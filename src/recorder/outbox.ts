@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { groupFileName } from './state-dir.js';
+import { writeFileDurably } from '../adapters/durable-file.js';
 import { type Grouping, type GroupRecord, STATUSES } from '../core/record.js';
 import { sameTarget, type Target } from '../core/record.js';
 
@@ -146,13 +147,12 @@ export class Outbox {
     this.sentDir = join(this.dir, 'sent');
   }
 
-  async keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): Promise<OutboxEntry> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  /** Writes a new record ahead of its first request: on disk when this returns (or it throws). */
+  keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): OutboxEntry {
     const name = `${String(Math.round(now * 1000)).padStart(14, '0')}-${targetTag(target)}-${groupTag(grouping)}-${record.id}.json`;
     const file = join(this.dir, name);
     const kept: KeptRecord = { format: 2, keptAt: now, pid: process.pid, host: hostname(), target, grouping, record };
-    const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    writeFileDurably(file, `${JSON.stringify(kept)}\n`, { makeDir: true });
     return { file, kept };
   }
 
@@ -240,8 +240,7 @@ export class Outbox {
   /** Rewrites a kept record in place (atomically), e.g. with what it must be re-sent as. */
   async update(entry: OutboxEntry, record: GroupRecord): Promise<void> {
     const kept: KeptRecord = { ...entry.kept, record };
-    const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(entry.file, `${JSON.stringify(kept)}\n`, { mode: 0o600 });
+    writeFileDurably(entry.file, `${JSON.stringify(kept)}\n`);
     entry.kept = kept;
   }
 

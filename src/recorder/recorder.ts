@@ -2,7 +2,7 @@ import type { Backend, Delivered, DeliverOptions, Plan } from '../backends/backe
 import { openBackend, targetOf } from '../backends/index.js';
 import type { CommandContext } from '../cli/context.js';
 import { DeployctlError } from '../core/errors.js';
-import { withGroupLock } from './lock.js';
+import { acquireGroupLock, withGroupLock } from './lock.js';
 import { Outbox, type OutboxEntry, type QuarantinedEntry } from './outbox.js';
 import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
 
@@ -157,6 +157,68 @@ async function drain(
   return result;
 }
 
+/**
+ * Under the group's lock: sends the group's older kept records first (within half the budget),
+ * then this one. Records stored earlier without a read-back are confirmed by the read this
+ * delivery makes anyway; this record in turn waits in outbox/sent/ for the next one (or flush).
+ * Undefined when another deployctl sent this record meanwhile.
+ */
+async function deliverOwn(
+  context: CommandContext,
+  main: Backend,
+  outbox: Outbox,
+  grouping: Grouping,
+  record: GroupRecord,
+  own: OutboxEntry | undefined,
+  backlog: Backlog,
+  notice: { waitingFor: (what: string) => void },
+  forgetRead: (() => void) | undefined,
+): Promise<Delivered | undefined> {
+  const { settings, reporter } = context;
+  const target = main.target;
+  const [older, sent] = await Promise.all([
+    outbox.list({ target, grouping, limit: BACKLOG_READ_LIMIT }).then(
+      (listed) => {
+        backlog.quarantined.push(...listed.quarantined);
+        return listed.entries.filter((entry) => entry.kept.record.id !== record.id);
+      },
+      (error: unknown) => {
+        reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
+        return [];
+      },
+    ),
+    own
+      ? outbox.list({ target, grouping, sent: true, limit: BACKLOG_READ_LIMIT }).then(
+          (listed) => listed.entries.filter((e) => e.kept.sentSequence !== undefined),
+          () => [],
+        )
+      : [],
+  ]);
+  if (older.length > 0) {
+    forgetRead?.(); // read before the backlog changed the group
+    notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
+    const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
+    try {
+      const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
+      backlog.sent += drained.sent.length;
+    } finally {
+      backlogBackend.close();
+    }
+  }
+  if (own && !(await outbox.holds(own))) return undefined;
+  notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
+  if (!own) return main.deliver(grouping, record); // nothing on disk to confirm later: read back now
+  const confirm = sent.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! }));
+  const delivered = await deliverKept(main, outbox, own, { readBack: false, confirm });
+  const replaced = await settleSent(outbox, sent, delivered.confirmed);
+  if (replaced.length > 0) {
+    reporter.warn(`${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`);
+    const again = await drain(context, main, outbox, replaced, { locked: true });
+    backlog.sent += again.sent.length;
+  }
+  return delivered;
+}
+
 /** Hooks for the one who reports: the record is on disk (or could not be put there); a wait begins; waiting is over. */
 export interface RecordHooks {
   onDurable?: (kept: boolean) => void;
@@ -193,57 +255,39 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
 
   const outbox = new Outbox(settings.stateDir);
   let own: OutboxEntry | undefined;
-  try {
-    own = await outbox.keep(target, grouping, record, now());
-    outcome.keptIn = own.file;
-  } catch (error) {
-    outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  }
-  hooks.onDurable?.(own !== undefined);
-
-  let older: OutboxEntry[] = [];
-  try {
-    // No more than half the budget could send: reading every file of a long backlog would only cost time.
-    const listed = await outbox.list({ target, grouping, limit: BACKLOG_READ_LIMIT });
-    backlog.quarantined.push(...listed.quarantined);
-    older = listed.entries.filter((entry) => entry.file !== own?.file && entry.kept.record.id !== record.id);
-  } catch (error) {
-    reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
-  }
+  let written = false;
+  const writeAhead = () => {
+    written = true;
+    try {
+      own = outbox.keep(target, grouping, record, now());
+      outcome.keptIn = own.file;
+    } catch (error) {
+      outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    }
+    hooks.onDurable?.(own !== undefined);
+  };
 
   const notice = { waitingFor: hooks.waitingFor ?? (() => undefined), done: hooks.doneWaiting ?? (() => undefined) };
   let backend: Backend | undefined;
   try {
     const main = await openBackend(settings, reporter);
     backend = main;
-    notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
-    const delivery = await withGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()), async () => {
-      if (older.length > 0) {
-        notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
-        const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
-        try {
-          const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
-          backlog.sent += drained.sent.length;
-        } finally {
-          backlogBackend.close();
-        }
-      }
-      if (own && !(await outbox.holds(own))) return undefined;
-      notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
-      if (!own) return main.deliver(grouping, record); // nothing on disk to confirm later: read back now
-      // This group's records stored earlier without a read-back are confirmed by the read this
-      // delivery makes anyway; this record in turn waits for the next one (or flush).
-      const sent = (await outbox.list({ target, grouping, sent: true, limit: BACKLOG_READ_LIMIT })).entries.filter((e) => e.kept.sentSequence !== undefined);
-      const confirm = sent.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! }));
-      const delivered = await deliverKept(main, outbox, own, { readBack: false, confirm });
-      const replaced = await settleSent(outbox, sent, delivered.confirmed);
-      if (replaced.length > 0) {
-        reporter.warn(`${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`);
-        const again = await drain(context, main, outbox, replaced, { locked: true });
-        backlog.sent += again.sent.length;
-      }
-      return delivered;
-    });
+    // A free lock is taken before the record is written, and the group's read leaves while the
+    // record goes to disk; only the write of the record waits for it to be durable. When another
+    // deployctl holds the lock, the record goes to disk first, then waits.
+    let lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
+    const forgetRead = lock ? main.prepare?.(grouping) : undefined;
+    writeAhead();
+    if (!lock) {
+      notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
+      lock = await acquireGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()));
+    }
+    let delivery: Delivered | undefined;
+    try {
+      delivery = await deliverOwn(context, main, outbox, grouping, record, own, backlog, notice, forgetRead);
+    } finally {
+      await lock.release();
+    }
     outcome.delivered = true;
     if (delivery) outcome.delivery = delivery;
     else outcome.sentByAnother = true;
@@ -251,13 +295,36 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     outcome.failure = asFailure(error);
   } finally {
     notice.done();
+    // Whatever became of the delivery, the record is on disk (or could not be put there) before this returns.
+    if (!written) writeAhead();
   }
 
-  // Other groups' kept records for this target, with what is left of the budget (at most a second).
   const left = backend?.remainingMs() ?? 0;
   backend?.close();
-  if (outcome.delivered && left > 100) {
-    const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, left / 1000) });
+  try {
+    // Counted by file name, so that a large outbox costs a new record little (and an empty one a
+    // single read of the folder).
+    const counted = await outbox.countByTarget(target);
+    backlog.otherTargets = counted.others;
+    backlog.remaining = counted.mine;
+    if (counted.mine > 0) await sendOthersAndCount(context, outbox, grouping, backlog, outcome.delivered ? left : 0);
+  } catch (error) {
+    // what is left is reported by the next run
+    reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
+  }
+  return outcome;
+}
+
+/**
+ * Other groups' kept records for this target, with what is left of the budget (at most a second),
+ * then what is still kept: a short list of this target's files is read, to leave out records in
+ * flight to another live process.
+ */
+async function sendOthersAndCount(context: CommandContext, outbox: Outbox, grouping: Grouping, backlog: Backlog, leftMs: number): Promise<void> {
+  const { settings, reporter, now } = context;
+  const target = targetOf(settings);
+  if (leftMs > 100) {
+    const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, leftMs / 1000) });
     try {
       const listed = await outbox.list({ target, limit: BACKLOG_READ_LIMIT });
       backlog.quarantined.push(...listed.quarantined);
@@ -269,22 +336,13 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
       others.close();
     }
   }
-
-  try {
-    // Counted by file name, so that a large outbox costs a new record little; a short list of this
-    // target's files is read, to leave out records in flight to another live process.
-    const counted = await outbox.countByTarget(target);
-    backlog.otherTargets = counted.others;
-    backlog.remaining = counted.mine;
-    if (counted.mine <= BACKLOG_READ_LIMIT) {
-      const mine = await outbox.list({ target });
-      backlog.quarantined.push(...mine.quarantined);
-      backlog.remaining = mine.entries.filter((entry) => !outbox.inFlight(entry, now())).length;
-    }
-  } catch {
-    // what is left is reported by the next run
+  const counted = await outbox.countByTarget(target);
+  backlog.remaining = counted.mine;
+  if (counted.mine <= BACKLOG_READ_LIMIT) {
+    const mine = await outbox.list({ target });
+    backlog.quarantined.push(...mine.quarantined);
+    backlog.remaining = mine.entries.filter((entry) => !outbox.inFlight(entry, now())).length;
   }
-  return outcome;
 }
 
 export interface TargetFlush {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { writeFileDurably } from '../adapters/durable-file.js';
+import { readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Grouping, Status } from '../core/record.js';
@@ -32,9 +33,7 @@ function startedPath(stateDir: string, grouping: Grouping): string {
 }
 
 export async function saveStarted(stateDir: string, started: StartedDeployment): Promise<void> {
-  await mkdir(join(stateDir, 'started'), { recursive: true, mode: 0o700 });
-  const { default: writeFileAtomic } = await import('write-file-atomic');
-  await writeFileAtomic(startedPath(stateDir, started.grouping), `${JSON.stringify(started)}\n`, { mode: 0o600 });
+  writeFileDurably(startedPath(stateDir, started.grouping), `${JSON.stringify(started)}\n`, { makeDir: true });
 }
 
 export async function loadStarted(stateDir: string, grouping: Grouping): Promise<StartedDeployment | undefined> {

@@ -45,6 +45,25 @@ describe('deployctl run', () => {
     expect(value(samples, 'deployctl_deployment_in_progress', { service })).toBe(0);
   });
 
+  it('marks a command that runs past a second in progress while it runs, and a quicker one not at all', async () => {
+    const gate = join(workdir.path, 'mark-gate');
+    const running = cli(['run', '-s', 'marked', '-e', 'prod', '--', 'sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`]);
+    let seen: number | undefined;
+    for (const end = Date.now() + 10_000; Date.now() < end && seen !== 1; await new Promise((r) => setTimeout(r, 100))) {
+      seen = select(await scrape(gateway.url), 'deployctl_deployment_in_progress', { service: 'marked' })[0]?.value;
+    }
+    expect(seen).toBe(1);
+    writeFileSync(gate, '');
+    expect((await running).exitCode).toBe(0);
+    expect(value(await scrape(gateway.url), 'deployctl_deployment_in_progress', { service: 'marked' })).toBe(0);
+
+    // A command over within the second: one read and one write of the group, no mark before them.
+    const verbose = await cli(['run', '-s', 'quick', '-e', 'prod', '--verbose', '--', 'sh', '-c', 'sleep 0.2']);
+    expect(verbose.exitCode).toBe(0);
+    expect([...verbose.stderr.matchAll(/^deployctl: (GET|POST) /gm)].map((m) => m[1])).toEqual(['GET', 'POST']);
+    expect(await counts('quick')).toEqual({ success: 1, failure: 0, cancelled: 0 });
+  });
+
   it('exits 128+N when the command dies of signal N, recording a failure', async () => {
     const result = await cli(['run', '-s', 'killed', '-e', 'prod', '--', 'sh', '-c', 'kill -KILL $$']);
     expect(result.exitCode).toBe(137);

@@ -253,9 +253,9 @@ function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: 
   if (durationSeconds !== undefined) {
     families.push(observeInto(state, FAMILIES.deploymentDuration, { status: record.status, ...record.labels }, [durationSeconds]));
   }
-  if (gaugeValue(state, FAMILIES.inProgress) !== undefined || startedAt > 0) {
-    families.push(setGauge(FAMILIES.inProgress, 0), setGauge(FAMILIES.startedAt, 0));
-  }
+  // Every deployment ends what was in progress: 0 also for a group never marked (a quick `run`, a `record`).
+  families.push(setGauge(FAMILIES.inProgress, 0));
+  if (gaugeValue(state, FAMILIES.startedAt) !== undefined || startedAt > 0) families.push(setGauge(FAMILIES.startedAt, 0));
 
   // A record sent late (from the outbox) never moves "the last deployment" back in time, and one
   // from a clock that runs ahead never freezes it in the future.

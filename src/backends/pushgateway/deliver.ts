@@ -37,6 +37,8 @@ export interface DeliverOptions {
   readBack?: boolean;
   /** Records stored earlier without a read-back: the read this delivery makes anyway says what became of them. */
   confirm?: readonly StoredRecord[];
+  /** A read of the group already under way (made under the group's lock): the first attempt uses it. */
+  firstRead?: Promise<GroupState>;
 }
 
 /** Another writer replaced the group between our read and write: the merge is done again. */
@@ -87,8 +89,8 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: De
  * changed families back in one POST, then (unless told not to) read again to check that the
  * record is there.
  */
-async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Omit<Delivery, 'attempts'>> {
-  const read = await readForDelivery(gateway, grouping, options);
+async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions, early?: Promise<GroupState>): Promise<Omit<Delivery, 'attempts'>> {
+  const read = early ? await early : await readForDelivery(gateway, grouping, options);
   const confirmed = Object.fromEntries((options.confirm ?? []).map((stored) => [stored.id, confirmation(read, stored)]));
   const readBack = options.readBack ?? true;
   const continued = options.continueFrom && (await options.continueFrom(grouping, read));
@@ -127,10 +129,16 @@ function withContinuation(applied: Applied, continued: Continued, grouping: Grou
  * write whose answer was lost is found applied (by the record's identity) and not counted twice.
  */
 export async function deliver(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Delivery> {
+  let early = options.firstRead;
   const { value: delivery, attempts } = await retryWithinBudget(
     () => gateway.remainingMs(),
     options.debug,
-    () => attempt(gateway, grouping, record, options),
+    () => {
+      // Only the first attempt may use the early read: a retry reads the group afresh.
+      const read = early;
+      early = undefined;
+      return attempt(gateway, grouping, record, options, read);
+    },
   );
   // A retry that finds the record applied means an earlier attempt stored it.
   return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };

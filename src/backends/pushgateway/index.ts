@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import { confirmation } from './apply.js';
 import { deliver, openGateway } from './deliver.js';
+import { groupPath } from './client.js';
+import type { GroupState } from './model.js';
 import { prometheusContinuation } from './continuation.js';
 import type { Backend, OpenBackend } from '../backend.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
@@ -22,11 +24,34 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     ...(!dryRun && { continueFrom: prometheusContinuation(settings.prometheus, gateway.remainingMs()) }),
   });
 
+  /** A read of one group started by prepare(), for the next delivery to it. */
+  let early: { path: string; read: Promise<GroupState> } | undefined;
+  const takeEarly = (grouping: Grouping) => {
+    const taken = early?.path === groupPath(grouping) ? early.read : undefined;
+    early = undefined;
+    return taken;
+  };
+
   const backend: Backend = {
     target,
     remainingMs: () => gateway.remainingMs(),
+    prepare(grouping) {
+      const read = gateway.readGroup(grouping);
+      read.catch(() => undefined); // a failed early read is read again by the delivery
+      const prepared = { path: groupPath(grouping), read };
+      early = prepared;
+      return () => {
+        if (early === prepared) early = undefined;
+      };
+    },
     async deliver(grouping: Grouping, record: GroupRecord, _fix, { readBack = true, confirm = [] } = {}) {
-      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, { ...options(false), readBack, confirm });
+      const firstRead = takeEarly(grouping);
+      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, {
+        ...options(false),
+        readBack,
+        confirm,
+        ...(firstRead && { firstRead }),
+      });
       return delivered;
     },
     async plan(grouping, record) {

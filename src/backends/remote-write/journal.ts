@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../../adapters/durable-file.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { groupFileName } from '../../recorder/state-dir.js';
 import type { PastEvent } from './ledger.js';
@@ -43,9 +44,7 @@ export class Journal {
     }
     try {
       const events = mergeEvents(await this.events(), [event]).slice(-REMEMBERED);
-      await mkdir(join(this.file, '..'), { recursive: true, mode: 0o700 });
-      const { default: writeFileAtomic } = await import('write-file-atomic');
-      await writeFileAtomic(this.file, JSON.stringify(events), { mode: 0o600 });
+      writeFileDurably(this.file, JSON.stringify(events), { makeDir: true });
     } catch {
       // The journal only bridges the store's lag.
     }

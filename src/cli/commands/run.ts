@@ -4,9 +4,6 @@ import type { CommandContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { checkMetadataFlags, collectMetadata, type DeploymentMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
 import type { Backend } from '../../backends/backend.js';
-import { openBackend } from '../../backends/index.js';
-import { withGroupLock } from '../../recorder/lock.js';
-import { sendRecord } from '../record.js';
 import { requireTarget } from '../settings.js';
 import { noteUnsuccessfulStep } from '../../recorder/state-dir.js';
 import { parseLabelValue, parseSeconds } from '../../core/validate.js';
@@ -18,6 +15,8 @@ export interface RunFlags extends MetadataFlags {
 }
 
 export const DEFAULT_KILL_AFTER_SECONDS = 10;
+/** A wrapped command that ends sooner is not marked in progress. */
+export const MARK_IN_PROGRESS_AFTER_MS = 1000;
 
 function childOptions(flags: RunFlags) {
   const killAfter = flags.killAfter === undefined ? DEFAULT_KILL_AFTER_SECONDS : parseSeconds('--kill-after', flags.killAfter);
@@ -96,7 +95,7 @@ async function recordAfterCommand(context: CommandContext, grouping: Grouping, m
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
   try {
-    const record = await make(anySignal);
+    const [record, { sendRecord }] = await Promise.all([make(anySignal), import('../record.js')]);
     await Promise.race([
       sendRecord(context, grouping, record, {
         toStderr: true,
@@ -137,17 +136,24 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
     const metadata = await collectMetadata(flags, env, cwd).catch(() => ({ version: '', commit: '' }));
     const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status: 'success', labels: settings.labels, finishedAt: now(), ...metadata };
     context.reporter.aside('and, if it succeeds:');
+    const { sendRecord } = await import('../record.js');
     await sendRecord(context, grouping, record, { toStderr: true });
     return 0;
   }
 
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command;
-  // the in-progress mark is sent once the command has started. Neither may delay or fail the deploy.
+  // the in-progress mark is sent once the command has run for a second (a mark over before any
+  // scrape could see it would only delay the record). Neither may delay or fail the deploy.
   const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch((error: Error) => error);
   let inProgress: Promise<void> = Promise.resolve();
+  let markTimer: NodeJS.Timeout | undefined;
   const outcome = await runWrapped(command, flags, context, () => {
-    inProgress = markInProgress(context, grouping, now());
+    const startedAt = now();
+    markTimer = setTimeout(() => {
+      inProgress = markInProgress(context, grouping, startedAt);
+    }, MARK_IN_PROGRESS_AFTER_MS);
   });
+  clearTimeout(markTimer);
   if (outcome.startError) return outcome.exitCode;
 
   // A signal while the in-progress mark or the metadata is still awaited stops the wait for them.
@@ -174,6 +180,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
 async function markInProgress({ settings, reporter }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
   let backend: Backend | undefined;
   try {
+    const [{ openBackend }, { withGroupLock }] = await Promise.all([import('../../backends/index.js'), import('../../recorder/lock.js')]);
     backend = await openBackend(settings, reporter, { timeoutSeconds: 2 });
     const remaining = backend.remainingMs();
     await withGroupLock(settings.stateDir, grouping, remaining, () => backend!.markInProgress(grouping, startedAt));
@@ -204,6 +211,7 @@ export async function stepCommand(name: string, command: string[], flags: RunFla
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
     context.reporter.aside('and, if it succeeds:');
+    const { sendRecord } = await import('../record.js');
     await sendRecord(context, grouping, record('success', 0), { toStderr: true });
     return 0;
   }

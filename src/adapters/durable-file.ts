@@ -1,0 +1,25 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * Writes a file whole or not at all, and on disk before it returns: a temporary file beside it
+ * (mode 0600, ignored by every reader: it does not end in .json), written, fsynced, then renamed
+ * over the file. Synchronous on purpose: a record is written ahead of its request, and nothing
+ * else has to happen meanwhile that the request itself is not already waiting for.
+ */
+export function writeFileDurably(file: string, text: string, { makeDir = false }: { makeDir?: boolean } = {}): void {
+  if (makeDir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`;
+  let fd: number | undefined = openSync(temporary, 'wx', 0o600);
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temporary, file);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}

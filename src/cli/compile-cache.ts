@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Script } from 'node:vm';
+
+/** A loaded CommonJS file, and how to keep what V8 compiled of it for the next run. */
+export interface Loaded<T> {
+  exports: T;
+  /** Writes V8's code for the file when the cache lacked it; call once the work is done, so lazily compiled functions are in it. */
+  saveCache(): void;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `$XDG_CACHE_HOME/deployctl` (else `~/.cache/deployctl`), or undefined without a home. */
+export function compileCacheDir(env: Env = process.env): string | undefined {
+  const base = env.XDG_CACHE_HOME || (env.HOME || homedir() ? join(env.HOME || homedir(), '.cache') : undefined);
+  return base ? join(base, 'deployctl') : undefined;
+}
+
+/** Only a directory of this user that nobody else can write: a planted code cache would run as code. */
+function trusted(dir: string): boolean {
+  try {
+    const info = statSync(dir);
+    return info.isDirectory() && (process.getuid === undefined || info.uid === process.getuid()) && (info.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads a CommonJS file with V8's code cache. Node 22 and later keep one themselves
+ * (`module.enableCompileCache`); on Node 20 the compiled code of the file is kept in the user's
+ * cache directory, named after Node's version and the file's content, so that a new Node or a new
+ * deployctl never reads another's. Anything wrong with the cache costs only the time it would save.
+ */
+export function load<T>(file: string, env: Env = process.env): Loaded<T> {
+  const enableCompileCache = (Module as unknown as { enableCompileCache?: () => unknown }).enableCompileCache;
+  const plain = (): Loaded<T> => ({ exports: createRequire(file)(file) as T, saveCache: () => undefined });
+  if (typeof enableCompileCache === 'function') {
+    enableCompileCache();
+    return plain();
+  }
+  const dir = compileCacheDir(env);
+  if (!dir || env.NODE_DISABLE_COMPILE_CACHE) return plain();
+
+  const source = readFileSync(file, 'utf8');
+  const name = `${process.version}-${process.arch}-${createHash('sha1').update(source).digest('hex').slice(0, 20)}.v8`;
+  const cacheFile = join(dir, name);
+  let cachedData: Buffer | undefined;
+  if (trusted(dir)) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      // not there yet
+    }
+  }
+  const script = new Script(Module.wrap(source), { filename: file, ...(cachedData && { cachedData }) });
+  const module = { exports: {} as T, filename: file, id: file, loaded: false };
+  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  module.loaded = true;
+
+  const stale = cachedData === undefined || script.cachedDataRejected === true;
+  return {
+    exports: module.exports,
+    saveCache() {
+      if (!stale) return;
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (!trusted(dir)) return;
+        const temporary = `${cacheFile}.${process.pid}`;
+        writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
+        renameSync(temporary, cacheFile);
+        // One file per Node version: caches of earlier deployctl builds go.
+        for (const other of readdirSync(dir)) {
+          if (other !== name && other.startsWith(`${process.version}-${process.arch}-`) && other.endsWith('.v8')) unlinkSync(join(dir, other));
+        }
+      } catch {
+        // a read-only or full disk: the next run compiles again
+      }
+    },
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * The command line as data: every command's arguments and options, in the order `--help` shows
+ * them. Commander builds the full CLI from it (cli.ts); `parseQuick` reads the common command
+ * lines of the recording commands from it without loading commander.
+ */
+
+export interface OptionSpec {
+  /** Commander's notation: `-s, --service <name>` or `--dry-run`. */
+  flags: string;
+  description: string;
+  /** Given more than once, the values collect into a list. */
+  repeatable?: boolean;
+  choices?: readonly string[];
+  hidden?: boolean;
+}
+
+export type CommandName = 'record' | 'run' | 'step' | 'start' | 'finish' | 'status' | 'delete' | 'doctor' | 'dora' | 'flush';
+
+export interface CommandSpec {
+  description: string;
+  /** Commander's notation: `<name>`, `[command...]`. */
+  arguments?: { name: string; description: string }[];
+  options: OptionSpec[];
+  /** Options after the first argument belong to the command run (`run`). */
+  passThrough?: boolean;
+}
+
+const GLOBAL: OptionSpec[] = [
+  { flags: '--pushgateway <url>', description: 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)' },
+  { flags: '--remote-write <url>', description: 'Prometheus remote-write URL, instead of the Pushgateway (env DEPLOYCTL_REMOTE_WRITE_URL)' },
+  { flags: '--prometheus <url>', description: 'Prometheus query API: for dora, status and reads on remote-write (env DEPLOYCTL_PROMETHEUS_URL)' },
+  { flags: '--job <name>', description: 'job label of the group (default deployctl)' },
+  { flags: '--config <path>', description: 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")' },
+  { flags: '--dry-run', description: 'start, send, write and delete nothing; print what would be done' },
+  { flags: '--json', description: 'machine-readable output on stdout' },
+  { flags: '-q, --quiet', description: 'print only warnings and errors' },
+  { flags: '-v, --verbose', description: 'print each request to the gateway on stderr' },
+  { flags: '--strict', description: 'exit non-zero when the metrics cannot be pushed' },
+  { flags: '--timeout <seconds>', description: 'total time to spend talking to the gateway (default 5)' },
+  { flags: '--header <"Name: value">', description: 'extra HTTP header for the gateway (repeatable)', repeatable: true },
+  { flags: '--ca-file <path>', description: 'CA certificate(s) to trust for an https gateway' },
+  { flags: '--cert-file <path>', description: 'client certificate for an https gateway' },
+  { flags: '--key-file <path>', description: 'key of the client certificate' },
+  { flags: '--insecure', description: "do not verify the gateway's TLS certificate" },
+];
+
+const TARGET: OptionSpec[] = [
+  { flags: '-s, --service <name>', description: 'service deployed (env DEPLOYCTL_SERVICE)' },
+  { flags: '-e, --env <name>', description: 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)' },
+  { flags: '--environment <name>', description: 'the same as --env', hidden: true },
+  { flags: '-l, --label <key=value>', description: 'extra label on the deployment metrics (repeatable)', repeatable: true },
+];
+
+const METADATA: OptionSpec[] = [
+  { flags: '--version <version>', description: 'version deployed (default: git describe --tags, else the commit)' },
+  { flags: '--commit <sha>', description: 'commit deployed (default: from CI, else git HEAD)' },
+  { flags: '--commit-time <time>', description: "the deployed commit's time, for lead time (default: from git)" },
+  { flags: '--branch <name>', description: 'branch deployed (default: from CI)' },
+  { flags: '--repository <name>', description: 'repository (default: from CI)' },
+  { flags: '--build-url <url>', description: 'CI build URL (default: from CI)' },
+];
+
+const CHILD: OptionSpec[] = [
+  { flags: '--shell', description: 'run the command through a shell' },
+  { flags: '--kill-after <seconds>', description: 'kill the command this long after passing on a signal (default 10)' },
+];
+
+const STATUS: OptionSpec = { flags: '--status <status>', description: 'how it ended', choices: ['success', 'failure', 'cancelled'] };
+const COMMAND_ARGUMENT = { name: '[command...]', description: 'the command and its arguments, after --' };
+
+export const COMMANDS: Record<CommandName, CommandSpec> = {
+  record: {
+    description: 'record one finished deployment',
+    options: [
+      STATUS,
+      ...METADATA,
+      { flags: '--duration <seconds>', description: 'how long it took' },
+      { flags: '--started-at <time>', description: 'when it started (Unix seconds or ISO 8601)' },
+      { flags: '--finished-at <time>', description: 'when it finished (default: now)' },
+      ...TARGET,
+      ...GLOBAL,
+    ],
+  },
+  run: {
+    description: "run a deploy command and record it; exits with the command's exit code",
+    arguments: [{ name: '[command...]', description: 'the deploy command and its arguments, after --' }],
+    // `deployctl run -s api -e prod ./deploy.sh --force`: --force is the script's.
+    passThrough: true,
+    options: [...METADATA, ...CHILD, ...TARGET, ...GLOBAL],
+  },
+  step: {
+    description: 'run and time one step of a deployment',
+    arguments: [{ name: '<name>', description: 'the step name' }, COMMAND_ARGUMENT],
+    options: [...CHILD, ...TARGET, ...GLOBAL],
+  },
+  start: {
+    description: 'mark a deployment in progress (closed by finish)',
+    options: [...METADATA, { flags: '--started-at <time>', description: 'when it started (default: now)' }, ...TARGET, ...GLOBAL],
+  },
+  finish: {
+    description: 'record the deployment that start opened',
+    options: [
+      STATUS,
+      ...METADATA,
+      { flags: '--started-at <time>', description: 'when it started (default: from start)' },
+      { flags: '--finished-at <time>', description: 'when it finished (default: now)' },
+      ...TARGET,
+      ...GLOBAL,
+    ],
+  },
+  status: { description: 'the latest deployment of each service and environment on the gateway', options: [...TARGET, ...GLOBAL] },
+  delete: {
+    description: 'remove a retired service/environment group from the gateway',
+    options: [{ flags: '-y, --yes', description: 'do not ask for confirmation' }, ...TARGET, ...GLOBAL],
+  },
+  doctor: { description: 'check config, gateway and Prometheus; show what a record would push', options: [...TARGET, ...GLOBAL] },
+  dora: {
+    description: 'the four DORA keys per service and environment, from Prometheus',
+    options: [{ flags: '--window <duration>', description: 'how far back, as a PromQL duration (default 30d)' }, ...TARGET, ...GLOBAL],
+  },
+  flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
+};
+
+/** A parsed command line: the command, its arguments, and its options as commander names them (camelCase). */
+export interface Invocation {
+  command: CommandName;
+  operands: string[];
+  flags: Record<string, string | boolean | string[]>;
+}
+
+interface ParsedFlag {
+  key: string;
+  takesValue: boolean;
+  spec: OptionSpec;
+}
+
+function parseFlag(spec: OptionSpec): { short?: string; long: string } & ParsedFlag {
+  const match = /^(?:-(\w), )?--([\w-]+)(?: [<[].*[>\]])?$/.exec(spec.flags);
+  if (!match) throw new Error(`bad option notation: ${spec.flags}`);
+  const long = match[2]!;
+  return {
+    ...(match[1] && { short: match[1] }),
+    long,
+    key: long.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
+    takesValue: spec.flags.includes('<'),
+    spec,
+  };
+}
+
+/** The commands whose everyday command lines skip commander: the ones a deploy waits for. */
+const QUICK: ReadonlySet<CommandName> = new Set(['record', 'run', 'step', 'start', 'finish']);
+
+/**
+ * Reads the everyday command lines of the recording commands; undefined for anything else (help,
+ * an unknown or repeated option, a value that starts with `-`, joined short flags, a wrong
+ * choice), which commander then parses and, if need be, explains. Where both parse a line they
+ * agree (test/unit/options.test.ts).
+ */
+export function parseQuick(argv: readonly string[]): Invocation | undefined {
+  const command = argv[0] as CommandName;
+  if (!QUICK.has(command)) return undefined;
+  const spec = COMMANDS[command];
+  const byName = new Map<string, ParsedFlag>();
+  for (const option of spec.options) {
+    const parsed = parseFlag(option);
+    byName.set(`--${parsed.long}`, parsed);
+    if (parsed.short) byName.set(`-${parsed.short}`, parsed);
+  }
+  const flags: Invocation['flags'] = {};
+  const operands: string[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--') {
+      if (!spec.arguments && i + 1 < argv.length) return undefined;
+      operands.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!token.startsWith('-') || token === '-') {
+      if (!spec.arguments) return undefined;
+      if (spec.passThrough) {
+        operands.push(...argv.slice(i));
+        break;
+      }
+      operands.push(token);
+      continue;
+    }
+    const equals = token.startsWith('--') ? token.indexOf('=') : -1;
+    const name = equals > 0 ? token.slice(0, equals) : token;
+    const option = byName.get(name);
+    if (!option || (!token.startsWith('--') && token.length !== 2)) return undefined;
+    let value: string | true = true;
+    if (option.takesValue) {
+      if (equals > 0) value = token.slice(equals + 1);
+      else {
+        const next = argv[++i];
+        if (next === undefined || next.startsWith('-')) return undefined;
+        value = next;
+      }
+    } else if (equals > 0) return undefined;
+    if (option.spec.choices && !option.spec.choices.includes(value as string)) return undefined;
+    if (option.spec.repeatable) flags[option.key] = [...((flags[option.key] as string[] | undefined) ?? []), value as string];
+    else if (option.key in flags) return undefined;
+    else flags[option.key] = value;
+  }
+  if (command === 'step' && operands.length === 0) return undefined;
+  return { command, operands, flags };
+}

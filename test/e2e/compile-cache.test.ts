@@ -1,0 +1,56 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deployctl } from '../helpers/cli.js';
+import { tempDir } from '../helpers/pushgateway.js';
+
+const workdir = tempDir();
+afterAll(() => workdir.remove());
+
+/** Node 22 and later keep the code cache themselves (module.enableCompileCache); deployctl keeps one on Node 20. */
+const ownCache = Number(process.versions.node.split('.')[0]) < 22;
+
+describe('the code cache of the CLI bundle', () => {
+  it.runIf(ownCache)('is written once to a private folder, used by later runs, and a broken or planted one changes nothing', async () => {
+    const cacheHome = join(workdir.path, 'cache');
+    const env = { XDG_CACHE_HOME: cacheHome };
+    const dir = join(cacheHome, 'deployctl');
+    const help = await deployctl(['record', '--help'], { env });
+    expect(help.exitCode).toBe(0);
+    const [file, ...more] = readdirSync(dir);
+    expect(more).toEqual([]);
+    expect(file).toMatch(new RegExp(`^${process.version.replace(/\./g, '\\.')}-${process.arch}-[0-9a-f]{20}\\.v8$`));
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, file!)).mode & 0o777).toBe(0o600);
+    const written = statSync(join(dir, file!)).mtimeMs;
+
+    // Used, not written again.
+    expect((await deployctl(['record', '--help'], { env })).stdout).toBe(help.stdout);
+    expect(statSync(join(dir, file!)).mtimeMs).toBe(written);
+
+    // Garbage in the cache: the run is the same, and the cache is written afresh.
+    writeFileSync(join(dir, file!), 'not a code cache');
+    expect(await deployctl(['record', '--help'], { env })).toEqual(help);
+    expect(statSync(join(dir, file!)).size).toBeGreaterThan(1000);
+
+    // A folder others can write is never read from, nor written to.
+    const shared = join(workdir.path, 'shared');
+    mkdirSync(join(shared, 'deployctl'), { recursive: true });
+    chmodSync(join(shared, 'deployctl'), 0o777);
+    writeFileSync(join(shared, 'deployctl', file!), 'planted');
+    expect(await deployctl(['record', '--help'], { env: { XDG_CACHE_HOME: shared } })).toEqual(help);
+    expect(readdirSync(join(shared, 'deployctl'))).toEqual([file]);
+    expect(statSync(join(shared, 'deployctl', file!)).size).toBe('planted'.length);
+  });
+
+  it('runs without one when the cache folder cannot be made, or when NODE_DISABLE_COMPILE_CACHE is set', async () => {
+    const blocked = join(workdir.path, 'blocked');
+    writeFileSync(blocked, 'a file where the cache folder would go');
+    const plain = await deployctl(['--help'], { env: { XDG_CACHE_HOME: blocked } });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.stderr).toBe('');
+    const off = join(workdir.path, 'off');
+    expect(await deployctl(['--help'], { env: { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' } })).toEqual(plain);
+    expect(existsSync(join(off, 'deployctl'))).toBe(false);
+  });
+});
