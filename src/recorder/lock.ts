@@ -89,7 +89,13 @@ export async function acquireGroupLock(stateDir: string, grouping: Grouping, wai
   for (;;) {
     const server = await acquireOnce(address);
     if (server) {
-      return { release: () => new Promise((done) => server.close(() => done())) };
+      // close() gives the name back at once (the listening socket is closed then; only its callback waits a turn).
+      return {
+        release: () => {
+          server.close();
+          return Promise.resolve();
+        },
+      };
     }
     if (Date.now() >= deadline) throw new LockTimeoutError(grouping, waitMs);
     await new Promise((done) => setTimeout(done, Math.min(5 + Math.random() * 20, Math.max(1, deadline - Date.now()))));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { groupFileName } from './state-dir.js';
 import { writeFileDurably } from '../adapters/durable-file.js';
@@ -130,7 +130,8 @@ function alive(pid: number): boolean {
  * removed once the backend has it, so a crash at any moment loses nothing. One file each, named
  * by time, target, group and record id (never by anything secret), so a command reads only the
  * files of its own group. Files that are not valid records are moved to `outbox/quarantine/`,
- * never sent.
+ * never sent. The files are small and a command reads few of them: every call here is
+ * synchronous, which costs far less than a trip through libuv's thread pool each.
  */
 export class Outbox {
   readonly dir: string;
@@ -158,7 +159,7 @@ export class Outbox {
 
   private async names(dir = this.dir): Promise<string[]> {
     try {
-      return (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+      return readdirSync(dir).filter((name) => name.endsWith('.json')).sort();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -194,8 +195,8 @@ export class Outbox {
       const file = join(dir, name);
       let problem: string | undefined;
       try {
-        if (!(await stat(file)).isFile()) continue;
-        const kept = JSON.parse(await readFile(file, 'utf8')) as KeptRecord;
+        if (!statSync(file).isFile()) continue;
+        const kept = JSON.parse(readFileSync(file, 'utf8')) as KeptRecord;
         problem = problemWithKept(kept);
         if (!problem) {
           if (filter.target && !sameTarget(kept.target, filter.target)) continue;
@@ -216,8 +217,8 @@ export class Outbox {
   private async quarantine(file: string, name: string, problem: string): Promise<QuarantinedEntry> {
     const movedTo = join(this.quarantineDir, name);
     try {
-      await mkdir(this.quarantineDir, { recursive: true, mode: 0o700 });
-      await rename(file, movedTo);
+      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 });
+      renameSync(file, movedTo);
       return { file, movedTo, problem };
     } catch {
       return { file, problem };
@@ -231,10 +232,7 @@ export class Outbox {
   }
 
   async holds(entry: OutboxEntry): Promise<boolean> {
-    return access(entry.file).then(
-      () => true,
-      () => false,
-    );
+    return existsSync(entry.file);
   }
 
   /** Rewrites a kept record in place (atomically), e.g. with what it must be re-sent as. */
@@ -246,9 +244,9 @@ export class Outbox {
 
   /** Stored by the backend at `sequence`, to be confirmed by a later read of its group (see sentDir): a rename, no write. */
   async markSent(entry: OutboxEntry, sequence: number): Promise<void> {
-    await mkdir(this.sentDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.sentDir, { recursive: true, mode: 0o700 });
     const file = join(this.sentDir, basename(entry.file).replace(/\.json$/, `.s${sequence}.json`));
-    await rename(entry.file, file);
+    renameSync(entry.file, file);
     entry.file = file;
     entry.kept = { ...entry.kept, sentSequence: sequence };
   }
@@ -256,13 +254,13 @@ export class Outbox {
   /** A sent record its group does not hold (another writer replaced the group): to be sent again. */
   async unsend(entry: OutboxEntry): Promise<void> {
     const file = join(this.dir, basename(entry.file).replace(SENT_SUFFIX, '.json'));
-    await rename(entry.file, file);
+    renameSync(entry.file, file);
     const { sentSequence: _sequence, ...kept } = entry.kept;
     entry.file = file;
     entry.kept = kept;
   }
 
   async remove(entry: OutboxEntry): Promise<void> {
-    await rm(entry.file, { force: true });
+    rmSync(entry.file, { force: true });
   }
 }

@@ -12,6 +12,8 @@ export interface MetadataFlags {
   buildUrl?: string;
 }
 
+const FULL_SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/i;
+
 export type DeploymentMetadata = Pick<DeploymentRecord, 'version' | 'commit' | 'source' | 'history' | 'commitTime'>;
 
 /** Validates the metadata flags up front, before anything is started or pushed. */
@@ -39,8 +41,10 @@ export async function collectMetadata(
   const git = new Git(cwd, note);
 
   const given = flags.commit ?? ci.commit ?? 'HEAD';
-  // Outside a repository (a post-deploy step without a checkout) there is no git to ask.
-  const resolved = insideRepository(cwd, env) ? await git.resolveCommit(given) : undefined;
+  // Outside a repository (a post-deploy step without a checkout) there is no git to ask. A full
+  // SHA (what CI gives) needs no rev-parse first: history and describe say whether git has it.
+  const inside = insideRepository(cwd, env);
+  const resolved = !inside ? undefined : FULL_SHA.test(given) ? given.toLowerCase() : await git.resolveCommit(given);
   const commit = resolved ?? (given === 'HEAD' ? '' : given);
   const [history, described] = resolved
     ? await Promise.all([git.history(resolved), flags.version === undefined ? git.describe(resolved) : undefined])
