@@ -4,6 +4,7 @@
 //   node scripts/build.mjs --action        action/index.mjs, the GitHub Action (committed)
 //   node scripts/build.mjs --check FILE    exit 1 unless FILE is what --action would write now
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -101,11 +102,21 @@ if (args[0] === '--action') {
     // per chunk; a command's modules still run only when that command does (esbuild turns each
     // import() into a lazy initialiser), and built-ins come through require().
     build({ ...common, plugins: [vendorApart], format: 'cjs', supported: { 'dynamic-import': false }, entryPoints: ['src/cli/cli.ts'], outfile: 'dist/cli.cjs', banner: {} }),
-    // Loads dist/cli.cjs with V8's code cache (bin/deployctl); its own file, so that it is compiled before the cache is read.
-    build({ ...common, plugins: [], format: 'cjs', entryPoints: ['src/cli/compile-cache.ts'], outfile: 'dist/compile-cache.cjs', banner: {} }),
     ...Object.entries(VENDOR).map(([name, contents]) =>
       build({ ...common, plugins: [], format: 'cjs', stdin: { contents, resolveDir: root, loader: 'js' }, outfile: `dist/${name}.cjs`, banner: {} }),
     ),
     build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
+  // Loads dist/cli.cjs with V8's code cache (bin/deployctl); its own file, so that it is compiled
+  // before the cache is read. The cache is named after the bundle's content, hashed here once.
+  const bundleId = createHash('sha256').update(readFileSync(new URL('../dist/cli.cjs', import.meta.url))).digest('hex').slice(0, 20);
+  await build({
+    ...common,
+    plugins: [],
+    format: 'cjs',
+    entryPoints: ['src/cli/compile-cache.ts'],
+    outfile: 'dist/compile-cache.cjs',
+    banner: {},
+    define: { ...common.define, __BUNDLE_ID__: JSON.stringify(bundleId) },
+  });
 }

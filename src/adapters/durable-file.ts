@@ -23,3 +23,4 @@ export function writeFileDurably(file: string, text: string, { makeDir = false }
     throw error;
   }
 }
+

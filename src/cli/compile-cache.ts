@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -13,6 +12,9 @@ export interface Loaded<T> {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** The content hash of dist/cli.cjs, put here by the build; a cache is named after it. */
+declare const __BUNDLE_ID__: string;
 
 /** `$XDG_CACHE_HOME/deployctl` (else `~/.cache/deployctl`), or undefined without a home. */
 export function compileCacheDir(env: Env = process.env): string | undefined {
@@ -33,8 +35,8 @@ function trusted(dir: string): boolean {
 /**
  * Loads a CommonJS file with V8's code cache. Node 22 and later keep one themselves
  * (`module.enableCompileCache`); on Node 20 the compiled code of the file is kept in the user's
- * cache directory, named after Node's version and the file's content, so that a new Node or a new
- * deployctl never reads another's. Anything wrong with the cache costs only the time it would save.
+ * cache directory, named after Node's version and the bundle's content (hashed by the build), so
+ * that a new Node or a new deployctl never reads another's. Anything wrong with the cache costs only the time it would save.
  */
 export function load<T>(file: string, env: Env = process.env): Loaded<T> {
   const enableCompileCache = (Module as unknown as { enableCompileCache?: () => unknown }).enableCompileCache;
@@ -46,8 +48,10 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
   const dir = compileCacheDir(env);
   if (!dir || env.NODE_DISABLE_COMPILE_CACHE) return plain();
 
+  // V8 checks a cache against the source's length only: the name must say which bundle it is of.
+  if (typeof __BUNDLE_ID__ !== 'string') return plain();
   const source = readFileSync(file, 'utf8');
-  const name = `${process.version}-${process.arch}-${createHash('sha1').update(source).digest('hex').slice(0, 20)}.v8`;
+  const name = `${process.version}-${process.arch}-${__BUNDLE_ID__}.v8`;
   const cacheFile = join(dir, name);
   let cachedData: Buffer | undefined;
   if (trusted(dir)) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/sha256.js';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { DeployctlError } from '../core/errors.js';
@@ -31,7 +31,7 @@ export class LockTimeoutError extends DeployctlError {
 
 /** The socket name of one group's lock, for one state directory (one "machine"). */
 export function lockAddress(stateDir: string, grouping: Grouping, platform: NodeJS.Platform = process.platform): string {
-  const scope = createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 16);
+  const scope = sha256Hex(resolve(stateDir)).slice(0, 16);
   const name = `deployctl-${scope}-${groupFileName(grouping)}.lock`;
   if (platform === 'linux') return `\0${name}`;
   if (platform === 'win32') return `\\\\.\\pipe\\${name}`;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/sha256.js';
 import { hostname } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -36,7 +36,7 @@ export interface QuarantinedEntry {
 }
 
 
-const hash8 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8);
+const hash8 = (text: string) => sha256Hex(text).slice(0, 8);
 const targetTag = (target: Target) => hash8(`${target.backend} ${target.url}`);
 const groupTag = (grouping: Grouping) => groupFileName(grouping).slice(0, 8);
 

@@ -187,12 +187,10 @@ async function deliverOwn(
         return [];
       },
     ),
-    own
-      ? outbox.list({ target, grouping, sent: true, limit: BACKLOG_READ_LIMIT }).then(
-          (listed) => listed.entries.filter((e) => e.kept.sentSequence !== undefined),
-          () => [],
-        )
-      : [],
+    outbox.list({ target, grouping, sent: true, limit: BACKLOG_READ_LIMIT }).then(
+      (listed) => listed.entries.filter((e) => e.kept.sentSequence !== undefined),
+      () => [],
+    ),
   ]);
   if (older.length > 0) {
     forgetRead?.(); // read before the backlog changed the group
@@ -254,9 +252,10 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   }
 
   const outbox = new Outbox(settings.stateDir);
-  let own: OutboxEntry | undefined;
   let written = false;
+  let own: OutboxEntry | undefined;
   const writeAhead = () => {
+    if (written) return;
     written = true;
     try {
       own = outbox.keep(target, grouping, record, now());
@@ -277,6 +276,9 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     // deployctl holds the lock, the record goes to disk first, then waits.
     let lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
     const forgetRead = lock ? main.prepare?.(grouping) : undefined;
+    // One turn of the event loop sends the read (to a gateway that accepts the connection at once);
+    // the record is then fsynced while the gateway answers.
+    if (forgetRead) await new Promise((next) => setImmediate(next));
     writeAhead();
     if (!lock) {
       notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
@@ -296,7 +298,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   } finally {
     notice.done();
     // Whatever became of the delivery, the record is on disk (or could not be put there) before this returns.
-    if (!written) writeAhead();
+    writeAhead();
   }
 
   const left = backend?.remainingMs() ?? 0;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/sha256.js';
 import { writeFileDurably } from '../adapters/durable-file.js';
 import { readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -14,7 +14,7 @@ export function defaultStateDir(env: Record<string, string | undefined>): string
 
 /** A file name for a group that reveals nothing and survives any service or environment name. */
 export function groupFileName(grouping: Grouping): string {
-  return createHash('sha256').update(JSON.stringify([grouping.job, grouping.service, grouping.environment])).digest('hex').slice(0, 32);
+  return sha256Hex(JSON.stringify([grouping.job, grouping.service, grouping.environment])).slice(0, 32);
 }
 
 /** What `deployctl start` leaves for `deployctl finish` on the same machine. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import { confirmation } from './apply.js';
 import { deliver, openGateway } from './deliver.js';
@@ -64,7 +64,7 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     },
     async markInProgress(grouping, startedAt) {
       // Best effort: no read-back for a mark the deployment's own record overwrites anyway.
-      await deliver(gateway, grouping, { kind: 'start', id: randomUUID(), startedAt }, { ...options(false), readBack: false });
+      await deliver(gateway, grouping, { kind: 'start', id: newRecordId(), startedAt }, { ...options(false), readBack: false });
     },
     close: () => gateway.close(),
   };

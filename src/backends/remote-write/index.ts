@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRecordId } from '../../adapters/random-id.js';
 import snappy from 'snappyjs';
 import { GatewayError, UsageError } from '../../core/errors.js';
 import type { Reporter } from '../../cli/output.js';
@@ -112,7 +112,7 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
       return { url: client.displayUrl, text: `POST ${client.displayUrl}\n${headers}\n\n${samples}\n`, json: { url: client.displayUrl, samples: samples.split('\n') } };
     },
     async markInProgress(grouping, startedAt) {
-      await writeSamples(client, ledgerFor(grouping, { kind: 'start', id: randomUUID(), startedAt }, []).series, reporter.debug);
+      await writeSamples(client, ledgerFor(grouping, { kind: 'start', id: newRecordId(), startedAt }, []).series, reporter.debug);
     },
     close: () => client.close(),
   };

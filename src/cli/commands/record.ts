@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRecordId } from '../../adapters/random-id.js';
 import { UsageError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
@@ -40,6 +40,6 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
   const status = parseStatus(flags.status);
   const timing = resolveTiming(flags, now());
   const metadata = await collectMetadata(flags, env, cwd, context.reporter.warn);
-  const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status, labels: settings.labels, ...metadata, ...timing };
+  const record: DeploymentRecord = { kind: 'deployment', id: newRecordId(), status, labels: settings.labels, ...metadata, ...timing };
   return sendRecord(context, { job: settings.job, ...target }, record);
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRecordId } from '../../adapters/random-id.js';
 import { childEnvironment, FORWARDED_SIGNALS, runChild, type ChildOutcome } from '../../adapters/child.js';
 import type { CommandContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
@@ -134,7 +134,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
     const metadata = await collectMetadata(flags, env, cwd).catch(() => ({ version: '', commit: '' }));
-    const record: DeploymentRecord = { kind: 'deployment', id: randomUUID(), status: 'success', labels: settings.labels, finishedAt: now(), ...metadata };
+    const record: DeploymentRecord = { kind: 'deployment', id: newRecordId(), status: 'success', labels: settings.labels, finishedAt: now(), ...metadata };
     context.reporter.aside('and, if it succeeds:');
     const { sendRecord } = await import('../record.js');
     await sendRecord(context, grouping, record, { toStderr: true });
@@ -164,7 +164,7 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
     if (collected instanceof Error) context.reporter.warn(`version and commit unknown: ${collected.message}`);
     const record: DeploymentRecord = {
       kind: 'deployment',
-      id: randomUUID(),
+      id: newRecordId(),
       status: statusOf(outcome),
       labels: settings.labels,
       finishedAt,
@@ -206,7 +206,7 @@ export async function stepCommand(name: string, command: string[], flags: RunFla
   const { settings, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
   const step = parseLabelValue('the step name', name);
-  const record = (status: Status, durationSeconds: number): StepRecord => ({ kind: 'step', id: randomUUID(), step, status, finishedAt: now(), durationSeconds });
+  const record = (status: Status, durationSeconds: number): StepRecord => ({ kind: 'step', id: newRecordId(), step, status, finishedAt: now(), durationSeconds });
 
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRecordId } from '../../adapters/random-id.js';
 import type { CommandContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
@@ -39,7 +39,7 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
       context.reporter.warn(`the start could not be kept on this machine (${error.code ?? error.message}); give finish --status`),
     );
   }
-  const record: StartRecord = { kind: 'start', id: randomUUID(), startedAt, labels: settings.labels };
+  const record: StartRecord = { kind: 'start', id: newRecordId(), startedAt, labels: settings.labels };
   return sendRecord(context, grouping, record);
 }
 
@@ -82,7 +82,7 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
   );
   const record: DeploymentRecord = {
     kind: 'deployment',
-    id: randomUUID(),
+    id: newRecordId(),
     status,
     labels: settings.labels,
     finishedAt,
