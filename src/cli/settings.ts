@@ -2,7 +2,7 @@ import { SettingsError, UsageError } from '../core/errors.js';
 import { loadConfig } from './config/load.js';
 import { defaultStateDir } from '../recorder/state-dir.js';
 import type { FileConfig } from './config/schema.js';
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from '../core/validate.js';
 import { type EndpointAuth, type EndpointTls, parseEndpointUrl } from '../adapters/http-endpoint.js';
 
@@ -211,7 +211,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
 
 async function readFileSetting(what: string, path: string): Promise<string> {
   try {
-    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
     throw new SettingsError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
@@ -220,7 +220,12 @@ async function readFileSetting(what: string, path: string): Promise<string> {
 /** A password, token or key file: read, with a warning when others than its owner may read it. */
 async function readSecretFile(what: string, path: string, found: { warnings: string[] }): Promise<string> {
   const content = await readFileSetting(what, path);
-  const mode = await stat(path).then((info) => info.mode, () => 0);
+  let mode = 0;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    // read a moment ago: gone since, nothing to warn about
+  }
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     found.warnings.push(`${what}: ${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${(mode & 0o777).toString(8)}); make it private with chmod 600 ${path}`);
   }

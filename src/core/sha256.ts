@@ -15,7 +15,19 @@ const K = new Uint32Array([
 
 const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
+/** The few names a command makes are asked for again and again. */
+const remembered = new Map<string, string>();
+
 export function sha256Hex(text: string): string {
+  let digest = remembered.get(text);
+  if (digest === undefined) {
+    digest = digestOf(text);
+    if (remembered.size < 1000) remembered.set(text, digest);
+  }
+  return digest;
+}
+
+function digestOf(text: string): string {
   const bytes = new TextEncoder().encode(text);
   // The message, a 1 bit, zeros, and its length in bits (64-bit big-endian), in 64-byte blocks.
   const blocks = Math.ceil((bytes.length + 9) / 64);

@@ -1,6 +1,6 @@
 import { sha256Hex } from '../core/sha256.js';
 import { hostname } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { groupFileName } from './state-dir.js';
 import { writeFileDurably } from '../adapters/durable-file.js';
@@ -261,6 +261,10 @@ export class Outbox {
   }
 
   async remove(entry: OutboxEntry): Promise<void> {
-    rmSync(entry.file, { force: true });
+    try {
+      unlinkSync(entry.file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 }

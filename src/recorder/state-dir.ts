@@ -1,6 +1,6 @@
 import { sha256Hex } from '../core/sha256.js';
 import { writeFileDurably } from '../adapters/durable-file.js';
-import { readFile, rm } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Grouping, Status } from '../core/record.js';
@@ -38,7 +38,7 @@ export async function saveStarted(stateDir: string, started: StartedDeployment):
 
 export async function loadStarted(stateDir: string, grouping: Grouping): Promise<StartedDeployment | undefined> {
   try {
-    const started = JSON.parse(await readFile(startedPath(stateDir, grouping), 'utf8')) as StartedDeployment;
+    const started = JSON.parse(readFileSync(startedPath(stateDir, grouping), 'utf8')) as StartedDeployment;
     return typeof started.startedAt === 'number' ? started : undefined;
   } catch {
     return undefined;
@@ -66,5 +66,5 @@ export function inferStatus(started: StartedDeployment): { status: Status; becau
 }
 
 export async function clearStarted(stateDir: string, grouping: Grouping): Promise<void> {
-  await rm(startedPath(stateDir, grouping), { force: true });
+  rmSync(startedPath(stateDir, grouping), { force: true });
 }

@@ -124,8 +124,6 @@ export function goJsonString(value: string): string {
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const OPEN = new Set([0x7b, 0x5b]); // { [
-const CLOSE = new Set([0x7d, 0x5d]); // } ]
 
 /** Index of the `{` that opens the object containing `from` (which is outside any string). */
 function objectStart(body: Buffer, from: number): number {
@@ -138,8 +136,8 @@ function objectStart(body: Buffer, from: number): number {
       while (body[i - 1 - slashes] === BACKSLASH) slashes++;
       if (slashes % 2 === 0) inString = !inString;
     } else if (!inString) {
-      if (CLOSE.has(c)) depth++;
-      else if (OPEN.has(c)) {
+      if (c === 0x7d || c === 0x5d) depth++; // } ]
+      else if (c === 0x7b || c === 0x5b) {
         if (depth === 0) return i;
         depth--;
       }
@@ -158,8 +156,8 @@ function objectEnd(body: Buffer, from: number): number {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) inString = true;
-    else if (OPEN.has(c)) depth++;
-    else if (CLOSE.has(c)) {
+    else if (c === 0x7b || c === 0x5b) depth++; // { [
+    else if (c === 0x7d || c === 0x5d) {
       if (depth === 0) return i;
       depth--;
     }
@@ -179,8 +177,20 @@ export function findGroupState(body: Buffer, grouping: Grouping): GroupState {
   const labels = `{"environment":${goJsonString(grouping.environment)},"job":${goJsonString(grouping.job)},"service":${goJsonString(grouping.service)}}`;
   const at = body.indexOf(`"labels":${labels}`);
   if (at >= 0) {
-    const start = objectStart(body, at);
+    // The gateway writes each group as an object whose keys are sorted: one holding deployctl's
+    // families begins with `{"deployctl_`, which no other object and no string can hold (a quote
+    // in a string is escaped). That is where it starts; else (or if that is not it) a scan back.
+    const first = body.lastIndexOf('{"deployctl_', at);
     const end = objectEnd(body, at);
+    if (first >= 0 && end > first) {
+      try {
+        const group = JSON.parse(body.toString('utf8', first, end + 1)) as Record<string, unknown>;
+        if (matchesGroup((group.labels ?? {}) as Labels, grouping)) return toState(group, groupingLabels(grouping));
+      } catch {
+        // not the start of the group: scan for it
+      }
+    }
+    const start = objectStart(body, at);
     if (start >= 0 && end > start) {
       try {
         const group = JSON.parse(body.toString('utf8', start, end + 1)) as Record<string, unknown>;

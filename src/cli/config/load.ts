@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SettingsError } from '../../core/errors.js';
 import type { FileConfig } from './schema.js';
@@ -59,7 +59,13 @@ async function someHaveConfig(dirs: string[]): Promise<boolean> {
   return false;
 }
 
-const names = (dir: string) => readdir(dir).catch(() => [] as string[]);
+const names = (dir: string): string[] => {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
 
 /** Whether cwd holds any file cosmiconfig would read for `deployctl` (its search places, cwd only). */
 async function mayHaveConfig(cwd: string): Promise<boolean> {
@@ -68,7 +74,7 @@ async function mayHaveConfig(cwd: string): Promise<boolean> {
   if (entries.includes('.config') && (await names(join(cwd, '.config'))).some((name) => name.startsWith('deployctlrc'))) return true;
   if (!entries.includes('package.json')) return false;
   try {
-    return 'deployctl' in (JSON.parse(await readFile(join(cwd, 'package.json'), 'utf8')) as object);
+    return 'deployctl' in (JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as object);
   } catch {
     return true; // let cosmiconfig report what is wrong with it
   }
