@@ -189,8 +189,11 @@ export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Setting
  * On a terminal, a wait of more than a second says what it waits for, once per thing waited for.
  * Elsewhere (CI logs, pipes) it stays quiet.
  */
-export function waitNotice(settings: Pick<Settings, 'json' | 'quiet'>, stream: NodeJS.WriteStream = process.stderr): { waitingFor(what: string): void; done(): void } {
-  if (!stream.isTTY || settings.quiet || settings.json) return { waitingFor: () => undefined, done: () => undefined };
+export function waitNotice(settings: Pick<Settings, 'json' | 'quiet'>, to?: NodeJS.WriteStream): { waitingFor(what: string): void; done(): void } {
+  // Quiet first: process.stderr is made only when it may be written to.
+  if (settings.quiet || settings.json) return { waitingFor: () => undefined, done: () => undefined };
+  const stream = to ?? process.stderr;
+  if (!stream.isTTY) return { waitingFor: () => undefined, done: () => undefined };
   let timer: NodeJS.Timeout | undefined;
   return {
     waitingFor(what) {

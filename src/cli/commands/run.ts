@@ -1,5 +1,6 @@
 import { newRecordId } from '../../adapters/random-id.js';
 import { childEnvironment, FORWARDED_SIGNALS, runChild, type ChildOutcome } from '../../adapters/child.js';
+import { isatty } from 'node:tty';
 import type { CommandContext } from '../context.js';
 import { UsageError } from '../../core/errors.js';
 import { checkMetadataFlags, collectMetadata, type DeploymentMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
@@ -64,8 +65,13 @@ async function runWrapped(command: string[], flags: RunFlags, context: CommandCo
   const outcome = await runChild(command, {
     ...childOptions(flags),
     env: childEnvironment(env),
-    interactive: Boolean(process.stdin.isTTY),
-    ...(onSpawn && { onSpawn }),
+    // isatty(0), not process.stdin.isTTY: the command inherits fd 0, deployctl never reads it.
+    interactive: isatty(0),
+    onSpawn: () => {
+      onSpawn?.();
+      // What records the command is loaded while it runs (on another core), not after it ends.
+      if (context) void import('../record.js');
+    },
   });
   if (outcome.startError) process.stderr.write(`deployctl: ${outcome.startError}; nothing recorded\n`);
   return outcome;
