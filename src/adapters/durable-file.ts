@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -24,3 +24,35 @@ export function writeFileDurably(file: string, text: string, { makeDir = false }
   }
 }
 
+/**
+ * The same, with the fsync (the one step that waits for the disk) in libuv's thread pool, so that
+ * a request already under way goes on meanwhile; the file is in place and on disk when the
+ * promise resolves.
+ */
+export function writeFileDurablyInBackground(file: string, text: string, { makeDir = false }: { makeDir?: boolean } = {}): Promise<void> {
+  if (makeDir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`;
+  const fd = openSync(temporary, 'wx', 0o600);
+  const giveUp = (error: unknown) => {
+    closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  };
+  try {
+    writeFileSync(fd, text);
+  } catch (error) {
+    giveUp(error);
+  }
+  return new Promise((resolve, reject) => {
+    fsync(fd, (error) => {
+      try {
+        if (error) giveUp(error);
+        closeSync(fd);
+        renameSync(temporary, file);
+        resolve();
+      } catch (failure) {
+        reject(failure);
+      }
+    });
+  });
+}

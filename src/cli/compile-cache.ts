@@ -13,6 +13,9 @@ export interface Loaded<T> {
 
 type Env = Record<string, string | undefined>;
 
+/** How many caches the folder keeps (one per deployctl build and Node version). */
+const KEPT = 8;
+
 /** The content hash of dist/cli.cjs, put here by the build; a cache is named after it. */
 declare const __BUNDLE_ID__: string;
 
@@ -78,10 +81,13 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
         const temporary = `${cacheFile}.${process.pid}`;
         writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
         renameSync(temporary, cacheFile);
-        // One file per Node version: caches of earlier deployctl builds go.
-        for (const other of readdirSync(dir)) {
-          if (other !== name && other.startsWith(`${process.version}-${process.arch}-`) && other.endsWith('.v8')) unlinkSync(join(dir, other));
-        }
+        // Two deployctl installs (global and a project's, say) keep a cache each; past KEPT
+        // caches, the ones written longest ago go (earlier builds, earlier Node versions).
+        const caches = readdirSync(dir)
+          .filter((other) => other.endsWith('.v8'))
+          .map((other) => ({ other, written: statSync(join(dir, other)).mtimeMs }))
+          .sort((a, b) => b.written - a.written);
+        for (const { other } of caches.slice(KEPT)) unlinkSync(join(dir, other));
       } catch {
         // a read-only or full disk: the next run compiles again
       }

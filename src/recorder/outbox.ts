@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { groupFileName } from './state-dir.js';
-import { writeFileDurably } from '../adapters/durable-file.js';
+import { writeFileDurably, writeFileDurablyInBackground } from '../adapters/durable-file.js';
 import { type Grouping, type GroupRecord, STATUSES } from '../core/record.js';
 import { sameTarget, type Target } from '../core/record.js';
 
@@ -148,12 +148,12 @@ export class Outbox {
     this.sentDir = join(this.dir, 'sent');
   }
 
-  /** Writes a new record ahead of its first request: on disk when this returns (or it throws). */
-  keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): OutboxEntry {
+  /** Writes a new record ahead of its first request: on disk when this resolves. */
+  async keep(target: Target, grouping: Grouping, record: GroupRecord, now: number): Promise<OutboxEntry> {
     const name = `${String(Math.round(now * 1000)).padStart(14, '0')}-${targetTag(target)}-${groupTag(grouping)}-${record.id}.json`;
     const file = join(this.dir, name);
     const kept: KeptRecord = { format: 2, keptAt: now, pid: process.pid, host: hostname(), target, grouping, record };
-    writeFileDurably(file, `${JSON.stringify(kept)}\n`, { makeDir: true });
+    await writeFileDurablyInBackground(file, `${JSON.stringify(kept)}\n`, { makeDir: true });
     return { file, kept };
   }
 

@@ -169,7 +169,7 @@ async function deliverOwn(
   outbox: Outbox,
   grouping: Grouping,
   record: GroupRecord,
-  own: OutboxEntry | undefined,
+  ownWritten: Promise<OutboxEntry | undefined>,
   backlog: Backlog,
   notice: { waitingFor: (what: string) => void },
   forgetRead: (() => void) | undefined,
@@ -203,6 +203,7 @@ async function deliverOwn(
       backlogBackend.close();
     }
   }
+  const own = await ownWritten;
   if (own && !(await outbox.holds(own))) return undefined;
   notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
   if (!own) return main.deliver(grouping, record); // nothing on disk to confirm later: read back now
@@ -252,19 +253,20 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   }
 
   const outbox = new Outbox(settings.stateDir);
-  let written = false;
-  let own: OutboxEntry | undefined;
-  const writeAhead = () => {
-    if (written) return;
-    written = true;
-    try {
-      own = outbox.keep(target, grouping, record, now());
-      outcome.keptIn = own.file;
-    } catch (error) {
-      outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    }
-    hooks.onDurable?.(own !== undefined);
-  };
+  let written: Promise<OutboxEntry | undefined> | undefined;
+  const writeAhead = () =>
+    (written ??= outbox.keep(target, grouping, record, now()).then(
+      (entry) => {
+        outcome.keptIn = entry.file;
+        hooks.onDurable?.(true);
+        return entry;
+      },
+      (error: unknown) => {
+        outcome.notKept = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        hooks.onDurable?.(false);
+        return undefined;
+      },
+    ));
 
   const notice = { waitingFor: hooks.waitingFor ?? (() => undefined), done: hooks.doneWaiting ?? (() => undefined) };
   let backend: Backend | undefined;
@@ -276,17 +278,14 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     // deployctl holds the lock, the record goes to disk first, then waits.
     let lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
     const forgetRead = lock ? main.prepare?.(grouping) : undefined;
-    // One turn of the event loop sends the read (to a gateway that accepts the connection at once);
-    // the record is then fsynced while the gateway answers.
-    if (forgetRead) await new Promise((next) => setImmediate(next));
-    writeAhead();
+    const ownWritten = writeAhead();
     if (!lock) {
       notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
       lock = await acquireGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()));
     }
     let delivery: Delivered | undefined;
     try {
-      delivery = await deliverOwn(context, main, outbox, grouping, record, own, backlog, notice, forgetRead);
+      delivery = await deliverOwn(context, main, outbox, grouping, record, ownWritten, backlog, notice, forgetRead);
     } finally {
       await lock.release();
     }
@@ -298,7 +297,7 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
   } finally {
     notice.done();
     // Whatever became of the delivery, the record is on disk (or could not be put there) before this returns.
-    writeAhead();
+    await writeAhead();
   }
 
   const left = backend?.remainingMs() ?? 0;

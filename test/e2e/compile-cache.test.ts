@@ -1,4 +1,6 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deployctl } from '../helpers/cli.js';
@@ -41,6 +43,29 @@ describe('the code cache of the CLI bundle', () => {
     expect(await deployctl(['record', '--help'], { env: { XDG_CACHE_HOME: shared } })).toEqual(help);
     expect(readdirSync(join(shared, 'deployctl'))).toEqual([file]);
     expect(statSync(join(shared, 'deployctl', file!)).size).toBe('planted'.length);
+  });
+
+  it.runIf(ownCache)('keeps a cache for each of two installs on one machine, instead of each writing over the other\'s', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const installs = ['one', 'two'].map((name) => {
+      const dir = join(workdir.path, `install-${name}`);
+      cpSync(join(root, 'bin'), join(dir, 'bin'), { recursive: true });
+      cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+      cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+      return dir;
+    });
+    // The second install is another build: another bundle, named by another hash.
+    const loader = join(installs[1]!, 'dist', 'compile-cache.cjs');
+    writeFileSync(loader, readFileSync(loader, 'utf8').replace(/-[0-9a-f]{20}\.v8/, '-00000000000000000000.v8'));
+    appendFileSync(join(installs[1]!, 'dist', 'cli.cjs'), '\n// another build\n');
+    const env = { XDG_CACHE_HOME: join(workdir.path, 'two-installs') };
+    const dir = join(env.XDG_CACHE_HOME, 'deployctl');
+    const run = (install: string) => execFileSync(process.execPath, [join(install, 'bin', 'deployctl'), 'record', '--help'], { env: { PATH: process.env.PATH, ...env } });
+    for (const install of installs) run(install);
+    const written = Object.fromEntries(readdirSync(dir).map((file) => [file, statSync(join(dir, file)).mtimeMs]));
+    expect(Object.keys(written)).toHaveLength(2);
+    for (const install of [...installs, ...installs]) run(install);
+    expect(Object.fromEntries(readdirSync(dir).map((file) => [file, statSync(join(dir, file)).mtimeMs]))).toEqual(written);
   });
 
   it('runs without one when the cache folder cannot be made, or when NODE_DISABLE_COMPILE_CACHE is set', async () => {
