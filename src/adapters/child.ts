@@ -72,7 +72,8 @@ function signalExitCode(signal: string): number {
 export async function runChild(command: readonly string[], options: RunChildOptions): Promise<ChildOutcome> {
   const { spawn } = await import('node:child_process');
   const [file, ...args] = command;
-  const started = performance.now();
+  // process.hrtime, not performance.now(): the same monotonic clock, without loading perf_hooks.
+  const started = process.hrtime.bigint();
   const common = { stdio: 'inherit', env: options.env } as const;
   const subprocess = options.shell ? spawn(command.join(' '), { ...common, shell: true }) : spawn(file!, args, common);
   let spawned = false;
@@ -103,7 +104,7 @@ export async function runChild(command: readonly string[], options: RunChildOpti
 
   try {
     const result = await ended;
-    const durationSeconds = (performance.now() - started) / 1000;
+    const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const base = { durationSeconds, ...(cancelledBy && { cancelledBy }) };
     if ('error' in result) {
       // Not started at all (a started command's errors come as its exit code).

@@ -2,7 +2,6 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync,
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Script } from 'node:vm';
 
 /** A loaded CommonJS file, and how to keep what V8 compiled of it for the next run. */
 export interface Loaded<T> {
@@ -36,23 +35,18 @@ function trusted(dir: string): boolean {
 }
 
 /**
- * Loads a CommonJS file with V8's code cache. Node 22 and later keep one themselves
- * (`module.enableCompileCache`); on Node 20 the compiled code of the file is kept in the user's
- * cache directory, named after Node's version and the bundle's content (hashed by the build), so
- * that a new Node or a new deployctl never reads another's. Anything wrong with the cache costs only the time it would save.
+ * Loads a CommonJS file with V8's code cache, kept in the user's cache directory and named after
+ * Node's version and the bundle's content (hashed by the build), so that a new Node or a new
+ * deployctl never reads another's. The cache is made once the command has run, so that it holds
+ * every function the command compiled; Node's own compile cache (module.enableCompileCache, Node
+ * 22 and later) is made as a module is compiled, before its functions run, and so lacks most of
+ * them. Anything wrong with the cache costs only the time it would save.
  */
 export function load<T>(file: string, env: Env = process.env): Loaded<T> {
-  const enableCompileCache = (Module as unknown as { enableCompileCache?: () => unknown }).enableCompileCache;
   const plain = (): Loaded<T> => ({ exports: createRequire(file)(file) as T, saveCache: () => undefined });
-  if (typeof enableCompileCache === 'function') {
-    enableCompileCache();
-    return plain();
-  }
   const dir = compileCacheDir(env);
-  if (!dir || env.NODE_DISABLE_COMPILE_CACHE) return plain();
-
   // V8 checks a cache against the source's length only: the name must say which bundle it is of.
-  if (typeof __BUNDLE_ID__ !== 'string') return plain();
+  if (!dir || env.NODE_DISABLE_COMPILE_CACHE || typeof __BUNDLE_ID__ !== 'string') return plain();
   const source = readFileSync(file, 'utf8');
   const name = `${process.version}-${process.arch}-${__BUNDLE_ID__}.v8`;
   const cacheFile = join(dir, name);
@@ -64,6 +58,8 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
       // not there yet
     }
   }
+  // node:vm only here: Node 22 and later do not need it.
+  const { Script } = process.getBuiltinModule('node:vm');
   const script = new Script(Module.wrap(source), { filename: file, ...(cachedData && { cachedData }) });
   const module = { exports: {} as T, filename: file, id: file, loaded: false };
   const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;

@@ -9,11 +9,8 @@ import { tempDir } from '../helpers/pushgateway.js';
 const workdir = tempDir();
 afterAll(() => workdir.remove());
 
-/** Node 22 and later keep the code cache themselves (module.enableCompileCache); deployctl keeps one on Node 20. */
-const ownCache = Number(process.versions.node.split('.')[0]) < 22;
-
 describe('the code cache of the CLI bundle', () => {
-  it.runIf(ownCache)('is written once to a private folder, used by later runs, and a broken or planted one changes nothing', async () => {
+  it('is written once to a private folder, used by later runs, and a broken or planted one changes nothing', async () => {
     const cacheHome = join(workdir.path, 'cache');
     const env = { XDG_CACHE_HOME: cacheHome };
     const dir = join(cacheHome, 'deployctl');
@@ -45,7 +42,7 @@ describe('the code cache of the CLI bundle', () => {
     expect(statSync(join(shared, 'deployctl', file!)).size).toBe('planted'.length);
   });
 
-  it.runIf(ownCache)('keeps a cache for each of two installs on one machine, instead of each writing over the other\'s', async () => {
+  it('keeps a cache for each of two installs on one machine, instead of each writing over the other\'s', async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const installs = ['one', 'two'].map((name) => {
       const dir = join(workdir.path, `install-${name}`);

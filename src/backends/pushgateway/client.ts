@@ -142,7 +142,7 @@ export class Gateway {
     if (remaining <= 0) {
       return Promise.reject(new OutOfTimeError(shown));
     }
-    const started = performance.now();
+    const started = process.hrtime.bigint();
     const headers: http.OutgoingHttpHeaders = { ...this.options.auth?.headers };
     if (this.authorization) headers.authorization = this.authorization;
     if (body !== undefined) {
@@ -155,7 +155,7 @@ export class Gateway {
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          this.options.log?.(`${shown} → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
+          this.options.log?.(`${shown} → ${status} in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
           const raw = Buffer.concat(chunks);
           resolve({ status, raw, get body() { return raw.toString('utf8'); } });
         });

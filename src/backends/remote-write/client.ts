@@ -175,7 +175,7 @@ export class RemoteWriteClient {
     const shown = `${method} ${redactUrl(url)}`;
     const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
     if (remaining <= 0) throw new OutOfTimeError(shown);
-    const started = performance.now();
+    const started = process.hrtime.bigint();
     const headers: http.OutgoingHttpHeaders = { ...this.options.auth?.headers, ...extraHeaders };
     if (this.authorization) headers.authorization = this.authorization;
     if (body !== undefined) headers['content-length'] = body.length;
@@ -188,7 +188,7 @@ export class RemoteWriteClient {
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          this.options.log?.(`${shown} → ${status} in ${(performance.now() - started).toFixed(0)} ms`);
+          this.options.log?.(`${shown} → ${status} in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
           resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
         });
         response.on('error', (error) => reject(networkError(shown, error)));
