@@ -57,7 +57,7 @@ const common = {
   target: 'node20.19',
   sourcemap: false,
   minify: true,
-  keepNames: true,
+  keepNames: false,
   legalComments: 'none',
   logLevel: 'warning',
   define: { __DEPLOYCTL_VERSION__: JSON.stringify(pkg.version) },
