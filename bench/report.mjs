@@ -21,7 +21,7 @@ export function tableLines(report) {
       continue;
     }
     const peak = row.peakMB === undefined ? '' : `; peak ${row.peakMB.toFixed(0)} MB${row.floorPeakMB === undefined ? '' : ` (B: ${row.floorPeakMB.toFixed(0)} MB)`}`;
-    lines.push(`| ${row.id} | ${row.name} (A: ${row.a.label}; B: ${row.b.label}) | ${side(row.a)} | ${side(row.b)} | ${row.ratio.toFixed(2)}×${peak} | ${row.target.text} | ${row.met ? 'PASS' : 'MISS'} |`);
+    lines.push(`| ${row.id} | ${row.name} (A: ${row.a.label}; B: ${row.b.label}) | ${side(row.a)} | ${side(row.b)} | ${row.ratio.toFixed(2)}×${peak} | ${row.target.text} | ${row.met === null ? '' : row.met ? 'PASS' : 'MISS'} |`);
   }
   return lines;
 }
