@@ -6,6 +6,8 @@ import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js
 import type { Grouping } from '../../core/record.js';
 import { basicAuthorization, openTransport, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls, type Transport } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
+import type { Reporter } from '../../cli/output.js';
+import type { Settings } from '../../cli/settings.js';
 
 export interface GatewayOptions {
   /** Base URL of the gateway; credentials in it become a basic-auth header and are never printed. */
@@ -181,4 +183,17 @@ export class Gateway {
     // A certificate problem or the wrong scheme does not go away by retrying.
     return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem && !schemeMismatch, hint);
   }
+}
+
+/** The gateway client for these settings; `timeoutSeconds` narrows the budget (never widens it). */
+export function openGateway(settings: Settings, reporter: Reporter, timeoutSeconds = settings.timeoutSeconds): Gateway {
+  const seconds = Math.min(timeoutSeconds, settings.timeoutSeconds);
+  return new Gateway({
+    url: settings.pushgateway,
+    timeoutMs: seconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
+    auth: settings.auth,
+    tls: settings.tls,
+    log: reporter.debug,
+  });
 }

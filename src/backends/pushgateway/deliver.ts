@@ -1,14 +1,12 @@
 import { GatewayError } from '../../core/errors.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
-import { Gateway, groupPath } from './client.js';
+import { type Gateway, groupPath } from './client.js';
 import { alreadyApplied, applyRecord, confirmation, type Applied, type StoredRecord } from './apply.js';
 import { FAMILIES } from '../../core/families.js';
 import { renderExposition } from './exposition.js';
 import type { Continued } from './continue.js';
 import type { Family, GroupState } from './model.js';
 import type { Continuation } from './continuation.js';
-import type { Reporter } from '../../cli/output.js';
-import type { Settings } from '../../cli/settings.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 
 export interface Delivery extends Applied {
@@ -47,19 +45,6 @@ export class LostUpdateError extends GatewayError {
     super(`another writer replaced ${grouping.service} in ${grouping.environment} at the same time`, undefined, true);
     this.name = 'LostUpdateError';
   }
-}
-
-/** The gateway client for these settings; `timeoutSeconds` narrows the budget (never widens it). */
-export function openGateway(settings: Settings, reporter: Reporter, timeoutSeconds = settings.timeoutSeconds): Gateway {
-  const seconds = Math.min(timeoutSeconds, settings.timeoutSeconds);
-  return new Gateway({
-    url: settings.pushgateway,
-    timeoutMs: seconds * 1000,
-    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
-    auth: settings.auth,
-    tls: settings.tls,
-    log: reporter.debug,
-  });
 }
 
 function totalsByStatus(families: Iterable<Family>, labels: Record<string, string>): Record<string, number> {

@@ -1,10 +1,7 @@
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
-import { confirmation } from './apply.js';
-import { deliver, openGateway } from './deliver.js';
-import { groupPath } from './client.js';
+import { groupPath, openGateway } from './client.js';
 import type { GroupState } from './model.js';
-import { prometheusContinuation } from './continuation.js';
 import type { Backend, OpenBackend } from '../backend.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 
@@ -16,13 +13,19 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
   const gatewaySettings = configured ? settings : { ...settings, pushgateway: target.url, auth: {}, tls: {} };
   const gateway = openGateway(gatewaySettings, reporter, timeoutSeconds);
   const now = () => Date.now() / 1000;
-  const options = (dryRun: boolean) => ({
-    dryRun,
-    now,
-    debug: reporter.debug,
-    warn: reporter.warn,
-    ...(!dryRun && { continueFrom: prometheusContinuation(settings.prometheus, gateway.remainingMs()) }),
-  });
+  // What merges a record into the group is loaded once a delivery needs it: the early read of the
+  // group (prepare) is under way by then.
+  const delivery = async (dryRun: boolean) => {
+    const [{ deliver }, { prometheusContinuation }] = await Promise.all([import('./deliver.js'), import('./continuation.js')]);
+    const options = {
+      dryRun,
+      now,
+      debug: reporter.debug,
+      warn: reporter.warn,
+      ...(!dryRun && { continueFrom: prometheusContinuation(settings.prometheus, gateway.remainingMs()) }),
+    };
+    return { deliver, options };
+  };
 
   /** A read of one group started by prepare(), for the next delivery to it. */
   let early: { path: string; read: Promise<GroupState> } | undefined;
@@ -46,8 +49,9 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     },
     async deliver(grouping: Grouping, record: GroupRecord, _fix, { readBack = true, confirm = [] } = {}) {
       const firstRead = takeEarly(grouping);
+      const { deliver, options } = await delivery(false);
       const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, {
-        ...options(false),
+        ...options,
         readBack,
         confirm,
         ...(firstRead && { firstRead }),
@@ -55,16 +59,21 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
       return delivered;
     },
     async plan(grouping, record) {
-      const planned = await deliver(gateway, grouping, record, options(true));
+      const { deliver, options } = await delivery(true);
+      const planned = await deliver(gateway, grouping, record, options);
       return { url: planned.url, text: `POST ${planned.url}\n\n${planned.exposition}`, json: { url: planned.url, exposition: planned.exposition } };
     },
     async confirm(grouping, stored) {
-      const { value: state } = await retryWithinBudget(() => gateway.remainingMs(), reporter.debug, () => gateway.readGroup(grouping));
+      const [{ value: state }, { confirmation }] = await Promise.all([
+        retryWithinBudget(() => gateway.remainingMs(), reporter.debug, () => gateway.readGroup(grouping)),
+        import('./apply.js'),
+      ]);
       return Object.fromEntries(stored.map((record) => [record.id, confirmation(state, record)]));
     },
     async markInProgress(grouping, startedAt) {
       // Best effort: no read-back for a mark the deployment's own record overwrites anyway.
-      await deliver(gateway, grouping, { kind: 'start', id: newRecordId(), startedAt }, { ...options(false), readBack: false });
+      const { deliver, options } = await delivery(false);
+      await deliver(gateway, grouping, { kind: 'start', id: newRecordId(), startedAt }, { ...options, readBack: false });
     },
     close: () => gateway.close(),
   };

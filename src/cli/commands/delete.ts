@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from '../context.js';
-import { openGateway } from '../../backends/pushgateway/deliver.js';
+import { openGateway } from '../../backends/pushgateway/client.js';
 import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
 import { requireTarget } from '../settings.js';
 

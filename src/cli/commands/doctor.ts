@@ -1,6 +1,6 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import type { CommandContext } from '../context.js';
-import { openGateway } from '../../backends/pushgateway/deliver.js';
+import { openGateway } from '../../backends/pushgateway/client.js';
 import { renderExposition } from '../../backends/pushgateway/exposition.js';
 import { applyRecord } from '../../backends/pushgateway/apply.js';
 import { Outbox } from '../../recorder/outbox.js';

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { openGateway } from '../../backends/pushgateway/deliver.js';
+import { openGateway } from '../../backends/pushgateway/client.js';
 import { FAMILIES } from '../../core/families.js';
 import type { GroupState, ScalarFamily } from '../../backends/pushgateway/model.js';
 import { formatAgo, formatDuration } from '../output.js';
