@@ -48,9 +48,15 @@ export function writeFileDurablyInBackground(file: string, text: string, { makeD
       try {
         if (error) giveUp(error);
         closeSync(fd);
+      } catch (failure) {
+        rmSync(temporary, { force: true });
+        return reject(failure);
+      }
+      try {
         renameSync(temporary, file);
         resolve();
       } catch (failure) {
+        rmSync(temporary, { force: true });
         reject(failure);
       }
     });
