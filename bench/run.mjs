@@ -312,6 +312,11 @@ lock.listen({ path: '\\0deployctl-bench-floor-' + process.pid, exclusive: true }
   });
 });`;
 
+/** The same after starting \`true\` and waiting for it: what \`run -- true\` must do at the least. */
+const commandThenLockedReadModifyWriteScript = `require('node:child_process').spawn('true', { stdio: 'inherit' }).on('exit', () => {
+${lockedReadModifyWriteScript}
+});`;
+
 /** The floor of any correct read-modify-write client: one full GET /metrics, read to the end, then one POST. argv: base, group path, body. */
 const readModifyWriteScript = `const http = require('node:http');
 const [base, path, body] = process.argv.slice(1);
@@ -451,6 +456,7 @@ async function measure() {
     1: { ratio: 1.5, text: '≤ 1.5×' },
     '1b': { text: 'for reference' },
     2: { ratio: 1.5, text: '≤ 1.5×' },
+    '2b': { text: 'for reference' },
     3: { ratio: 1.5, text: '≤ 1.5×' },
     4: { ratio: 1.3, peakMB: 150, text: '≤ 1.3×, < 150 MB' },
     5: { ratio: 1.1, text: '≤ 1.1×' },
@@ -460,6 +466,7 @@ async function measure() {
     1: '`record` vs one `node:http` POST, 10 groups',
     '1b': '`record` vs the least any exact and durable client does (lock, write-ahead, read, write), 10 groups',
     2: '`run -- true` vs one `node:http` POST, 10 groups',
+    '2b': '`run -- true` vs the least any exact and durable wrapper does (start `true`, then lock, write-ahead, read, write), 10 groups',
     3: '`--version` vs `node -e 0`',
     4: '`record` vs one full `GET /metrics` + one POST, 10,000 groups',
     5: '`record` on Node 24 vs Node 20, 10 groups',
@@ -495,6 +502,12 @@ async function measure() {
         // One record per run: a command over within a second is not marked in progress first.
         const applied = await groupValue(gateway.url, 'bench-run', 'deployctl_records_applied_total');
         if (applied !== runs + 1) throw new Error(`the gateway counts ${applied} records of bench-run, not ${runs + 1}`);
+        // For reference: start the command, then the least an exact and durable record takes.
+        const dir = join(work, 'floor-state-run');
+        mkdirSync(dir, { recursive: true });
+        const floor = { label: 'true, then lock, write-ahead, GET, POST script', command: node, args: ['-e', commandThenLockedReadModifyWriteScript, gateway.url, '/metrics/job/bench-floor/service/rmw-run/environment/prod', groupBody(0), dir] };
+        const runB = deployctl('deployctl run -- true', ['run', '-s', 'bench-run-b', '-e', 'prod', '-q', '--', 'true'], env);
+        add('2b', NAMES['2b'], T['2b'], await sideBySide(runB, floor, runs, work));
       }
       if (wanted.has('5')) {
         const node24 = await installNode24();
