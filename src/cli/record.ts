@@ -13,7 +13,7 @@ import { renderRecordOutcome, waitNotice } from './output.js';
 export async function sendRecord(
   context: CommandContext,
   grouping: Grouping,
-  record: GroupRecord,
+  record: GroupRecord | Promise<GroupRecord>,
   { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: (kept: boolean) => void } = {},
 ): Promise<number> {
   const notice = waitNotice(context.settings);

@@ -2,7 +2,7 @@ import type { Backend, Delivered, DeliverOptions, Plan } from '../backends/backe
 import { openBackend, targetOf } from '../backends/index.js';
 import type { CommandContext } from '../cli/context.js';
 import { DeployctlError } from '../core/errors.js';
-import { acquireGroupLock, withGroupLock } from './lock.js';
+import { acquireGroupLock, type GroupLock, withGroupLock } from './lock.js';
 import { Outbox, type OutboxEntry, type QuarantinedEntry } from './outbox.js';
 import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
 
@@ -232,13 +232,19 @@ export interface RecordHooks {
  * records of the same group go first, within half the budget; other groups' kept records get
  * what is left. Nothing here throws: every failure is part of the outcome.
  */
-export async function recordOne(context: CommandContext, grouping: Grouping, record: GroupRecord, hooks: RecordHooks = {}): Promise<RecordOutcome> {
+export async function recordOne(
+  context: CommandContext,
+  grouping: Grouping,
+  pending: GroupRecord | Promise<GroupRecord>,
+  hooks: RecordHooks = {},
+): Promise<RecordOutcome> {
   const { settings, reporter, now } = context;
   const target = targetOf(settings);
   const backlog: Backlog = { sent: 0, remaining: 0, quarantined: [], otherTargets: 0 };
-  const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
 
   if (settings.dryRun) {
+    const record = await pending;
+    const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
     let backend: Backend | undefined;
     try {
       backend = await openBackend(settings, reporter);
@@ -251,6 +257,32 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     }
     return outcome;
   }
+
+  // While the record is still being made (its commit history read from git), the backend opens,
+  // a free lock is taken and the group's read leaves. A record that took long to make reads the
+  // group afresh.
+  const making = Date.now();
+  let backend: Backend | undefined;
+  let lock: GroupLock | undefined;
+  let forgetRead: (() => void) | undefined;
+  let notOpened: unknown;
+  try {
+    backend = await openBackend(settings, reporter);
+    lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
+    forgetRead = lock ? backend.prepare?.(grouping) : undefined;
+  } catch (error) {
+    notOpened = error;
+  }
+  let record: GroupRecord;
+  try {
+    record = await pending;
+  } catch (error) {
+    await lock?.release();
+    backend?.close();
+    throw error;
+  }
+  if (Date.now() - making > 1000) forgetRead?.();
+  const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
 
   const outbox = new Outbox(settings.stateDir);
   let written: Promise<OutboxEntry | undefined> | undefined;
@@ -269,15 +301,12 @@ export async function recordOne(context: CommandContext, grouping: Grouping, rec
     ));
 
   const notice = { waitingFor: hooks.waitingFor ?? (() => undefined), done: hooks.doneWaiting ?? (() => undefined) };
-  let backend: Backend | undefined;
   try {
-    const main = await openBackend(settings, reporter);
-    backend = main;
-    // A free lock is taken before the record is written, and the group's read leaves while the
-    // record goes to disk; only the write of the record waits for it to be durable. When another
-    // deployctl holds the lock, the record goes to disk first, then waits.
-    let lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
-    const forgetRead = lock ? main.prepare?.(grouping) : undefined;
+    if (!backend) throw notOpened;
+    const main = backend;
+    // The group's read is under way while the record goes to disk; only the write of the record
+    // waits for it to be durable. When another deployctl holds the lock, the record goes to disk
+    // first, then waits.
     const ownWritten = writeAhead();
     if (!lock) {
       notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);

@@ -1,7 +1,7 @@
 import { newRecordId } from '../../adapters/random-id.js';
 import { UsageError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
-import { collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
+import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
 import { sendRecord } from '../record.js';
 import { requireTarget } from '../settings.js';
 import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
@@ -39,7 +39,15 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
   if (flags.status === undefined) throw new UsageError('--status is required (success, failure or cancelled)');
   const status = parseStatus(flags.status);
   const timing = resolveTiming(flags, now());
-  const metadata = await collectMetadata(flags, env, cwd, context.reporter.warn);
-  const record: DeploymentRecord = { kind: 'deployment', id: newRecordId(), status, labels: settings.labels, ...metadata, ...timing };
+  checkMetadataFlags(flags);
+  // Version, commit and history (git) are read while the group's lock is taken and its read leaves.
+  const record: Promise<DeploymentRecord> = collectMetadata(flags, env, cwd, context.reporter.warn).then((metadata) => ({
+    kind: 'deployment',
+    id: newRecordId(),
+    status,
+    labels: settings.labels,
+    ...metadata,
+    ...timing,
+  }));
   return sendRecord(context, { job: settings.job, ...target }, record);
 }
