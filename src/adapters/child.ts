@@ -75,7 +75,19 @@ export async function runChild(command: readonly string[], options: RunChildOpti
   // process.hrtime, not performance.now(): the same monotonic clock, without loading perf_hooks.
   const started = process.hrtime.bigint();
   const common = { stdio: 'inherit', env: options.env } as const;
-  const subprocess = options.shell ? spawn(command.join(' '), { ...common, shell: true }) : spawn(file!, args, common);
+  let subprocess: ReturnType<typeof spawn>;
+  try {
+    subprocess = options.shell ? spawn(command.join(' '), { ...common, shell: true }) : spawn(file!, args, common);
+  } catch (error) {
+    // Some start errors (ENOTDIR, ELOOP, ENAMETOOLONG, …) are thrown at once rather than emitted.
+    const code = (error as NodeJS.ErrnoException).code;
+    const notFound = code === 'ENOENT';
+    return {
+      exitCode: notFound ? ExitCode.notFound : ExitCode.cannotExecute,
+      durationSeconds: 0,
+      startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${code ?? (error as Error).message})`,
+    };
+  }
   let spawned = false;
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }>((done) => {
     // An error before 'spawn' means the command never started; later ones (a failed kill) change nothing.

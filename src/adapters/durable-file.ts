@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
  * over the file. Synchronous on purpose: a record is written ahead of its request, and nothing
  * else has to happen meanwhile that the request itself is not already waiting for.
  */
-export function writeFileDurably(file: string, text: string, { makeDir = false }: { makeDir?: boolean } = {}): void {
+export function writeFileDurably(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): void {
   if (makeDir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`;
   let fd: number | undefined = openSync(temporary, 'wx', 0o600);

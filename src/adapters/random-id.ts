@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Random bytes kept from one read of the kernel's generator, handed out 16 at a time. */
 let pool: Buffer | undefined;
@@ -6,14 +6,22 @@ let used = 0;
 
 function randomBytes16(): Buffer {
   if (!pool || used + 16 > pool.length) {
-    pool = Buffer.alloc(256);
-    used = 0;
+    pool = undefined;
+    const fresh = Buffer.alloc(256);
     const fd = openSync('/dev/urandom', 'r');
     try {
-      for (let filled = 0; filled < pool.length; ) filled += readSync(fd, pool, filled, pool.length - filled, null);
+      // A file put in its place (a bad chroot) would give every process the same ids.
+      if (!fstatSync(fd).isCharacterDevice()) throw new Error('/dev/urandom is not a device');
+      for (let filled = 0; filled < fresh.length; ) {
+        const read = readSync(fd, fresh, filled, fresh.length - filled, null);
+        if (read <= 0) throw new Error('/dev/urandom ended'); // not the kernel's generator (a bad chroot): node:crypto instead
+        filled += read;
+      }
     } finally {
       closeSync(fd);
     }
+    pool = fresh;
+    used = 0;
   }
   used += 16;
   return pool.subarray(used - 16, used);

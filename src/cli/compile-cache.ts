@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { writeFileDurably } from '../adapters/durable-file.js';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -40,24 +41,69 @@ function trusted(dir: string): boolean {
  * deployctl never reads another's. The cache is made once the command has run, so that it holds
  * every function the command compiled; Node's own compile cache (module.enableCompileCache, Node
  * 22 and later) is made as a module is compiled, before its functions run, and so lacks most of
- * them. Anything wrong with the cache costs only the time it would save.
+ * them. A cache that is not whole, not of this source or not the user's own is not used.
  */
+/**
+ * A cache file: a header, then V8's data. V8 itself checks little (release builds compare its
+ * length, version and flags, not a checksum) and can crash on damaged data, so the header says
+ * which source it is of (size and modification time) and carries the data's length and a
+ * checksum of one word in every 64: enough to refuse a truncated, zero-filled or rewritten file
+ * without reading all of it in JavaScript at every start.
+ */
+const MAGIC = 0x38564344; // "DCV8"
+const HEADER = 28;
+
+function sampleSum(data: Buffer, from: number): number {
+  let sum = 0x811c9dc5 | 0;
+  for (let at = from; at + 4 <= data.length; at += 256) sum = Math.imul(sum ^ data.readInt32LE(at), 0x01000193);
+  return sum >>> 0;
+}
+
+function withHeader(data: Buffer, source: { size: number; mtimeMs: number }): Buffer {
+  const header = Buffer.alloc(HEADER);
+  header.writeUInt32LE(MAGIC, 0);
+  header.writeUInt32LE(data.length, 4);
+  header.writeUInt32LE(sampleSum(data, 0), 8);
+  header.writeUInt32LE(source.size, 12);
+  header.writeDoubleLE(source.mtimeMs, 16);
+  header.writeUInt32LE(0, 24);
+  return Buffer.concat([header, data]);
+}
+
+/** V8's data from a cache file, or undefined when it is not whole or not of this source. */
+function dataOf(file: Buffer, source: { size: number; mtimeMs: number }): Buffer | undefined {
+  if (file.length < HEADER || file.readUInt32LE(0) !== MAGIC || file.readUInt32LE(4) !== file.length - HEADER) return undefined;
+  if (file.readUInt32LE(12) !== source.size || file.readDoubleLE(16) !== source.mtimeMs) return undefined;
+  const data = file.subarray(HEADER);
+  return sampleSum(data, 0) === file.readUInt32LE(8) ? data : undefined;
+}
+
+/** The cache file's content, if it is a file of this user's that nobody else can write. */
+function readOwn(path: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const info = fstatSync(fd);
+    if (!info.isFile() || (process.getuid !== undefined && info.uid !== process.getuid()) || (info.mode & 0o022) !== 0) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined; // not there yet
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 export function load<T>(file: string, env: Env = process.env): Loaded<T> {
   const plain = (): Loaded<T> => ({ exports: createRequire(file)(file) as T, saveCache: () => undefined });
   const dir = compileCacheDir(env);
   // V8 checks a cache against the source's length only: the name must say which bundle it is of.
   if (!dir || env.NODE_DISABLE_COMPILE_CACHE || typeof __BUNDLE_ID__ !== 'string') return plain();
   const source = readFileSync(file, 'utf8');
+  const sourceInfo = statSync(file);
   const name = `${process.version}-${process.arch}-${__BUNDLE_ID__}.v8`;
   const cacheFile = join(dir, name);
-  let cachedData: Buffer | undefined;
-  if (trusted(dir)) {
-    try {
-      cachedData = readFileSync(cacheFile);
-    } catch {
-      // not there yet
-    }
-  }
+  const found = trusted(dir) ? readOwn(cacheFile) : undefined;
+  const cachedData = found && dataOf(found, sourceInfo);
   // node:vm only here: Node 22 and later do not need it.
   const { Script } = process.getBuiltinModule('node:vm');
   const script = new Script(Module.wrap(source), { filename: file, ...(cachedData && { cachedData }) });
@@ -74,9 +120,8 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         if (!trusted(dir)) return;
-        const temporary = `${cacheFile}.${process.pid}`;
-        writeFileSync(temporary, script.createCachedData(), { mode: 0o600 });
-        renameSync(temporary, cacheFile);
+        // Whole or not at all, and on disk before it is in place: a crash never leaves half a cache.
+        writeFileDurably(cacheFile, withHeader(script.createCachedData(), sourceInfo));
         // Two deployctl installs (global and a project's, say) keep a cache each; past KEPT
         // caches, the ones written longest ago go (earlier builds, earlier Node versions).
         const caches = readdirSync(dir)

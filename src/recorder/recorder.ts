@@ -45,6 +45,9 @@ export interface RecordOutcome {
   dryRun?: Plan;
 }
 
+/** How long a record still being made may hold its group's lock and read (see recordOne). */
+const EARLY_MS = 250;
+
 /** How many kept records of one group or target a new record reads at most. */
 const BACKLOG_READ_LIMIT = 500;
 
@@ -259,29 +262,52 @@ export async function recordOne(
   }
 
   // While the record is still being made (its commit history read from git), the backend opens,
-  // a free lock is taken and the group's read leaves. A record that took long to make reads the
-  // group afresh.
-  const making = Date.now();
+  // a free lock is taken and the group's read leaves. A record not made within EARLY_MS (git on a
+  // long history) neither holds the lock nor spends the --timeout budget meanwhile: all of that
+  // is let go, and done afresh once the record is there.
   let backend: Backend | undefined;
   let lock: GroupLock | undefined;
   let forgetRead: (() => void) | undefined;
   let notOpened: unknown;
-  try {
-    backend = await openBackend(settings, reporter);
-    lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
-    forgetRead = lock ? backend.prepare?.(grouping) : undefined;
-  } catch (error) {
-    notOpened = error;
-  }
+  const openEarly = async () => {
+    try {
+      backend = await openBackend(settings, reporter);
+      lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
+      forgetRead = lock ? backend.prepare?.(grouping) : undefined;
+    } catch (error) {
+      notOpened = error;
+    }
+  };
+  const letGo = async () => {
+    forgetRead?.();
+    forgetRead = undefined;
+    await lock?.release();
+    lock = undefined;
+    backend?.close();
+    backend = undefined;
+    notOpened = undefined;
+  };
+  await openEarly();
   let record: GroupRecord;
   try {
-    record = await pending;
+    let timer: NodeJS.Timeout | undefined;
+    const made = await Promise.race([pending, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), EARLY_MS)))]);
+    clearTimeout(timer);
+    if (made === undefined) {
+      await letGo();
+      record = await pending;
+      try {
+        backend = await openBackend(settings, reporter);
+      } catch (error) {
+        notOpened = error;
+      }
+    } else {
+      record = made;
+    }
   } catch (error) {
-    await lock?.release();
-    backend?.close();
+    await letGo();
     throw error;
   }
-  if (Date.now() - making > 1000) forgetRead?.();
   const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
 
   const outbox = new Outbox(settings.stateDir);

@@ -30,7 +30,24 @@ describe('the code cache of the CLI bundle', () => {
     // Garbage in the cache: the run is the same, and the cache is written afresh.
     writeFileSync(join(dir, file!), 'not a code cache');
     expect(await deployctl(['record', '--help'], { env })).toEqual(help);
-    expect(statSync(join(dir, file!)).size).toBeGreaterThan(1000);
+    const size = statSync(join(dir, file!)).size;
+    expect(size).toBeGreaterThan(1000);
+
+    // A cache cut short by a crash, or its tail zeroed at the same length (V8 alone would crash on it):
+    // not used, written afresh, and the command runs as ever.
+    const whole = () => {
+      const cache = readFileSync(join(dir, file!));
+      return cache.toString('latin1', 0, 4) === 'DCV8' && cache.readUInt32LE(4) === cache.length - 28 && !cache.subarray(cache.length - 4096).equals(Buffer.alloc(4096));
+    };
+    const damaged = readFileSync(join(dir, file!));
+    writeFileSync(join(dir, file!), Buffer.concat([damaged.subarray(0, 4096), Buffer.alloc(damaged.length - 4096)]));
+    expect(whole()).toBe(false);
+    expect(await deployctl(['record', '--help'], { env })).toEqual(help);
+    expect(whole()).toBe(true);
+    writeFileSync(join(dir, file!), damaged.subarray(0, damaged.length - 100));
+    expect(whole()).toBe(false);
+    expect(await deployctl(['record', '--help'], { env })).toEqual(help);
+    expect(whole()).toBe(true);
 
     // A folder others can write is never read from, nor written to.
     const shared = join(workdir.path, 'shared');

@@ -1,9 +1,11 @@
-import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { value } from '../helpers/exposition.js';
 import { startProxy } from '../helpers/proxy.js';
+import { TestRepo } from '../helpers/git.js';
 import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const stack = useGatewayAndWorkdir();
@@ -267,5 +269,35 @@ describe('concurrency', () => {
 
   it('has nothing for a service that was never recorded', async () => {
     expect(await hasGroup(stack.gateway.url, 'never')).toBe(false);
+  });
+});
+
+describe('a record whose git history is slow to read', () => {
+  it('neither holds the group\'s lock nor spends --timeout while git runs', async () => {
+    const repo = new TestRepo(join(workdir.path, 'slow-git-repo'));
+    repo.git('commit', '-q', '--allow-empty', '-m', 'one');
+    // git that takes 2 s to read history or describe (a long history, a slow disk).
+    const bin = join(workdir.path, 'slow-git-bin');
+    mkdirSync(bin, { recursive: true });
+    const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'git'), `#!/bin/sh\ncase "$1" in log|describe) sleep 2;; esac\nexec ${realGit} "$@"\n`);
+    chmodSync(join(bin, 'git'), 0o755);
+    const env = { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('slow-git') };
+    const started = Date.now();
+    const slow = deployctl(['record', '-s', 'slow-git', '-e', 'prod', '--status', 'success', '--timeout', '1', '--strict'], {
+      env: { ...env, PATH: `${bin}:${process.env.PATH}`, GIT_CONFIG_NOSYSTEM: '1', HOME: repo.path },
+      cwd: repo.path,
+      timeout: 60_000,
+    });
+    // Another record of the same group on this machine, meanwhile: not held up by the slow one.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const other = await deployctl(['record', '-s', 'slow-git', '-e', 'prod', '--status', 'failure', '--timeout', '1', '--strict'], { env, cwd: workdir.path });
+    expect(other.exitCode, other.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(1_900);
+    const done = await slow;
+    expect(done.exitCode, done.stderr).toBe(0);
+    expect(done.stderr).not.toMatch(/not on the gateway|no time left/);
+    expect(await success(stack.gateway.url, 'slow-git')).toBe(1);
+    expect(await success(stack.gateway.url, 'slow-git', 'failure')).toBe(1);
   });
 });

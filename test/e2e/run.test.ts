@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +63,22 @@ describe('deployctl run', () => {
     expect(verbose.exitCode).toBe(0);
     expect([...verbose.stderr.matchAll(/^deployctl: (GET|POST) /gm)].map((m) => m[1])).toEqual(['GET', 'POST']);
     expect(await counts('quick')).toEqual({ success: 1, failure: 0, cancelled: 0 });
+  });
+
+  it('exits 126, recording nothing, for a command the system refuses to start at once (ENOTDIR, ELOOP, ENAMETOOLONG)', async () => {
+    const loop = join(workdir.path, 'loop');
+    execFileSync('ln', ['-sf', loop, loop]);
+    for (const [command, code] of [
+      ['/etc/passwd/x', 'ENOTDIR'],
+      [loop, 'ELOOP'],
+      ['a'.repeat(5000), 'ENAMETOOLONG'],
+    ] as const) {
+      const result = await cli(['run', '-s', 'refused', '-e', 'prod', '--', command]);
+      expect(result.exitCode, result.stderr).toBe(126);
+      expect(result.stderr).toContain(`cannot execute (${code}); nothing recorded`);
+      expect(result.stderr).not.toContain('unexpected error');
+    }
+    expect(await hasGroup(gateway.url, 'refused')).toBe(false);
   });
 
   it('exits 128+N when the command dies of signal N, recording a failure', async () => {
