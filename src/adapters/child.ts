@@ -63,6 +63,16 @@ function signalExitCode(signal: string): number {
   return 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0);
 }
 
+/** A command that could not be started: 127 when it is not found, 126 for anything else. */
+function notStarted(file: string, error: NodeJS.ErrnoException, durationSeconds: number): ChildOutcome {
+  const notFound = error.code === 'ENOENT';
+  return {
+    durationSeconds,
+    exitCode: notFound ? ExitCode.notFound : ExitCode.cannotExecute,
+    startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${error.code ?? error.message})`,
+  };
+}
+
 /**
  * Runs the command with the terminal's stdin, stdout and stderr, so that output streams live,
  * byte for byte, and colours survive. Without `shell`, arguments pass through untouched.
@@ -80,13 +90,7 @@ export async function runChild(command: readonly string[], options: RunChildOpti
     subprocess = options.shell ? spawn(command.join(' '), { ...common, shell: true }) : spawn(file!, args, common);
   } catch (error) {
     // Some start errors (ENOTDIR, ELOOP, ENAMETOOLONG, …) are thrown at once rather than emitted.
-    const code = (error as NodeJS.ErrnoException).code;
-    const notFound = code === 'ENOENT';
-    return {
-      exitCode: notFound ? ExitCode.notFound : ExitCode.cannotExecute,
-      durationSeconds: 0,
-      startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${code ?? (error as Error).message})`,
-    };
+    return notStarted(file!, error as NodeJS.ErrnoException, 0);
   }
   let spawned = false;
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }>((done) => {
@@ -118,15 +122,8 @@ export async function runChild(command: readonly string[], options: RunChildOpti
     const result = await ended;
     const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const base = { durationSeconds, ...(cancelledBy && { cancelledBy }) };
-    if ('error' in result) {
-      // Not started at all (a started command's errors come as its exit code).
-      const notFound = result.error.code === 'ENOENT';
-      return {
-        ...base,
-        exitCode: notFound ? ExitCode.notFound : ExitCode.cannotExecute,
-        startError: notFound ? `${file}: command not found` : `${file}: cannot execute (${result.error.code ?? result.error.message})`,
-      };
-    }
+    // Not started at all (a started command's errors come as its exit code).
+    if ('error' in result) return { ...notStarted(file!, result.error, durationSeconds), ...(cancelledBy && { cancelledBy }) };
     // Cancelled by a signal deployctl received: 128+N of that signal, whatever the command did then.
     if (cancelledBy) return { ...base, exitCode: signalExitCode(cancelledBy) };
     if (result.signal) return { ...base, exitCode: signalExitCode(result.signal) };

@@ -1,27 +1,52 @@
 import { closeSync, fsync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/**
- * Writes a file whole or not at all, and on disk before it returns: a temporary file beside it
- * (mode 0600, ignored by every reader: it does not end in .json), written, fsynced, then renamed
- * over the file. Synchronous on purpose: a record is written ahead of its request, and nothing
- * else has to happen meanwhile that the request itself is not already waiting for.
- */
-export function writeFileDurably(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): void {
+interface Written {
+  fd: number;
+  temporary: string;
+}
+
+/** The text in a temporary file beside `file` (mode 0600, ignored by every reader: it does not end in .json), not yet fsynced. */
+function writeTemporary(file: string, text: string | Uint8Array, makeDir: boolean): Written {
   if (makeDir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`;
-  let fd: number | undefined = openSync(temporary, 'wx', 0o600);
+  const fd = openSync(temporary, 'wx', 0o600);
   try {
     writeFileSync(fd, text);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temporary, file);
   } catch (error) {
-    if (fd !== undefined) closeSync(fd);
+    closeSync(fd);
     rmSync(temporary, { force: true });
     throw error;
   }
+  return { fd, temporary };
+}
+
+/** After the fsync: the temporary file in place of `file`, or gone when anything failed. */
+function putInPlace({ fd, temporary }: Written, file: string, syncError: unknown): void {
+  try {
+    closeSync(fd);
+    if (syncError) throw syncError;
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Writes a file whole or not at all, and on disk before it returns: written to a temporary file,
+ * fsynced, then renamed over the file. Synchronous on purpose: the files are small, and a trip
+ * through libuv's thread pool per step costs more than the steps.
+ */
+export function writeFileDurably(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): void {
+  const written = writeTemporary(file, text, makeDir);
+  let syncError: unknown;
+  try {
+    fsyncSync(written.fd);
+  } catch (error) {
+    syncError = error;
+  }
+  putInPlace(written, file, syncError);
 }
 
 /**
@@ -29,34 +54,14 @@ export function writeFileDurably(file: string, text: string | Uint8Array, { make
  * a request already under way goes on meanwhile; the file is in place and on disk when the
  * promise resolves.
  */
-export function writeFileDurablyInBackground(file: string, text: string, { makeDir = false }: { makeDir?: boolean } = {}): Promise<void> {
-  if (makeDir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.${Math.floor(Math.random() * 0x100000000).toString(16)}.tmp`;
-  const fd = openSync(temporary, 'wx', 0o600);
-  const giveUp = (error: unknown) => {
-    closeSync(fd);
-    rmSync(temporary, { force: true });
-    throw error;
-  };
-  try {
-    writeFileSync(fd, text);
-  } catch (error) {
-    giveUp(error);
-  }
+export function writeFileDurablyInBackground(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): Promise<void> {
+  const written = writeTemporary(file, text, makeDir);
   return new Promise((resolve, reject) => {
-    fsync(fd, (error) => {
+    fsync(written.fd, (syncError) => {
       try {
-        if (error) giveUp(error);
-        closeSync(fd);
-      } catch (failure) {
-        rmSync(temporary, { force: true });
-        return reject(failure);
-      }
-      try {
-        renameSync(temporary, file);
+        putInPlace(written, file, syncError);
         resolve();
       } catch (failure) {
-        rmSync(temporary, { force: true });
         reject(failure);
       }
     });

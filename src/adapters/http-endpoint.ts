@@ -115,3 +115,8 @@ export async function openTransport(secure: boolean, tls: EndpointTls = {}): Pro
   });
   return { module: https as unknown as typeof http, agent };
 }
+
+/** Milliseconds since `started` (process.hrtime.bigint(): monotonic, without loading perf_hooks), for request logs. */
+export function msSince(started: bigint): number {
+  return Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+}

@@ -98,8 +98,15 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
   const dir = compileCacheDir(env);
   // V8 checks a cache against the source's length only: the name must say which bundle it is of.
   if (!dir || env.NODE_DISABLE_COMPILE_CACHE || typeof __BUNDLE_ID__ !== 'string') return plain();
-  const source = readFileSync(file, 'utf8');
-  const sourceInfo = statSync(file);
+  const sourceFd = openSync(file, 'r');
+  let source: string;
+  let sourceInfo: { size: number; mtimeMs: number };
+  try {
+    sourceInfo = fstatSync(sourceFd);
+    source = readFileSync(sourceFd, 'utf8');
+  } finally {
+    closeSync(sourceFd);
+  }
   const name = `${process.version}-${process.arch}-${__BUNDLE_ID__}.v8`;
   const cacheFile = join(dir, name);
   const found = trusted(dir) ? readOwn(cacheFile) : undefined;

@@ -269,9 +269,10 @@ export async function recordOne(
   let lock: GroupLock | undefined;
   let forgetRead: (() => void) | undefined;
   let notOpened: unknown;
-  const openEarly = async () => {
+  const open = async ({ early }: { early: boolean }) => {
     try {
       backend = await openBackend(settings, reporter);
+      if (!early) return;
       lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
       forgetRead = lock ? backend.prepare?.(grouping) : undefined;
     } catch (error) {
@@ -287,7 +288,7 @@ export async function recordOne(
     backend = undefined;
     notOpened = undefined;
   };
-  await openEarly();
+  await open({ early: true });
   let record: GroupRecord;
   try {
     let timer: NodeJS.Timeout | undefined;
@@ -296,11 +297,7 @@ export async function recordOne(
     if (made === undefined) {
       await letGo();
       record = await pending;
-      try {
-        backend = await openBackend(settings, reporter);
-      } catch (error) {
-        notOpened = error;
-      }
+      await open({ early: false });
     } else {
       record = made;
     }

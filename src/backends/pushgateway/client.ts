@@ -4,7 +4,7 @@ import { findGroupState, parseAllGroups, type GroupEntry } from './group-state.j
 import type { GroupState } from './model.js';
 import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 import type { Grouping } from '../../core/record.js';
-import { basicAuthorization, openTransport, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls, type Transport } from '../../adapters/http-endpoint.js';
+import { basicAuthorization, msSince, openTransport, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls, type Transport } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
@@ -157,7 +157,7 @@ export class Gateway {
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          this.options.log?.(`${shown} → ${status} in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
+          this.options.log?.(`${shown} → ${status} in ${msSince(started)} ms`);
           const raw = Buffer.concat(chunks);
           resolve({ status, raw, get body() { return raw.toString('utf8'); } });
         });

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { GatewayError } from '../../core/errors.js';
 import type { RawSeries } from './ledger.js';
-import { basicAuthorization, openTransport, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow, type Transport } from '../../adapters/http-endpoint.js';
+import { basicAuthorization, msSince, openTransport, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow, type Transport } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface RemoteWriteOptions {
@@ -188,7 +188,7 @@ export class RemoteWriteClient {
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          this.options.log?.(`${shown} → ${status} in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
+          this.options.log?.(`${shown} → ${status} in ${msSince(started)} ms`);
           resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
         });
         response.on('error', (error) => reject(networkError(shown, error)));
