@@ -1,4 +1,10 @@
-export interface Stats { label: string; median: number; min: number; max: number; samples?: number[] }
+export interface Stats {
+  label: string;
+  median: number;
+  min: number;
+  max: number;
+  samples?: number[];
+}
 export interface Row {
   id: number | string;
   name: string;
@@ -12,7 +18,17 @@ export interface Row {
   skipped?: string;
   failed?: string;
 }
-export interface Report { date: string; commit: string; node: string; cpus: number; cpuModel: string; runs: number; slowRuns: number; peakMethod: string; rows: Row[] }
+export interface Report {
+  date: string;
+  commit: string;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  runs: number;
+  slowRuns: number;
+  peakMethod: string;
+  rows: Row[];
+}
 export const BEGIN: string;
 export const END: string;
 export function side(stats: Stats): string;

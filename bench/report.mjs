@@ -14,14 +14,24 @@ export function side(stats) {
 }
 
 export function tableLines(report) {
-  const lines = ['| # | measurement | A, ms | B, ms | A / B | target | |', '| --- | --- | ---: | ---: | ---: | --- | --- |'];
+  const lines = [
+    '| # | measurement | A, ms | B, ms | A / B | target | |',
+    '| --- | --- | ---: | ---: | ---: | --- | --- |',
+  ];
   for (const row of report.rows) {
     if (row.skipped || row.failed) {
-      lines.push(`| ${row.id} | ${row.name} | | | | ${row.target.text} | ${row.skipped ? `skipped: ${row.skipped}` : `FAILED: ${row.failed}`} |`);
+      lines.push(
+        `| ${row.id} | ${row.name} | | | | ${row.target.text} | ${row.skipped ? `skipped: ${row.skipped}` : `FAILED: ${row.failed}`} |`,
+      );
       continue;
     }
-    const peak = row.peakMB === undefined ? '' : `; peak ${row.peakMB.toFixed(0)} MB${row.floorPeakMB === undefined ? '' : ` (B: ${row.floorPeakMB.toFixed(0)} MB)`}`;
-    lines.push(`| ${row.id} | ${row.name} (A: ${row.a.label}; B: ${row.b.label}) | ${side(row.a)} | ${side(row.b)} | ${row.ratio.toFixed(2)}×${peak} | ${row.target.text} | ${row.met === null ? '' : row.met ? 'PASS' : 'MISS'} |`);
+    const peak =
+      row.peakMB === undefined
+        ? ''
+        : `; peak ${row.peakMB.toFixed(0)} MB${row.floorPeakMB === undefined ? '' : ` (B: ${row.floorPeakMB.toFixed(0)} MB)`}`;
+    lines.push(
+      `| ${row.id} | ${row.name} (A: ${row.a.label}; B: ${row.b.label}) | ${side(row.a)} | ${side(row.b)} | ${row.ratio.toFixed(2)}×${peak} | ${row.target.text} | ${row.met === null ? '' : row.met ? 'PASS' : 'MISS'} |`,
+    );
   }
   return lines;
 }

@@ -6,7 +6,17 @@
 //   node bench/run.mjs [--json PATH]      measure (BENCH_RUNS=N runs per side, BENCH_ROWS=1,2,4 to pick rows)
 //   node bench/run.mjs --readme [PATH]    rewrite the README's performance table from the JSON, measure nothing
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -33,10 +43,13 @@ const servers = new Set();
 
 function freePort() {
   return new Promise((done, fail) => {
-    const server = net.createServer().on('error', fail).listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
+    const server = net
+      .createServer()
+      .on('error', fail)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => done(port));
+      });
   });
 }
 
@@ -83,12 +96,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startGateway(args = []) {
   const port = await freePort();
-  return startServer('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`, '--log.level=error', ...args], '/-/ready', port);
+  return startServer(
+    'prometheus-pushgateway',
+    [`--web.listen-address=127.0.0.1:${port}`, '--log.level=error', ...args],
+    '/-/ready',
+    port,
+  );
 }
 
 /** A group shaped as deployctl leaves one (~25 series): what the filler groups hold and what the floor scripts push. */
 function groupBody(i) {
-  const buckets = [1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200].map((le) => `deployctl_deployment_duration_seconds_bucket{status="success",le="${le}"} ${le >= 60 ? 3 : 0}`).join('\n');
+  const buckets = [1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+    .map((le) => `deployctl_deployment_duration_seconds_bucket{status="success",le="${le}"} ${le >= 60 ? 3 : 0}`)
+    .join('\n');
   return `# TYPE deployctl_deployments_total counter
 deployctl_deployments_total{status="success"} 3
 deployctl_deployments_total{status="failure"} 1
@@ -117,10 +137,18 @@ async function fillGateway(url, from, to) {
       const i = next++;
       const body = groupBody(i);
       await new Promise((done, fail) => {
-        const request = http.request(`${url}/metrics/job/deployctl/service/filler-${i}/environment/prod`, { method: 'PUT', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (response) => {
-          response.resume();
-          response.on('end', () => (response.statusCode === 200 || response.statusCode === 202 ? done() : fail(new Error(`PUT filler-${i}: HTTP ${response.statusCode}`))));
-        });
+        const request = http.request(
+          `${url}/metrics/job/deployctl/service/filler-${i}/environment/prod`,
+          { method: 'PUT', agent, headers: { 'content-length': Buffer.byteLength(body) } },
+          (response) => {
+            response.resume();
+            response.on('end', () =>
+              response.statusCode === 200 || response.statusCode === 202
+                ? done()
+                : fail(new Error(`PUT filler-${i}: HTTP ${response.statusCode}`)),
+            );
+          },
+        );
         request.setTimeout(30_000, () => request.destroy(new Error(`PUT filler-${i}: no answer in 30 s`)));
         request.on('error', fail);
         request.end(body);
@@ -148,7 +176,11 @@ async function gatewayWith(count, work) {
     console.error(`  filling a gateway with ${count} groups (once; kept in ${cached})`);
     const partial = `${cached}.partial`;
     rmSync(partial, { force: true });
-    const filler = await startGateway(['--push.disable-consistency-check', `--persistence.file=${partial}`, '--persistence.interval=1h']);
+    const filler = await startGateway([
+      '--push.disable-consistency-check',
+      `--persistence.file=${partial}`,
+      '--persistence.interval=1h',
+    ]);
     try {
       await fillGateway(filler.url, 0, count);
       // Without the check, pushes are applied after the answer (202): wait until all are there.
@@ -162,7 +194,8 @@ async function gatewayWith(count, work) {
   copyFileSync(cached, file);
   const gateway = await startGateway([`--persistence.file=${file}`, '--persistence.interval=1h']);
   const held = await groupCount(gateway.url);
-  if (held < count) throw new Error(`the gateway loaded ${held} groups from ${cached}, not ${count}: delete that file and run again`);
+  if (held < count)
+    throw new Error(`the gateway loaded ${held} groups from ${cached}, not ${count}: delete that file and run again`);
   return gateway;
 }
 
@@ -189,7 +222,14 @@ const median = (values) => {
  * outside any repository), so each contender does the same work.
  */
 function childEnv(work, extra) {
-  return { PATH: process.env.PATH, HOME: work, TMPDIR: work, LANG: 'C.UTF-8', DEPLOYCTL_STATE_DIR: join(work, 'state'), ...extra };
+  return {
+    PATH: process.env.PATH,
+    HOME: work,
+    TMPDIR: work,
+    LANG: 'C.UTF-8',
+    DEPLOYCTL_STATE_DIR: join(work, 'state'),
+    ...extra,
+  };
 }
 
 /**
@@ -229,7 +269,8 @@ async function runOnce(who, i, work) {
   const args = typeof who.args === 'function' ? who.args(i) : who.args;
   const env = typeof who.env === 'function' ? who.env(i) : who.env;
   const result = await execute(who.command, args, { cwd: work, env: childEnv(work, env) });
-  if (result.status !== 0) throw new Error(`${who.label} exited with ${result.status ?? result.signal}: ${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${who.label} exited with ${result.status ?? result.signal}: ${result.stderr}`);
   // deployctl keeps a record and exits 0 when the server fails: a warning means this run did other work.
   if (who.quiet && result.stderr) throw new Error(`${who.label} printed: ${result.stderr}`);
   return result.ms;
@@ -244,7 +285,13 @@ async function sideBySide(a, b, runs, work) {
     samples.a.push(await runOnce(a, i, work));
     samples.b.push(await runOnce(b, i, work));
   }
-  const stats = (who, values) => ({ label: who.label, median: median(values), min: Math.min(...values), max: Math.max(...values), samples: values.map((v) => Number(v.toFixed(1))) });
+  const stats = (who, values) => ({
+    label: who.label,
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+    samples: values.map((v) => Number(v.toFixed(1))),
+  });
   const sa = stats(a, samples.a);
   const sb = stats(b, samples.b);
   return { a: sa, b: sb, ratio: sa.median / sb.median };
@@ -257,8 +304,14 @@ async function peakMB(who, n, work) {
     const out = join(work, 'time.out');
     const args = typeof who.args === 'function' ? who.args(1000 + i) : who.args;
     const env = typeof who.env === 'function' ? who.env(1000 + i) : who.env;
-    const result = await execute('/usr/bin/time', ['-f', '%M', '-o', out, who.command, ...args], { cwd: work, env: childEnv(work, env) });
-    if (result.status !== 0) throw new Error(`${who.label} under /usr/bin/time exited with ${result.status ?? result.signal}: ${result.stderr}`);
+    const result = await execute('/usr/bin/time', ['-f', '%M', '-o', out, who.command, ...args], {
+      cwd: work,
+      env: childEnv(work, env),
+    });
+    if (result.status !== 0)
+      throw new Error(
+        `${who.label} under /usr/bin/time exited with ${result.status ?? result.signal}: ${result.stderr}`,
+      );
     peak = Math.max(peak, Number(readFileSync(out, 'utf8').trim().split('\n').at(-1)) / 1024);
   }
   return peak;
@@ -345,7 +398,9 @@ function ledgerText(groups, unit, now) {
       const stamp = unit === 'ms' ? t * 1000 : t;
       const group = `job="deployctl",service="seed-${g}",environment="prod"`;
       lines.push(`deployctl_deployment_finished_timestamp_seconds{${group},status="success"} ${t} ${stamp}`);
-      lines.push(`deployctl_deployment_version_finished_timestamp_seconds{${group},status="success",version="v${d}",commit="c${d}"} ${t} ${stamp}`);
+      lines.push(
+        `deployctl_deployment_version_finished_timestamp_seconds{${group},status="success",version="v${d}",commit="c${d}"} ${t} ${stamp}`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;
@@ -380,7 +435,13 @@ async function cachedStoreData(kind, groups, work, make) {
 }
 
 function victoriaMetricsArgs(port, data) {
-  return [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${data}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR'];
+  return [
+    `-httpListenAddr=127.0.0.1:${port}`,
+    `-storageDataPath=${data}`,
+    '-retentionPeriod=100y',
+    '-dedup.minScrapeInterval=1ms',
+    '-loggerLevel=ERROR',
+  ];
 }
 
 async function victoriaMetrics(groups, work) {
@@ -388,7 +449,11 @@ async function victoriaMetrics(groups, work) {
     const port = await freePort();
     const filler = await startServer('victoria-metrics', victoriaMetricsArgs(port, target), '/health', port);
     try {
-      const response = await fetch(`${filler.url}/api/v1/import/prometheus`, { method: 'POST', body: ledgerText(groups, 'ms', now), signal: AbortSignal.timeout(300_000) });
+      const response = await fetch(`${filler.url}/api/v1/import/prometheus`, {
+        method: 'POST',
+        body: ledgerText(groups, 'ms', now),
+        signal: AbortSignal.timeout(300_000),
+      });
       if (!response.ok) throw new Error(`VictoriaMetrics import: HTTP ${response.status}`);
       await fetch(`${filler.url}/internal/force_flush`);
     } finally {
@@ -396,21 +461,35 @@ async function victoriaMetrics(groups, work) {
     }
   });
   const port = await freePort();
-  return { ...(await startServer('victoria-metrics', victoriaMetricsArgs(port, data), '/health', port)), name: 'VictoriaMetrics' };
+  return {
+    ...(await startServer('victoria-metrics', victoriaMetricsArgs(port, data), '/health', port)),
+    name: 'VictoriaMetrics',
+  };
 }
 
 async function prometheus(groups, work) {
   const data = await cachedStoreData('prometheus', groups, work, async (target, now) => {
     const text = `${target}.txt`;
     writeFileSync(text, `${ledgerText(groups, 's', now)}# EOF\n`);
-    const blocks = await execute('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', text, target], { cwd: work, env: process.env, timeoutMs: 600_000 });
+    const blocks = await execute('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', text, target], {
+      cwd: work,
+      env: process.env,
+      timeoutMs: 600_000,
+    });
     rmSync(text);
     if (blocks.status !== 0) throw new Error(`promtool: ${blocks.stderr || blocks.signal}`);
   });
   const port = await freePort();
   const config = join(work, `prometheus-${groups}.yml`);
   writeFileSync(config, 'storage:\n  tsdb:\n    out_of_order_time_window: 30d\n');
-  const args = [`--config.file=${config}`, `--storage.tsdb.path=${data}`, '--storage.tsdb.retention.time=100y', '--web.enable-remote-write-receiver', `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'];
+  const args = [
+    `--config.file=${config}`,
+    `--storage.tsdb.path=${data}`,
+    '--storage.tsdb.retention.time=100y',
+    '--web.enable-remote-write-receiver',
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=error',
+  ];
   return { ...(await startServer('prometheus', args, '/-/ready', port)), name: 'Prometheus' };
 }
 
@@ -424,7 +503,13 @@ async function measure() {
   const started = Date.now();
   const rows = [];
   const node = process.execPath;
-  const deployctl = (label, args, env = {}, command = node) => ({ label, command, args: typeof args === 'function' ? (i) => [bin, ...args(i)] : [bin, ...args], env, quiet: true });
+  const deployctl = (label, args, env = {}, command = node) => ({
+    label,
+    command,
+    args: typeof args === 'function' ? (i) => [bin, ...args(i)] : [bin, ...args],
+    env,
+    quiet: true,
+  });
   let interrupted = false;
   const onSignal = (signal) => {
     interrupted = true;
@@ -439,9 +524,14 @@ async function measure() {
 
   const add = (id, name, target, result, extra = {}) => {
     const row = { id, name, target, ...result, ...extra };
-    row.met = target.ratio === undefined ? null : row.ratio <= target.ratio && (target.peakMB === undefined || row.peakMB < target.peakMB);
+    row.met =
+      target.ratio === undefined
+        ? null
+        : row.ratio <= target.ratio && (target.peakMB === undefined || row.peakMB < target.peakMB);
     rows.push(row);
-    console.error(`  ${id}. ${row.a.label}: ${side(row.a)} ms | ${row.b.label}: ${side(row.b)} ms | ${row.ratio.toFixed(2)}×${row.peakMB !== undefined ? `, peak ${row.peakMB.toFixed(0)} MB` : ''} → ${row.met === null ? '' : row.met ? 'PASS' : 'MISS'} (${target.text})`);
+    console.error(
+      `  ${id}. ${row.a.label}: ${side(row.a)} ms | ${row.b.label}: ${side(row.b)} ms | ${row.ratio.toFixed(2)}×${row.peakMB !== undefined ? `, peak ${row.peakMB.toFixed(0)} MB` : ''} → ${row.met === null ? '' : row.met ? 'PASS' : 'MISS'} (${target.text})`,
+    );
   };
   const skip = (id, name, target, reason) => {
     rows.push({ id, name, target, skipped: reason });
@@ -473,40 +563,86 @@ async function measure() {
     6: '`record --remote-write`, 10,000 vs 10 other groups',
   };
 
-  console.error(`deployctl bench: ${runs} runs a side (${slowRuns} at 10,000 groups), node ${process.version}, rows ${[...wanted].join(',')}`);
+  console.error(
+    `deployctl bench: ${runs} runs a side (${slowRuns} at 10,000 groups), node ${process.version}, rows ${[...wanted].join(',')}`,
+  );
   let gateway;
   try {
     if (['1', '2', '5'].some((id) => wanted.has(id))) {
       gateway = await gatewayWith(10, work);
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
-      const post = { label: 'POST script', command: node, args: ['-e', postScript, `${gateway.url}/metrics/job/bench-floor/service/post/environment/prod`, groupBody(0)] };
+      const post = {
+        label: 'POST script',
+        command: node,
+        args: ['-e', postScript, `${gateway.url}/metrics/job/bench-floor/service/post/environment/prod`, groupBody(0)],
+      };
 
       if (wanted.has('1')) {
-        const record = deployctl('deployctl record', ['record', '-s', 'bench-record', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], env);
+        const record = deployctl(
+          'deployctl record',
+          ['record', '-s', 'bench-record', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'],
+          env,
+        );
         add(1, NAMES[1], T[1], await sideBySide(record, post, runs, work));
         // Each run must have been a whole record: the group counts every one of them.
         const applied = await groupValue(gateway.url, 'bench-record', 'deployctl_records_applied_total');
-        if (applied !== runs + 1) throw new Error(`the gateway counts ${applied} records of bench-record, not ${runs + 1}`);
+        if (applied !== runs + 1)
+          throw new Error(`the gateway counts ${applied} records of bench-record, not ${runs + 1}`);
       }
       if (wanted.has('1')) {
         // For reference: the same job's floor, done as plainly as Node allows.
         const dir = join(work, 'floor-state');
         mkdirSync(dir, { recursive: true });
-        const floor = { label: 'lock, write-ahead, GET, POST script', command: node, args: ['-e', lockedReadModifyWriteScript, gateway.url, '/metrics/job/bench-floor/service/rmw/environment/prod', groupBody(0), dir] };
-        const record = deployctl('deployctl record', ['record', '-s', 'bench-record-b', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], env);
+        const floor = {
+          label: 'lock, write-ahead, GET, POST script',
+          command: node,
+          args: [
+            '-e',
+            lockedReadModifyWriteScript,
+            gateway.url,
+            '/metrics/job/bench-floor/service/rmw/environment/prod',
+            groupBody(0),
+            dir,
+          ],
+        };
+        const record = deployctl(
+          'deployctl record',
+          ['record', '-s', 'bench-record-b', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'],
+          env,
+        );
         add('1b', NAMES['1b'], T['1b'], await sideBySide(record, floor, runs, work));
       }
       if (wanted.has('2')) {
-        const run = deployctl('deployctl run -- true', ['run', '-s', 'bench-run', '-e', 'prod', '-q', '--', 'true'], env);
+        const run = deployctl(
+          'deployctl run -- true',
+          ['run', '-s', 'bench-run', '-e', 'prod', '-q', '--', 'true'],
+          env,
+        );
         add(2, NAMES[2], T[2], await sideBySide(run, post, runs, work));
         // One record per run: a command over within a second is not marked in progress first.
         const applied = await groupValue(gateway.url, 'bench-run', 'deployctl_records_applied_total');
-        if (applied !== runs + 1) throw new Error(`the gateway counts ${applied} records of bench-run, not ${runs + 1}`);
+        if (applied !== runs + 1)
+          throw new Error(`the gateway counts ${applied} records of bench-run, not ${runs + 1}`);
         // For reference: start the command, then the least an exact and durable record takes.
         const dir = join(work, 'floor-state-run');
         mkdirSync(dir, { recursive: true });
-        const floor = { label: 'true, then lock, write-ahead, GET, POST script', command: node, args: ['-e', commandThenLockedReadModifyWriteScript, gateway.url, '/metrics/job/bench-floor/service/rmw-run/environment/prod', groupBody(0), dir] };
-        const runB = deployctl('deployctl run -- true', ['run', '-s', 'bench-run-b', '-e', 'prod', '-q', '--', 'true'], env);
+        const floor = {
+          label: 'true, then lock, write-ahead, GET, POST script',
+          command: node,
+          args: [
+            '-e',
+            commandThenLockedReadModifyWriteScript,
+            gateway.url,
+            '/metrics/job/bench-floor/service/rmw-run/environment/prod',
+            groupBody(0),
+            dir,
+          ],
+        };
+        const runB = deployctl(
+          'deployctl run -- true',
+          ['run', '-s', 'bench-run-b', '-e', 'prod', '-q', '--', 'true'],
+          env,
+        );
         add('2b', NAMES['2b'], T['2b'], await sideBySide(runB, floor, runs, work));
       }
       if (wanted.has('5')) {
@@ -527,20 +663,40 @@ async function measure() {
 
     if (wanted.has('3')) {
       const version = deployctl('deployctl --version', ['--version']);
-      add(3, NAMES[3], T[3], await sideBySide(version, { label: 'node -e 0', command: node, args: ['-e', '0'] }, runs, work));
+      add(
+        3,
+        NAMES[3],
+        T[3],
+        await sideBySide(version, { label: 'node -e 0', command: node, args: ['-e', '0'] }, runs, work),
+      );
     }
 
     if (wanted.has('4')) {
       gateway = await gatewayWith(10_000, work);
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_TIMEOUT: '60' };
-      const record = deployctl('deployctl record', ['record', '-s', 'bench-10k', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'], env);
-      const floor = { label: 'GET /metrics + POST script', command: node, args: ['-e', readModifyWriteScript, gateway.url, '/metrics/job/bench-floor/service/rmw/environment/prod', groupBody(0)] };
+      const record = deployctl(
+        'deployctl record',
+        ['record', '-s', 'bench-10k', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'],
+        env,
+      );
+      const floor = {
+        label: 'GET /metrics + POST script',
+        command: node,
+        args: [
+          '-e',
+          readModifyWriteScript,
+          gateway.url,
+          '/metrics/job/bench-floor/service/rmw/environment/prod',
+          groupBody(0),
+        ],
+      };
       const result = await sideBySide(record, floor, slowRuns, work);
       const peak = await peakMB(record, 3, work);
       const floorPeak = await peakMB(floor, 1, work);
       add(4, NAMES[4], T[4], result, { peakMB: peak, floorPeakMB: floorPeak });
       const applied = await groupValue(gateway.url, 'bench-10k', 'deployctl_records_applied_total');
-      if (applied !== slowRuns + 1 + 3) throw new Error(`the gateway counts ${applied} records of bench-10k, not ${slowRuns + 4}`);
+      if (applied !== slowRuns + 1 + 3)
+        throw new Error(`the gateway counts ${applied} records of bench-10k, not ${slowRuns + 4}`);
       await stopServer(gateway);
       gateway = undefined;
     }
@@ -552,7 +708,8 @@ async function measure() {
   }
 
   const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout.trim();
-  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'scripts', 'package.json') !== '';
+  const dirty =
+    git('status', '--porcelain', '--untracked-files=no', '--', 'src', 'bin', 'scripts', 'package.json') !== '';
   const report = {
     date: new Date().toISOString(),
     commit: `${git('rev-parse', '--short', 'HEAD') || 'unknown'}${dirty ? '+changes' : ''}`,
@@ -568,29 +725,42 @@ async function measure() {
   console.log(['', summaryLine(report), '', ...tableLines(report)].join('\n'));
   mkdirSync(join(jsonFile, '..'), { recursive: true });
   writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nwritten to ${jsonFile} in ${report.seconds} s; \`npm run bench -- --readme\` puts the table into README.md`);
+  console.log(
+    `\nwritten to ${jsonFile} in ${report.seconds} s; \`npm run bench -- --readme\` puts the table into README.md`,
+  );
 }
 
 /** Node 24 as .ci/run gets it, installed once into bench/.cache/node24; `{ reason }` when it cannot be had. */
 async function installNode24() {
   const dir = join(cache, 'node24');
   const binary = join(dir, 'node_modules/.bin/node');
-  const works = () => existsSync(binary) && spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.startsWith('v24.');
+  const works = () =>
+    existsSync(binary) && spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.startsWith('v24.');
   if (works()) return binary;
   console.error(`  installing node@24 into ${dir} (once)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const result = await execute('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node@24'], { cwd: dir, env: process.env, timeoutMs: 300_000 }).catch((error) => ({ stderr: error.message }));
+  const result = await execute(
+    'npm',
+    ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node@24'],
+    { cwd: dir, env: process.env, timeoutMs: 300_000 },
+  ).catch((error) => ({ stderr: error.message }));
   if (works()) return binary;
-  return { reason: `node@24 could not be installed with npm (${(result.stderr || `exit ${result.status}`).split('\n').at(-1)})` };
+  return {
+    reason: `node@24 could not be installed with npm (${(result.stderr || `exit ${result.status}`).split('\n').at(-1)})`,
+  };
 }
 
 /** Row 6: one remote-write record with 10 and with 10,000 other groups in each store, the two stores of a kind running side by side. */
 async function remoteWriteRow(id, name, target, { add, skip, fail, deployctl, slowRuns, work }) {
-  const help = spawnSync(process.execPath, [bin, 'record', '--help'], { encoding: 'utf8', env: childEnv(work, {}) }).stdout ?? '';
+  const help =
+    spawnSync(process.execPath, [bin, 'record', '--help'], { encoding: 'utf8', env: childEnv(work, {}) }).stdout ?? '';
   if (!help.includes('--remote-write')) return skip(id, name, target, 'no --remote-write');
   const now = Math.floor(Date.now() / 1000);
-  for (const [letter, start] of [['a', victoriaMetrics], ['b', prometheus]]) {
+  for (const [letter, start] of [
+    ['a', victoriaMetrics],
+    ['b', prometheus],
+  ]) {
     let small;
     let large;
     try {
@@ -599,14 +769,43 @@ async function remoteWriteRow(id, name, target, { add, skip, fail, deployctl, sl
       // Every run is a new deployment of its own commit and finish time, so none is a duplicate of another.
       const record = (store, groups) =>
         // A state directory of its own for every run, as on a fresh CI runner: nothing remembered from the run before.
-        deployctl(`${store.name}, ${groups} groups`, (i) => ['record', '-s', 'bench-target', '-e', 'prod', '--status', 'success', '--commit', `b${i + 1}`, '--commit-time', String(now - 600), '--finished-at', String(now - 300 + i + 1), '-q'], (i) => ({
-          DEPLOYCTL_REMOTE_WRITE_URL: `${store.url}/api/v1/write`,
-          DEPLOYCTL_STATE_DIR: join(work, `state-${store.name}-${groups}-${i + 1}`),
-          DEPLOYCTL_TIMEOUT: '60',
-        }));
-      add(`${id}${letter}`, `${name}, ${small.name}`, target, await sideBySide(record(large, '10,000'), record(small, 10), slowRuns * 2, work));
+        deployctl(
+          `${store.name}, ${groups} groups`,
+          (i) => [
+            'record',
+            '-s',
+            'bench-target',
+            '-e',
+            'prod',
+            '--status',
+            'success',
+            '--commit',
+            `b${i + 1}`,
+            '--commit-time',
+            String(now - 600),
+            '--finished-at',
+            String(now - 300 + i + 1),
+            '-q',
+          ],
+          (i) => ({
+            DEPLOYCTL_REMOTE_WRITE_URL: `${store.url}/api/v1/write`,
+            DEPLOYCTL_STATE_DIR: join(work, `state-${store.name}-${groups}-${i + 1}`),
+            DEPLOYCTL_TIMEOUT: '60',
+          }),
+        );
+      add(
+        `${id}${letter}`,
+        `${name}, ${small.name}`,
+        target,
+        await sideBySide(record(large, '10,000'), record(small, 10), slowRuns * 2, work),
+      );
     } catch (error) {
-      fail(`${id}${letter}`, `${name}, ${start === victoriaMetrics ? 'VictoriaMetrics' : 'Prometheus'}`, target, error.message.split('\n')[0]);
+      fail(
+        `${id}${letter}`,
+        `${name}, ${start === victoriaMetrics ? 'VictoriaMetrics' : 'Prometheus'}`,
+        target,
+        error.message.split('\n')[0],
+      );
     } finally {
       if (small) await stopServer(small);
       if (large) await stopServer(large);

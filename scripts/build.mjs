@@ -3,11 +3,12 @@
 //   node scripts/build.mjs                 dist/ (the package's CLI) and dist/deployctl.mjs (one file, node alone)
 //   node scripts/build.mjs --action        action/index.mjs, the GitHub Action (committed)
 //   node scripts/build.mjs --check FILE    exit 1 unless FILE is what --action would write now
-import { build } from 'esbuild';
+
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -17,15 +18,20 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
  * whole namespace, which on Node 24 runs lazy getters (node:http's WebSocket: ~30 ms); require()
  * does not. The ESM builds get `require` from the banner.
  */
-const escape = (name) => name.replace(/[/.]/g, (c) => `\\${c}`);
-const builtinFilter = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
+const escapeName = (name) => name.replace(/[/.]/g, (c) => `\\${c}`);
+const builtinFilter = new RegExp(`^(node:)?(${builtinModules.map(escapeName).join('|')})$`);
 const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
     b.onResolve({ filter: builtinFilter }, (args) =>
-      args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' } : undefined,
+      args.kind === 'import-statement' || args.kind === 'dynamic-import'
+        ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: 'builtin' }
+        : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -44,7 +50,10 @@ const VENDOR = {
 const vendorApart = {
   name: 'vendor-apart',
   setup(b) {
-    b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).map(escape).join('|')})$`) }, (args) => ({ path: `./${args.path}.cjs`, external: true }));
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).map(escape).join('|')})$`) }, (args) => ({
+      path: `./${args.path}.cjs`,
+      external: true,
+    }));
   },
 };
 
@@ -101,15 +110,33 @@ if (args[0] === '--action') {
     // The package's CLI: one CommonJS file. Node loads it with one read and no ESM resolve/link
     // per chunk; a command's modules still run only when that command does (esbuild turns each
     // import() into a lazy initialiser), and built-ins come through require().
-    build({ ...common, plugins: [vendorApart], format: 'cjs', supported: { 'dynamic-import': false }, entryPoints: ['src/cli/cli.ts'], outfile: 'dist/cli.cjs', banner: {} }),
+    build({
+      ...common,
+      plugins: [vendorApart],
+      format: 'cjs',
+      supported: { 'dynamic-import': false },
+      entryPoints: ['src/cli/cli.ts'],
+      outfile: 'dist/cli.cjs',
+      banner: {},
+    }),
     ...Object.entries(VENDOR).map(([name, contents]) =>
-      build({ ...common, plugins: [], format: 'cjs', stdin: { contents, resolveDir: root, loader: 'js' }, outfile: `dist/${name}.cjs`, banner: {} }),
+      build({
+        ...common,
+        plugins: [],
+        format: 'cjs',
+        stdin: { contents, resolveDir: root, loader: 'js' },
+        outfile: `dist/${name}.cjs`,
+        banner: {},
+      }),
     ),
     build(singleFile('src/cli/bin.ts', 'dist/deployctl.mjs', true)),
   ]);
   // Loads dist/cli.cjs with V8's code cache (bin/deployctl); its own file, so that it is compiled
   // before the cache is read. The cache is named after the bundle's content, hashed here once.
-  const bundleId = createHash('sha256').update(readFileSync(new URL('../dist/cli.cjs', import.meta.url))).digest('hex').slice(0, 20);
+  const bundleId = createHash('sha256')
+    .update(readFileSync(new URL('../dist/cli.cjs', import.meta.url)))
+    .digest('hex')
+    .slice(0, 20);
   await build({
     ...common,
     plugins: [],

@@ -1,4 +1,4 @@
-import { FieldColorModeId, MappingType, type Dashboard, type Panel, type VariableModel } from '@grafana/schema';
+import { type Dashboard, FieldColorModeId, MappingType, type Panel, type VariableModel } from '@grafana/schema';
 import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/core/dora/bands.js';
 import { doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
 import { FAMILIES } from '../../src/core/families.js';
@@ -30,42 +30,80 @@ function targets(list: Target[]) {
 }
 
 let nextId = 1;
-function panel(type: string, title: string, grid: { x: number; y: number; w: number; h: number }, list: Target[], extra: Partial<Panel> = {}): Panel {
+function panel(
+  type: string,
+  title: string,
+  grid: { x: number; y: number; w: number; h: number },
+  list: Target[],
+  extra: Partial<Panel> = {},
+): Panel {
   return { id: nextId++, type, title, gridPos: grid, datasource, targets: targets(list), ...extra } as Panel;
 }
 
-function stat(title: string, grid: { x: number; y: number; w: number; h: number }, list: Target[], unit: string, extra: Partial<Panel> = {}): Panel {
-  return panel('stat', title, grid, list.map((t) => ({ ...t, instant: true })), {
-    fieldConfig: { defaults: { unit, ...(extra.fieldConfig?.defaults ?? {}) }, overrides: [] },
-    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'auto' },
-    ...(extra.description && { description: extra.description }),
-  });
+function stat(
+  title: string,
+  grid: { x: number; y: number; w: number; h: number },
+  list: Target[],
+  unit: string,
+  extra: Partial<Panel> = {},
+): Panel {
+  return panel(
+    'stat',
+    title,
+    grid,
+    list.map((t) => ({ ...t, instant: true })),
+    {
+      fieldConfig: { defaults: { unit, ...(extra.fieldConfig?.defaults ?? {}) }, overrides: [] },
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        colorMode: 'value',
+        graphMode: 'none',
+        textMode: 'auto',
+      },
+      ...(extra.description && { description: extra.description }),
+    },
+  );
 }
 
 function variables(): VariableModel[] {
-  const query = (name: string, label: string, expr: string): VariableModel => ({
-    name,
-    label,
-    type: 'query',
-    datasource,
-    query: { query: expr, refId: `${name}-variable` },
-    definition: expr,
-    refresh: 2,
-    multi: true,
-    includeAll: true,
-    allValue: '.*',
-    current: { text: ['All'], value: ['$__all'] },
-    sort: 1,
-    hide: 0,
-  } as VariableModel);
+  const query = (name: string, label: string, expr: string): VariableModel =>
+    ({
+      name,
+      label,
+      type: 'query',
+      datasource,
+      query: { query: expr, refId: `${name}-variable` },
+      definition: expr,
+      refresh: 2,
+      multi: true,
+      includeAll: true,
+      allValue: '.*',
+      current: { text: ['All'], value: ['$__all'] },
+      sort: 1,
+      hide: 0,
+    }) as VariableModel;
   return [
-    { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0, refresh: 1 } as VariableModel,
+    {
+      name: 'datasource',
+      label: 'Data source',
+      type: 'datasource',
+      query: 'prometheus',
+      current: {},
+      hide: 0,
+      refresh: 1,
+    } as VariableModel,
     query('service', 'Service', 'label_values(deployctl_deployments_total, service)'),
     query('environment', 'Environment', 'label_values(deployctl_deployments_total{service=~"$service"}, environment)'),
   ];
 }
 
-function dashboard(uid: string, title: string, description: string, panels: Panel[], annotations: Dashboard['annotations']): Dashboard {
+function dashboard(
+  uid: string,
+  title: string,
+  description: string,
+  panels: Panel[],
+  annotations: Dashboard['annotations'],
+): Dashboard {
   return {
     uid,
     title,
@@ -81,7 +119,20 @@ function dashboard(uid: string, title: string, description: string, panels: Pane
     templating: { list: variables() },
     annotations,
     panels,
-    links: [{ title: 'deployctl', type: 'dashboards', tags: ['deployctl'], asDropdown: false, icon: 'external link', includeVars: true, keepTime: true, targetBlank: false, tooltip: '', url: '' }],
+    links: [
+      {
+        title: 'deployctl',
+        type: 'dashboards',
+        tags: ['deployctl'],
+        asDropdown: false,
+        icon: 'external link',
+        includeVars: true,
+        keepTime: true,
+        targetBlank: false,
+        tooltip: '',
+        url: '',
+      },
+    ],
   } as Dashboard;
 }
 
@@ -115,15 +166,35 @@ export function deploymentsDashboard(): Dashboard {
   nextId = 1;
   const count = (status: string) => `sum(${inRange(`deployctl_deployments_total${withStatus(status)}`)})`;
   const panels: Panel[] = [
-    stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', { description: 'Deployments finished in the time range, any status.' }),
+    stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', {
+      description: 'Deployments finished in the time range, any status.',
+    }),
     stat('Successful', { x: 4, y: 0, w: 3, h: 4 }, [{ expr: count('success') }], 'none'),
     stat('Failed', { x: 7, y: 0, w: 3, h: 4 }, [{ expr: count('failure') }], 'none'),
     stat('Cancelled', { x: 10, y: 0, w: 3, h: 4 }, [{ expr: count('cancelled') }], 'none'),
-    stat('Rollbacks', { x: 13, y: 0, w: 3, h: 4 }, [{ expr: `sum(${inRange(`${FAMILIES.rollbacks.name}${sel}`)})` }], 'none', {
-      description: 'Successful deployments of a commit that is an ancestor of the one the service ran (counted among the successful ones too).',
-    }),
-    stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `sum(deployctl_deployment_in_progress${sel}) or vector(0)` }], 'none', { description: 'Deployments between deployctl start and finish (or running under deployctl run).' }),
-    stat('Since last success', { x: 20, y: 0, w: 4, h: 4 }, [{ expr: `time() - max(deployctl_last_success_timestamp_seconds${sel})` }], 's'),
+    stat(
+      'Rollbacks',
+      { x: 13, y: 0, w: 3, h: 4 },
+      [{ expr: `sum(${inRange(`${FAMILIES.rollbacks.name}${sel}`)})` }],
+      'none',
+      {
+        description:
+          'Successful deployments of a commit that is an ancestor of the one the service ran (counted among the successful ones too).',
+      },
+    ),
+    stat(
+      'In progress',
+      { x: 16, y: 0, w: 4, h: 4 },
+      [{ expr: `sum(deployctl_deployment_in_progress${sel}) or vector(0)` }],
+      'none',
+      { description: 'Deployments between deployctl start and finish (or running under deployctl run).' },
+    ),
+    stat(
+      'Since last success',
+      { x: 20, y: 0, w: 4, h: 4 },
+      [{ expr: `time() - max(deployctl_last_success_timestamp_seconds${sel})` }],
+      's',
+    ),
     panel(
       'table',
       'Recent deployments',
@@ -137,27 +208,69 @@ export function deploymentsDashboard(): Dashboard {
       ],
       {
         description: 'The last deployment of each service and environment, newest first.',
-        fieldConfig: { defaults: {}, overrides: [{ matcher: { id: 'byName', options: 'Value' }, properties: [{ id: 'unit', value: 'dateTimeAsIso' }, { id: 'displayName', value: 'Finished' }] }] },
+        fieldConfig: {
+          defaults: {},
+          overrides: [
+            {
+              matcher: { id: 'byName', options: 'Value' },
+              properties: [
+                { id: 'unit', value: 'dateTimeAsIso' },
+                { id: 'displayName', value: 'Finished' },
+              ],
+            },
+          ],
+        },
         options: { sortBy: [{ displayName: 'Finished', desc: true }], showHeader: true },
-        transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, instance: true }, indexByName: { service: 0, environment: 1, version: 2, status: 3, commit: 4, Value: 5 } } }],
+        transformations: [
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true, __name__: true, instance: true },
+              indexByName: { service: 0, environment: 1, version: 2, status: 3, commit: 4, Value: 5 },
+            },
+          },
+        ],
       },
     ),
-    panel('table', 'Current version per environment', { x: 14, y: 4, w: 10, h: 8 }, [{ expr: `deployctl_last_success_info${sel}`, instant: true, format: 'table' }], {
-      description: 'What each environment runs: the last successful deployment.',
-      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, instance: true, job: true }, indexByName: { service: 0, environment: 1, version: 2, commit: 3 } } }],
-    }),
+    panel(
+      'table',
+      'Current version per environment',
+      { x: 14, y: 4, w: 10, h: 8 },
+      [{ expr: `deployctl_last_success_info${sel}`, instant: true, format: 'table' }],
+      {
+        description: 'What each environment runs: the last successful deployment.',
+        transformations: [
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true, Value: true, __name__: true, instance: true, job: true },
+              indexByName: { service: 0, environment: 1, version: 2, commit: 3 },
+            },
+          },
+        ],
+      },
+    ),
     panel(
       'timeseries',
       'Deployments by status',
       { x: 0, y: 12, w: 12, h: 8 },
       [
-        { expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`, legendFormat: '{{status}}' },
+        {
+          expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`,
+          legendFormat: '{{status}}',
+        },
         { expr: `sum(${windowIncrease(`${FAMILIES.rollbacks.name}${sel}`, '$__interval')})`, legendFormat: 'rollback' },
       ],
       {
         interval: '1m',
         description: 'Deployments finished in each interval; rollbacks are successful deployments counted again apart.',
-        fieldConfig: { defaults: { unit: 'none', custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } } }, overrides: [] },
+        fieldConfig: {
+          defaults: {
+            unit: 'none',
+            custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } },
+          },
+          overrides: [],
+        },
       },
     ),
     panel(
@@ -181,28 +294,73 @@ export function deploymentsDashboard(): Dashboard {
           instant: true,
         },
       ],
-      { fieldConfig: { defaults: { unit: 's' }, overrides: [] }, options: { orientation: 'horizontal', displayMode: 'gradient', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } } },
+      {
+        fieldConfig: { defaults: { unit: 's' }, overrides: [] },
+        options: {
+          orientation: 'horizontal',
+          displayMode: 'gradient',
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        },
+      },
     ),
-    panel('timeseries', 'Last deployment duration', { x: 12, y: 20, w: 12, h: 8 }, [{ expr: `deployctl_last_deployment_duration_seconds${sel}`, legendFormat: '{{service}} {{environment}}' }], {
-      fieldConfig: { defaults: { unit: 's' }, overrides: [] },
-    }),
+    panel(
+      'timeseries',
+      'Last deployment duration',
+      { x: 12, y: 20, w: 12, h: 8 },
+      [{ expr: `deployctl_last_deployment_duration_seconds${sel}`, legendFormat: '{{service}} {{environment}}' }],
+      {
+        fieldConfig: { defaults: { unit: 's' }, overrides: [] },
+      },
+    ),
   ];
-  return dashboard('deployctl-deployments', 'Deployments', 'Deployments recorded by deployctl: what runs where, how often and how long deploys take.', panels, deployMarkers);
+  return dashboard(
+    'deployctl-deployments',
+    'Deployments',
+    'Deployments recorded by deployctl: what runs where, how often and how long deploys take.',
+    panels,
+    deployMarkers,
+  );
 }
 
-function bandPanel(title: string, key: KeyBands, expr: string, grid: { x: number; y: number; w: number; h: number }): Panel {
+function bandPanel(
+  title: string,
+  key: KeyBands,
+  expr: string,
+  grid: { x: number; y: number; w: number; h: number },
+): Panel {
   const colors = { 4: 'green', 3: 'blue', 2: 'orange', 1: 'red' } as const;
-  return panel('stat', title, grid, [{ expr: bandPromql(key, `(${expr})`), legendFormat: '{{service}} {{environment}}', instant: true }], {
-    description: `DORA performance band (elite, high, medium, low); thresholds ${key.thresholds.join(', ')} ${key.unit}.`,
-    fieldConfig: {
-      defaults: {
-        mappings: [{ type: MappingType.ValueToText, options: Object.fromEntries(([4, 3, 2, 1] as const).map((b) => [String(b), { text: BAND_NAMES[b], color: colors[b], index: 4 - b }])) }],
-        color: { mode: FieldColorModeId.Fixed },
+  return panel(
+    'stat',
+    title,
+    grid,
+    [{ expr: bandPromql(key, `(${expr})`), legendFormat: '{{service}} {{environment}}', instant: true }],
+    {
+      description: `DORA performance band (elite, high, medium, low); thresholds ${key.thresholds.join(', ')} ${key.unit}.`,
+      fieldConfig: {
+        defaults: {
+          mappings: [
+            {
+              type: MappingType.ValueToText,
+              options: Object.fromEntries(
+                ([4, 3, 2, 1] as const).map((b) => [
+                  String(b),
+                  { text: BAND_NAMES[b], color: colors[b], index: 4 - b },
+                ]),
+              ),
+            },
+          ],
+          color: { mode: FieldColorModeId.Fixed },
+        },
+        overrides: [],
       },
-      overrides: [],
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        colorMode: 'background',
+        graphMode: 'none',
+        textMode: 'value_and_name',
+      },
     },
-    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'background', graphMode: 'none', textMode: 'value_and_name' },
-  });
+  );
 }
 
 export function doraDashboard(): Dashboard {
@@ -213,29 +371,68 @@ export function doraDashboard(): Dashboard {
   const aDayOrMore = 'and on () (vector($__range_s) >= 86400)';
   const keys = [
     {
-      title: 'Deployment frequency', unit: 'd⁻¹', bands: BANDS.deploymentFrequency, now: `(${range.deploymentFrequencyPerDay}) ${aDayOrMore}`, trend: rolling.deploymentFrequencyPerDay,
+      title: 'Deployment frequency',
+      unit: 'd⁻¹',
+      bands: BANDS.deploymentFrequency,
+      now: `(${range.deploymentFrequencyPerDay}) ${aDayOrMore}`,
+      trend: rolling.deploymentFrequencyPerDay,
       hint: 'Successful deployments per day; empty when the time range is shorter than a day.',
     },
-    { title: 'Lead time for changes', unit: 's', bands: BANDS.leadTime, now: range.leadTimeMean, trend: rolling.leadTimeMean, hint: 'Mean time from commit to deployed, over every commit a deployment brought for the first time.' },
     {
-      title: 'Change failure rate', unit: 'percentunit', bands: BANDS.changeFailureRate, now: range.changeFailureRate, trend: rolling.changeFailureRate,
+      title: 'Lead time for changes',
+      unit: 's',
+      bands: BANDS.leadTime,
+      now: range.leadTimeMean,
+      trend: rolling.leadTimeMean,
+      hint: 'Mean time from commit to deployed, over every commit a deployment brought for the first time.',
+    },
+    {
+      title: 'Change failure rate',
+      unit: 'percentunit',
+      bands: BANDS.changeFailureRate,
+      now: range.changeFailureRate,
+      trend: rolling.changeFailureRate,
       hint: '(Failed deployments + rollbacks) ÷ finished deployments (cancelled ones excluded): a rollback means the change it replaced failed.',
     },
-    { title: 'Time to restore', unit: 's', bands: BANDS.timeToRestore, now: range.timeToRestoreMean, trend: rolling.timeToRestoreMean, hint: 'Mean time from the first failure of a failing streak to the success that ended it.' },
+    {
+      title: 'Time to restore',
+      unit: 's',
+      bands: BANDS.timeToRestore,
+      now: range.timeToRestoreMean,
+      trend: rolling.timeToRestoreMean,
+      hint: 'Mean time from the first failure of a failing streak to the success that ended it.',
+    },
   ];
   const panels: Panel[] = keys.flatMap((key, i) => {
     const y = i * 8;
     return [
-      panel('stat', key.title, { x: 0, y, w: 6, h: 8 }, [{ expr: key.now, legendFormat: '{{service}} {{environment}}', instant: true }], {
-        description: `${key.hint} Over the dashboard's time range.`,
-        fieldConfig: { defaults: { unit: key.unit, decimals: 2 }, overrides: [] },
-        options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
-      }),
+      panel(
+        'stat',
+        key.title,
+        { x: 0, y, w: 6, h: 8 },
+        [{ expr: key.now, legendFormat: '{{service}} {{environment}}', instant: true }],
+        {
+          description: `${key.hint} Over the dashboard's time range.`,
+          fieldConfig: { defaults: { unit: key.unit, decimals: 2 }, overrides: [] },
+          options: {
+            reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+            colorMode: 'value',
+            graphMode: 'none',
+            textMode: 'value_and_name',
+          },
+        },
+      ),
       bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 }),
-      panel('timeseries', `${key.title} (rolling ${ROLLING})`, { x: 12, y, w: 12, h: 8 }, [{ expr: key.trend, legendFormat: '{{service}} {{environment}}' }], {
-        description: `${key.hint} Each point covers the ${ROLLING} before it.`,
-        fieldConfig: { defaults: { unit: key.unit }, overrides: [] },
-      }),
+      panel(
+        'timeseries',
+        `${key.title} (rolling ${ROLLING})`,
+        { x: 12, y, w: 12, h: 8 },
+        [{ expr: key.trend, legendFormat: '{{service}} {{environment}}' }],
+        {
+          description: `${key.hint} Each point covers the ${ROLLING} before it.`,
+          fieldConfig: { defaults: { unit: key.unit }, overrides: [] },
+        },
+      ),
     ];
   });
   panels.push(
@@ -244,20 +441,54 @@ export function doraDashboard(): Dashboard {
       'Deployments in range by status',
       { x: 0, y: 32, w: 12, h: 8 },
       [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
-      { transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } }] },
+      {
+        transformations: [
+          { id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } },
+        ],
+      },
     ),
-    panel('stat', 'Rollbacks', { x: 12, y: 32, w: 6, h: 8 }, [{ expr: range.rollbacks, legendFormat: '{{service}} {{environment}}', instant: true }], {
-      description: 'Successful deployments of an ancestor of the commit the service ran, in the time range. Each counts as a failed change.',
-      fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
-      options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
-    }),
-    panel('stat', 'Deployment failure ratio', { x: 18, y: 32, w: 6, h: 8 }, [{ expr: range.deploymentFailureRate, legendFormat: '{{service}} {{environment}}', instant: true }], {
-      description: 'Failed ÷ finished deployments, rollbacks left out: the plain ratio beside the change failure rate.',
-      fieldConfig: { defaults: { unit: 'percentunit', decimals: 2 }, overrides: [] },
-      options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
-    }),
+    panel(
+      'stat',
+      'Rollbacks',
+      { x: 12, y: 32, w: 6, h: 8 },
+      [{ expr: range.rollbacks, legendFormat: '{{service}} {{environment}}', instant: true }],
+      {
+        description:
+          'Successful deployments of an ancestor of the commit the service ran, in the time range. Each counts as a failed change.',
+        fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
+        options: {
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'none',
+          textMode: 'value_and_name',
+        },
+      },
+    ),
+    panel(
+      'stat',
+      'Deployment failure ratio',
+      { x: 18, y: 32, w: 6, h: 8 },
+      [{ expr: range.deploymentFailureRate, legendFormat: '{{service}} {{environment}}', instant: true }],
+      {
+        description:
+          'Failed ÷ finished deployments, rollbacks left out: the plain ratio beside the change failure rate.',
+        fieldConfig: { defaults: { unit: 'percentunit', decimals: 2 }, overrides: [] },
+        options: {
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'none',
+          textMode: 'value_and_name',
+        },
+      },
+    ),
   );
-  return dashboard('deployctl-dora', 'DORA metrics', 'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.', panels, deployMarkers);
+  return dashboard(
+    'deployctl-dora',
+    'DORA metrics',
+    'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.',
+    panels,
+    deployMarkers,
+  );
 }
 
 export { bandPanel, dashboard, datasource, panel, stat };

@@ -1,6 +1,6 @@
 import { deploymentsDashboard, doraDashboard } from './dashboards.js';
-import { rulesYaml } from './rules.js';
 import { remoteWriteAssets } from './remote-write.js';
+import { rulesYaml } from './rules.js';
 
 /** Files generated from the shared PromQL (src/dora/): `npm run assets` writes them, a test checks they are current. */
 export function generateAssets(): { path: string; content: string }[] {

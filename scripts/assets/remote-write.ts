@@ -5,7 +5,11 @@
 import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 import { stringify } from 'yaml';
 import { LEDGER } from '../../src/backends/remote-write/ledger.js';
-import { IN_PROGRESS_LOOKBACK as RECENT, inProgressQuery, ledgerDoraQueries } from '../../src/backends/remote-write/promql.js';
+import {
+  inProgressQuery,
+  ledgerDoraQueries,
+  IN_PROGRESS_LOOKBACK as RECENT,
+} from '../../src/backends/remote-write/promql.js';
 import { BANDS } from '../../src/core/dora/bands.js';
 import { GROUP } from '../../src/core/dora/promql.js';
 import { bandPanel, dashboard, panel, stat } from './dashboards.js';
@@ -17,7 +21,12 @@ const ROLLING = '7d';
 /** The Pushgateway dashboards' variables, with their values read from the ledger. */
 function ledgerVariables(board: Dashboard): Dashboard {
   const list = (board.templating?.list ?? []).map((v: VariableModel) => {
-    if (v.name === 'service') return { ...v, query: { query: `label_values(${LEDGER.finished}, service)`, refId: 'service-variable' }, definition: `label_values(${LEDGER.finished}, service)` };
+    if (v.name === 'service')
+      return {
+        ...v,
+        query: { query: `label_values(${LEDGER.finished}, service)`, refId: 'service-variable' },
+        definition: `label_values(${LEDGER.finished}, service)`,
+      };
     if (v.name === 'environment') {
       const expr = `label_values(${LEDGER.finished}{service=~"$service"}, environment)`;
       return { ...v, query: { query: expr, refId: 'environment-variable' }, definition: expr };
@@ -29,7 +38,15 @@ function ledgerVariables(board: Dashboard): Dashboard {
 
 const deployMarkers = (datasource: unknown): Dashboard['annotations'] => ({
   list: [
-    { name: 'Annotations & Alerts', builtIn: 1, datasource: { type: 'grafana', uid: '-- Grafana --' }, enable: true, hide: true, iconColor: 'rgba(0, 211, 255, 1)', type: 'dashboard' },
+    {
+      name: 'Annotations & Alerts',
+      builtIn: 1,
+      datasource: { type: 'grafana', uid: '-- Grafana --' },
+      enable: true,
+      hide: true,
+      iconColor: 'rgba(0, 211, 255, 1)',
+      type: 'dashboard',
+    },
     {
       name: 'Deployments',
       datasource,
@@ -50,20 +67,53 @@ export const IN_PROGRESS = inProgressQuery(sel);
 export function remoteWriteDeploymentsDashboard(): Dashboard {
   const count = (status: string) => `sum(count_over_time(${LEDGER.finished}${withStatus(status)}[$__range]))`;
   const panels: Panel[] = [
-    stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', { description: 'Deployments finished in the time range, any status.' }),
+    stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', {
+      description: 'Deployments finished in the time range, any status.',
+    }),
     stat('Successful', { x: 4, y: 0, w: 4, h: 4 }, [{ expr: count('success') }], 'none'),
     stat('Failed', { x: 8, y: 0, w: 4, h: 4 }, [{ expr: count('failure') }], 'none'),
     stat('Cancelled', { x: 12, y: 0, w: 4, h: 4 }, [{ expr: count('cancelled') }], 'none'),
     stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `count(${IN_PROGRESS}) or vector(0)` }], 'none', {
       description: `Deployments started with deployctl start in the last ${RECENT} and not finished yet.`,
     }),
-    stat('Since last success', { x: 20, y: 0, w: 4, h: 4 }, [{ expr: `time() - max(max_over_time(${LEDGER.finished}${withStatus('success')}[$__range]))` }], 's'),
-    panel('table', 'Recent deployments', { x: 0, y: 4, w: 14, h: 8 }, [{ expr: `max_over_time(${LEDGER.version}${sel}[$__range]) * 1000`, instant: true, format: 'table' }], {
-      description: 'Each version, commit and status deployed in the time range, with its latest finish time, newest first.',
-      fieldConfig: { defaults: {}, overrides: [{ matcher: { id: 'byName', options: 'Value' }, properties: [{ id: 'unit', value: 'dateTimeAsIso' }, { id: 'displayName', value: 'Finished' }] }] },
-      options: { sortBy: [{ displayName: 'Finished', desc: true }], showHeader: true },
-      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, instance: true }, indexByName: { service: 0, environment: 1, version: 2, status: 3, commit: 4, Value: 5 } } }],
-    }),
+    stat(
+      'Since last success',
+      { x: 20, y: 0, w: 4, h: 4 },
+      [{ expr: `time() - max(max_over_time(${LEDGER.finished}${withStatus('success')}[$__range]))` }],
+      's',
+    ),
+    panel(
+      'table',
+      'Recent deployments',
+      { x: 0, y: 4, w: 14, h: 8 },
+      [{ expr: `max_over_time(${LEDGER.version}${sel}[$__range]) * 1000`, instant: true, format: 'table' }],
+      {
+        description:
+          'Each version, commit and status deployed in the time range, with its latest finish time, newest first.',
+        fieldConfig: {
+          defaults: {},
+          overrides: [
+            {
+              matcher: { id: 'byName', options: 'Value' },
+              properties: [
+                { id: 'unit', value: 'dateTimeAsIso' },
+                { id: 'displayName', value: 'Finished' },
+              ],
+            },
+          ],
+        },
+        options: { sortBy: [{ displayName: 'Finished', desc: true }], showHeader: true },
+        transformations: [
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true, __name__: true, instance: true },
+              indexByName: { service: 0, environment: 1, version: 2, status: 3, commit: 4, Value: 5 },
+            },
+          },
+        ],
+      },
+    ),
     panel(
       'table',
       'Current version per environment',
@@ -77,35 +127,96 @@ export function remoteWriteDeploymentsDashboard(): Dashboard {
       ],
       {
         description: 'What each environment runs: the last successful deployment in the time range.',
-        transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, instance: true, job: true, status: true }, indexByName: { service: 0, environment: 1, version: 2, commit: 3 } } }],
+        transformations: [
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true, Value: true, __name__: true, instance: true, job: true, status: true },
+              indexByName: { service: 0, environment: 1, version: 2, commit: 3 },
+            },
+          },
+        ],
       },
     ),
-    panel('timeseries', 'Deployments by status', { x: 0, y: 12, w: 12, h: 8 }, [{ expr: `sum by (status) (count_over_time(${LEDGER.finished}${sel}[$__interval]))`, legendFormat: '{{status}}' }], {
-      interval: '1m',
-      description: 'Deployments finished in each interval.',
-      fieldConfig: { defaults: { unit: 'none', custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } } }, overrides: [] },
-    }),
+    panel(
+      'timeseries',
+      'Deployments by status',
+      { x: 0, y: 12, w: 12, h: 8 },
+      [
+        {
+          expr: `sum by (status) (count_over_time(${LEDGER.finished}${sel}[$__interval]))`,
+          legendFormat: '{{status}}',
+        },
+      ],
+      {
+        interval: '1m',
+        description: 'Deployments finished in each interval.',
+        fieldConfig: {
+          defaults: {
+            unit: 'none',
+            custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' } },
+          },
+          overrides: [],
+        },
+      },
+    ),
     panel(
       'timeseries',
       `Deployment duration (rolling ${ROLLING})`,
       { x: 12, y: 12, w: 12, h: 8 },
-      [0.5, 0.9, 0.99].map((q) => ({ expr: `max by (status) (quantile_over_time(${q}, ${LEDGER.duration}${sel}[${ROLLING}]))`, legendFormat: `p${q * 100} {{status}}` })),
-      { description: 'Quantiles of the deployments of each service and environment, the highest of them by status.', fieldConfig: { defaults: { unit: 's' }, overrides: [] } },
+      [0.5, 0.9, 0.99].map((q) => ({
+        expr: `max by (status) (quantile_over_time(${q}, ${LEDGER.duration}${sel}[${ROLLING}]))`,
+        legendFormat: `p${q * 100} {{status}}`,
+      })),
+      {
+        description: 'Quantiles of the deployments of each service and environment, the highest of them by status.',
+        fieldConfig: { defaults: { unit: 's' }, overrides: [] },
+      },
     ),
     panel(
       'bargauge',
       'Mean step duration',
       { x: 0, y: 20, w: 12, h: 8 },
-      [{ expr: `sum by (step) (sum_over_time(${LEDGER.step}${sel}[$__range])) / sum by (step) (count_over_time(${LEDGER.step}${sel}[$__range]))`, legendFormat: '{{step}}', instant: true }],
-      { fieldConfig: { defaults: { unit: 's' }, overrides: [] }, options: { orientation: 'horizontal', displayMode: 'gradient', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } } },
+      [
+        {
+          expr: `sum by (step) (sum_over_time(${LEDGER.step}${sel}[$__range])) / sum by (step) (count_over_time(${LEDGER.step}${sel}[$__range]))`,
+          legendFormat: '{{step}}',
+          instant: true,
+        },
+      ],
+      {
+        fieldConfig: { defaults: { unit: 's' }, overrides: [] },
+        options: {
+          orientation: 'horizontal',
+          displayMode: 'gradient',
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        },
+      },
     ),
-    panel('timeseries', 'Deployment duration', { x: 12, y: 20, w: 12, h: 8 }, [{ expr: `max by (${GROUP}) (max_over_time(${LEDGER.duration}${sel}[$__interval]))`, legendFormat: '{{service}} {{environment}}' }], {
-      interval: '1m',
-      description: 'How long each deployment took, at its finish time.',
-      fieldConfig: { defaults: { unit: 's', custom: { drawStyle: 'points', pointSize: 6 } }, overrides: [] },
-    }),
+    panel(
+      'timeseries',
+      'Deployment duration',
+      { x: 12, y: 20, w: 12, h: 8 },
+      [
+        {
+          expr: `max by (${GROUP}) (max_over_time(${LEDGER.duration}${sel}[$__interval]))`,
+          legendFormat: '{{service}} {{environment}}',
+        },
+      ],
+      {
+        interval: '1m',
+        description: 'How long each deployment took, at its finish time.',
+        fieldConfig: { defaults: { unit: 's', custom: { drawStyle: 'points', pointSize: 6 } }, overrides: [] },
+      },
+    ),
   ];
-  const board = dashboard('deployctl-rw-deployments', 'Deployments (remote-write)', 'Deployments recorded by deployctl with --remote-write: what runs where, how often and how long deploys take.', panels, undefined);
+  const board = dashboard(
+    'deployctl-rw-deployments',
+    'Deployments (remote-write)',
+    'Deployments recorded by deployctl with --remote-write: what runs where, how often and how long deploys take.',
+    panels,
+    undefined,
+  );
   return ledgerVariables({ ...board, annotations: deployMarkers(panels[0]!.datasource) });
 }
 
@@ -113,35 +224,88 @@ export function remoteWriteDoraDashboard(): Dashboard {
   const range = ledgerDoraQueries(sel, '$__range', '($__range_s / 86400)');
   const rolling = ledgerDoraQueries(sel, ROLLING, '7');
   const keys = [
-    { title: 'Deployment frequency', unit: 'd⁻¹', bands: BANDS.deploymentFrequency, now: range.deploymentFrequencyPerDay, trend: rolling.deploymentFrequencyPerDay, hint: 'Successful deployments per day.' },
-    { title: 'Lead time for changes', unit: 's', bands: BANDS.leadTime, now: range.leadTimeMean, trend: rolling.leadTimeMean, hint: 'Mean time from commit to deployed, over every newly deployed commit.' },
-    { title: 'Change failure rate', unit: 'percentunit', bands: BANDS.changeFailureRate, now: range.changeFailureRate, trend: rolling.changeFailureRate, hint: 'Failed ÷ finished deployments (cancelled ones excluded).' },
-    { title: 'Time to restore', unit: 's', bands: BANDS.timeToRestore, now: range.timeToRestoreMean, trend: rolling.timeToRestoreMean, hint: 'Mean time from the first failure of a failing streak to the success that ended it.' },
+    {
+      title: 'Deployment frequency',
+      unit: 'd⁻¹',
+      bands: BANDS.deploymentFrequency,
+      now: range.deploymentFrequencyPerDay,
+      trend: rolling.deploymentFrequencyPerDay,
+      hint: 'Successful deployments per day.',
+    },
+    {
+      title: 'Lead time for changes',
+      unit: 's',
+      bands: BANDS.leadTime,
+      now: range.leadTimeMean,
+      trend: rolling.leadTimeMean,
+      hint: 'Mean time from commit to deployed, over every newly deployed commit.',
+    },
+    {
+      title: 'Change failure rate',
+      unit: 'percentunit',
+      bands: BANDS.changeFailureRate,
+      now: range.changeFailureRate,
+      trend: rolling.changeFailureRate,
+      hint: 'Failed ÷ finished deployments (cancelled ones excluded).',
+    },
+    {
+      title: 'Time to restore',
+      unit: 's',
+      bands: BANDS.timeToRestore,
+      now: range.timeToRestoreMean,
+      trend: rolling.timeToRestoreMean,
+      hint: 'Mean time from the first failure of a failing streak to the success that ended it.',
+    },
   ];
   const panels: Panel[] = keys.flatMap((key, i) => {
     const y = i * 8;
     return [
-      panel('stat', key.title, { x: 0, y, w: 6, h: 8 }, [{ expr: key.now, legendFormat: '{{service}} {{environment}}', instant: true }], {
-        description: `${key.hint} Over the dashboard's time range.`,
-        fieldConfig: { defaults: { unit: key.unit, decimals: 2 }, overrides: [] },
-        options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name' },
-      }),
+      panel(
+        'stat',
+        key.title,
+        { x: 0, y, w: 6, h: 8 },
+        [{ expr: key.now, legendFormat: '{{service}} {{environment}}', instant: true }],
+        {
+          description: `${key.hint} Over the dashboard's time range.`,
+          fieldConfig: { defaults: { unit: key.unit, decimals: 2 }, overrides: [] },
+          options: {
+            reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+            colorMode: 'value',
+            graphMode: 'none',
+            textMode: 'value_and_name',
+          },
+        },
+      ),
       bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 }),
-      panel('timeseries', `${key.title} (rolling ${ROLLING})`, { x: 12, y, w: 12, h: 8 }, [{ expr: key.trend, legendFormat: '{{service}} {{environment}}' }], {
-        description: `${key.hint} Each point covers the ${ROLLING} before it.`,
-        fieldConfig: { defaults: { unit: key.unit }, overrides: [] },
-      }),
+      panel(
+        'timeseries',
+        `${key.title} (rolling ${ROLLING})`,
+        { x: 12, y, w: 12, h: 8 },
+        [{ expr: key.trend, legendFormat: '{{service}} {{environment}}' }],
+        {
+          description: `${key.hint} Each point covers the ${ROLLING} before it.`,
+          fieldConfig: { defaults: { unit: key.unit }, overrides: [] },
+        },
+      ),
     ];
   });
   panels.push(
-    panel('table', 'Deployments in range by status', { x: 0, y: 32, w: 24, h: 8 }, [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }], {
-      transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } }],
-    }),
+    panel(
+      'table',
+      'Deployments in range by status',
+      { x: 0, y: 32, w: 24, h: 8 },
+      [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
+      {
+        transformations: [
+          { id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'deployments' } } },
+        ],
+      },
+    ),
   );
   const board = dashboard(
     'deployctl-rw-dora',
     'DORA metrics (remote-write)',
-    'The four keys of DORA per service and environment, from deployctl\'s deployment ledger in a remote-write store.',
+    "The four keys of DORA per service and environment, from deployctl's deployment ledger in a remote-write store.",
     panels,
     undefined,
   );
@@ -177,7 +341,8 @@ export function remoteWriteRulesYaml(): string {
       labels: { severity: 'warning' },
       annotations: {
         summary: `The last deployment of ${target} failed`,
-        description: 'The latest deployment recorded in the last 30 days failed. The alert clears with the next successful deployment.',
+        description:
+          'The latest deployment recorded in the last 30 days failed. The alert clears with the next successful deployment.',
       },
     },
     {
@@ -187,7 +352,8 @@ export function remoteWriteRulesYaml(): string {
       labels: { severity: 'warning' },
       annotations: {
         summary: `A deployment of ${target} has been in progress for over an hour`,
-        description: 'deployctl start ran but no deployctl finish followed. Finish it (deployctl finish --status ...) or find the stuck job.',
+        description:
+          'deployctl start ran but no deployctl finish followed. Finish it (deployctl finish --status ...) or find the stuck job.',
       },
     },
     {
@@ -197,7 +363,8 @@ export function remoteWriteRulesYaml(): string {
       labels: { severity: 'info' },
       annotations: {
         summary: `No successful deployment of ${target} in 14 days`,
-        description: 'Deployment frequency has dropped out of the medium band. Groups with no success in 90 days are not watched.',
+        description:
+          'Deployment frequency has dropped out of the medium band. Groups with no success in 90 days are not watched.',
       },
     },
     {

@@ -42,7 +42,8 @@ function alertingRules(): Rule[] {
       labels: { severity: 'warning' },
       annotations: {
         summary: `The last deployment of ${target} failed`,
-        description: 'Version {{ $labels.version }} (commit {{ $labels.commit }}) failed to deploy. The alert clears with the next successful deployment.',
+        description:
+          'Version {{ $labels.version }} (commit {{ $labels.commit }}) failed to deploy. The alert clears with the next successful deployment.',
       },
     },
     {
@@ -52,7 +53,8 @@ function alertingRules(): Rule[] {
       labels: { severity: 'warning' },
       annotations: {
         summary: `A deployment of ${target} has been in progress for over an hour`,
-        description: 'deployctl start ran but no deployctl finish followed. Finish it (deployctl finish --status ...) or find the stuck job.',
+        description:
+          'deployctl start ran but no deployctl finish followed. Finish it (deployctl finish --status ...) or find the stuck job.',
       },
     },
     {
@@ -62,7 +64,8 @@ function alertingRules(): Rule[] {
       labels: { severity: 'info' },
       annotations: {
         summary: `No successful deployment of ${target} in 14 days`,
-        description: 'Deployment frequency has dropped out of the medium band. A retired service can be removed with deployctl delete.',
+        description:
+          'Deployment frequency has dropped out of the medium band. A retired service can be removed with deployctl delete.',
       },
     },
     {
@@ -82,7 +85,8 @@ function alertingRules(): Rule[] {
       labels: { severity: 'critical' },
       annotations: {
         summary: 'Prometheus is not scraping the Pushgateway',
-        description: 'Deployment metrics are not reaching Prometheus. Check that the gateway runs and that the scrape job is named pushgateway.',
+        description:
+          'Deployment metrics are not reaching Prometheus. Check that the gateway runs and that the scrape job is named pushgateway.',
       },
     },
     {
@@ -91,7 +95,8 @@ function alertingRules(): Rule[] {
       labels: { severity: 'warning' },
       annotations: {
         summary: `The last push to the group of ${target} (job {{ $labels.job }}) was refused`,
-        description: 'The gateway refused the latest push to this group. deployctl keeps refused records in its outbox: run deployctl flush where it ran, and read its warning.',
+        description:
+          'The gateway refused the latest push to this group. deployctl keeps refused records in its outbox: run deployctl flush where it ran, and read its warning.',
       },
     },
   ];

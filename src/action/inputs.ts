@@ -71,7 +71,12 @@ export function urlSecrets(url: string): string[] {
 
 /** The run's page, as GitHub shows it. */
 export function runUrl(env: Env): string | undefined {
-  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repository, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: attempt } = env;
+  const {
+    GITHUB_SERVER_URL: server,
+    GITHUB_REPOSITORY: repository,
+    GITHUB_RUN_ID: runId,
+    GITHUB_RUN_ATTEMPT: attempt,
+  } = env;
   if (!server || !repository || !runId) return undefined;
   return `${server}/${repository}/actions/runs/${runId}${attempt && attempt !== '1' ? `/attempts/${attempt}` : ''}`;
 }
@@ -90,8 +95,13 @@ export function planAction(env: Env): ActionPlan {
 
   const rawStatus = input(env, 'status');
   const status = mapStatus(rawStatus);
-  if (!rawStatus) return { ...plan, problem: 'the status input is empty: give it `status: ${{ job.status }}`; nothing was recorded' };
-  if (!status) return { ...plan, problem: `the status input is ${JSON.stringify(rawStatus)}, not success, failure or cancelled; nothing was recorded` };
+  if (!rawStatus)
+    return { ...plan, problem: 'the status input is empty: give it `status: ${{ job.status }}`; nothing was recorded' };
+  if (!status)
+    return {
+      ...plan,
+      problem: `the status input is ${JSON.stringify(rawStatus)}, not success, failure or cancelled; nothing was recorded`,
+    };
   if (status === 'skipped') return { ...plan, problem: 'the job was skipped: no deployment to record' };
 
   const argv = ['record', '--json', '--status', status];
@@ -114,10 +124,15 @@ export function planAction(env: Env): ActionPlan {
 }
 
 /** What `record --json` printed, as the action's outputs. */
-export function outputsFrom(result: Record<string, unknown> | undefined, status: string | undefined): Record<string, string> {
+export function outputsFrom(
+  result: Record<string, unknown> | undefined,
+  status: string | undefined,
+): Record<string, string> {
   const totals = (result?.totals ?? {}) as Record<string, number>;
   const count = (s: string) => (typeof totals[s] === 'number' ? String(totals[s]) : '');
-  const all = ['success', 'failure', 'cancelled'].map((s) => totals[s]).filter((n): n is number => typeof n === 'number');
+  const all = ['success', 'failure', 'cancelled']
+    .map((s) => totals[s])
+    .filter((n): n is number => typeof n === 'number');
   return {
     status: status ?? '',
     recorded: String(result?.recorded === true),

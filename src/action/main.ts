@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { main } from '../cli/cli.js';
-import { outputsFrom, planAction, type Env } from './inputs.js';
+import { type Env, outputsFrom, planAction } from './inputs.js';
 
 const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 const command = (name: string, message: string) => process.stdout.write(`::${name}::${escapeData(message)}\n`);
@@ -21,7 +21,11 @@ function setOutputs(env: Env, outputs: Record<string, string>): void {
 }
 
 /** Runs `deployctl record --json` in this process and keeps the JSON document it prints. */
-async function record(argv: string[], env: Env, cwd: string): Promise<{ exitCode: number; result?: Record<string, unknown> }> {
+async function record(
+  argv: string[],
+  env: Env,
+  cwd: string,
+): Promise<{ exitCode: number; result?: Record<string, unknown> }> {
   const chunks: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array) => {
@@ -64,13 +68,20 @@ async function run(env: Env): Promise<number> {
     const { exitCode, result } = await record(plan.argv, { ...env, ...plan.env }, cwd);
     setOutputs(env, outputsFrom(result, status));
     if (result?.recorded === true) {
-      const totals = Object.entries((result.totals ?? {}) as Record<string, number>).map(([s, n]) => `${s} ${n}`).join(', ');
-      process.stdout.write(`deployctl: recorded ${status} of ${String(result.service)} in ${String(result.environment)}; deployments now: ${totals}\n`);
+      const totals = Object.entries((result.totals ?? {}) as Record<string, number>)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(', ');
+      process.stdout.write(
+        `deployctl: recorded ${status} of ${String(result.service)} in ${String(result.environment)}; deployments now: ${totals}\n`,
+      );
     }
     if (exitCode !== 0) return fail(`record exited with ${exitCode}; see the lines above`);
     if (result?.recorded !== true && result?.duplicate !== true) {
       // Kept for later: recording it is deployctl's job, not a reason to fail the deploy.
-      command('warning', 'deployctl: the deployment is not on the gateway yet (see the lines above); it is kept and sent by the next deployctl command on this machine');
+      command(
+        'warning',
+        'deployctl: the deployment is not on the gateway yet (see the lines above); it is kept and sent by the next deployctl command on this machine',
+      );
     }
     return 0;
   } catch (error) {

@@ -93,13 +93,15 @@ export async function runChild(command: readonly string[], options: RunChildOpti
     return notStarted(file!, error as NodeJS.ErrnoException, 0);
   }
   let spawned = false;
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }>((done) => {
-    // An error before 'spawn' means the command never started; later ones (a failed kill) change nothing.
-    subprocess.on('error', (error: NodeJS.ErrnoException) => {
-      if (!spawned) done({ error });
-    });
-    subprocess.once('exit', (code, signal) => done({ code, signal }));
-  });
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }>(
+    (done) => {
+      // An error before 'spawn' means the command never started; later ones (a failed kill) change nothing.
+      subprocess.on('error', (error: NodeJS.ErrnoException) => {
+        if (!spawned) done({ error });
+      });
+      subprocess.once('exit', (code, signal) => done({ code, signal }));
+    },
+  );
   subprocess.once('spawn', () => {
     spawned = true;
     options.onSpawn?.();
@@ -123,7 +125,8 @@ export async function runChild(command: readonly string[], options: RunChildOpti
     const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const base = { durationSeconds, ...(cancelledBy && { cancelledBy }) };
     // Not started at all (a started command's errors come as its exit code).
-    if ('error' in result) return { ...notStarted(file!, result.error, durationSeconds), ...(cancelledBy && { cancelledBy }) };
+    if ('error' in result)
+      return { ...notStarted(file!, result.error, durationSeconds), ...(cancelledBy && { cancelledBy }) };
     // Cancelled by a signal deployctl received: 128+N of that signal, whatever the command did then.
     if (cancelledBy) return { ...base, exitCode: signalExitCode(cancelledBy) };
     if (result.signal) return { ...base, exitCode: signalExitCode(result.signal) };

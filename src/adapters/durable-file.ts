@@ -38,7 +38,11 @@ function putInPlace({ fd, temporary }: Written, file: string, syncError: unknown
  * fsynced, then renamed over the file. Synchronous on purpose: the files are small, and a trip
  * through libuv's thread pool per step costs more than the steps.
  */
-export function writeFileDurably(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): void {
+export function writeFileDurably(
+  file: string,
+  text: string | Uint8Array,
+  { makeDir = false }: { makeDir?: boolean } = {},
+): void {
   const written = writeTemporary(file, text, makeDir);
   let syncError: unknown;
   try {
@@ -54,7 +58,11 @@ export function writeFileDurably(file: string, text: string | Uint8Array, { make
  * a request already under way goes on meanwhile; the file is in place and on disk when the
  * promise resolves.
  */
-export function writeFileDurablyInBackground(file: string, text: string | Uint8Array, { makeDir = false }: { makeDir?: boolean } = {}): Promise<void> {
+export function writeFileDurablyInBackground(
+  file: string,
+  text: string | Uint8Array,
+  { makeDir = false }: { makeDir?: boolean } = {},
+): Promise<void> {
   const written = writeTemporary(file, text, makeDir);
   return new Promise((resolve, reject) => {
     fsync(written.fd, (syncError) => {

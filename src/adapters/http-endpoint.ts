@@ -49,7 +49,10 @@ export function parseEndpointUrl(value: string, source = '--pushgateway'): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`${source} is not a URL: ${JSON.stringify(safeText(value))}`, 'for example http://localhost:9091');
+    throw new UsageError(
+      `${source} is not a URL: ${JSON.stringify(safeText(value))}`,
+      'for example http://localhost:9091',
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${source} must be an http:// or https:// URL, not ${url.protocol}`);
@@ -66,7 +69,9 @@ export function parseEndpointUrl(value: string, source = '--pushgateway'): URL {
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
   } catch {
-    throw new UsageError(`${source} has a user or password that is not valid percent-encoding: ${JSON.stringify(safeText(value))}`);
+    throw new UsageError(
+      `${source} has a user or password that is not valid percent-encoding: ${JSON.stringify(safeText(value))}`,
+    );
   }
   return url;
 }
@@ -93,7 +98,6 @@ export function safeText(value: string): string {
   const start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
   return `${value.slice(0, start)}***${value.slice(at)}`.replace(/\?.*$/s, '');
 }
-
 
 /** A module to make requests with and its keep-alive agent (one connection). */
 export interface Transport {

@@ -10,31 +10,46 @@ export interface Sample {
 export class Prometheus {
   readonly base: URL;
 
-  constructor(url: string, private readonly timeoutMs: number) {
+  constructor(
+    url: string,
+    private readonly timeoutMs: number,
+  ) {
     this.base = parseEndpointUrl(url, '--prometheus');
   }
 
   async get<T>(path: string, params: Record<string, string> = {}): Promise<T> {
     const url = urlBelow(this.base, path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    const authorization = basicAuthorization(decodeURIComponent(this.base.username), decodeURIComponent(this.base.password));
+    const authorization = basicAuthorization(
+      decodeURIComponent(this.base.username),
+      decodeURIComponent(this.base.password),
+    );
     const headers: Record<string, string> = authorization ? { authorization } : {};
     let response: Response;
     try {
       response = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
       const cause = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new DeployctlError(`could not reach Prometheus at ${redactUrl(this.base)}: ${cause}`, 1, 'is --prometheus the address of a Prometheus server?');
+      throw new DeployctlError(
+        `could not reach Prometheus at ${redactUrl(this.base)}: ${cause}`,
+        1,
+        'is --prometheus the address of a Prometheus server?',
+      );
     }
     const body = (await response.json().catch(() => ({}))) as { status?: string; error?: string; data?: T };
     if (!response.ok || body.status !== 'success') {
-      throw new DeployctlError(`Prometheus at ${redactUrl(this.base)} answered ${path} with HTTP ${response.status}${body.error ? `: ${body.error}` : ''}`);
+      throw new DeployctlError(
+        `Prometheus at ${redactUrl(this.base)} answered ${path} with HTTP ${response.status}${body.error ? `: ${body.error}` : ''}`,
+      );
     }
     return body.data as T;
   }
 
   async query(expr: string): Promise<Sample[]> {
-    const data = await this.get<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query', { query: expr });
+    const data = await this.get<{
+      resultType: string;
+      result: { metric: Record<string, string>; value: [number, string] }[];
+    }>('/api/v1/query', { query: expr });
     if (data.resultType !== 'vector') return [];
     return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
   }
@@ -46,6 +61,7 @@ const SECONDS = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000 } a
 /** A PromQL duration such as 30d; returns its length in seconds. */
 export function parseWindow(value: string): number {
   const match = DURATION.exec(value.trim());
-  if (!match || Number(match[1]) === 0) throw new UsageError(`--window must be a duration such as 7d, 30d or 12h, not ${JSON.stringify(value)}`);
+  if (!match || Number(match[1]) === 0)
+    throw new UsageError(`--window must be a duration such as 7d, 30d or 12h, not ${JSON.stringify(value)}`);
   return Number(match[1]) * SECONDS[match[2] as keyof typeof SECONDS];
 }

@@ -52,7 +52,12 @@ export interface Backend {
    * Delivers a record. `fix` is called with the record as it must be re-sent byte for byte, when
    * the backend settles what it sends before sending (remote-write's samples): the recorder keeps it.
    */
-  deliver(grouping: Grouping, record: GroupRecord, fix?: (record: GroupRecord) => Promise<void>, options?: DeliverOptions): Promise<Delivered>;
+  deliver(
+    grouping: Grouping,
+    record: GroupRecord,
+    fix?: (record: GroupRecord) => Promise<void>,
+    options?: DeliverOptions,
+  ): Promise<Delivered>;
   plan(grouping: Grouping, record: GroupRecord): Promise<Plan>;
   /**
    * Starts what the next delivery to this group will read first (the Pushgateway's group), so that
@@ -62,11 +67,18 @@ export interface Backend {
    */
   prepare?(grouping: Grouping): () => void;
   /** What a read of the group says of records stored earlier without a read-back (only backends that store so). */
-  confirm?(grouping: Grouping, stored: readonly { id: string; sequence: number }[]): Promise<Record<string, 'held' | 'replaced' | 'unknown'>>;
+  confirm?(
+    grouping: Grouping,
+    stored: readonly { id: string; sequence: number }[],
+  ): Promise<Record<string, 'held' | 'replaced' | 'unknown'>>;
   /** Marks a deployment wrapped by `run` in progress: best effort, never kept for later. */
   markInProgress(grouping: Grouping, startedAt: number): Promise<void>;
   close(): void;
 }
 
 /** How a backend is opened: for this configuration, or for a kept record's target (then without credentials unless it is the configured one). */
-export type OpenBackend = (settings: Settings, reporter: Reporter, options: { target: Target; configured: boolean; timeoutSeconds: number }) => Backend;
+export type OpenBackend = (
+  settings: Settings,
+  reporter: Reporter,
+  options: { target: Target; configured: boolean; timeoutSeconds: number },
+) => Backend;

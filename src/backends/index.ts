@@ -1,8 +1,8 @@
+import { redactUrl } from '../adapters/http-endpoint.js';
 import type { Reporter } from '../cli/output.js';
 import type { Settings } from '../cli/settings.js';
-import type { Backend, OpenBackend } from './backend.js';
 import { sameTarget, type Target } from '../core/record.js';
-import { redactUrl } from '../adapters/http-endpoint.js';
+import type { Backend, OpenBackend } from './backend.js';
 
 /** Every backend, by the name a kept record's target carries. Loaded only when used. */
 const BACKENDS: Record<Target['backend'], () => Promise<{ openBackend: OpenBackend }>> = {
@@ -12,7 +12,8 @@ const BACKENDS: Record<Target['backend'], () => Promise<{ openBackend: OpenBacke
 
 /** Where this configuration sends records: the backend and its URL without credentials or query. */
 export function targetOf(settings: Pick<Settings, 'pushgateway' | 'remoteWrite'>): Target {
-  if (settings.remoteWrite) return { backend: 'remote-write', url: redactUrl(settings.remoteWrite, { dropCredentials: true }) };
+  if (settings.remoteWrite)
+    return { backend: 'remote-write', url: redactUrl(settings.remoteWrite, { dropCredentials: true }) };
   return { backend: 'pushgateway', url: redactUrl(settings.pushgateway, { dropCredentials: true }) };
 }
 
@@ -23,10 +24,17 @@ export function targetOf(settings: Pick<Settings, 'pushgateway' | 'remoteWrite'>
 export async function openBackend(
   settings: Settings,
   reporter: Reporter,
-  { target = targetOf(settings), timeoutSeconds = settings.timeoutSeconds }: { target?: Target; timeoutSeconds?: number } = {},
+  {
+    target = targetOf(settings),
+    timeoutSeconds = settings.timeoutSeconds,
+  }: { target?: Target; timeoutSeconds?: number } = {},
 ): Promise<Backend> {
   const { openBackend: open } = await BACKENDS[target.backend]();
-  return open(settings, reporter, { target, configured: sameTarget(target, targetOf(settings)), timeoutSeconds: Math.min(timeoutSeconds, settings.timeoutSeconds) });
+  return open(settings, reporter, {
+    target,
+    configured: sameTarget(target, targetOf(settings)),
+    timeoutSeconds: Math.min(timeoutSeconds, settings.timeoutSeconds),
+  });
 }
 
 export const BACKEND_NAMES = Object.keys(BACKENDS) as Target['backend'][];

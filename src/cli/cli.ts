@@ -1,11 +1,11 @@
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
-import type { CommandContext } from './context.js';
-import { parseQuick, type Invocation } from './options.js';
-import type { GlobalFlags } from './settings.js';
+import type { DoraFlags } from './commands/dora.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
-import type { DoraFlags } from './commands/dora.js';
+import type { CommandContext } from './context.js';
+import { type Invocation, parseQuick } from './options.js';
+import type { GlobalFlags } from './settings.js';
 
 type Action = (context: CommandContext) => Promise<number>;
 /** `run` and `step` get no context when deployctl's surroundings are unusable: the command runs unrecorded. */
@@ -16,7 +16,10 @@ type WrapAction = (context: CommandContext | undefined) => Promise<number>;
  * commands warn "not recorded" and exit 0; `wrap` commands (run, step) warn and run the command.
  * `--strict` makes the last two exit 2. `check` validates the command line before anything else.
  */
-export type CommandSpec = { kind: 'read' } | { kind: 'record'; check?: () => void } | { kind: 'wrap'; check: () => void };
+export type CommandSpec =
+  | { kind: 'read' }
+  | { kind: 'record'; check?: () => void }
+  | { kind: 'wrap'; check: () => void };
 export type Runner = {
   (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | { kind: 'record'; check?: () => void }): Promise<void>;
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
@@ -40,12 +43,18 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     }
     case 'run': {
       const { runCommand, checkRunLine } = await import('./commands/run.js');
-      return run(flags, (context) => runCommand(operands, flags, context), { kind: 'wrap', check: () => checkRunLine(operands, flags) });
+      return run(flags, (context) => runCommand(operands, flags, context), {
+        kind: 'wrap',
+        check: () => checkRunLine(operands, flags),
+      });
     }
     case 'step': {
       const { stepCommand, checkStepLine } = await import('./commands/run.js');
       const [name = '', ...rest] = operands;
-      return run(flags, (context) => stepCommand(name, rest, flags, context), { kind: 'wrap', check: () => checkStepLine(name, rest, flags) });
+      return run(flags, (context) => stepCommand(name, rest, flags, context), {
+        kind: 'wrap',
+        check: () => checkStepLine(name, rest, flags),
+      });
     }
     case 'start': {
       const { startCommand } = await import('./commands/start-finish.js');
@@ -98,7 +107,10 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     warn(`not recorded: ${message}`);
     if (err.hint) warn(err.hint);
     if (!(error instanceof DeployctlError) && (verbose || env.DEBUG)) process.stderr.write(`${err.stack}\n`);
-    if (flags.json) (spec.kind === 'wrap' ? process.stderr : process.stdout).write(`${JSON.stringify({ recorded: false, error: message })}\n`);
+    if (flags.json)
+      (spec.kind === 'wrap' ? process.stderr : process.stdout).write(
+        `${JSON.stringify({ recorded: false, error: message })}\n`,
+      );
   };
 
   const run = (async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
@@ -107,7 +119,10 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     if (spec.kind !== 'read') spec.check?.();
     let context: CommandContext;
     try {
-      const [{ resolveSettings, requireTarget }, { consoleReporter }] = await Promise.all([import('./settings.js'), import('./output.js')]);
+      const [{ resolveSettings, requireTarget }, { consoleReporter }] = await Promise.all([
+        import('./settings.js'),
+        import('./output.js'),
+      ]);
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env);
       for (const warning of settings.warnings) reporter.warn(warning);

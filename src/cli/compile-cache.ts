@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { writeFileDurably } from '../adapters/durable-file.js';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileDurably } from '../adapters/durable-file.js';
 
 /** A loaded CommonJS file, and how to keep what V8 compiled of it for the next run. */
 export interface Loaded<T> {
@@ -29,7 +29,9 @@ export function compileCacheDir(env: Env = process.env): string | undefined {
 function trusted(dir: string): boolean {
   try {
     const info = statSync(dir);
-    return info.isDirectory() && (process.getuid === undefined || info.uid === process.getuid()) && (info.mode & 0o022) === 0;
+    return (
+      info.isDirectory() && (process.getuid === undefined || info.uid === process.getuid()) && (info.mode & 0o022) === 0
+    );
   } catch {
     return false;
   }
@@ -72,7 +74,8 @@ function withHeader(data: Buffer, source: { size: number; mtimeMs: number }): Bu
 
 /** V8's data from a cache file, or undefined when it is not whole or not of this source. */
 function dataOf(file: Buffer, source: { size: number; mtimeMs: number }): Buffer | undefined {
-  if (file.length < HEADER || file.readUInt32LE(0) !== MAGIC || file.readUInt32LE(4) !== file.length - HEADER) return undefined;
+  if (file.length < HEADER || file.readUInt32LE(0) !== MAGIC || file.readUInt32LE(4) !== file.length - HEADER)
+    return undefined;
   if (file.readUInt32LE(12) !== source.size || file.readDoubleLE(16) !== source.mtimeMs) return undefined;
   const data = file.subarray(HEADER);
   return sampleSum(data, 0) === file.readUInt32LE(8) ? data : undefined;
@@ -84,7 +87,8 @@ function readOwn(path: string): Buffer | undefined {
   try {
     fd = openSync(path, 'r');
     const info = fstatSync(fd);
-    if (!info.isFile() || (process.getuid !== undefined && info.uid !== process.getuid()) || (info.mode & 0o022) !== 0) return undefined;
+    if (!info.isFile() || (process.getuid !== undefined && info.uid !== process.getuid()) || (info.mode & 0o022) !== 0)
+      return undefined;
     return readFileSync(fd);
   } catch {
     return undefined; // not there yet
@@ -115,7 +119,13 @@ export function load<T>(file: string, env: Env = process.env): Loaded<T> {
   const { Script } = process.getBuiltinModule('node:vm');
   const script = new Script(Module.wrap(source), { filename: file, ...(cachedData && { cachedData }) });
   const module = { exports: {} as T, filename: file, id: file, loaded: false };
-  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  const wrapper = script.runInThisContext() as (
+    exports: unknown,
+    require: NodeJS.Require,
+    module: unknown,
+    filename: string,
+    dirname: string,
+  ) => void;
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   module.loaded = true;
 

@@ -14,7 +14,17 @@ export interface OptionSpec {
   hidden?: boolean;
 }
 
-export type CommandName = 'record' | 'run' | 'step' | 'start' | 'finish' | 'status' | 'delete' | 'doctor' | 'dora' | 'flush';
+export type CommandName =
+  | 'record'
+  | 'run'
+  | 'step'
+  | 'start'
+  | 'finish'
+  | 'status'
+  | 'delete'
+  | 'doctor'
+  | 'dora'
+  | 'flush';
 
 export interface CommandSpec {
   description: string;
@@ -26,18 +36,34 @@ export interface CommandSpec {
 }
 
 const GLOBAL: OptionSpec[] = [
-  { flags: '--pushgateway <url>', description: 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)' },
-  { flags: '--remote-write <url>', description: 'Prometheus remote-write URL, instead of the Pushgateway (env DEPLOYCTL_REMOTE_WRITE_URL)' },
-  { flags: '--prometheus <url>', description: 'Prometheus query API: for dora, status and reads on remote-write (env DEPLOYCTL_PROMETHEUS_URL)' },
+  {
+    flags: '--pushgateway <url>',
+    description: 'Pushgateway URL (env DEPLOYCTL_PUSHGATEWAY_URL; default http://localhost:9091)',
+  },
+  {
+    flags: '--remote-write <url>',
+    description: 'Prometheus remote-write URL, instead of the Pushgateway (env DEPLOYCTL_REMOTE_WRITE_URL)',
+  },
+  {
+    flags: '--prometheus <url>',
+    description: 'Prometheus query API: for dora, status and reads on remote-write (env DEPLOYCTL_PROMETHEUS_URL)',
+  },
   { flags: '--job <name>', description: 'job label of the group (default deployctl)' },
-  { flags: '--config <path>', description: 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")' },
+  {
+    flags: '--config <path>',
+    description: 'config file (default: search for .deployctlrc*, deployctl.config.*, package.json "deployctl")',
+  },
   { flags: '--dry-run', description: 'start, send, write and delete nothing; print what would be done' },
   { flags: '--json', description: 'machine-readable output on stdout' },
   { flags: '-q, --quiet', description: 'print only warnings and errors' },
   { flags: '-v, --verbose', description: 'print each request to the gateway on stderr' },
   { flags: '--strict', description: 'exit non-zero when the metrics cannot be pushed' },
   { flags: '--timeout <seconds>', description: 'total time to spend talking to the gateway (default 5)' },
-  { flags: '--header <"Name: value">', description: 'extra HTTP header for the gateway (repeatable)', repeatable: true },
+  {
+    flags: '--header <"Name: value">',
+    description: 'extra HTTP header for the gateway (repeatable)',
+    repeatable: true,
+  },
   { flags: '--ca-file <path>', description: 'CA certificate(s) to trust for an https gateway' },
   { flags: '--cert-file <path>', description: 'client certificate for an https gateway' },
   { flags: '--key-file <path>', description: 'key of the client certificate' },
@@ -48,7 +74,11 @@ const TARGET: OptionSpec[] = [
   { flags: '-s, --service <name>', description: 'service deployed (env DEPLOYCTL_SERVICE)' },
   { flags: '-e, --env <name>', description: 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)' },
   { flags: '--environment <name>', description: 'the same as --env', hidden: true },
-  { flags: '-l, --label <key=value>', description: 'extra label on the deployment metrics (repeatable)', repeatable: true },
+  {
+    flags: '-l, --label <key=value>',
+    description: 'extra label on the deployment metrics (repeatable)',
+    repeatable: true,
+  },
 ];
 
 const METADATA: OptionSpec[] = [
@@ -65,7 +95,11 @@ const CHILD: OptionSpec[] = [
   { flags: '--kill-after <seconds>', description: 'kill the command this long after passing on a signal (default 10)' },
 ];
 
-const STATUS: OptionSpec = { flags: '--status <status>', description: 'how it ended', choices: ['success', 'failure', 'cancelled'] };
+const STATUS: OptionSpec = {
+  flags: '--status <status>',
+  description: 'how it ended',
+  choices: ['success', 'failure', 'cancelled'],
+};
 const COMMAND_ARGUMENT = { name: '[command...]', description: 'the command and its arguments, after --' };
 
 export const COMMANDS: Record<CommandName, CommandSpec> = {
@@ -95,7 +129,12 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
   },
   start: {
     description: 'mark a deployment in progress (closed by finish)',
-    options: [...METADATA, { flags: '--started-at <time>', description: 'when it started (default: now)' }, ...TARGET, ...GLOBAL],
+    options: [
+      ...METADATA,
+      { flags: '--started-at <time>', description: 'when it started (default: now)' },
+      ...TARGET,
+      ...GLOBAL,
+    ],
   },
   finish: {
     description: 'record the deployment that start opened',
@@ -108,15 +147,25 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
       ...GLOBAL,
     ],
   },
-  status: { description: 'the latest deployment of each service and environment on the gateway', options: [...TARGET, ...GLOBAL] },
+  status: {
+    description: 'the latest deployment of each service and environment on the gateway',
+    options: [...TARGET, ...GLOBAL],
+  },
   delete: {
     description: 'remove a retired service/environment group from the gateway',
     options: [{ flags: '-y, --yes', description: 'do not ask for confirmation' }, ...TARGET, ...GLOBAL],
   },
-  doctor: { description: 'check config, gateway and Prometheus; show what a record would push', options: [...TARGET, ...GLOBAL] },
+  doctor: {
+    description: 'check config, gateway and Prometheus; show what a record would push',
+    options: [...TARGET, ...GLOBAL],
+  },
   dora: {
     description: 'the four DORA keys per service and environment, from Prometheus',
-    options: [{ flags: '--window <duration>', description: 'how far back, as a PromQL duration (default 30d)' }, ...TARGET, ...GLOBAL],
+    options: [
+      { flags: '--window <duration>', description: 'how far back, as a PromQL duration (default 30d)' },
+      ...TARGET,
+      ...GLOBAL,
+    ],
   },
   flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
 };
@@ -198,7 +247,8 @@ export function parseQuick(argv: readonly string[]): Invocation | undefined {
       }
     } else if (equals > 0) return undefined;
     if (option.spec.choices && !option.spec.choices.includes(value as string)) return undefined;
-    if (option.spec.repeatable) flags[option.key] = [...((flags[option.key] as string[] | undefined) ?? []), value as string];
+    if (option.spec.repeatable)
+      flags[option.key] = [...((flags[option.key] as string[] | undefined) ?? []), value as string];
     else if (option.key in flags) return undefined;
     else flags[option.key] = value;
   }

@@ -1,7 +1,7 @@
 import chalk, { chalkStderr } from 'chalk';
+import type { Grouping, GroupRecord } from '../core/record.js';
 import type { FlushOutcome, RecordOutcome } from '../recorder/recorder.js';
 import type { Settings } from './settings.js';
-import type { Grouping, GroupRecord } from '../core/record.js';
 
 /** Where commands send what they have to say; tests can collect it instead of printing. */
 export interface Reporter {
@@ -27,7 +27,10 @@ export function colorsOff(env: Record<string, string | undefined>): boolean {
   return Boolean(env.NO_COLOR) && env.FORCE_COLOR === undefined;
 }
 
-export function consoleReporter(settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>, env: Record<string, string | undefined> = process.env): Reporter {
+export function consoleReporter(
+  settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>,
+  env: Record<string, string | undefined> = process.env,
+): Reporter {
   if (colorsOff(env)) {
     chalk.level = 0;
     chalkStderr.level = 0;
@@ -99,17 +102,25 @@ function summaryLine(outcome: RecordOutcome): string {
 }
 
 /** One record's outcome, as text or as one JSON document; `toStderr` when a wrapped command owns stdout. */
-export function renderRecordOutcome(outcome: RecordOutcome, settings: Pick<Settings, 'json' | 'quiet'>, reporter: Reporter, { toStderr = false } = {}): void {
+export function renderRecordOutcome(
+  outcome: RecordOutcome,
+  settings: Pick<Settings, 'json' | 'quiet'>,
+  reporter: Reporter,
+  { toStderr = false } = {},
+): void {
   const { record, grouping, failure, backlog } = outcome;
   const what = describeRecord(record, grouping);
   const say = toStderr ? reporter.aside : reporter.info;
-  const json = (value: unknown) => (toStderr ? process.stderr.write(`${JSON.stringify(value)}\n`) : reporter.json(value));
+  const json = (value: unknown) =>
+    toStderr ? process.stderr.write(`${JSON.stringify(value)}\n`) : reporter.json(value);
 
   const seen = new Set<string>();
   for (const q of backlog.quarantined) {
     if (seen.has(q.file)) continue;
     seen.add(q.file);
-    reporter.warn(`${q.file} is not a record deployctl can send (${q.problem}); ${q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing was sent for it`);
+    reporter.warn(
+      `${q.file} is not a record deployctl can send (${q.problem}); ${q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing was sent for it`,
+    );
   }
 
   if (outcome.dryRun) {
@@ -119,39 +130,71 @@ export function renderRecordOutcome(outcome: RecordOutcome, settings: Pick<Setti
     return;
   }
   if (outcome.notKept) {
-    reporter.warn(`${what} could not be kept on disk before sending (${outcome.notKept}); ${outcome.delivered ? 'it was sent' : 'it is lost if it cannot be sent now'}`);
+    reporter.warn(
+      `${what} could not be kept on disk before sending (${outcome.notKept}); ${outcome.delivered ? 'it was sent' : 'it is lost if it cannot be sent now'}`,
+    );
   }
-  for (const notice of outcome.delivery?.notices ?? []) if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
+  for (const notice of outcome.delivery?.notices ?? [])
+    if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
 
   if (outcome.delivered) {
     if (settings.json) {
       const { history: _history, ...shownRecord } = record as GroupRecord & { history?: unknown };
-      json({ recorded: !outcome.delivery?.duplicate, ...grouping, ...shownRecord, target: outcome.target.url, ...outcome.delivery, ...(outcome.sentByAnother && { sentByAnother: true }), stillKept: backlog.remaining });
+      json({
+        recorded: !outcome.delivery?.duplicate,
+        ...grouping,
+        ...shownRecord,
+        target: outcome.target.url,
+        ...outcome.delivery,
+        ...(outcome.sentByAnother && { sentByAnother: true }),
+        stillKept: backlog.remaining,
+      });
     } else {
       say(summaryLine(outcome));
     }
   } else {
     const reason = failure?.message ?? 'unknown';
     if (outcome.keptIn) {
-      reporter.warn(`${what} is not on the gateway yet: ${reason}. It is kept in ${outcome.keptIn} and sent by the next deployctl command, or now with: deployctl flush`);
+      reporter.warn(
+        `${what} is not on the gateway yet: ${reason}. It is kept in ${outcome.keptIn} and sent by the next deployctl command, or now with: deployctl flush`,
+      );
     } else {
       reporter.warn(`not recorded: ${what}: ${reason}; and it could not be kept`);
     }
     if (failure?.hint) reporter.warn(failure.hint);
     if (settings.json) {
-      json({ recorded: false, ...grouping, kind: record.kind, id: record.id, target: outcome.target.url, error: reason, keptIn: outcome.keptIn ?? null, stillKept: backlog.remaining });
+      json({
+        recorded: false,
+        ...grouping,
+        kind: record.kind,
+        id: record.id,
+        target: outcome.target.url,
+        error: reason,
+        keptIn: outcome.keptIn ?? null,
+        stillKept: backlog.remaining,
+      });
     }
   }
-  if (backlog.sent > 0 && !settings.quiet && !settings.json) process.stderr.write(`deployctl: also sent ${backlog.sent} record(s) kept earlier\n`);
+  if (backlog.sent > 0 && !settings.quiet && !settings.json)
+    process.stderr.write(`deployctl: also sent ${backlog.sent} record(s) kept earlier\n`);
   const others = backlog.remaining - (outcome.delivered ? 0 : 1);
   if (others > 0) reporter.warn(`${others} record(s) for this gateway are still kept; deployctl flush sends them`);
-  if (backlog.otherTargets > 0) reporter.warn(`${backlog.otherTargets} kept record(s) are meant for other gateways; deployctl flush sends each to its own`);
+  if (backlog.otherTargets > 0)
+    reporter.warn(
+      `${backlog.otherTargets} kept record(s) are meant for other gateways; deployctl flush sends each to its own`,
+    );
 }
 
 /** `deployctl flush`: per target, what was sent and what is still kept. */
-export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Settings, 'json' | 'quiet'>, reporter: Reporter): void {
+export function renderFlushOutcome(
+  outcome: FlushOutcome,
+  settings: Pick<Settings, 'json' | 'quiet'>,
+  reporter: Reporter,
+): void {
   for (const q of outcome.quarantined) {
-    reporter.warn(`${q.file} is not a record deployctl can send (${q.problem}); ${outcome.dryRun ? 'it would be quarantined' : q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing is sent for it`);
+    reporter.warn(
+      `${q.file} is not a record deployctl can send (${q.problem}); ${outcome.dryRun ? 'it would be quarantined' : q.movedTo ? `moved to ${q.movedTo}` : 'left where it is'}, nothing is sent for it`,
+    );
   }
   if (settings.json) {
     reporter.json({
@@ -162,8 +205,20 @@ export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Setting
         configured: t.configured,
         sent: t.sent,
         remaining: t.remaining,
-        ...(outcome.dryRun && { wouldSend: t.pending.map((p) => ({ service: p.grouping.service, environment: p.grouping.environment, kind: p.record.kind, id: p.record.id })) }),
-        errors: t.failures.map((f) => ({ service: f.grouping.service, environment: f.grouping.environment, id: f.record.id, error: f.failure.message })),
+        ...(outcome.dryRun && {
+          wouldSend: t.pending.map((p) => ({
+            service: p.grouping.service,
+            environment: p.grouping.environment,
+            kind: p.record.kind,
+            id: p.record.id,
+          })),
+        }),
+        errors: t.failures.map((f) => ({
+          service: f.grouping.service,
+          environment: f.grouping.environment,
+          id: f.record.id,
+          error: f.failure.message,
+        })),
       })),
       quarantined: outcome.quarantined.map((q) => ({ file: q.file, problem: q.problem, movedTo: q.movedTo ?? null })),
     });
@@ -175,7 +230,9 @@ export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Setting
   }
   for (const t of outcome.targets) {
     if (outcome.dryRun) {
-      reporter.info(`would send ${t.remaining} kept record(s) to ${t.target.url}${t.configured ? '' : ' (not the configured gateway: without its credentials)'}:`);
+      reporter.info(
+        `would send ${t.remaining} kept record(s) to ${t.target.url}${t.configured ? '' : ' (not the configured gateway: without its credentials)'}:`,
+      );
       for (const p of t.pending) reporter.info(`  ${describeRecord(p.record, p.grouping)}`);
       continue;
     }
@@ -189,7 +246,10 @@ export function renderFlushOutcome(outcome: FlushOutcome, settings: Pick<Setting
  * On a terminal, a wait of more than a second says what it waits for, once per thing waited for.
  * Elsewhere (CI logs, pipes) it stays quiet.
  */
-export function waitNotice(settings: Pick<Settings, 'json' | 'quiet'>, to?: NodeJS.WriteStream): { waitingFor(what: string): void; done(): void } {
+export function waitNotice(
+  settings: Pick<Settings, 'json' | 'quiet'>,
+  to?: NodeJS.WriteStream,
+): { waitingFor(what: string): void; done(): void } {
   // Quiet first: process.stderr is made only when it may be written to.
   if (settings.quiet || settings.json) return { waitingFor: () => undefined, done: () => undefined };
   const stream = to ?? process.stderr;

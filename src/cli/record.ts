@@ -1,5 +1,5 @@
-import type { Grouping, GroupRecord } from '../core/record.js';
 import { ExitCode } from '../core/errors.js';
+import type { Grouping, GroupRecord } from '../core/record.js';
 import { recordOne } from '../recorder/recorder.js';
 import type { CommandContext } from './context.js';
 import { renderRecordOutcome, waitNotice } from './output.js';
@@ -17,8 +17,11 @@ export async function sendRecord(
   { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: (kept: boolean) => void } = {},
 ): Promise<number> {
   const notice = waitNotice(context.settings);
-  const outcome = await recordOne(context, grouping, record, { ...(onDurable && { onDurable }), waitingFor: notice.waitingFor, doneWaiting: notice.done });
+  const outcome = await recordOne(context, grouping, record, {
+    ...(onDurable && { onDurable }),
+    waitingFor: notice.waitingFor,
+    doneWaiting: notice.done,
+  });
   renderRecordOutcome(outcome, context.settings, context.reporter, { toStderr });
   return outcome.delivered || outcome.dryRun ? ExitCode.ok : context.settings.strict ? ExitCode.failure : ExitCode.ok;
 }
-

@@ -1,10 +1,10 @@
-import { SettingsError, UsageError } from '../core/errors.js';
-import { loadConfig } from './config/load.js';
-import { defaultStateDir } from '../recorder/state-dir.js';
-import type { FileConfig } from './config/schema.js';
 import { readFileSync, statSync } from 'node:fs';
-import { parseLabelName, parseLabelValue, parseLabels, parseSeconds } from '../core/validate.js';
 import { type EndpointAuth, type EndpointTls, parseEndpointUrl } from '../adapters/http-endpoint.js';
+import { SettingsError, UsageError } from '../core/errors.js';
+import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
+import { defaultStateDir } from '../recorder/state-dir.js';
+import { loadConfig } from './config/load.js';
+import type { FileConfig } from './config/schema.js';
 
 export const DEFAULT_PUSHGATEWAY = 'http://localhost:9091';
 export const DEFAULT_JOB = 'deployctl';
@@ -94,7 +94,8 @@ function bySource<T>(source: Source, check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (source !== 'flag' && error instanceof UsageError && !(error instanceof SettingsError)) throw new SettingsError(error.message, error.hint);
+    if (source !== 'flag' && error instanceof UsageError && !(error instanceof SettingsError))
+      throw new SettingsError(error.message, error.hint);
     throw error;
   }
 }
@@ -121,37 +122,93 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   const { config, filepath, warnings } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
   const fromFile = (key: string) => (filepath ? `${key} in ${filepath}` : key);
 
-  const [pushgateway, pushgatewaySource] = pick(flags.pushgateway, envValue(env, 'DEPLOYCTL_PUSHGATEWAY_URL'), config.pushgateway, DEFAULT_PUSHGATEWAY);
+  const [pushgateway, pushgatewaySource] = pick(
+    flags.pushgateway,
+    envValue(env, 'DEPLOYCTL_PUSHGATEWAY_URL'),
+    config.pushgateway,
+    DEFAULT_PUSHGATEWAY,
+  );
   bySource(pushgatewaySource, () =>
-    parseEndpointUrl(pushgateway, { flag: '--pushgateway', environment: 'DEPLOYCTL_PUSHGATEWAY_URL', config: fromFile('pushgateway'), default: 'the default gateway' }[pushgatewaySource]),
+    parseEndpointUrl(
+      pushgateway,
+      {
+        flag: '--pushgateway',
+        environment: 'DEPLOYCTL_PUSHGATEWAY_URL',
+        config: fromFile('pushgateway'),
+        default: 'the default gateway',
+      }[pushgatewaySource],
+    ),
   );
 
-  const [remoteWrite, remoteWriteSource] = pick(flags.remoteWrite, envValue(env, 'DEPLOYCTL_REMOTE_WRITE_URL'), config.remoteWrite, undefined);
+  const [remoteWrite, remoteWriteSource] = pick(
+    flags.remoteWrite,
+    envValue(env, 'DEPLOYCTL_REMOTE_WRITE_URL'),
+    config.remoteWrite,
+    undefined,
+  );
   if (remoteWrite !== undefined) {
     bySource(remoteWriteSource, () =>
-      parseEndpointUrl(remoteWrite, { flag: '--remote-write', environment: 'DEPLOYCTL_REMOTE_WRITE_URL', config: fromFile('remoteWrite'), default: '' }[remoteWriteSource]),
+      parseEndpointUrl(
+        remoteWrite,
+        {
+          flag: '--remote-write',
+          environment: 'DEPLOYCTL_REMOTE_WRITE_URL',
+          config: fromFile('remoteWrite'),
+          default: '',
+        }[remoteWriteSource],
+      ),
     );
   }
-  const [prometheus, prometheusSource] = pick(flags.prometheus, envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'), config.prometheus, undefined);
+  const [prometheus, prometheusSource] = pick(
+    flags.prometheus,
+    envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'),
+    config.prometheus,
+    undefined,
+  );
   if (prometheus !== undefined) {
     bySource(prometheusSource, () =>
-      parseEndpointUrl(prometheus, { flag: '--prometheus', environment: 'DEPLOYCTL_PROMETHEUS_URL', config: fromFile('prometheus'), default: '' }[prometheusSource]),
+      parseEndpointUrl(
+        prometheus,
+        { flag: '--prometheus', environment: 'DEPLOYCTL_PROMETHEUS_URL', config: fromFile('prometheus'), default: '' }[
+          prometheusSource
+        ],
+      ),
     );
   }
 
   const [job, jobSource] = pick(flags.job, envValue(env, 'DEPLOYCTL_JOB'), config.job, DEFAULT_JOB);
-  bySource(jobSource, () => parseLabelValue({ flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource], job));
+  bySource(jobSource, () =>
+    parseLabelValue(
+      { flag: '--job', environment: 'DEPLOYCTL_JOB', config: fromFile('job'), default: 'job' }[jobSource],
+      job,
+    ),
+  );
 
   const [service, serviceSource] = pick(flags.service, envValue(env, 'DEPLOYCTL_SERVICE'), config.service, undefined);
   if (service !== undefined) {
     bySource(serviceSource, () =>
-      parseLabelValue({ flag: '--service', environment: 'DEPLOYCTL_SERVICE', config: fromFile('service'), default: 'service' }[serviceSource], service),
+      parseLabelValue(
+        { flag: '--service', environment: 'DEPLOYCTL_SERVICE', config: fromFile('service'), default: 'service' }[
+          serviceSource
+        ],
+        service,
+      ),
     );
   }
-  const [environment, environmentSource] = pick(flags.env, envValue(env, 'DEPLOYCTL_ENV'), config.environment, undefined);
+  const [environment, environmentSource] = pick(
+    flags.env,
+    envValue(env, 'DEPLOYCTL_ENV'),
+    config.environment,
+    undefined,
+  );
   if (environment !== undefined) {
     bySource(environmentSource, () =>
-      parseLabelValue({ flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[environmentSource], environment),
+      parseLabelValue(
+        { flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[
+          environmentSource
+        ],
+        environment,
+      ),
     );
   }
 
@@ -159,17 +216,26 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   const timeoutEnv = envValue(env, 'DEPLOYCTL_TIMEOUT');
   const [timeoutSeconds, timeoutSource] = pick(
     timeoutFlag,
-    timeoutEnv === undefined ? undefined : bySource('environment', () => positiveSeconds('DEPLOYCTL_TIMEOUT', timeoutEnv)),
+    timeoutEnv === undefined
+      ? undefined
+      : bySource('environment', () => positiveSeconds('DEPLOYCTL_TIMEOUT', timeoutEnv)),
     config.timeout,
     DEFAULT_TIMEOUT_SECONDS,
   );
 
-  const [strict, strictSource] = pick(flags.strict || undefined, envBoolean(env, 'DEPLOYCTL_STRICT'), config.strict, false);
+  const [strict, strictSource] = pick(
+    flags.strict || undefined,
+    envBoolean(env, 'DEPLOYCTL_STRICT'),
+    config.strict,
+    false,
+  );
 
   const labels: Record<string, string> = {};
   for (const [name, value] of Object.entries(config.labels ?? {})) {
     bySource('config', () => {
-      labels[parseLabelName(name, fromFile(`labels.${name}`))] = parseLabelValue(fromFile(`labels.${name}`), value, { allowEmpty: true });
+      labels[parseLabelName(name, fromFile(`labels.${name}`))] = parseLabelValue(fromFile(`labels.${name}`), value, {
+        allowEmpty: true,
+      });
     });
   }
   Object.assign(labels, parseLabels(flags.label ?? []));
@@ -213,7 +279,9 @@ async function readFileSetting(what: string, path: string): Promise<string> {
   try {
     return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
-    throw new SettingsError(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new SettingsError(
+      `${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -227,7 +295,9 @@ async function readSecretFile(what: string, path: string, found: { warnings: str
     // read a moment ago: gone since, nothing to warn about
   }
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    found.warnings.push(`${what}: ${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${(mode & 0o777).toString(8)}); make it private with chmod 600 ${path}`);
+    found.warnings.push(
+      `${what}: ${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${(mode & 0o777).toString(8)}); make it private with chmod 600 ${path}`,
+    );
   }
   return content;
 }
@@ -235,10 +305,15 @@ async function readSecretFile(what: string, path: string, found: { warnings: str
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function checkHeader(where: string, name: string, value: string): void {
-  if (!HEADER_NAME.test(name)) throw new UsageError(`${where}: ${JSON.stringify(name)} is not a valid HTTP header name`);
+  if (!HEADER_NAME.test(name))
+    throw new UsageError(`${where}: ${JSON.stringify(name)} is not a valid HTTP header name`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`${where}: the value of header ${name} contains a control character`);
-  if (/[^\u0000-\u00ff]/.test(value)) throw new UsageError(`${where}: the value of header ${name} has characters HTTP headers cannot carry (beyond Latin-1)`);
+  if (/[\u0000-\u001f\u007f]/.test(value))
+    throw new UsageError(`${where}: the value of header ${name} contains a control character`);
+  if (/[^\u0000-\u00ff]/.test(value))
+    throw new UsageError(
+      `${where}: the value of header ${name} has characters HTTP headers cannot carry (beyond Latin-1)`,
+    );
 }
 
 /** `--header "Name: value"`, checked; values are never shown. */
@@ -267,15 +342,20 @@ async function resolveAuth(
   const username = envValue(env, 'DEPLOYCTL_PUSHGATEWAY_USERNAME') ?? config.auth?.username;
   const password =
     envValue(env, 'DEPLOYCTL_PUSHGATEWAY_PASSWORD') ??
-    (config.auth?.passwordFile ? await readSecretFile(fromFile('auth.passwordFile'), config.auth.passwordFile, found) : config.auth?.password);
+    (config.auth?.passwordFile
+      ? await readSecretFile(fromFile('auth.passwordFile'), config.auth.passwordFile, found)
+      : config.auth?.password);
   const token =
     envValue(env, 'DEPLOYCTL_PUSHGATEWAY_TOKEN') ??
-    (config.auth?.tokenFile ? await readSecretFile(fromFile('auth.tokenFile'), config.auth.tokenFile, found) : config.auth?.token);
+    (config.auth?.tokenFile
+      ? await readSecretFile(fromFile('auth.tokenFile'), config.auth.tokenFile, found)
+      : config.auth?.token);
   if (username !== undefined) auth.username = username;
   if (password !== undefined) auth.password = password;
   if (token !== undefined) {
     if (/[\s]/.test(token)) throw new SettingsError('the gateway token contains white space or a line break');
-    if (/[^\u0000-\u00ff]/.test(token)) throw new SettingsError('the gateway token has characters an HTTP header cannot carry (beyond Latin-1)');
+    if (/[^\u0000-\u00ff]/.test(token))
+      throw new SettingsError('the gateway token has characters an HTTP header cannot carry (beyond Latin-1)');
     auth.token = token;
   }
   const headers: Record<string, string> = {};
@@ -296,8 +376,16 @@ async function resolveTls(
   found: { warnings: string[] },
 ): Promise<EndpointTls> {
   const tls: EndpointTls = {};
-  const file = async (flag: string | undefined, flagName: string, envName: string, configValue: string | undefined, configKey: string, secret = false) => {
-    const read = (what: string, path: string) => (secret ? readSecretFile(what, path, found) : readFileSetting(what, path));
+  const file = async (
+    flag: string | undefined,
+    flagName: string,
+    envName: string,
+    configValue: string | undefined,
+    configKey: string,
+    secret = false,
+  ) => {
+    const read = (what: string, path: string) =>
+      secret ? readSecretFile(what, path, found) : readFileSetting(what, path);
     if (flag !== undefined) return read(flagName, flag);
     const fromEnv = envValue(env, envName);
     if (fromEnv !== undefined) return read(envName, fromEnv);
@@ -307,7 +395,10 @@ async function resolveTls(
   const ca = await file(flags.caFile, '--ca-file', 'DEPLOYCTL_CA_FILE', config.tls?.caFile, 'tls.caFile');
   const cert = await file(flags.certFile, '--cert-file', 'DEPLOYCTL_CERT_FILE', config.tls?.certFile, 'tls.certFile');
   const key = await file(flags.keyFile, '--key-file', 'DEPLOYCTL_KEY_FILE', config.tls?.keyFile, 'tls.keyFile', true);
-  if ((cert === undefined) !== (key === undefined)) throw new SettingsError('a client certificate needs both a certificate and a key file (--cert-file and --key-file)');
+  if ((cert === undefined) !== (key === undefined))
+    throw new SettingsError(
+      'a client certificate needs both a certificate and a key file (--cert-file and --key-file)',
+    );
   if (ca !== undefined) tls.ca = ca;
   if (cert !== undefined) tls.cert = cert;
   if (key !== undefined) tls.key = key;
@@ -318,7 +409,8 @@ async function resolveTls(
 
 function positiveSeconds(what: string, value: string): number {
   const seconds = parseSeconds(what, value);
-  if (seconds <= 0 || seconds > 600) throw new UsageError(`${what} must be more than 0 and at most 600 seconds, not ${value}`);
+  if (seconds <= 0 || seconds > 600)
+    throw new UsageError(`${what} must be more than 0 and at most 600 seconds, not ${value}`);
   return seconds;
 }
 

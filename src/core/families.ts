@@ -15,15 +15,39 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /** Seconds to an hour and a bit: how long a deployment or one of its steps takes. */
-export const DURATION_BUCKETS = [1, 5, 10, 30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR] as const;
+export const DURATION_BUCKETS = [
+  1,
+  5,
+  10,
+  30,
+  MINUTE,
+  2 * MINUTE,
+  5 * MINUTE,
+  10 * MINUTE,
+  15 * MINUTE,
+  30 * MINUTE,
+  HOUR,
+  2 * HOUR,
+] as const;
 
 /** The longest duration taken as a deployment's (a week); anything longer is a mistake. */
 export const MAX_DURATION_SECONDS = 7 * DAY;
 
 /** Minutes to weeks: lead time for changes and time to restore. */
 export const LONG_BUCKETS = [
-  5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
-  DAY, 2 * DAY, 4 * DAY, 7 * DAY, 14 * DAY, 30 * DAY,
+  5 * MINUTE,
+  15 * MINUTE,
+  30 * MINUTE,
+  HOUR,
+  2 * HOUR,
+  4 * HOUR,
+  8 * HOUR,
+  DAY,
+  2 * DAY,
+  4 * DAY,
+  7 * DAY,
+  14 * DAY,
+  30 * DAY,
 ] as const;
 
 export const FAMILIES = {

@@ -43,15 +43,28 @@ function reachable(starts: Iterable<string>, bySha: Map<string, CommitNode>): Se
  * history (a shallow clone, or the history limit) before every path met a deployed commit, the
  * history is too short to tell: the deployed commit alone, with a notice that says so.
  */
-export function newlyDeployedCommits(history: readonly CommitNode[], deployed: string, known: ReadonlySet<string>): NewCommits {
+export function newlyDeployedCommits(
+  history: readonly CommitNode[],
+  deployed: string,
+  known: ReadonlySet<string>,
+): NewCommits {
   const bySha = new Map(history.map((node) => [node.sha, node]));
   const deployedNode = bySha.get(deployed);
-  if (!deployedNode) return { commits: [], alreadyDeployed: new Set(), notice: `commit ${short(deployed)} is not in the local history: no lead time observed` };
+  if (!deployedNode)
+    return {
+      commits: [],
+      alreadyDeployed: new Set(),
+      notice: `commit ${short(deployed)} is not in the local history: no lead time observed`,
+    };
   const knownInHistory = [...known].filter((sha) => bySha.has(sha));
   const alreadyDeployed = reachable(knownInHistory, bySha);
   if (alreadyDeployed.has(deployed)) return { commits: [], alreadyDeployed };
   if (known.size === 0) {
-    return { commits: [deployedNode], alreadyDeployed, notice: 'first deployment of this group: lead time of the deployed commit alone' };
+    return {
+      commits: [deployedNode],
+      alreadyDeployed,
+      notice: 'first deployment of this group: lead time of the deployed commit alone',
+    };
   }
 
   const commits: CommitNode[] = [];

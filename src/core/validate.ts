@@ -2,7 +2,6 @@ import { UsageError } from './errors.js';
 import { MAX_DURATION_SECONDS } from './families.js';
 import { STATUSES, type Status } from './record.js';
 
-
 /** Labels that deployctl sets itself or that Prometheus and the gateway reserve. */
 export const RESERVED_LABELS = new Set([
   'job',
@@ -136,9 +135,13 @@ function parseTimeText(what: string, value: string): number {
     const [, year, month, day, hour = '00', minute = '00', second = '00'] = match;
     const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
     const inRange =
-      Number(month) >= 1 && Number(month) <= 12 &&
-      Number(day) >= 1 && Number(day) <= daysInMonth &&
-      Number(hour) <= 23 && Number(minute) <= 59 && Number(second) <= 59;
+      Number(month) >= 1 &&
+      Number(month) <= 12 &&
+      Number(day) >= 1 &&
+      Number(day) <= daysInMonth &&
+      Number(hour) <= 23 &&
+      Number(minute) <= 59 &&
+      Number(second) <= 59;
     const ms = Date.parse(text.replace(' ', 'T').replace(',', '.'));
     if (inRange && Number.isFinite(ms)) return ms / 1000;
   }
@@ -163,7 +166,10 @@ export function parseTimestamp(what: string, value: string, now: number = Date.n
     );
   }
   if (seconds < EARLIEST_TIMESTAMP) {
-    throw new UsageError(`${what} ${describe(value)} is before 2000 (${isNumber ? iso(seconds) : 'too early'}); deployctl refuses it as a mistake`, TIMESTAMP_FORMATS);
+    throw new UsageError(
+      `${what} ${describe(value)} is before 2000 (${isNumber ? iso(seconds) : 'too early'}); deployctl refuses it as a mistake`,
+      TIMESTAMP_FORMATS,
+    );
   }
   if (seconds > now + FUTURE_TOLERANCE_SECONDS) {
     throw new UsageError(

@@ -1,9 +1,9 @@
-import { sha256Hex } from '../core/sha256.js';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { DeployctlError } from '../core/errors.js';
-import { groupFileName } from './state-dir.js';
 import type { Grouping } from '../core/record.js';
+import { sha256Hex } from '../core/sha256.js';
+import { groupFileName } from './state-dir.js';
 
 /**
  * This machine's lock on one group, so that concurrent deployctl processes read, merge and write
@@ -24,13 +24,19 @@ export interface GroupLock {
 
 export class LockTimeoutError extends DeployctlError {
   constructor(grouping: Grouping, waitMs: number) {
-    super(`another deployctl on this machine held the lock on ${grouping.service} in ${grouping.environment} for longer than ${(waitMs / 1000).toFixed(1)}s`);
+    super(
+      `another deployctl on this machine held the lock on ${grouping.service} in ${grouping.environment} for longer than ${(waitMs / 1000).toFixed(1)}s`,
+    );
     this.name = 'LockTimeoutError';
   }
 }
 
 /** The socket name of one group's lock, for one state directory (one "machine"). */
-export function lockAddress(stateDir: string, grouping: Grouping, platform: NodeJS.Platform = process.platform): string {
+export function lockAddress(
+  stateDir: string,
+  grouping: Grouping,
+  platform: NodeJS.Platform = process.platform,
+): string {
   const scope = sha256Hex(resolve(stateDir)).slice(0, 16);
   const name = `deployctl-${scope}-${groupFileName(grouping)}.lock`;
   if (platform === 'linux') return `\0${name}`;
@@ -102,7 +108,12 @@ export async function acquireGroupLock(stateDir: string, grouping: Grouping, wai
   }
 }
 
-export async function withGroupLock<T>(stateDir: string, grouping: Grouping, waitMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withGroupLock<T>(
+  stateDir: string,
+  grouping: Grouping,
+  waitMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const lock = await acquireGroupLock(stateDir, grouping, waitMs);
   try {
     return await fn();

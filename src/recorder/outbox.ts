@@ -1,12 +1,10 @@
-import { sha256Hex } from '../core/sha256.js';
-import { hostname } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { groupFileName } from './state-dir.js';
 import { writeFileDurably, writeFileDurablyInBackground } from '../adapters/durable-file.js';
-import { type Grouping, type GroupRecord, STATUSES } from '../core/record.js';
-import { sameTarget, type Target } from '../core/record.js';
-
+import { type Grouping, type GroupRecord, STATUSES, sameTarget, type Target } from '../core/record.js';
+import { sha256Hex } from '../core/sha256.js';
+import { groupFileName } from './state-dir.js';
 
 /** A record on disk: written before its first request leaves, removed once the backend confirmed it. */
 export interface KeptRecord {
@@ -35,7 +33,6 @@ export interface QuarantinedEntry {
   problem: string;
 }
 
-
 const hash8 = (text: string) => sha256Hex(text).slice(0, 8);
 const targetTag = (target: Target) => hash8(`${target.backend} ${target.url}`);
 const groupTag = (grouping: Grouping) => groupFileName(grouping).slice(0, 8);
@@ -45,20 +42,31 @@ const RECORD_ID = /^[A-Za-z0-9_-]{1,100}$/;
 const SENT_SUFFIX = /\.s(\d+)\.json$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === 'string' && value.length <= 4096;
 const isTime = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 const isOptionalTime = (value: unknown) => value === undefined || isTime(value);
 
 function isLabels(value: unknown): boolean {
-  return isObject(value) && Object.entries(value).every(([name, v]) => LABEL_NAME.test(name) && !name.startsWith('__') && isString(v));
+  return (
+    isObject(value) &&
+    Object.entries(value).every(([name, v]) => LABEL_NAME.test(name) && !name.startsWith('__') && isString(v))
+  );
 }
 
 function isHistory(value: unknown): boolean {
   return (
     value === undefined ||
     (Array.isArray(value) &&
-      value.every((node) => isObject(node) && isString(node.sha) && isTime(node.time) && Array.isArray(node.parents) && node.parents.every(isString)))
+      value.every(
+        (node) =>
+          isObject(node) &&
+          isString(node.sha) &&
+          isTime(node.time) &&
+          Array.isArray(node.parents) &&
+          node.parents.every(isString),
+      ))
   );
 }
 
@@ -68,11 +76,24 @@ export function problemWithKept(value: unknown): string | undefined {
   if (value.format === 1) return 'kept by an older deployctl that did not note where it was meant to go';
   if (value.format !== 2) return 'not a deployctl record';
   const target = value.target;
-  if (!isObject(target) || (target.backend !== 'pushgateway' && target.backend !== 'remote-write') || !isString(target.url) || /@/.test(target.url.split('/')[2] ?? '')) {
+  if (
+    !isObject(target) ||
+    (target.backend !== 'pushgateway' && target.backend !== 'remote-write') ||
+    !isString(target.url) ||
+    /@/.test(target.url.split('/')[2] ?? '')
+  ) {
     return 'no valid target';
   }
   const g = value.grouping;
-  if (!isObject(g) || !isString(g.job) || g.job === '' || !isString(g.service) || g.service === '' || !isString(g.environment) || g.environment === '') {
+  if (
+    !isObject(g) ||
+    !isString(g.job) ||
+    g.job === '' ||
+    !isString(g.service) ||
+    g.service === '' ||
+    !isString(g.environment) ||
+    g.environment === ''
+  ) {
     return 'no valid service and environment';
   }
   const r = value.record;
@@ -82,7 +103,11 @@ export function problemWithKept(value: unknown): string | undefined {
     case 'start':
       return isTime(r.startedAt) ? undefined : 'a start without a valid time';
     case 'step':
-      return isString(r.step) && r.step !== '' && STATUSES.includes(r.status as never) && isTime(r.finishedAt) && isTime(r.durationSeconds)
+      return isString(r.step) &&
+        r.step !== '' &&
+        STATUSES.includes(r.status as never) &&
+        isTime(r.finishedAt) &&
+        isTime(r.durationSeconds)
         ? undefined
         : 'a step with invalid fields';
     case 'deployment':
@@ -159,7 +184,9 @@ export class Outbox {
 
   private async names(dir = this.dir): Promise<string[]> {
     try {
-      return readdirSync(dir).filter((name) => name.endsWith('.json')).sort();
+      return readdirSync(dir)
+        .filter((name) => name.endsWith('.json'))
+        .sort();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];

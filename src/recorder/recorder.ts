@@ -2,9 +2,9 @@ import type { Backend, Delivered, DeliverOptions, Plan } from '../backends/backe
 import { openBackend, targetOf } from '../backends/index.js';
 import type { CommandContext } from '../cli/context.js';
 import { DeployctlError } from '../core/errors.js';
+import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
 import { acquireGroupLock, type GroupLock, withGroupLock } from './lock.js';
 import { Outbox, type OutboxEntry, type QuarantinedEntry } from './outbox.js';
-import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
 
 export interface Failure {
   message: string;
@@ -55,7 +55,12 @@ const groupKey = (g: Grouping) => JSON.stringify([g.job, g.service, g.environmen
 
 /** An error that says the backend as a whole is out of reach, not that it refused one record. */
 function unreachable(error: unknown): boolean {
-  return error instanceof DeployctlError && 'retryable' in error && error.retryable === true && !('status' in error && error.status);
+  return (
+    error instanceof DeployctlError &&
+    'retryable' in error &&
+    error.retryable === true &&
+    !('status' in error && error.status)
+  );
 }
 
 /**
@@ -63,8 +68,18 @@ function unreachable(error: unknown): boolean {
  * kept with it. Once delivered, the file goes, or, when the backend did not read the record back,
  * waits in `outbox/sent/` until a later read of its group shows it.
  */
-async function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry, options: DeliverOptions = {}): Promise<Delivered> {
-  const delivered = await backend.deliver(entry.kept.grouping, entry.kept.record, (fixed) => outbox.update(entry, fixed), options);
+async function deliverKept(
+  backend: Backend,
+  outbox: Outbox,
+  entry: OutboxEntry,
+  options: DeliverOptions = {},
+): Promise<Delivered> {
+  const delivered = await backend.deliver(
+    entry.kept.grouping,
+    entry.kept.record,
+    (fixed) => outbox.update(entry, fixed),
+    options,
+  );
   if (delivered.unconfirmed && delivered.sequence !== undefined) await outbox.markSent(entry, delivered.sequence);
   else await outbox.remove(entry);
   return delivered;
@@ -75,7 +90,11 @@ async function deliverKept(backend: Backend, outbox: Outbox, entry: OutboxEntry,
  * said: held ones (and ones that cannot be told, see `confirmation`) go; ones another writer
  * replaced go back to the outbox and are returned, to be sent again.
  */
-async function settleSent(outbox: Outbox, sent: OutboxEntry[], confirmed: Record<string, string> = {}): Promise<OutboxEntry[]> {
+async function settleSent(
+  outbox: Outbox,
+  sent: OutboxEntry[],
+  confirmed: Record<string, string> = {},
+): Promise<OutboxEntry[]> {
   const replaced: OutboxEntry[] = [];
   for (const entry of sent) {
     const verdict = confirmed[entry.kept.record.id];
@@ -98,7 +117,13 @@ export interface DrainResult {
 }
 
 /** Sends one group's kept records, oldest first, while its lock is held. */
-async function drainGroup(backend: Backend, outbox: Outbox, group: OutboxEntry[], result: DrainResult, options: DeliverOptions): Promise<boolean> {
+async function drainGroup(
+  backend: Backend,
+  outbox: Outbox,
+  group: OutboxEntry[],
+  result: DrainResult,
+  options: DeliverOptions,
+): Promise<boolean> {
   for (const [index, entry] of group.entries()) {
     if (backend.remainingMs() <= 50) {
       result.untried.push(...group.slice(index));
@@ -151,7 +176,9 @@ async function drain(
       continue;
     }
     try {
-      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () => drainGroup(backend, outbox, group, result, { readBack }));
+      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () =>
+        drainGroup(backend, outbox, group, result, { readBack }),
+      );
     } catch (error) {
       // The lock could not be had in time: the group's records wait for the next run.
       result.failed.push(...group.map((entry) => ({ entry, failure: asFailure(error) })));
@@ -197,7 +224,9 @@ async function deliverOwn(
   ]);
   if (older.length > 0) {
     forgetRead?.(); // read before the backlog changed the group
-    notice.waitingFor(`the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`);
+    notice.waitingFor(
+      `the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`,
+    );
     const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
     try {
       const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
@@ -208,13 +237,17 @@ async function deliverOwn(
   }
   const own = await ownWritten;
   if (own && !(await outbox.holds(own))) return undefined;
-  notice.waitingFor(`the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`);
+  notice.waitingFor(
+    `the gateway at ${target.url} (retrying for up to ${Math.round(main.remainingMs() / 1000)}s more, --timeout)`,
+  );
   if (!own) return main.deliver(grouping, record); // nothing on disk to confirm later: read back now
   const confirm = sent.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! }));
   const delivered = await deliverKept(main, outbox, own, { readBack: false, confirm });
   const replaced = await settleSent(outbox, sent, delivered.confirmed);
   if (replaced.length > 0) {
-    reporter.warn(`${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`);
+    reporter.warn(
+      `${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`,
+    );
     const again = await drain(context, main, outbox, replaced, { locked: true });
     backlog.sent += again.sent.length;
   }
@@ -254,7 +287,11 @@ export async function recordOne(
       outcome.dryRun = await backend.plan(grouping, record);
     } catch (error) {
       const { message } = asFailure(error);
-      outcome.dryRun = { url: target.url, text: `(the request could not be worked out: ${message})\n`, json: { url: target.url, error: message } };
+      outcome.dryRun = {
+        url: target.url,
+        text: `(the request could not be worked out: ${message})\n`,
+        json: { url: target.url, error: message },
+      };
     } finally {
       backend?.close();
     }
@@ -292,7 +329,10 @@ export async function recordOne(
   let record: GroupRecord;
   try {
     let timer: NodeJS.Timeout | undefined;
-    const made = await Promise.race([pending, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), EARLY_MS)))]);
+    const made = await Promise.race([
+      pending,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), EARLY_MS))),
+    ]);
     clearTimeout(timer);
     if (made === undefined) {
       await letGo();
@@ -332,7 +372,9 @@ export async function recordOne(
     // first, then waits.
     const ownWritten = writeAhead();
     if (!lock) {
-      notice.waitingFor(`another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`);
+      notice.waitingFor(
+        `another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`,
+      );
       lock = await acquireGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()));
     }
     let delivery: Delivered | undefined;
@@ -373,7 +415,13 @@ export async function recordOne(
  * then what is still kept: a short list of this target's files is read, to leave out records in
  * flight to another live process.
  */
-async function sendOthersAndCount(context: CommandContext, outbox: Outbox, grouping: Grouping, backlog: Backlog, leftMs: number): Promise<void> {
+async function sendOthersAndCount(
+  context: CommandContext,
+  outbox: Outbox,
+  grouping: Grouping,
+  backlog: Backlog,
+  leftMs: number,
+): Promise<void> {
   const { settings, reporter, now } = context;
   const target = targetOf(settings);
   if (leftMs > 100) {
@@ -433,7 +481,10 @@ async function confirmSent(context: CommandContext, outbox: Outbox): Promise<voi
     let backend: Backend | undefined;
     try {
       backend = await openBackend(settings, reporter, { target });
-      const confirmed = await backend.confirm?.(grouping, group.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! })));
+      const confirmed = await backend.confirm?.(
+        grouping,
+        group.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! })),
+      );
       await settleSent(outbox, group, confirmed);
     } catch (error) {
       reporter.debug(`could not confirm records sent to ${target.url}: ${asFailure(error).message}`);
@@ -459,7 +510,14 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
     const target = group[0]!.kept.target;
     const configured = sameTarget(target, targetOf(settings));
     if (settings.dryRun) {
-      targets.push({ target, sent: 0, remaining: group.length, failures: [], pending: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping })), configured });
+      targets.push({
+        target,
+        sent: 0,
+        remaining: group.length,
+        failures: [],
+        pending: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping })),
+        configured,
+      });
       continue;
     }
     let backend: Backend | undefined;
@@ -470,13 +528,24 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
         target,
         sent: drained.sent.length,
         remaining: drained.failed.length + drained.untried.length,
-        failures: drained.failed.map(({ entry, failure }) => ({ record: entry.kept.record, grouping: entry.kept.grouping, failure })),
+        failures: drained.failed.map(({ entry, failure }) => ({
+          record: entry.kept.record,
+          grouping: entry.kept.grouping,
+          failure,
+        })),
         pending: [],
         configured,
       });
     } catch (error) {
       const failure = asFailure(error);
-      targets.push({ target, sent: 0, remaining: group.length, failures: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping, failure })), pending: [], configured });
+      targets.push({
+        target,
+        sent: 0,
+        remaining: group.length,
+        failures: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping, failure })),
+        pending: [],
+        configured,
+      });
     } finally {
       backend?.close();
     }

@@ -1,9 +1,9 @@
-import { sha256Hex } from '../core/sha256.js';
-import { writeFileDurably } from '../adapters/durable-file.js';
 import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileDurably } from '../adapters/durable-file.js';
 import type { Grouping, Status } from '../core/record.js';
+import { sha256Hex } from '../core/sha256.js';
 
 /** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
 export function defaultStateDir(env: Record<string, string | undefined>): string {
@@ -46,10 +46,18 @@ export async function loadStarted(stateDir: string, grouping: Grouping): Promise
 }
 
 /** Notes a failed or cancelled step in the deployment that `start` opened on this machine, if one is open. */
-export async function noteUnsuccessfulStep(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>): Promise<void> {
+export async function noteUnsuccessfulStep(
+  stateDir: string,
+  grouping: Grouping,
+  step: string,
+  status: Exclude<Status, 'success'>,
+): Promise<void> {
   const started = await loadStarted(stateDir, grouping);
   if (!started) return;
-  await saveStarted(stateDir, { ...started, unsuccessfulSteps: [...(started.unsuccessfulSteps ?? []), { step, status }] });
+  await saveStarted(stateDir, {
+    ...started,
+    unsuccessfulSteps: [...(started.unsuccessfulSteps ?? []), { step, status }],
+  });
 }
 
 /**

@@ -22,7 +22,12 @@ interface ActionYaml {
 function plainCheckout(): string {
   const dir = join(context.workdir.path, 'action-checkout');
   if (existsSync(dir)) return dir;
-  for (const file of execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean)) {
+  for (const file of execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean)) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     copyFileSync(join(root, file), join(dir, file));
   }
@@ -79,9 +84,14 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     if (given !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = given;
   }
   const result = await new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, [join(checkout, action.runs.main)], { env, cwd: dir, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ exitCode: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [join(checkout, action.runs.main)],
+      { env, cwd: dir, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ exitCode: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end();
   });
   return { ...result, outputs: parseOutputs(readFileSync(outputFile, 'utf8')) };
@@ -110,16 +120,31 @@ describe('the GitHub Action', () => {
     const action = parse(readFileSync(join(root, 'action.yml'), 'utf8')) as ActionYaml;
     expect(action.runs).toEqual({ using: 'node20', main: 'action/index.mjs' });
     expect(Object.keys(action.inputs).sort()).toEqual(
-      ['commit', 'environment', 'labels', 'pushgateway', 'remote-write', 'service', 'status', 'strict', 'timeout', 'version'].sort(),
+      [
+        'commit',
+        'environment',
+        'labels',
+        'pushgateway',
+        'remote-write',
+        'service',
+        'status',
+        'strict',
+        'timeout',
+        'version',
+      ].sort(),
     );
-    expect(execFileSync('git', ['ls-files', 'action/index.mjs'], { cwd: root, encoding: 'utf8' })).toBe('action/index.mjs\n');
+    expect(execFileSync('git', ['ls-files', 'action/index.mjs'], { cwd: root, encoding: 'utf8' })).toBe(
+      'action/index.mjs\n',
+    );
     execFileSync(process.execPath, ['scripts/build.mjs', '--check', 'action/index.mjs'], { cwd: root });
   });
 
   it('the currency check notices a stale file', () => {
     const stale = join(context.workdir.path, 'stale-index.mjs');
     writeFileSync(stale, `${readFileSync(join(root, 'action/index.mjs'), 'utf8')}\n// edited\n`);
-    expect(() => execFileSync(process.execPath, ['scripts/build.mjs', '--check', stale], { cwd: root, stdio: 'pipe' })).toThrow(/is not current with src\//);
+    expect(() =>
+      execFileSync(process.execPath, ['scripts/build.mjs', '--check', stale], { cwd: root, stdio: 'pipe' }),
+    ).toThrow(/is not current with src\//);
   });
 
   it('records the job from a plain checkout, with commit, branch and run from GitHub, masks the password and sets the totals', async () => {
@@ -127,7 +152,12 @@ describe('the GitHub Action', () => {
     const url = new URL(context.gateway.url);
     url.username = 'ci';
     url.password = encodeURIComponent('pa ss%word');
-    const inputs = { service: 'shop/api', environment: 'production', pushgateway: url.toString(), labels: 'team=payments\nregion=eu' };
+    const inputs = {
+      service: 'shop/api',
+      environment: 'production',
+      pushgateway: url.toString(),
+      labels: 'team=payments\nregion=eu',
+    };
 
     const failed = await runAction({ ...inputs, status: 'failure', version: '2.0.0' });
     expect(failed.stderr).toBe('');
@@ -143,31 +173,62 @@ describe('the GitHub Action', () => {
     const unescape = (data: string) => data.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
     expect(lines.slice(0, 2).map(unescape)).toEqual(['::add-mask::pa%20ss%25word', '::add-mask::pa ss%word']);
     expect(lines.slice(2).join('\n')).not.toMatch(/pa.ss/);
-    expect(success.stdout).toContain('deployctl: recorded success of shop/api in production; deployments now: success 1, failure 1, cancelled 0\n');
+    expect(success.stdout).toContain(
+      'deployctl: recorded success of shop/api in production; deployments now: success 1, failure 1, cancelled 0\n',
+    );
 
-    expect(success.outputs).toMatchObject({ status: 'success', recorded: 'true', 'success-total': '1', 'failure-total': '1', 'cancelled-total': '0', 'deployments-total': '2' });
-    expect(cancelled.outputs).toMatchObject({ status: 'cancelled', recorded: 'true', 'cancelled-total': '1', 'deployments-total': '3' });
+    expect(success.outputs).toMatchObject({
+      status: 'success',
+      recorded: 'true',
+      'success-total': '1',
+      'failure-total': '1',
+      'cancelled-total': '0',
+      'deployments-total': '2',
+    });
+    expect(cancelled.outputs).toMatchObject({
+      status: 'cancelled',
+      recorded: 'true',
+      'cancelled-total': '1',
+      'deployments-total': '3',
+    });
     const json = JSON.parse(success.outputs.json!) as Record<string, unknown>;
     const run = 'https://github.example/acme/shop/actions/runs/4242/attempts/2';
-    expect(json).toMatchObject({ commit: sha, source: { ci: 'github', branch: 'main', repository: 'acme/shop', buildUrl: run } });
+    expect(json).toMatchObject({
+      commit: sha,
+      source: { ci: 'github', branch: 'main', repository: 'acme/shop', buildUrl: run },
+    });
 
     const samples = await scrape(context.gateway.url);
     const group = { job: 'deployctl', service: 'shop/api', environment: 'production' };
     for (const status of ['success', 'failure', 'cancelled']) {
-      expect(value(samples, 'deployctl_deployments_total', { ...group, status, team: 'payments', region: 'eu' })).toBe(1);
+      expect(value(samples, 'deployctl_deployments_total', { ...group, status, team: 'payments', region: 'eu' })).toBe(
+        1,
+      );
     }
-    expect(select(samples, 'deployctl_deployment_source_info', group).map((s) => s.labels)).toEqual([{ ...group, ci: 'github', branch: 'main', repository: 'acme/shop', build_url: run, instance: '' }]);
-    expect(select(samples, 'deployctl_deployment_info', group).map((s) => [s.labels.version, s.labels.commit, s.labels.status])).toEqual([['2.0.2', sha, 'cancelled']]);
+    expect(select(samples, 'deployctl_deployment_source_info', group).map((s) => s.labels)).toEqual([
+      { ...group, ci: 'github', branch: 'main', repository: 'acme/shop', build_url: run, instance: '' },
+    ]);
+    expect(
+      select(samples, 'deployctl_deployment_info', group).map((s) => [
+        s.labels.version,
+        s.labels.commit,
+        s.labels.status,
+      ]),
+    ).toEqual([['2.0.2', sha, 'cancelled']]);
   });
 
-  it('maps GitHub\'s job.status spellings and records nothing for a skipped job', async () => {
+  it("maps GitHub's job.status spellings and records nothing for a skipped job", async () => {
     const inputs = { service: 'shop/web', environment: 'staging', pushgateway: context.gateway.url };
     expect((await runAction({ ...inputs, status: 'Cancelled' })).outputs.status).toBe('cancelled');
     const skipped = await runAction({ ...inputs, status: 'skipped' });
     expect(skipped.exitCode).toBe(0);
     expect(skipped.stdout).toBe('::notice::deployctl: the job was skipped: no deployment to record\n');
     const samples = await scrape(context.gateway.url);
-    expect(select(samples, 'deployctl_deployments_total', { service: 'shop/web' }).map((s) => [s.labels.status, s.value]).sort()).toEqual([
+    expect(
+      select(samples, 'deployctl_deployments_total', { service: 'shop/web' })
+        .map((s) => [s.labels.status, s.value])
+        .sort(),
+    ).toEqual([
       ['cancelled', 1],
       ['failure', 0],
       ['success', 0],
@@ -176,7 +237,13 @@ describe('the GitHub Action', () => {
 
   it('never fails the job over a gateway that is down, unless strict', async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const inputs = { service: 'shop/down', environment: 'production', pushgateway: down, status: 'success', timeout: '1' };
+    const inputs = {
+      service: 'shop/down',
+      environment: 'production',
+      pushgateway: down,
+      status: 'success',
+      timeout: '1',
+    };
     const lenient = await runAction(inputs);
     expect(lenient.exitCode).toBe(0);
     expect(lenient.stdout).toContain('::warning::deployctl: the deployment is not on the gateway yet');
@@ -189,11 +256,25 @@ describe('the GitHub Action', () => {
   });
 
   it('turns a missing status into a warning, and into a failure only under strict', async () => {
-    const lenient = await runAction({ service: 'shop/api', environment: 'production', pushgateway: context.gateway.url });
+    const lenient = await runAction({
+      service: 'shop/api',
+      environment: 'production',
+      pushgateway: context.gateway.url,
+    });
     expect(lenient.exitCode).toBe(0);
-    expect(lenient.stdout).toBe('::warning::deployctl: the status input is empty: give it `status: ${{ job.status }}`; nothing was recorded\n');
-    const strict = await runAction({ service: 'shop/api', environment: 'production', pushgateway: context.gateway.url, status: 'done', strict: 'true' });
+    expect(lenient.stdout).toBe(
+      '::warning::deployctl: the status input is empty: give it `status: ${{ job.status }}`; nothing was recorded\n',
+    );
+    const strict = await runAction({
+      service: 'shop/api',
+      environment: 'production',
+      pushgateway: context.gateway.url,
+      status: 'done',
+      strict: 'true',
+    });
     expect(strict.exitCode).toBe(1);
-    expect(strict.stdout).toBe('::error::deployctl: the status input is "done", not success, failure or cancelled; nothing was recorded\n');
+    expect(strict.stdout).toBe(
+      '::error::deployctl: the status input is "done", not success, failure or cancelled; nothing was recorded\n',
+    );
   });
 });

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { deployctl } from '../helpers/cli.js';
-import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
-import { freePort, startPushgateway, startServer, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
+import { freePort, type RunningServer, startPushgateway, startServer, tempDir } from '../helpers/pushgateway.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 const exampleConfig = join(examples, 'alertmanager/alertmanager.yml');
@@ -48,7 +48,8 @@ function testConfig(receiverUrl: string): string {
   const config = parse(readFileSync(exampleConfig, 'utf8'));
   Object.assign(config.route, { group_wait: '1s', group_interval: '1s', repeat_interval: '1h' });
   for (const receiver of config.receivers) {
-    for (const webhook of receiver.webhook_configs ?? []) webhook.url = `${receiverUrl}${new URL(webhook.url).pathname}`;
+    for (const webhook of receiver.webhook_configs ?? [])
+      webhook.url = `${receiverUrl}${new URL(webhook.url).pathname}`;
   }
   return stringify(config);
 }
@@ -60,7 +61,13 @@ async function startAlertmanager(dir: string, configText: string): Promise<Runni
   return startServer(
     'alertmanager',
     'prometheus-alertmanager',
-    [`--config.file=${config}`, `--storage.path=${join(dir, 'am-data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    [
+      `--config.file=${config}`,
+      `--storage.path=${join(dir, 'am-data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
     port,
     `http://127.0.0.1:${port}/-/ready`,
   );
@@ -96,7 +103,9 @@ describe('a failed deployment reaches a person through Alertmanager', () => {
     gateway = await startPushgateway();
     mkdirSync(join(workdir.path, 'am'));
     alertmanager = await startAlertmanager(join(workdir.path, 'am'), testConfig(receiver.url));
-    prometheus = await startPrometheus(workdir.path, gateway.url, [join(examples, 'prometheus/deployctl-rules.yml')], { alertmanager: alertmanager.url });
+    prometheus = await startPrometheus(workdir.path, gateway.url, [join(examples, 'prometheus/deployctl-rules.yml')], {
+      alertmanager: alertmanager.url,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -110,24 +119,56 @@ describe('a failed deployment reaches a person through Alertmanager', () => {
   it('notifies the chat receiver with service, environment and a summary, and resolves after a success', async () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url };
     const target = ['--service', 'shop/api', '--env', 'production'];
-    const failed = await deployctl(['record', ...target, '--status', 'failure', '--version', '3.1.0', '--commit', 'abc1234'], { env, cwd: workdir.path });
+    const failed = await deployctl(
+      ['record', ...target, '--status', 'failure', '--version', '3.1.0', '--commit', 'abc1234'],
+      { env, cwd: workdir.path },
+    );
     expect(failed.exitCode).toBe(0);
 
-    const isOurs = (n: Notification) => n.alerts.some((a) => a.labels.alertname === 'DeploymentFailed' && a.labels.service === 'shop/api');
-    const firing = await waitFor(() => receiver.received.find((n) => isOurs(n) && n.status === 'firing'), 'the firing notification', 60_000);
+    const isOurs = (n: Notification) =>
+      n.alerts.some((a) => a.labels.alertname === 'DeploymentFailed' && a.labels.service === 'shop/api');
+    const firing = await waitFor(
+      () => receiver.received.find((n) => isOurs(n) && n.status === 'firing'),
+      'the firing notification',
+      60_000,
+    );
     expect(firing.path).toBe('/deployctl');
     expect(firing.receiver).toBe('deploy-chat');
-    expect(firing.groupLabels).toEqual({ alertname: 'DeploymentFailed', service: 'shop/api', environment: 'production' });
+    expect(firing.groupLabels).toEqual({
+      alertname: 'DeploymentFailed',
+      service: 'shop/api',
+      environment: 'production',
+    });
     const [alert] = firing.alerts;
-    expect(alert!.labels).toMatchObject({ alertname: 'DeploymentFailed', service: 'shop/api', environment: 'production', severity: 'warning', version: '3.1.0', commit: 'abc1234' });
+    expect(alert!.labels).toMatchObject({
+      alertname: 'DeploymentFailed',
+      service: 'shop/api',
+      environment: 'production',
+      severity: 'warning',
+      version: '3.1.0',
+      commit: 'abc1234',
+    });
     expect(alert!.annotations.summary).toBe('The last deployment of shop/api in production failed');
-    expect(alert!.annotations.description).toBe('Version 3.1.0 (commit abc1234) failed to deploy. The alert clears with the next successful deployment.');
+    expect(alert!.annotations.description).toBe(
+      'Version 3.1.0 (commit abc1234) failed to deploy. The alert clears with the next successful deployment.',
+    );
 
-    const succeeded = await deployctl(['record', ...target, '--status', 'success', '--version', '3.1.1', '--commit', 'abc1235'], { env, cwd: workdir.path });
+    const succeeded = await deployctl(
+      ['record', ...target, '--status', 'success', '--version', '3.1.1', '--commit', 'abc1235'],
+      { env, cwd: workdir.path },
+    );
     expect(succeeded.exitCode).toBe(0);
-    const resolved = await waitFor(() => receiver.received.find((n) => isOurs(n) && n.status === 'resolved'), 'the resolved notification', 60_000);
+    const resolved = await waitFor(
+      () => receiver.received.find((n) => isOurs(n) && n.status === 'resolved'),
+      'the resolved notification',
+      60_000,
+    );
     expect(resolved.receiver).toBe('deploy-chat');
     expect(resolved.alerts[0]!.status).toBe('resolved');
-    expect(resolved.alerts[0]!.labels).toMatchObject({ service: 'shop/api', environment: 'production', version: '3.1.0' });
+    expect(resolved.alerts[0]!.labels).toMatchObject({
+      service: 'shop/api',
+      environment: 'production',
+      version: '3.1.0',
+    });
   }, 120_000);
 });

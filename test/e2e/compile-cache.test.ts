@@ -1,7 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deployctl } from '../helpers/cli.js';
 import { tempDir } from '../helpers/pushgateway.js';
@@ -37,7 +47,11 @@ describe('the code cache of the CLI bundle', () => {
     // not used, written afresh, and the command runs as ever.
     const whole = () => {
       const cache = readFileSync(join(dir, file!));
-      return cache.toString('latin1', 0, 4) === 'DCV8' && cache.readUInt32LE(4) === cache.length - 28 && !cache.subarray(cache.length - 4096).equals(Buffer.alloc(4096));
+      return (
+        cache.toString('latin1', 0, 4) === 'DCV8' &&
+        cache.readUInt32LE(4) === cache.length - 28 &&
+        !cache.subarray(cache.length - 4096).equals(Buffer.alloc(4096))
+      );
     };
     const damaged = readFileSync(join(dir, file!));
     writeFileSync(join(dir, file!), Buffer.concat([damaged.subarray(0, 4096), Buffer.alloc(damaged.length - 4096)]));
@@ -59,7 +73,7 @@ describe('the code cache of the CLI bundle', () => {
     expect(statSync(join(shared, 'deployctl', file!)).size).toBe('planted'.length);
   });
 
-  it('keeps a cache for each of two installs on one machine, instead of each writing over the other\'s', async () => {
+  it("keeps a cache for each of two installs on one machine, instead of each writing over the other's", async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const installs = ['one', 'two'].map((name) => {
       const dir = join(workdir.path, `install-${name}`);
@@ -74,12 +88,17 @@ describe('the code cache of the CLI bundle', () => {
     appendFileSync(join(installs[1]!, 'dist', 'cli.cjs'), '\n// another build\n');
     const env = { XDG_CACHE_HOME: join(workdir.path, 'two-installs') };
     const dir = join(env.XDG_CACHE_HOME, 'deployctl');
-    const run = (install: string) => execFileSync(process.execPath, [join(install, 'bin', 'deployctl'), 'record', '--help'], { env: { PATH: process.env.PATH, ...env } });
+    const run = (install: string) =>
+      execFileSync(process.execPath, [join(install, 'bin', 'deployctl'), 'record', '--help'], {
+        env: { PATH: process.env.PATH, ...env },
+      });
     for (const install of installs) run(install);
     const written = Object.fromEntries(readdirSync(dir).map((file) => [file, statSync(join(dir, file)).mtimeMs]));
     expect(Object.keys(written)).toHaveLength(2);
     for (const install of [...installs, ...installs]) run(install);
-    expect(Object.fromEntries(readdirSync(dir).map((file) => [file, statSync(join(dir, file)).mtimeMs]))).toEqual(written);
+    expect(Object.fromEntries(readdirSync(dir).map((file) => [file, statSync(join(dir, file)).mtimeMs]))).toEqual(
+      written,
+    );
   });
 
   it('runs without one when the cache folder cannot be made, or when NODE_DISABLE_COMPILE_CACHE is set', async () => {
@@ -89,7 +108,9 @@ describe('the code cache of the CLI bundle', () => {
     expect(plain.exitCode).toBe(0);
     expect(plain.stderr).toBe('');
     const off = join(workdir.path, 'off');
-    expect(await deployctl(['--help'], { env: { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' } })).toEqual(plain);
+    expect(await deployctl(['--help'], { env: { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' } })).toEqual(
+      plain,
+    );
     expect(existsSync(join(off, 'deployctl'))).toBe(false);
   });
 });

@@ -1,11 +1,11 @@
-import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, deployctl } from '../helpers/cli.js';
 import { TestRepo } from '../helpers/git.js';
-import { eventually, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
+import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const rules = join(root, 'examples/prometheus/deployctl-rules.yml');
@@ -29,22 +29,79 @@ async function scriptedHistory(): Promise<void> {
   repo.commit('c1', T0);
   const api = ['-s', 'shop/api', '-e', 'prod'];
   const check = (result: { exitCode: number; stderr: string }) => expect(result.exitCode, result.stderr).toBe(0);
-  check(await record([...api, '--status', 'success', '--duration', '90', '--finished-at', String(T0 + 3_600)], repo.path));
+  check(
+    await record([...api, '--status', 'success', '--duration', '90', '--finished-at', String(T0 + 3_600)], repo.path),
+  );
   repo.commit('c2', T0 + 4_000);
   repo.commit('c3', T0 + 5_000);
-  check(await record([...api, '--status', 'failure', '--duration', '30', '--finished-at', String(T0 + 7_000)], repo.path));
-  check(await record([...api, '--status', 'failure', '--duration', '40', '--finished-at', String(T0 + 8_000)], repo.path));
+  check(
+    await record([...api, '--status', 'failure', '--duration', '30', '--finished-at', String(T0 + 7_000)], repo.path),
+  );
+  check(
+    await record([...api, '--status', 'failure', '--duration', '40', '--finished-at', String(T0 + 8_000)], repo.path),
+  );
   check(await deployctl(['step', 'build', ...api, '--', 'sleep', '0.2'], { env, cwd: repo.path }));
   check(await deployctl(['step', 'migrate', ...api, '--', 'true'], { env, cwd: repo.path }));
-  check(await record([...api, '--status', 'success', '--duration', '120', '--finished-at', String(T0 + 9_000), '--version', '2.0.0'], repo.path));
+  check(
+    await record(
+      [...api, '--status', 'success', '--duration', '120', '--finished-at', String(T0 + 9_000), '--version', '2.0.0'],
+      repo.path,
+    ),
+  );
 
   const web = ['-s', 'shop/web', '-e', 'staging'];
-  check(await record([...web, '--status', 'success', '--commit', 'w1', '--commit-time', String(T0), '--finished-at', String(T0 + 600), '--duration', '10']));
-  check(await record([...web, '--status', 'success', '--commit', 'w2', '--commit-time', String(T0 + 1_000), '--finished-at', String(T0 + 1_900), '--duration', '20']));
-  check(await record([...web, '--status', 'cancelled', '--commit', 'w3', '--finished-at', String(T0 + 2_000), '--duration', '5']));
+  check(
+    await record([
+      ...web,
+      '--status',
+      'success',
+      '--commit',
+      'w1',
+      '--commit-time',
+      String(T0),
+      '--finished-at',
+      String(T0 + 600),
+      '--duration',
+      '10',
+    ]),
+  );
+  check(
+    await record([
+      ...web,
+      '--status',
+      'success',
+      '--commit',
+      'w2',
+      '--commit-time',
+      String(T0 + 1_000),
+      '--finished-at',
+      String(T0 + 1_900),
+      '--duration',
+      '20',
+    ]),
+  );
+  check(
+    await record([
+      ...web,
+      '--status',
+      'cancelled',
+      '--commit',
+      'w3',
+      '--finished-at',
+      String(T0 + 2_000),
+      '--duration',
+      '5',
+    ]),
+  );
 
   const example = await execa('sh', [join(root, 'examples/deploy.sh')], {
-    env: { ...env, PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL: `${process.execPath} ${BIN}`, VERSION: '9.9.9' },
+    env: {
+      ...env,
+      PATH: process.env.PATH ?? '',
+      HOME: workdir.path,
+      DEPLOYCTL: `${process.execPath} ${BIN}`,
+      VERSION: '9.9.9',
+    },
     extendEnv: false,
     cwd: workdir.path,
     reject: false,
@@ -85,9 +142,12 @@ interface DashboardTarget {
 function dashboardTargets(file: string): { targets: DashboardTarget[]; variables: string[] } {
   const dashboard = JSON.parse(readFileSync(join(root, 'grafana-dashboards', file), 'utf8'));
   const targets: DashboardTarget[] = [];
-  for (const panel of dashboard.panels) for (const t of panel.targets ?? []) targets.push({ panel: panel.title, expr: t.expr });
+  for (const panel of dashboard.panels)
+    for (const t of panel.targets ?? []) targets.push({ panel: panel.title, expr: t.expr });
   for (const a of dashboard.annotations.list) if (a.expr) targets.push({ panel: `annotation ${a.name}`, expr: a.expr });
-  const variables = dashboard.templating.list.filter((v: { type: string }) => v.type === 'query').map((v: { definition: string }) => v.definition);
+  const variables = dashboard.templating.list
+    .filter((v: { type: string }) => v.type === 'query')
+    .map((v: { definition: string }) => v.definition);
   return { targets, variables };
 }
 
@@ -115,16 +175,21 @@ describe.each(['deployments.json', 'dora.json'])('dashboard %s against the real 
     expect(result.length, interpolate(expr)).toBeGreaterThan(0);
   });
 
-  it.each(targets.map((t) => [t.panel, t.expr]))('panel "%s" returns data for shop/api in prod', async (panel, expr) => {
-    // Cancelled is the one count that shop/api has none of; it still answers, with 0.
-    const result = await prometheus.query(interpolate(expr, 'shop/api', 'prod'));
-    expect(result.length, `${panel}: ${interpolate(expr, 'shop/api', 'prod')}`).toBeGreaterThan(0);
-  });
+  it.each(targets.map((t) => [t.panel, t.expr]))(
+    'panel "%s" returns data for shop/api in prod',
+    async (panel, expr) => {
+      // Cancelled is the one count that shop/api has none of; it still answers, with 0.
+      const result = await prometheus.query(interpolate(expr, 'shop/api', 'prod'));
+      expect(result.length, `${panel}: ${interpolate(expr, 'shop/api', 'prod')}`).toBeGreaterThan(0);
+    },
+  );
 
   it('fills its service and environment variables from the metrics', async () => {
     for (const definition of variables) {
       const match = /^label_values\((.*), (\w+)\)$/.exec(interpolate(definition))!;
-      const response = await fetch(`${prometheus.url}/api/v1/label/${match[2]}/values?${new URLSearchParams({ 'match[]': match[1]! })}`);
+      const response = await fetch(
+        `${prometheus.url}/api/v1/label/${match[2]}/values?${new URLSearchParams({ 'match[]': match[1]! })}`,
+      );
       const values = ((await response.json()) as { data: string[] }).data;
       expect(values.length, definition).toBeGreaterThan(0);
     }
@@ -173,7 +238,10 @@ describe('the numbers on the dashboards equal the scripted history', () => {
   });
 
   it('gives deployctl dora the same numbers', async () => {
-    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '--json'], { env, cwd: workdir.path });
+    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '--json'], {
+      env,
+      cwd: workdir.path,
+    });
     expect(result.exitCode, result.stderr).toBe(0);
     const { rows } = JSON.parse(result.stdout) as { rows: Record<string, any>[] };
     const api = rows.find((r) => r.service === 'shop/api')!;
@@ -190,14 +258,29 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     expect(web.timeToRestoreSeconds).toEqual({ value: null, band: null });
     expect(rows.map((r) => r.service).sort()).toEqual(['example/api', 'example/api-schema', 'shop/api', 'shop/web']);
 
-    const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '-s', 'shop/api'], { env, cwd: workdir.path });
-    expect(table.stdout).toMatch(/shop\/api\s+prod\s+4\s+0\s+2\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+50%\s+33m20s \(elite\)/);
+    const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '-s', 'shop/api'], {
+      env,
+      cwd: workdir.path,
+    });
+    expect(table.stdout).toMatch(
+      /shop\/api\s+prod\s+4\s+0\s+2\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+50%\s+33m20s \(elite\)/,
+    );
 
     // One hour says nothing about a daily rate: the count, no band.
-    const hour = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '-s', 'shop/api'], { env, cwd: workdir.path });
+    const hour = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '-s', 'shop/api'], {
+      env,
+      cwd: workdir.path,
+    });
     expect(hour.stdout).toMatch(/shop\/api\s+prod\s+4\s+0\s+2 in 1h\s+1h10m \(elite\)/);
     expect(hour.stdout).toContain('a window shorter than a day gives no daily frequency or band');
-    const hourJson = JSON.parse((await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '--json', '-s', 'shop/api'], { env, cwd: workdir.path })).stdout);
+    const hourJson = JSON.parse(
+      (
+        await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1h', '--json', '-s', 'shop/api'], {
+          env,
+          cwd: workdir.path,
+        })
+      ).stdout,
+    );
     expect(hourJson.rows[0].deploymentFrequencyPerDay).toEqual({ value: null, band: null });
   });
 
@@ -205,7 +288,14 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     const status = await deployctl(['status', '--json'], { env, cwd: workdir.path });
     const groups = JSON.parse(status.stdout) as Record<string, any>[];
     const api = groups.find((g) => g.service === 'shop/api')!;
-    expect(api).toMatchObject({ version: '2.0.0', status: 'success', finishedAt: T0 + 9_000, durationSeconds: 120, inProgress: false, deployments: { success: 2, failure: 2, cancelled: 0 } });
+    expect(api).toMatchObject({
+      version: '2.0.0',
+      status: 'success',
+      finishedAt: T0 + 9_000,
+      durationSeconds: 120,
+      inProgress: false,
+      deployments: { success: 2, failure: 2, cancelled: 0 },
+    });
     const doctor = await deployctl(['doctor', '--prometheus', prometheus.url], { env, cwd: workdir.path });
     expect(doctor.stdout).toContain('has honor_labels: true');
     expect(doctor.exitCode, doctor.stdout).toBe(0);

@@ -6,11 +6,14 @@ const dir = new URL('../../examples/prometheus/', import.meta.url).pathname;
 const promtool = (...args: string[]) => execFileSync('promtool', args, { encoding: 'utf8', cwd: dir });
 
 describe('examples/prometheus', () => {
-  it.each(['prometheus.yml', 'prometheus-compose.yml'])('%s is a config that promtool accepts, with its rule file', (file) => {
-    const output = promtool('check', 'config', file);
-    expect(output).toContain(`SUCCESS: ${file} is valid prometheus config file syntax`);
-    expect(output).toContain('SUCCESS: 27 rules found');
-  });
+  it.each(['prometheus.yml', 'prometheus-compose.yml'])(
+    '%s is a config that promtool accepts, with its rule file',
+    (file) => {
+      const output = promtool('check', 'config', file);
+      expect(output).toContain(`SUCCESS: ${file} is valid prometheus config file syntax`);
+      expect(output).toContain('SUCCESS: 27 rules found');
+    },
+  );
 
   it.each(['prometheus.yml', 'prometheus-compose.yml'])('%s scrapes the gateway with honor_labels: true', (file) => {
     expect(readFileSync(`${dir}/${file}`, 'utf8')).toMatch(/job_name: pushgateway\n(?:.*\n)*?\s+honor_labels: true/);

@@ -14,10 +14,17 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const context = useGatewayAndWorkdir();
 const templatePath = join(root, 'examples/gitlab/deployctl.gitlab-ci.yml');
-const template = parse(readFileSync(templatePath, 'utf8')) as Record<string, { before_script: string[]; after_script: string[] }>;
+const template = parse(readFileSync(templatePath, 'utf8')) as Record<
+  string,
+  { before_script: string[]; after_script: string[] }
+>;
 
 /** One GitLab job around `script`: before_script, script and after_script each in a shell of its own, as the runner does. */
-async function gitlabJob(service: string, script: string, jobStatus: (scriptExit: number) => string): Promise<{ exits: number[]; stderr: string }> {
+async function gitlabJob(
+  service: string,
+  script: string,
+  jobStatus: (scriptExit: number) => string,
+): Promise<{ exits: number[]; stderr: string }> {
   const repo = new TestRepo(join(context.workdir.path, `repo-${service}`));
   const sha = repo.commit('deploy me', 1_767_261_600);
   const env = {
@@ -69,22 +76,46 @@ describe('the GitLab CI template', () => {
     expect(canceled.exits).toEqual([0, 0, 0]);
 
     const samples = await scrape(context.gateway.url);
-    const count = (service: string, status: string) => value(samples, 'deployctl_deployments_total', { service, environment: 'production', status });
+    const count = (service: string, status: string) =>
+      value(samples, 'deployctl_deployments_total', { service, environment: 'production', status });
     expect([count('gl-ok', 'success'), count('gl-ok', 'failure'), count('gl-ok', 'cancelled')]).toEqual([1, 0, 0]);
-    expect([count('gl-failed', 'success'), count('gl-failed', 'failure'), count('gl-failed', 'cancelled')]).toEqual([0, 1, 0]);
-    expect([count('gl-canceled', 'success'), count('gl-canceled', 'failure'), count('gl-canceled', 'cancelled')]).toEqual([0, 0, 1]);
-    // before_script's start put the start time down: the 1 s script is in the duration.
-    expect(value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'gl-ok', status: 'success' })).toBeGreaterThanOrEqual(1);
-    expect(value(samples, 'deployctl_deployment_in_progress', { service: 'gl-ok' })).toBe(0);
-    expect(select(samples, 'deployctl_deployment_source_info', { service: 'gl-failed' }).map((s) => [s.labels.ci, s.labels.repository, s.labels.branch])).toEqual([
-      ['gitlab', 'acme/shop', 'main'],
+    expect([count('gl-failed', 'success'), count('gl-failed', 'failure'), count('gl-failed', 'cancelled')]).toEqual([
+      0, 1, 0,
     ]);
+    expect([
+      count('gl-canceled', 'success'),
+      count('gl-canceled', 'failure'),
+      count('gl-canceled', 'cancelled'),
+    ]).toEqual([0, 0, 1]);
+    // before_script's start put the start time down: the 1 s script is in the duration.
+    expect(
+      value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'gl-ok', status: 'success' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(value(samples, 'deployctl_deployment_in_progress', { service: 'gl-ok' })).toBe(0);
+    expect(
+      select(samples, 'deployctl_deployment_source_info', { service: 'gl-failed' }).map((s) => [
+        s.labels.ci,
+        s.labels.repository,
+        s.labels.branch,
+      ]),
+    ).toEqual([['gitlab', 'acme/shop', 'main']]);
   });
 
   it('never stops the deploy over a gateway that is down, unless DEPLOYCTL_STRICT=true', async () => {
     const lines = template['.deployctl']!.before_script;
-    const env = { PATH: process.env.PATH ?? '', HOME: context.workdir.path, DEPLOYCTL: `${process.execPath} ${BIN}`, DEPLOYCTL_SERVICE: 'gl-down', DEPLOYCTL_ENV: 'production', DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_TIMEOUT: '1', DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'state-down') };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: context.workdir.path,
+      DEPLOYCTL: `${process.execPath} ${BIN}`,
+      DEPLOYCTL_SERVICE: 'gl-down',
+      DEPLOYCTL_ENV: 'production',
+      DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9',
+      DEPLOYCTL_TIMEOUT: '1',
+      DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'state-down'),
+    };
     await expect(run('bash', ['-c', lines.join('\n')], { env })).resolves.toBeDefined();
-    await expect(run('bash', ['-c', lines.join('\n')], { env: { ...env, DEPLOYCTL_STRICT: 'true' } })).rejects.toMatchObject({ code: 1 });
+    await expect(
+      run('bash', ['-c', lines.join('\n')], { env: { ...env, DEPLOYCTL_STRICT: 'true' } }),
+    ).rejects.toMatchObject({ code: 1 });
   });
 });

@@ -17,10 +17,16 @@ const stack = useGatewayAndWorkdir();
 const { workdir } = stack;
 
 const cli = (args: string[], env: Record<string, string> = {}, cwd = workdir.path) =>
-  deployctl(args, { env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state'), ...env }, cwd, timeout: 30_000 });
+  deployctl(args, {
+    env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state'), ...env },
+    cwd,
+    timeout: 30_000,
+  });
 
 async function deployments(service: string, status = 'success', url = stack.gateway.url): Promise<number> {
-  const found = (await scrape(url)).filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  const found = (await scrape(url)).filter(
+    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
+  );
   return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
 }
 
@@ -65,43 +71,60 @@ const canMount = (() => {
 })();
 
 describe('local faults never change the outcome', () => {
-  it.skipIf(!canMount)('a read-only state directory: the record still lands, with one warning; run keeps the command’s exit code', async () => {
-    const mounted = readOnlyDir('readonly');
-    if (!mounted) throw new Error('mount -t tmpfs -o ro failed although running as root');
-    const env = { DEPLOYCTL_STATE_DIR: join(mounted, 'state') };
-    for (const stateDir of [mounted, join(mounted, 'state')]) {
-      const record = await cli(['record', '-s', `ro-${stateDir === mounted ? 'top' : 'sub'}`, '-e', 'prod', '--status', 'success'], { DEPLOYCTL_STATE_DIR: stateDir });
-      expect(record.exitCode).toBe(0);
-      expect(warnings(record.stderr)).toHaveLength(1);
-      expect(record.stderr).toMatch(/^deployctl: warning: success of ro-\w+ in prod could not be kept on disk before sending \((EROFS|ENOENT)\); it was sent\n$/);
-      expect(await deployments(`ro-${stateDir === mounted ? 'top' : 'sub'}`)).toBe(1);
-    }
+  it.skipIf(!canMount)(
+    'a read-only state directory: the record still lands, with one warning; run keeps the command’s exit code',
+    async () => {
+      const mounted = readOnlyDir('readonly');
+      if (!mounted) throw new Error('mount -t tmpfs -o ro failed although running as root');
+      const env = { DEPLOYCTL_STATE_DIR: join(mounted, 'state') };
+      for (const stateDir of [mounted, join(mounted, 'state')]) {
+        const record = await cli(
+          ['record', '-s', `ro-${stateDir === mounted ? 'top' : 'sub'}`, '-e', 'prod', '--status', 'success'],
+          { DEPLOYCTL_STATE_DIR: stateDir },
+        );
+        expect(record.exitCode).toBe(0);
+        expect(warnings(record.stderr)).toHaveLength(1);
+        expect(record.stderr).toMatch(
+          /^deployctl: warning: success of ro-\w+ in prod could not be kept on disk before sending \((EROFS|ENOENT)\); it was sent\n$/,
+        );
+        expect(await deployments(`ro-${stateDir === mounted ? 'top' : 'sub'}`)).toBe(1);
+      }
 
-    const run = await cli(['run', '-s', 'ro-run', '-e', 'prod', '--', 'sh', '-c', 'exit 3'], env);
-    expect(run.exitCode).toBe(3);
-    expect(await deployments('ro-run', 'failure')).toBe(1);
-    expect(warnings(run.stderr)).toHaveLength(1);
-    expect(run.stderr).toContain('could not be kept');
+      const run = await cli(['run', '-s', 'ro-run', '-e', 'prod', '--', 'sh', '-c', 'exit 3'], env);
+      expect(run.exitCode).toBe(3);
+      expect(await deployments('ro-run', 'failure')).toBe(1);
+      expect(warnings(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain('could not be kept');
 
-    const step = await cli(['step', 'migrate', '-s', 'ro-run', '-e', 'prod', '--', 'sh', '-c', 'exit 4'], env);
-    expect(step.exitCode).toBe(4);
-    expect(step.stderr).not.toContain('unexpected error');
+      const step = await cli(['step', 'migrate', '-s', 'ro-run', '-e', 'prod', '--', 'sh', '-c', 'exit 4'], env);
+      expect(step.exitCode).toBe(4);
+      expect(step.stderr).not.toContain('unexpected error');
 
-    // start cannot keep its note for finish, but the deployment is marked in progress all the same.
-    const start = await cli(['start', '-s', 'ro-start', '-e', 'prod'], env);
-    expect(start.exitCode).toBe(0);
-    expect(start.stderr).not.toContain('not recorded');
-    expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(1);
-    const finish = await cli(['finish', '-s', 'ro-start', '-e', 'prod', '--status', 'success'], env);
-    expect(finish.exitCode).toBe(0);
-    expect(await deployments('ro-start')).toBe(1);
-    expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(0);
-    expect(readdirSync(mounted)).toEqual([]);
-  });
+      // start cannot keep its note for finish, but the deployment is marked in progress all the same.
+      const start = await cli(['start', '-s', 'ro-start', '-e', 'prod'], env);
+      expect(start.exitCode).toBe(0);
+      expect(start.stderr).not.toContain('not recorded');
+      expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(1);
+      const finish = await cli(['finish', '-s', 'ro-start', '-e', 'prod', '--status', 'success'], env);
+      expect(finish.exitCode).toBe(0);
+      expect(await deployments('ro-start')).toBe(1);
+      expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(0);
+      expect(readdirSync(mounted)).toEqual([]);
+    },
+  );
 
   const oddStates: [string, (stateDir: string) => void][] = [
-    ['a file named outbox/corrupt', (dir) => (mkdirSync(join(dir, 'outbox'), { recursive: true }), writeFileSync(join(dir, 'outbox', 'corrupt'), '\u0000garbage'))],
-    ['an outbox that is a file', (dir) => (mkdirSync(dir, { recursive: true }), writeFileSync(join(dir, 'outbox'), 'not a directory'))],
+    [
+      'a file named outbox/corrupt',
+      (dir) => (
+        mkdirSync(join(dir, 'outbox'), { recursive: true }),
+        writeFileSync(join(dir, 'outbox', 'corrupt'), '\u0000garbage')
+      ),
+    ],
+    [
+      'an outbox that is a file',
+      (dir) => (mkdirSync(dir, { recursive: true }), writeFileSync(join(dir, 'outbox'), 'not a directory')),
+    ],
     ['a state directory that is a file', (dir) => writeFileSync(dir, 'not a directory')],
     [
       'directories where files are expected',
@@ -142,7 +165,9 @@ function listing(dir: string): string[] {
   const out: string[] = [];
   const walk = (path: string) => {
     const st = statSync(path);
-    out.push(`${path.slice(dir.length)} ${st.isDirectory() ? 'd' : 'f'} ${st.isDirectory() ? '' : st.size} ${st.mtimeMs}`);
+    out.push(
+      `${path.slice(dir.length)} ${st.isDirectory() ? 'd' : 'f'} ${st.isDirectory() ? '' : st.size} ${st.mtimeMs}`,
+    );
     if (st.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name));
   };
   if (existsSync(dir)) walk(dir);
@@ -167,7 +192,15 @@ function keptRecord(targetUrl: string, service: string, overrides: Record<string
       host: hostname(),
       target: { backend: 'pushgateway', url: targetUrl },
       grouping: { job: 'deployctl', service, environment: 'prod' },
-      record: { kind: 'deployment', id, status: 'success', labels: {}, finishedAt: Date.now() / 1000 - 3600, version: 'v1', commit: '' },
+      record: {
+        kind: 'deployment',
+        id,
+        status: 'success',
+        labels: {},
+        finishedAt: Date.now() / 1000 - 3600,
+        version: 'v1',
+        commit: '',
+      },
       ...overrides,
     },
   };
@@ -189,7 +222,10 @@ describe('--dry-run is dry everywhere', () => {
     const other = keptRecord(elsewhere, 'dry-kept');
     writeFileSync(join(stateDir, 'outbox', keptName(elsewhere, 'dry-kept', other.id)), JSON.stringify(other.body));
     const own = keptRecord(`${stack.gateway.url}/`, 'dry-own');
-    writeFileSync(join(stateDir, 'outbox', keptName(`${stack.gateway.url}/`, 'dry-own', own.id)), JSON.stringify(own.body));
+    writeFileSync(
+      join(stateDir, 'outbox', keptName(`${stack.gateway.url}/`, 'dry-own', own.id)),
+      JSON.stringify(own.body),
+    );
     writeFileSync(join(stateDir, 'outbox', '00000000000001-broken.json'), '{"format":2,');
 
     const marker = join(workdir.path, 'dry-marker');
@@ -207,7 +243,14 @@ describe('--dry-run is dry everywhere', () => {
       [['delete', '-s', 'dry', '-e', 'prod'], 0],
     ];
     for (const [args, code] of commands) {
-      const result = await cli([...args.slice(0, args.indexOf('--') === -1 ? args.length : args.indexOf('--')), '--dry-run', ...(args.includes('--') ? args.slice(args.indexOf('--')) : [])], env);
+      const result = await cli(
+        [
+          ...args.slice(0, args.indexOf('--') === -1 ? args.length : args.indexOf('--')),
+          '--dry-run',
+          ...(args.includes('--') ? args.slice(args.indexOf('--')) : []),
+        ],
+        env,
+      );
       expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: code });
     }
     const doctor = await cli(['doctor', '-s', 'dry', '-e', 'prod', '--dry-run'], env);
@@ -218,11 +261,19 @@ describe('--dry-run is dry everywhere', () => {
 
     // flush --dry-run says what it would send, and where.
     const flush = await cli(['flush', '--dry-run'], env);
-    expect(flush.stdout).toContain(`would send 1 kept record(s) to ${elsewhere} (not the configured gateway: without its credentials):\n  success of dry-kept in prod\n`);
-    expect(flush.stdout).toContain(`would send 1 kept record(s) to ${stack.gateway.url}/:\n  success of dry-own in prod\n`);
-    expect(flush.stderr).toMatch(/00000000000001-broken\.json is not a record deployctl can send \(not valid JSON\); it would be quarantined/);
+    expect(flush.stdout).toContain(
+      `would send 1 kept record(s) to ${elsewhere} (not the configured gateway: without its credentials):\n  success of dry-kept in prod\n`,
+    );
+    expect(flush.stdout).toContain(
+      `would send 1 kept record(s) to ${stack.gateway.url}/:\n  success of dry-own in prod\n`,
+    );
+    expect(flush.stderr).toMatch(
+      /00000000000001-broken\.json is not a record deployctl can send \(not valid JSON\); it would be quarantined/,
+    );
     const run = await cli(['run', '-s', 'dry', '-e', 'prod', '--dry-run', '--', 'touch', marker], env);
-    expect(run.stderr).toContain(`deployctl: would run: touch ${marker}\ndeployctl: and, if it succeeds:\nPOST ${stack.gateway.url}/metrics/job@base64/`);
+    expect(run.stderr).toContain(
+      `deployctl: would run: touch ${marker}\ndeployctl: and, if it succeeds:\nPOST ${stack.gateway.url}/metrics/job@base64/`,
+    );
     expect(run.stderr).toContain('deployctl_deployments_total{status="success"} 2');
     expect(listing(stateDir)).toEqual(before.files);
     expect(await gatewayGroups()).toEqual(before.gateway);
@@ -235,14 +286,19 @@ describe('kept records go only to their own target', () => {
     const urlA = `http://127.0.0.1:${portA}`;
     const stateDir = join(workdir.path, 'targets');
     const env = { DEPLOYCTL_STATE_DIR: stateDir };
-    const down = await cli(['record', '-s', 'tgt', '-e', 'prod', '--status', 'failure', '--timeout', '0.5'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: urlA });
+    const down = await cli(['record', '-s', 'tgt', '-e', 'prod', '--status', 'failure', '--timeout', '0.5'], {
+      ...env,
+      DEPLOYCTL_PUSHGATEWAY_URL: urlA,
+    });
     expect(down.exitCode).toBe(0);
     expect(down.stderr).toContain('is not on the gateway yet');
     expect(keptIn(stateDir)).toHaveLength(1);
 
     const toB = await cli(['record', '-s', 'tgt', '-e', 'prod', '--status', 'success'], env);
     expect(toB.exitCode).toBe(0);
-    expect(toB.stderr).toContain('1 kept record(s) are meant for other gateways; deployctl flush sends each to its own');
+    expect(toB.stderr).toContain(
+      '1 kept record(s) are meant for other gateways; deployctl flush sends each to its own',
+    );
     const flushB = await cli(['flush', '--timeout', '0.5'], env);
     expect(flushB.exitCode).toBe(1);
     expect(flushB.stdout).toContain(`${urlA}/: sent 0 kept record(s); 1 still kept`);
@@ -291,15 +347,23 @@ describe('quarantine', () => {
     const record = await cli(['record', '-s', 'quar', '-e', 'prod', '--status', 'failure'], env);
     expect(record.exitCode).toBe(0);
     const q = join(outbox, 'quarantine');
-    expect(record.stderr).toContain(`${join(outbox, names.json)} is not a record deployctl can send (not valid JSON); moved to ${join(q, names.json)}, nothing was sent for it`);
-    expect(record.stderr).toContain(`${join(outbox, names.status)} is not a record deployctl can send (a deployment with invalid fields); moved to ${join(q, names.status)}`);
-    expect(record.stderr).toContain(`${join(outbox, names.old)} is not a record deployctl can send (kept by an older deployctl that did not note where it was meant to go); moved to ${join(q, names.old)}`);
+    expect(record.stderr).toContain(
+      `${join(outbox, names.json)} is not a record deployctl can send (not valid JSON); moved to ${join(q, names.json)}, nothing was sent for it`,
+    );
+    expect(record.stderr).toContain(
+      `${join(outbox, names.status)} is not a record deployctl can send (a deployment with invalid fields); moved to ${join(q, names.status)}`,
+    );
+    expect(record.stderr).toContain(
+      `${join(outbox, names.old)} is not a record deployctl can send (kept by an older deployctl that did not note where it was meant to go); moved to ${join(q, names.old)}`,
+    );
     expect(warnings(record.stderr)).toHaveLength(3);
     expect(readdirSync(q).sort()).toEqual(Object.values(names).sort());
     expect(keptIn(stateDir)).toEqual([]);
     expect(await deployments('quar')).toBe(1);
     expect(await deployments('quar', 'failure')).toBe(1);
-    const applied = (await scrape(stack.gateway.url)).filter((s) => s.name === 'deployctl_applied_record_timestamp_seconds' && s.labels.service === 'quar').map((s) => s.labels.record_id);
+    const applied = (await scrape(stack.gateway.url))
+      .filter((s) => s.name === 'deployctl_applied_record_timestamp_seconds' && s.labels.service === 'quar')
+      .map((s) => s.labels.record_id);
     expect(applied).toHaveLength(2);
     expect(applied).not.toContain(badStatus.id);
     expect(applied).not.toContain(formatOne.id);
@@ -324,10 +388,15 @@ describe('a large outbox', () => {
       const url = i < SAME_TARGET ? own : elsewhere;
       const service = `bulk-${i}`;
       const kept = keptRecord(url, service);
-      writeFileSync(join(outbox, keptName(url, service, kept.id, Date.now() - 3_600_000 + i)), JSON.stringify(kept.body));
+      writeFileSync(
+        join(outbox, keptName(url, service, kept.id, Date.now() - 3_600_000 + i)),
+        JSON.stringify(kept.body),
+      );
     }
     const started = Date.now();
-    const result = await cli(['record', '-s', 'large-new', '-e', 'prod', '--status', 'success', '--timeout', '5'], { DEPLOYCTL_STATE_DIR: stateDir });
+    const result = await cli(['record', '-s', 'large-new', '-e', 'prod', '--status', 'success', '--timeout', '5'], {
+      DEPLOYCTL_STATE_DIR: stateDir,
+    });
     const elapsed = Date.now() - started;
     console.log(`large outbox: record took ${elapsed} ms`);
     expect(result.exitCode).toBe(0);
@@ -335,16 +404,27 @@ describe('a large outbox', () => {
     expect(await deployments('large-new')).toBe(1);
     // Some of this gateway's kept records went along, within what was left of the budget; the
     // warning says how many are still kept, and together they are all there is: none dropped.
-    const groups = (await (await fetch(`${stack.gateway.url}/api/v1/metrics`)).json()) as { data: { labels: Record<string, string> }[] };
+    const groups = (await (await fetch(`${stack.gateway.url}/api/v1/metrics`)).json()) as {
+      data: { labels: Record<string, string> }[];
+    };
     const sent = groups.data.filter((g) => /^bulk-\d+$/.test(g.labels.service ?? '')).length;
     const match = /(\d+) record\(s\) for this gateway are still kept/.exec(result.stderr);
     const stillKept = match ? Number(match[1]) : 0;
     expect(stillKept + sent).toBe(SAME_TARGET);
-    expect(result.stderr).toContain(`${OTHER_TARGET} kept record(s) are meant for other gateways; deployctl flush sends each to its own`);
+    expect(result.stderr).toContain(
+      `${OTHER_TARGET} kept record(s) are meant for other gateways; deployctl flush sends each to its own`,
+    );
     expect(keptIn(stateDir)).toHaveLength(SAME_TARGET + OTHER_TARGET - sent);
     const samples = await scrape(stack.gateway.url);
     for (const g of groups.data.filter((g) => /^bulk-\d+$/.test(g.labels.service ?? ''))) {
-      expect(samples.filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === g.labels.service && s.labels.status === 'success')[0]?.value).toBe(1);
+      expect(
+        samples.filter(
+          (s) =>
+            s.name === 'deployctl_deployments_total' &&
+            s.labels.service === g.labels.service &&
+            s.labels.status === 'success',
+        )[0]?.value,
+      ).toBe(1);
     }
   }, 40_000);
 });
@@ -358,10 +438,15 @@ describe('a long backlog of the same group', () => {
     const KEPT = 3_000;
     for (let i = 0; i < KEPT; i++) {
       const kept = keptRecord(own, 'backlog');
-      writeFileSync(join(outbox, keptName(own, 'backlog', kept.id, Date.now() - 3_600_000 + i)), JSON.stringify(kept.body));
+      writeFileSync(
+        join(outbox, keptName(own, 'backlog', kept.id, Date.now() - 3_600_000 + i)),
+        JSON.stringify(kept.body),
+      );
     }
     const started = Date.now();
-    const result = await cli(['record', '-s', 'backlog', '-e', 'prod', '--status', 'failure', '--timeout', '5'], { DEPLOYCTL_STATE_DIR: stateDir });
+    const result = await cli(['record', '-s', 'backlog', '-e', 'prod', '--status', 'failure', '--timeout', '5'], {
+      DEPLOYCTL_STATE_DIR: stateDir,
+    });
     const elapsed = Date.now() - started;
     expect(result.exitCode).toBe(0);
     expect(elapsed).toBeLessThan(5_000 + 1_500);
@@ -381,14 +466,20 @@ describe('problems of the surroundings are warnings', () => {
     const dir = join(workdir.path, 'badconfig');
     mkdirSync(dir, { recursive: true });
     const marker = join(dir, 'ran');
-    writeFileSync(join(dir, '.deployctlrc.json'), JSON.stringify({ service: 'cfg', environment: 'prod', colour: 'blue' }));
+    writeFileSync(
+      join(dir, '.deployctlrc.json'),
+      JSON.stringify({ service: 'cfg', environment: 'prod', colour: 'blue' }),
+    );
     const unknown = await cli(['run', '--', 'sh', '-c', `touch ${marker}; exit 3`], {}, dir);
     expect(unknown.exitCode).toBe(3);
     expect(existsSync(marker)).toBe(true);
     expect(unknown.stderr).toContain('colour is not a deployctl setting; ignored');
     expect(await deployments('cfg', 'failure')).toBe(1);
 
-    writeFileSync(join(dir, '.deployctlrc.json'), JSON.stringify({ service: 'cfg', environment: 'prod', timeout: 'soon' }));
+    writeFileSync(
+      join(dir, '.deployctlrc.json'),
+      JSON.stringify({ service: 'cfg', environment: 'prod', timeout: 'soon' }),
+    );
     for (const [args, code] of [
       [['run', '--', 'sh', '-c', `touch ${marker}-2; exit 4`], 4],
       [['step', 'build', '--', 'sh', '-c', `touch ${marker}-3; exit 0`], 0],
@@ -396,7 +487,9 @@ describe('problems of the surroundings are warnings', () => {
     ] as const) {
       const result = await cli([...args], {}, dir);
       expect(result.exitCode).toBe(code);
-      expect(result.stderr).toMatch(/^deployctl: warning: not recorded: invalid config file .*\.deployctlrc\.json:\n {2}timeout: must be a number of seconds, not "soon"\n/);
+      expect(result.stderr).toMatch(
+        /^deployctl: warning: not recorded: invalid config file .*\.deployctlrc\.json:\n {2}timeout: must be a number of seconds, not "soon"\n/,
+      );
     }
     expect(existsSync(`${marker}-2`)).toBe(true);
     expect(existsSync(`${marker}-3`)).toBe(true);
@@ -417,7 +510,9 @@ describe('problems of the surroundings are warnings', () => {
     const run = await cli(['run', '--', 'sh', '-c', `touch ${marker}; exit 7`], env);
     expect(run.exitCode).toBe(7);
     expect(existsSync(marker)).toBe(true);
-    expect(run.stderr).toBe('deployctl: warning: not recorded: no environment given\ndeployctl: warning: use --env, DEPLOYCTL_ENV or "environment" in the config file\n');
+    expect(run.stderr).toBe(
+      'deployctl: warning: not recorded: no environment given\ndeployctl: warning: use --env, DEPLOYCTL_ENV or "environment" in the config file\n',
+    );
     const step = await cli(['step', 'build', '--', 'sh', '-c', 'exit 6'], env);
     expect(step.exitCode).toBe(6);
     const record = await cli(['record', '--status', 'success'], env);
@@ -429,25 +524,44 @@ describe('problems of the surroundings are warnings', () => {
     const strictRun = await cli(['run', '--strict', '--', 'sh', '-c', `touch ${marker}-strict`], env);
     expect(strictRun.exitCode).toBe(2);
     expect(existsSync(`${marker}-strict`)).toBe(false);
-    expect((await cli(['run', '--', 'sh', '-c', `touch ${marker}-strict`], { ...env, DEPLOYCTL_STRICT: 'true' })).exitCode).toBe(2);
+    expect(
+      (await cli(['run', '--', 'sh', '-c', `touch ${marker}-strict`], { ...env, DEPLOYCTL_STRICT: 'true' })).exitCode,
+    ).toBe(2);
     expect(existsSync(`${marker}-strict`)).toBe(false);
     expect((await cli(['record', '--status', 'success', '--strict'], env)).exitCode).toBe(2);
     expect(await hasGroup(stack.gateway.url, 'noenv')).toBe(false);
     // A command line deployctl cannot parse is the one thing that stops the deploy.
-    const bad = await cli(['run', '-s', 'noenv', '-e', 'prod', '--kill-after', 'soon', '--', 'sh', '-c', `touch ${marker}-bad`]);
+    const bad = await cli([
+      'run',
+      '-s',
+      'noenv',
+      '-e',
+      'prod',
+      '--kill-after',
+      'soon',
+      '--',
+      'sh',
+      '-c',
+      `touch ${marker}-bad`,
+    ]);
     expect(bad.exitCode).toBe(2);
     expect(existsSync(`${marker}-bad`)).toBe(false);
   });
 
   it('an unstartable command: exit 127, nothing counted, nothing in progress', async () => {
     const stateDir = join(workdir.path, 'unstartable');
-    const result = await cli(['run', '-s', 'unstartable', '-e', 'prod', '--', './does-not-exist'], { DEPLOYCTL_STATE_DIR: stateDir });
+    const result = await cli(['run', '-s', 'unstartable', '-e', 'prod', '--', './does-not-exist'], {
+      DEPLOYCTL_STATE_DIR: stateDir,
+    });
     expect(result.exitCode).toBe(127);
     expect(result.stderr).toBe('deployctl: ./does-not-exist: command not found; nothing recorded\n');
     expect(await hasGroup(stack.gateway.url, 'unstartable')).toBe(false);
     expect(keptIn(stateDir)).toEqual([]);
     writeFileSync(join(workdir.path, 'not-executable.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
-    const denied = await cli(['run', '-s', 'unstartable', '-e', 'prod', '--', join(workdir.path, 'not-executable.sh')], { DEPLOYCTL_STATE_DIR: stateDir });
+    const denied = await cli(
+      ['run', '-s', 'unstartable', '-e', 'prod', '--', join(workdir.path, 'not-executable.sh')],
+      { DEPLOYCTL_STATE_DIR: stateDir },
+    );
     expect(denied.exitCode).toBe(126);
     expect(await hasGroup(stack.gateway.url, 'unstartable')).toBe(false);
     expect(readFileSync(join(workdir.path, 'not-executable.sh'), 'utf8')).toContain('exit 0');

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockAddress } from '../../src/recorder/lock.js';
 import { groupFileName } from '../../src/recorder/state-dir.js';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
-import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.js';
+import { type DelayProxy, startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 /**
@@ -21,7 +21,11 @@ const baseEnv = () => ({ PATH: process.env.PATH ?? '', HOME: workdir.path, NO_CO
 
 /** deployctl started in the background, to be killed. */
 function launch(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...baseEnv(), ...env }, cwd: workdir.path, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...baseEnv(), ...env },
+    cwd: workdir.path,
+    stdio: 'ignore',
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, exited };
 }
@@ -35,7 +39,9 @@ const kept = (stateDir: string) => {
 };
 
 async function deployments(service: string, status = 'success'): Promise<number> {
-  const found = (await scrape(stack.gateway.url)).filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  const found = (await scrape(stack.gateway.url)).filter(
+    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
+  );
   return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
 }
 
@@ -49,7 +55,17 @@ describe('write-ahead under kill -9', () => {
   const SLOTS = 4;
 
   it(`loses nothing and doubles nothing over ${TRIALS} kill -9 trials at random points of a slowed push`, async () => {
-    const figures = { trials: 0, killed: 0, killedMidPush: 0, durableOrSent: 0, notStarted: 0, lost: 0, doubled: 0, writeBeforeWriteAhead: 0, flushFailed: 0 };
+    const figures = {
+      trials: 0,
+      killed: 0,
+      killedMidPush: 0,
+      durableOrSent: 0,
+      notStarted: 0,
+      lost: 0,
+      doubled: 0,
+      writeBeforeWriteAhead: 0,
+      flushFailed: 0,
+    };
     const slot = async (k: number) => {
       const service = `kill9-${k}`;
       const stateDir = join(workdir.path, `kill9-${k}`);
@@ -73,7 +89,10 @@ describe('write-ahead under kill -9', () => {
       let span = Infinity;
       for (let i = 0; i < 3; i++) {
         const calibrateStart = Date.now();
-        const first = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env, cwd: workdir.path });
+        const first = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], {
+          env,
+          cwd: workdir.path,
+        });
         expect(first.exitCode).toBe(0);
         span = Math.min(span, (Date.now() - calibrateStart) * 1.1);
       }
@@ -138,10 +157,15 @@ describe('write-ahead under kill -9', () => {
 async function holdLock(address: string, ms: number): Promise<{ released: Promise<void>; pid: number }> {
   const holder = spawn(
     process.execPath,
-    ['-e', `const s=require('net').createServer();s.listen({path:${JSON.stringify(address)},exclusive:true},()=>{process.stdout.write('held\\n');setTimeout(()=>process.exit(0),${ms})});s.on('error',e=>{process.stdout.write('busy '+e.code+'\\n');process.exit(1)})`],
+    [
+      '-e',
+      `const s=require('net').createServer();s.listen({path:${JSON.stringify(address)},exclusive:true},()=>{process.stdout.write('held\\n');setTimeout(()=>process.exit(0),${ms})});s.on('error',e=>{process.stdout.write('busy '+e.code+'\\n');process.exit(1)})`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const said = await new Promise<string>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(d.toString())));
+  const said = await new Promise<string>((resolve) =>
+    holder.stdout!.once('data', (d: Buffer) => resolve(d.toString())),
+  );
   if (!said.startsWith('held')) throw new Error(`the test could not hold the lock: ${said}`);
   return { released: new Promise((resolve) => holder.once('exit', () => resolve())), pid: holder.pid! };
 }
@@ -182,7 +206,13 @@ describe('the group lock', () => {
         await until(() => proxy.inFlight() === 0, 2_000);
 
         const results = await Promise.all(
-          Array.from({ length: CONCURRENT }, () => deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '30'], { env: { ...env, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url }, cwd: workdir.path, timeout: 60_000 })),
+          Array.from({ length: CONCURRENT }, () =>
+            deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '30'], {
+              env: { ...env, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url },
+              cwd: workdir.path,
+              timeout: 60_000,
+            }),
+          ),
         );
         expect(results.map((r) => r.exitCode)).toEqual(Array(CONCURRENT).fill(0));
         expected += CONCURRENT;
@@ -197,7 +227,10 @@ describe('the group lock', () => {
     expect(lost).toBe(0);
     // The killed holders' records were meant for the proxy's URL,
     // which is gone now: they stay kept, none was sent to the gateway the others used.
-    const flush = await deployctl(['flush', '--timeout', '1'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir }, cwd: workdir.path });
+    const flush = await deployctl(['flush', '--timeout', '1'], {
+      env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir },
+      cwd: workdir.path,
+    });
     expect(flush.exitCode).toBe(1);
     expect(kept(stateDir)).toHaveLength(ROUNDS);
     expect(await deployments(service, 'failure')).toBe(0);
@@ -221,7 +254,12 @@ describe('the group lock', () => {
     for (const service of ['odd-dir', 'odd-link', 'odd-empty']) {
       const started = Date.now();
       const results = await Promise.all(
-        [0, 1, 2].map(() => deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '3'], { env, cwd: workdir.path })),
+        [0, 1, 2].map(() =>
+          deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '3'], {
+            env,
+            cwd: workdir.path,
+          }),
+        ),
       );
       expect(Date.now() - started).toBeLessThan(4_000);
       expect(results.map((r) => [r.exitCode, r.stderr])).toEqual([
@@ -244,7 +282,10 @@ describe('the group lock', () => {
     const holder = await holdLock(lockAddress(stateDir, grouping(service)), 8_000);
     const timed = async () => {
       const started = Date.now();
-      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '1.5'], { env, cwd: workdir.path });
+      const result = await deployctl(
+        ['record', '-s', service, '-e', 'prod', '--status', 'success', '--timeout', '1.5'],
+        { env, cwd: workdir.path },
+      );
       return { ...result, ms: Date.now() - started };
     };
     const results = await Promise.all([timed(), timed(), timed()]);

@@ -1,12 +1,12 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { Gateway } from '../../src/backends/pushgateway/client.js';
+import { renderExposition } from '../../src/backends/pushgateway/exposition.js';
+import { UsageError } from '../../src/core/errors.js';
+import { parseLabelValue } from '../../src/core/validate.js';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { select } from '../helpers/exposition.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
-import { Gateway } from '../../src/backends/pushgateway/client.js';
-import { parseLabelValue } from '../../src/core/validate.js';
-import { renderExposition } from '../../src/backends/pushgateway/exposition.js';
-import { UsageError } from '../../src/core/errors.js';
 
 const stack = useGatewayAndWorkdir();
 const { workdir } = stack;
@@ -22,7 +22,43 @@ function random(seed: number): () => number {
   };
 }
 
-const PIECES = ['<', '>', '&', '"', '\\', '\\n', '\n', '\r', '\t', '/', '=', '{', '}', ',', ' ', '', '😀', 'é', '\u0000', '\u007f', '\u0085', '\u2028', '\ud800', '\udfff', '${HOME}', '$(id)', '`id`', "'", 'a', 'Z', '0', '%2F', '@base64', '\ufeff', '\ufffd'];
+const PIECES = [
+  '<',
+  '>',
+  '&',
+  '"',
+  '\\',
+  '\\n',
+  '\n',
+  '\r',
+  '\t',
+  '/',
+  '=',
+  '{',
+  '}',
+  ',',
+  ' ',
+  '',
+  '😀',
+  'é',
+  '\u0000',
+  '\u007f',
+  '\u0085',
+  '\u2028',
+  '\ud800',
+  '\udfff',
+  '${HOME}',
+  '$(id)',
+  '`id`',
+  "'",
+  'a',
+  'Z',
+  '0',
+  '%2F',
+  '@base64',
+  '\ufeff',
+  '\ufffd',
+];
 
 function hostile(next: () => number): string {
   const length = Math.floor(next() * 12);
@@ -51,7 +87,14 @@ describe('hostile values', () => {
         }
         const service = `fuzz/${i}/${value.slice(0, 40)}`;
         const grouping = { job: 'deployctl', service, environment: value };
-        const body = await renderExposition([{ name: 'deployctl_deployment_info', help: 'fuzz', type: 'gauge', series: [{ labels: { version: accepted }, value: 1 }] }]);
+        const body = await renderExposition([
+          {
+            name: 'deployctl_deployment_info',
+            help: 'fuzz',
+            type: 'gauge',
+            series: [{ labels: { version: accepted }, value: 1 }],
+          },
+        ]);
         await client.push(grouping, body);
         const state = await client.readGroup(grouping);
         const series = state.get('deployctl_deployment_info')?.series[0];
@@ -79,7 +122,10 @@ describe('hostile values', () => {
     ];
     for (const [index, [value, legal]] of cases.entries()) {
       const service = `binary-${index}`;
-      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', '--version', value, '--label', `note=${value}`], { env, cwd: workdir.path });
+      const result = await deployctl(
+        ['record', '-s', service, '-e', 'prod', '--status', 'success', '--version', value, '--label', `note=${value}`],
+        { env, cwd: workdir.path },
+      );
       const info = select(await scrape(stack.gateway.url), 'deployctl_deployment_info', { service });
       if (legal) {
         expect(result.exitCode, JSON.stringify(value)).toBe(0);
@@ -94,11 +140,18 @@ describe('hostile values', () => {
   });
 
   it('refuses invalid UTF-8 in an argument with exit code 2', async () => {
-    const result = await execa('sh', ['-c', `"${process.execPath}" "${BIN}" record -s utf8 -e prod --status success --version "$(printf 'v1-\\377\\376')"`], {
-      env: { PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url },
-      extendEnv: false,
-      reject: false,
-    });
+    const result = await execa(
+      'sh',
+      [
+        '-c',
+        `"${process.execPath}" "${BIN}" record -s utf8 -e prod --status success --version "$(printf 'v1-\\377\\376')"`,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: workdir.path, DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url },
+        extendEnv: false,
+        reject: false,
+      },
+    );
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('is not valid UTF-8');
     expect(select(await scrape(stack.gateway.url), 'deployctl_deployment_info', { service: 'utf8' })).toEqual([]);

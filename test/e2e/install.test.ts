@@ -19,7 +19,12 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 const context = useGatewayAndWorkdir();
 
 /** Only PATH, HOME and what the test gives: no npm configuration or CI variables from outside. */
-const scrubbed = (home: string, extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: home, NO_COLOR: '1', ...extra });
+const scrubbed = (home: string, extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '',
+  HOME: home,
+  NO_COLOR: '1',
+  ...extra,
+});
 
 describe('the packed package', () => {
   it('has no runtime dependencies and no source maps, and installs and records with no network', async () => {
@@ -30,7 +35,9 @@ describe('the packed package', () => {
     const dir = join(context.workdir.path, 'pack');
     mkdirSync(dir);
     // dist/ is already built by `npm test`; building again here would pull it from under the other test files.
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root });
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+      cwd: root,
+    });
     const [packed] = JSON.parse(stdout) as { filename: string; size: number; files: { path: string }[] }[];
     const files = packed!.files.map((f) => f.path);
     expect(packed!.filename).toBe(`deployctl-${pkg.version}.tgz`);
@@ -44,19 +51,39 @@ describe('the packed package', () => {
     const prefix = join(context.workdir.path, 'prefix');
     const home = join(context.workdir.path, 'home');
     mkdirSync(home);
-    const env = scrubbed(home, { npm_config_cache: join(context.workdir.path, 'npm-cache'), npm_config_offline: 'true' });
-    await run('npm', ['install', '--global', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, join(dir, packed!.filename)], { env, cwd: home });
+    const env = scrubbed(home, {
+      npm_config_cache: join(context.workdir.path, 'npm-cache'),
+      npm_config_offline: 'true',
+    });
+    await run(
+      'npm',
+      ['install', '--global', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, join(dir, packed!.filename)],
+      { env, cwd: home },
+    );
     const installed = join(prefix, 'lib/node_modules/deployctl');
-    expect(readdirSync(installed).sort()).toEqual(['README.md', 'bin', 'dist', 'examples', 'grafana-dashboards', 'package.json']);
+    expect(readdirSync(installed).sort()).toEqual([
+      'README.md',
+      'bin',
+      'dist',
+      'examples',
+      'grafana-dashboards',
+      'package.json',
+    ]);
     expect(readdirSync(installed)).not.toContain('node_modules');
 
     const bin = join(prefix, 'bin/deployctl');
     expect((await run(bin, ['--version'], { env: scrubbed(home) })).stdout).toBe(`${pkg.version}\n`);
-    const recorded = await run(bin, ['record', '--service', 'installed', '--env', 'prod', '--status', 'success', '--duration', '12'], {
-      env: scrubbed(home, { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url }),
-      cwd: home,
-    });
-    expect(recorded.stdout).toBe('recorded success of installed in prod (took 12s); deployments now: success 1, failure 0, cancelled 0\n');
+    const recorded = await run(
+      bin,
+      ['record', '--service', 'installed', '--env', 'prod', '--status', 'success', '--duration', '12'],
+      {
+        env: scrubbed(home, { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url }),
+        cwd: home,
+      },
+    );
+    expect(recorded.stdout).toBe(
+      'recorded success of installed in prod (took 12s); deployments now: success 1, failure 0, cancelled 0\n',
+    );
     const samples = await scrape(context.gateway.url);
     const group = { job: 'deployctl', service: 'installed', environment: 'prod' };
     expect(value(samples, 'deployctl_deployments_total', { ...group, status: 'success' })).toBe(1);
@@ -72,9 +99,15 @@ describe('the single-file build', () => {
     expect(readdirSync(dir)).toEqual(['deployctl.mjs']);
 
     const env = scrubbed(dir, { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url });
-    expect((await run(process.execPath, ['deployctl.mjs', '--version'], { env, cwd: dir })).stdout).toBe(`${pkg.version}\n`);
+    expect((await run(process.execPath, ['deployctl.mjs', '--version'], { env, cwd: dir })).stdout).toBe(
+      `${pkg.version}\n`,
+    );
     for (const status of ['failure', 'success']) {
-      await run(process.execPath, ['deployctl.mjs', 'record', '--service', 'vendored', '--env', 'ci', '--status', status], { env, cwd: dir });
+      await run(
+        process.execPath,
+        ['deployctl.mjs', 'record', '--service', 'vendored', '--env', 'ci', '--status', status],
+        { env, cwd: dir },
+      );
     }
     const samples = await scrape(context.gateway.url);
     const group = { job: 'deployctl', service: 'vendored', environment: 'ci' };

@@ -1,13 +1,13 @@
-import { execa } from 'execa';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
-import { eventually, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
-import { startProxy, type ProxyAction } from '../helpers/proxy.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
+import { type ProxyAction, startProxy } from '../helpers/proxy.js';
+import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const workdir = tempDir();
@@ -111,12 +111,26 @@ async function scriptedHistory(): Promise<void> {
     if (parentNames.length === 0) sha.set(name, repo.commit(name, time));
     else {
       repo.git('checkout', '-q', '--detach', sha.get(parentNames[0]!)!);
-      if (parentNames.length > 1) repo.git('merge', '-q', '--no-ff', '--no-commit', ...parentNames.slice(1).map((p) => sha.get(p)!));
+      if (parentNames.length > 1)
+        repo.git('merge', '-q', '--no-ff', '--no-commit', ...parentNames.slice(1).map((p) => sha.get(p)!));
       sha.set(name, repo.commit(name, time));
     }
   }
   for (const [commit, status, finishHour, duration] of DEPLOYS) {
-    const args = ['record', ...target, '--status', status, '--commit', sha.get(commit)!, '--version', commit, '--duration', String(duration), '--finished-at', String(T0 + finishHour * H)];
+    const args = [
+      'record',
+      ...target,
+      '--status',
+      status,
+      '--commit',
+      sha.get(commit)!,
+      '--version',
+      commit,
+      '--duration',
+      String(duration),
+      '--finished-at',
+      String(T0 + finishHour * H),
+    ];
     const result = await deployctl(args, { env, cwd: repo.path });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(/shallow|history ends/);
@@ -128,7 +142,9 @@ async function scriptedHistory(): Promise<void> {
 beforeAll(async () => {
   gateway = await startPushgateway();
   env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
-  prometheus = await startPrometheus(workdir.path, gateway.url, [join(root, 'examples/prometheus/deployctl-rules.yml')]);
+  prometheus = await startPrometheus(workdir.path, gateway.url, [
+    join(root, 'examples/prometheus/deployctl-rules.yml'),
+  ]);
   await scriptedHistory();
   const expected = oracle();
   await eventually(
@@ -167,21 +183,29 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
     }
     expect(value(samples, 'deployctl_rollbacks_total', group)).toBe(expected.rollbacks);
     expect(value(samples, 'deployctl_lead_time_seconds_count', group)).toBe(expected.leadTimes.length);
-    expect(value(samples, 'deployctl_lead_time_seconds_sum', group)).toBe(expected.leadTimes.reduce((a, b) => a + b, 0));
+    expect(value(samples, 'deployctl_lead_time_seconds_sum', group)).toBe(
+      expected.leadTimes.reduce((a, b) => a + b, 0),
+    );
     for (const bucket of select(samples, 'deployctl_lead_time_seconds_bucket', group)) {
       const le = bucket.labels.le === '+Inf' ? Infinity : Number(bucket.labels.le);
       expect(bucket.value, `le=${bucket.labels.le}`).toBe(expected.leadTimes.filter((t) => t <= le).length);
     }
     expect(value(samples, 'deployctl_time_to_restore_seconds_count', group)).toBe(expected.restores.length);
     expect(value(samples, 'deployctl_time_to_restore_seconds_sum', group)).toBe(expected.restores[0]);
-    const durations = select(samples, 'deployctl_deployment_duration_seconds_count', group).reduce((a, s) => a + s.value, 0);
+    const durations = select(samples, 'deployctl_deployment_duration_seconds_count', group).reduce(
+      (a, s) => a + s.value,
+      0,
+    );
     expect(durations).toBe(expected.durationCount);
     expect(value(samples, 'deployctl_failing_since_timestamp_seconds', group)).toBe(0);
     expect(value(samples, 'deployctl_last_deployment_duration_seconds', group)).toBe(160);
   });
 
   it('gives deployctl dora --json the same numbers', async () => {
-    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '--json', ...target], { env, cwd: workdir.path });
+    const result = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '--json', ...target], {
+      env,
+      cwd: workdir.path,
+    });
     expect(result.exitCode, result.stderr).toBe(0);
     const [row] = (JSON.parse(result.stdout) as { rows: Record<string, any>[] }).rows;
     expect(row!.deployments).toEqual(expected.counts);
@@ -206,12 +230,16 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
     expect(await one(`deployctl:deployment_failure_rate:ratio_1d${sel}`)).toBe(expected.deploymentFailureRate);
     expect(await one(`deployctl:time_to_restore_seconds:mean_1d${sel}`)).toBe(expected.restoreMean);
     expect(await one(`deployctl:deployment_frequency:per_day_1d${sel}`)).toBe(expected.counts.success);
-    expect(await one(`deployctl:deployments:increase1d{service="${SERVICE}",status="cancelled"}`)).toBe(expected.counts.cancelled);
+    expect(await one(`deployctl:deployments:increase1d{service="${SERVICE}",status="cancelled"}`)).toBe(
+      expected.counts.cancelled,
+    );
   });
 
   describe.each(['deployments.json', 'dora.json'])('every panel of %s', (file) => {
     const dashboard = JSON.parse(readFileSync(join(root, 'grafana-dashboards', file), 'utf8'));
-    const targets: [string, string][] = dashboard.panels.flatMap((p: { title: string; targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => [p.title, t.expr]));
+    const targets: [string, string][] = dashboard.panels.flatMap((p: { title: string; targets?: { expr: string }[] }) =>
+      (p.targets ?? []).map((t) => [p.title, t.expr]),
+    );
     const interpolate = (expr: string) =>
       expr
         .replaceAll('$__range_s', '86400')
@@ -239,18 +267,24 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
       'dora.json/Deployment frequency (rolling 7d)': expected.counts.success / 7,
     };
 
-    it.each(targets)('"%s" answers for this service, with the oracle\'s number where it has one', async (title, expr) => {
-      const result = await prometheus.query(interpolate(expr));
-      expect(result.length, interpolate(expr)).toBeGreaterThan(0);
-      const want = exact[`${file}/${title}`];
-      if (want !== undefined) {
-        expect(result, title).toHaveLength(1);
-        expect(Number(result[0]!.value[1]), title).toBe(want);
-      }
-    });
+    it.each(targets)(
+      '"%s" answers for this service, with the oracle\'s number where it has one',
+      async (title, expr) => {
+        const result = await prometheus.query(interpolate(expr));
+        expect(result.length, interpolate(expr)).toBeGreaterThan(0);
+        const want = exact[`${file}/${title}`];
+        if (want !== undefined) {
+          expect(result, title).toHaveLength(1);
+          expect(Number(result[0]!.value[1]), title).toBe(want);
+        }
+      },
+    );
 
     it('has an oracle value for every panel that shows one number', () => {
-      const numbers = dashboard.panels.filter((p: { type: string; targets?: unknown[]; title: string }) => p.type === 'stat' && !p.title.endsWith(': band') && p.title !== 'Since last success');
+      const numbers = dashboard.panels.filter(
+        (p: { type: string; targets?: unknown[]; title: string }) =>
+          p.type === 'stat' && !p.title.endsWith(': band') && p.title !== 'Since last success',
+      );
       for (const panel of numbers) expect(exact[`${file}/${panel.title}`], panel.title).toBeDefined();
     });
   });
@@ -258,7 +292,14 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
   it('shows the rollbacks in deployctl status', async () => {
     const status = await deployctl(['status', '--json', ...target], { env, cwd: workdir.path });
     const [row] = JSON.parse(status.stdout) as Record<string, any>[];
-    expect(row).toMatchObject({ version: 'c6', status: 'success', rollbacks: expected.rollbacks, deployments: expected.counts, inProgress: false, startedAt: null });
+    expect(row).toMatchObject({
+      version: 'c6',
+      status: 'success',
+      rollbacks: expected.rollbacks,
+      deployments: expected.counts,
+      inProgress: false,
+      startedAt: null,
+    });
   });
 });
 
@@ -275,20 +316,36 @@ async function deployctlAt(offset: string, args: string[], extraEnv: Record<stri
 }
 
 describe('exactly once, whatever the clocks', () => {
-  const count = async (service: string) => value(await scrape(gateway.url), 'deployctl_deployments_total', { service, environment: 'prod', status: 'success' });
+  const count = async (service: string) =>
+    value(await scrape(gateway.url), 'deployctl_deployments_total', {
+      service,
+      environment: 'prod',
+      status: 'success',
+    });
 
   it('counts each record once when a runner a day ahead recorded first', async () => {
     const skewEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-skew') };
     for (let i = 0; i < 25; i++) {
-      const result = await deployctlAt('+1d', ['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'], skewEnv);
+      const result = await deployctlAt(
+        '+1d',
+        ['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'],
+        skewEnv,
+      );
       expect(result.exitCode, result.stderr).toBe(0);
     }
     expect(await count('skew/api')).toBe(25);
-    const onTime = await deployctl(['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'], { env: skewEnv, cwd: workdir.path });
+    const onTime = await deployctl(['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'], {
+      env: skewEnv,
+      cwd: workdir.path,
+    });
     expect(onTime.exitCode, onTime.stderr).toBe(0);
     expect(onTime.stderr).not.toContain('kept');
     expect(await count('skew/api')).toBe(26);
-    for (let i = 0; i < 3; i++) await deployctl(['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'], { env: skewEnv, cwd: workdir.path });
+    for (let i = 0; i < 3; i++)
+      await deployctl(['record', '-s', 'skew/api', '-e', 'prod', '--status', 'success'], {
+        env: skewEnv,
+        cwd: workdir.path,
+      });
     expect(await count('skew/api')).toBe(29);
   }, 90_000);
 
@@ -301,14 +358,24 @@ describe('exactly once, whatever the clocks', () => {
       return posts === 0 ? 'forward' : { status: 503, body: 'unavailable' };
     });
     try {
-      const keptEnv = { ...env, DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-kept') };
-      const kept = await deployctl(['record', '-s', 'kept/api', '-e', 'prod', '--status', 'success', '--timeout', '2'], { env: keptEnv, cwd: workdir.path });
+      const keptEnv = {
+        ...env,
+        DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+        DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-kept'),
+      };
+      const kept = await deployctl(
+        ['record', '-s', 'kept/api', '-e', 'prod', '--status', 'success', '--timeout', '2'],
+        { env: keptEnv, cwd: workdir.path },
+      );
       expect(kept.exitCode, kept.stderr).toBe(0);
       expect(kept.stderr).toMatch(/kept in/);
       expect(await count('kept/api')).toBe(1); // the gateway stored it; the recorder never heard so
       const otherEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-other') };
       for (let i = 0; i < 30; i++) {
-        const result = await deployctl(['record', '-s', 'kept/api', '-e', 'prod', '--status', 'success'], { env: otherEnv, cwd: workdir.path });
+        const result = await deployctl(['record', '-s', 'kept/api', '-e', 'prod', '--status', 'success'], {
+          env: otherEnv,
+          cwd: workdir.path,
+        });
         expect(result.exitCode, result.stderr).toBe(0);
       }
       expect(await count('kept/api')).toBe(31);
@@ -328,13 +395,18 @@ describe('start and finish have an identity', () => {
 
   it('counts one finish; a second finish says nothing is in progress and is not counted', async () => {
     const startEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-once') };
-    expect((await deployctl(['start', ...args, '--version', '1'], { env: startEnv, cwd: workdir.path })).exitCode).toBe(0);
+    expect((await deployctl(['start', ...args, '--version', '1'], { env: startEnv, cwd: workdir.path })).exitCode).toBe(
+      0,
+    );
     const first = await deployctl(['finish', ...args, '--status', 'success'], { env: startEnv, cwd: workdir.path });
     expect(first.exitCode, first.stderr).toBe(0);
     const second = await deployctl(['finish', ...args, '--status', 'success'], { env: startEnv, cwd: workdir.path });
     expect(second.exitCode).toBe(0);
     expect(second.stderr).toContain('nothing is in progress for this group');
-    const elsewhere = await deployctl(['finish', ...args, '--status', 'success'], { env: { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-elsewhere') }, cwd: workdir.path });
+    const elsewhere = await deployctl(['finish', ...args, '--status', 'success'], {
+      env: { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-elsewhere') },
+      cwd: workdir.path,
+    });
     expect(elsewhere.stderr).toContain('nothing is in progress for this group');
     expect(value(await scrape(gateway.url), 'deployctl_deployments_total', { ...group, status: 'success' })).toBe(1);
   });
@@ -342,15 +414,27 @@ describe('start and finish have an identity', () => {
   it('counts a replaced start as cancelled, and status shows the one left in progress with its start time', async () => {
     const startEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-twice') };
     const startedAt = Math.floor(Date.now() / 1000) - 600;
-    expect((await deployctl(['start', ...args, '--started-at', String(startedAt - 60)], { env: startEnv, cwd: workdir.path })).exitCode).toBe(0);
-    const again = await deployctl(['start', ...args, '--started-at', String(startedAt)], { env: startEnv, cwd: workdir.path });
+    expect(
+      (
+        await deployctl(['start', ...args, '--started-at', String(startedAt - 60)], {
+          env: startEnv,
+          cwd: workdir.path,
+        })
+      ).exitCode,
+    ).toBe(0);
+    const again = await deployctl(['start', ...args, '--started-at', String(startedAt)], {
+      env: startEnv,
+      cwd: workdir.path,
+    });
     expect(again.exitCode).toBe(0);
     expect(again.stderr).toMatch(/a deployment started at .* was still in progress: it is counted as cancelled/);
     expect(value(await scrape(gateway.url), 'deployctl_deployments_total', { ...group, status: 'cancelled' })).toBe(1);
     const status = await deployctl(['status', '--json', ...args], { env, cwd: workdir.path });
     expect(JSON.parse(status.stdout)[0]).toMatchObject({ inProgress: true, startedAt });
     const table = await deployctl(['status', ...args], { env, cwd: workdir.path });
-    expect(table.stdout).toContain(`(deploying since ${new Date(startedAt * 1000).toISOString().replace('.000Z', 'Z')}, 10m`);
+    expect(table.stdout).toContain(
+      `(deploying since ${new Date(startedAt * 1000).toISOString().replace('.000Z', 'Z')}, 10m`,
+    );
   });
 });
 
@@ -358,7 +442,12 @@ describe('impossible times are refused, and nothing is pushed', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const cases: [string, () => string[], RegExp, boolean][] = [
     ['started-at-zero', () => ['--started-at', '0'], /--started-at "0" is before 2000/, true],
-    ['milliseconds', () => ['--finished-at', String(now() * 1000)], /looks like milliseconds since 1970, not seconds/, true],
+    [
+      'milliseconds',
+      () => ['--finished-at', String(now() * 1000)],
+      /looks like milliseconds since 1970, not seconds/,
+      true,
+    ],
     ['tomorrow', () => ['--finished-at', String(now() + 86_400)], /in the future/, true],
     ['words', () => ['--finished-at', 'tomorrow'], /is not a timestamp/, true],
     ['huge-duration', () => ['--duration', '1e308'], /--duration must be a number of seconds/, false],
@@ -366,7 +455,10 @@ describe('impossible times are refused, and nothing is pushed', () => {
   ];
   it.each(cases)('%s', async (name, flags, message, listsFormats) => {
     const service = `times/${name}`;
-    const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', ...flags()], { env, cwd: workdir.path });
+    const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success', ...flags()], {
+      env,
+      cwd: workdir.path,
+    });
     expect(result.exitCode, result.stderr).toBe(2);
     expect(result.stderr).toMatch(message);
     if (listsFormats) expect(result.stderr).toContain('accepted: Unix seconds');
@@ -388,7 +480,9 @@ describe('dora with a Prometheus that scrapes the gateway without honor_labels',
       expect(ready).toHaveLength(1);
       const result = await deployctl(['dora', '--prometheus', plain.url, '--window', '1d'], { env, cwd: workdir.path });
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toContain('with the job label renamed to exported_job (scrape job "pushgateway"): it scrapes the Pushgateway without honor_labels');
+      expect(result.stderr).toContain(
+        'with the job label renamed to exported_job (scrape job "pushgateway"): it scrapes the Pushgateway without honor_labels',
+      );
       expect(result.stderr).toContain('add honor_labels: true to the scrape job "pushgateway"');
     } finally {
       await plain.stop();
@@ -401,21 +495,34 @@ describe('an answer that is not the gateway API never resets a total', () => {
     const service = 'html/api';
     const stateEnv = { ...env, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state-html') };
     for (let i = 0; i < 5; i++) {
-      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env: stateEnv, cwd: workdir.path });
+      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], {
+        env: stateEnv,
+        cwd: workdir.path,
+      });
       expect(result.exitCode, result.stderr).toBe(0);
     }
     let signIn = true;
-    const proxy = await startProxy(gateway.url, (): ProxyAction =>
-      signIn ? { status: 200, body: '<!doctype html><html><body><form>Sign in</form></body></html>' } : 'forward',
+    const proxy = await startProxy(
+      gateway.url,
+      (): ProxyAction =>
+        signIn ? { status: 200, body: '<!doctype html><html><body><form>Sign in</form></body></html>' } : 'forward',
     );
     try {
       const viaProxy = { ...stateEnv, DEPLOYCTL_PUSHGATEWAY_URL: proxy.url };
-      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], { env: viaProxy, cwd: workdir.path });
+      const result = await deployctl(['record', '-s', service, '-e', 'prod', '--status', 'success'], {
+        env: viaProxy,
+        cwd: workdir.path,
+      });
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toContain('with something that is not JSON');
       expect(result.stderr).toMatch(/kept in/);
       expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
-      const count = async () => value(await scrape(gateway.url), 'deployctl_deployments_total', { service, environment: 'prod', status: 'success' });
+      const count = async () =>
+        value(await scrape(gateway.url), 'deployctl_deployments_total', {
+          service,
+          environment: 'prod',
+          status: 'success',
+        });
       expect(await count()).toBe(5);
       signIn = false;
       const flush = await deployctl(['flush'], { env: viaProxy, cwd: workdir.path });
@@ -438,7 +545,10 @@ describe('the smaller numbers', () => {
     expect(value(samples, 'deployctl_last_deployment_duration_seconds', group)).toBeNaN();
     expect(value(samples, 'deployctl_failing_since_timestamp_seconds', group)).toBe(0);
     const status = await deployctl(['status', '--json', '-s', group.service], { env, cwd: workdir.path });
-    expect(JSON.parse(status.stdout)[0]).toMatchObject({ durationSeconds: null, deployments: { success: 2, failure: 0, cancelled: 0 } });
+    expect(JSON.parse(status.stdout)[0]).toMatchObject({
+      durationSeconds: null,
+      deployments: { success: 2, failure: 0, cancelled: 0 },
+    });
   });
 });
 
@@ -452,13 +562,38 @@ describe('a gateway restarted empty, with Prometheus having scraped it', () => {
     try {
       const group = { service: 'restart/api', environment: 'prod' };
       const repo = new TestRepo(join(dir, 'repo'));
-      const restartEnv = { DEPLOYCTL_PUSHGATEWAY_URL: lost.url, DEPLOYCTL_STATE_DIR: join(dir, 'state'), DEPLOYCTL_PROMETHEUS_URL: scraper.url };
+      const restartEnv = {
+        DEPLOYCTL_PUSHGATEWAY_URL: lost.url,
+        DEPLOYCTL_STATE_DIR: join(dir, 'state'),
+        DEPLOYCTL_PROMETHEUS_URL: scraper.url,
+      };
       const args = ['record', '-s', group.service, '-e', group.environment];
       repo.commit('r1', T0);
-      expect((await deployctl([...args, '--status', 'success', '--duration', '10', '--finished-at', String(T0 + H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
+      expect(
+        (
+          await deployctl([...args, '--status', 'success', '--duration', '10', '--finished-at', String(T0 + H)], {
+            env: restartEnv,
+            cwd: repo.path,
+          })
+        ).exitCode,
+      ).toBe(0);
       repo.commit('r2', T0 + 2 * H);
-      expect((await deployctl([...args, '--status', 'failure', '--duration', '20', '--finished-at', String(T0 + 3 * H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
-      expect((await deployctl([...args, '--status', 'success', '--duration', '30', '--finished-at', String(T0 + 4 * H)], { env: restartEnv, cwd: repo.path })).exitCode).toBe(0);
+      expect(
+        (
+          await deployctl([...args, '--status', 'failure', '--duration', '20', '--finished-at', String(T0 + 3 * H)], {
+            env: restartEnv,
+            cwd: repo.path,
+          })
+        ).exitCode,
+      ).toBe(0);
+      expect(
+        (
+          await deployctl([...args, '--status', 'success', '--duration', '30', '--finished-at', String(T0 + 4 * H)], {
+            env: restartEnv,
+            cwd: repo.path,
+          })
+        ).exitCode,
+      ).toBe(0);
       // Prometheus has scraped the three records.
       const seen = await eventually(
         () => scraper.query(`deployctl_records_applied_total{service="${group.service}"}`),
@@ -475,14 +610,23 @@ describe('a gateway restarted empty, with Prometheus having scraped it', () => {
       expect(doctor.stdout).toContain('restart/api in prod');
 
       repo.commit('r3', T0 + 5 * H);
-      const after = await deployctl([...args, '--status', 'success', '--duration', '40', '--finished-at', String(T0 + 6 * H)], { env: restartEnv, cwd: repo.path });
+      const after = await deployctl(
+        [...args, '--status', 'success', '--duration', '40', '--finished-at', String(T0 + 6 * H)],
+        { env: restartEnv, cwd: repo.path },
+      );
       expect(after.exitCode, after.stderr).toBe(0);
-      expect(after.stderr).toContain('the gateway held lower totals for restart/api in prod than Prometheus last scraped');
+      expect(after.stderr).toContain(
+        'the gateway held lower totals for restart/api in prod than Prometheus last scraped',
+      );
       const samples = await scrape(lost.url);
       expect(value(samples, 'deployctl_deployments_total', { ...group, status: 'success' })).toBe(3);
       expect(value(samples, 'deployctl_deployments_total', { ...group, status: 'failure' })).toBe(1);
-      expect(select(samples, 'deployctl_deployment_duration_seconds_count', group).reduce((a, s) => a + s.value, 0)).toBe(4);
-      expect(select(samples, 'deployctl_deployment_duration_seconds_sum', group).reduce((a, s) => a + s.value, 0)).toBe(100);
+      expect(
+        select(samples, 'deployctl_deployment_duration_seconds_count', group).reduce((a, s) => a + s.value, 0),
+      ).toBe(4);
+      expect(select(samples, 'deployctl_deployment_duration_seconds_sum', group).reduce((a, s) => a + s.value, 0)).toBe(
+        100,
+      );
       // Lead time: r1 alone, then r2, then r3: the deployed commits were remembered through Prometheus.
       expect(value(samples, 'deployctl_lead_time_seconds_count', group)).toBe(3);
       expect(value(samples, 'deployctl_lead_time_seconds_sum', group)).toBe(H + 2 * H + H);
@@ -498,7 +642,9 @@ describe('a gateway restarted empty, with Prometheus having scraped it', () => {
       const counted = await scraper.query(`resets(deployctl_deployments_total{service="${group.service}"}[10m])`);
       expect(counted.every((s) => s.value[1] === '0')).toBe(true);
       const healthy = await deployctl(['doctor', '--prometheus', scraper.url], { env: restartEnv, cwd: dir });
-      expect(healthy.stdout).toContain("every group's deployment totals on the gateway are at least what Prometheus saw");
+      expect(healthy.stdout).toContain(
+        "every group's deployment totals on the gateway are at least what Prometheus saw",
+      );
     } finally {
       await scraper.stop();
       await lost.stop();

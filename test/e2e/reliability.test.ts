@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { value } from '../helpers/exposition.js';
-import { startProxy } from '../helpers/proxy.js';
 import { TestRepo } from '../helpers/git.js';
+import { startProxy } from '../helpers/proxy.js';
 import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const stack = useGatewayAndWorkdir();
@@ -13,11 +13,17 @@ const { workdir } = stack;
 
 const stateDir = (name: string) => join(workdir.path, name);
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  deployctl(args, { env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('default'), ...env }, cwd: workdir.path, timeout: 60_000 });
+  deployctl(args, {
+    env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('default'), ...env },
+    cwd: workdir.path,
+    timeout: 60_000,
+  });
 
 const success = async (url: string, service: string, status = 'success') => {
   const samples = await scrape(url);
-  const found = samples.filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  const found = samples.filter(
+    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
+  );
   return found.length === 1 ? found[0]!.value : found.length === 0 ? undefined : NaN;
 };
 
@@ -93,7 +99,9 @@ describe('gateway down, then up', () => {
       writeFileSync(join(stateDir('corrupt'), 'outbox', '00000000000000-broken.json'), '{"format":1,"grou');
       gateway.up();
       const flush = await cli(['flush'], env);
-      expect(flush.stderr).toMatch(/.*00000000000000-broken\.json is not a record deployctl can send \(not valid JSON\); moved to .*quarantine\/00000000000000-broken\.json/);
+      expect(flush.stderr).toMatch(
+        /.*00000000000000-broken\.json is not a record deployctl can send \(not valid JSON\); moved to .*quarantine\/00000000000000-broken\.json/,
+      );
       expect(flush.exitCode).toBe(1);
       expect(await success(stack.gateway.url, 'corrupt')).toBe(1);
       expect(readdirSync(join(stateDir('corrupt'), 'outbox', 'quarantine'))).toEqual(['00000000000000-broken.json']);
@@ -133,7 +141,10 @@ describe('another machine writing over a record', () => {
       request.method === 'GET' && request.url === '/api/v1/metrics' ? { status: 200, body: before } : 'forward',
     );
     try {
-      const b = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_STATE_DIR: stateDir('machine-b'), DEPLOYCTL_PUSHGATEWAY_URL: stale.url });
+      const b = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], {
+        DEPLOYCTL_STATE_DIR: stateDir('machine-b'),
+        DEPLOYCTL_PUSHGATEWAY_URL: stale.url,
+      });
       expect(b.exitCode).toBe(0);
     } finally {
       await stale.close();
@@ -145,7 +156,9 @@ describe('another machine writing over a record', () => {
     // A's next record reads the group anyway, sees the failure missing, and sends it again.
     const next = await cli(['record', '-s', 'overwritten', '-e', 'prod', '--status', 'success'], machineA);
     expect(next.exitCode).toBe(0);
-    expect(next.stderr).toContain('1 earlier record(s) of overwritten in prod were overwritten on the gateway by another writer; sending them again');
+    expect(next.stderr).toContain(
+      '1 earlier record(s) of overwritten in prod were overwritten on the gateway by another writer; sending them again',
+    );
     expect(await success(stack.gateway.url, 'overwritten')).toBe(3);
     expect(await success(stack.gateway.url, 'overwritten', 'failure')).toBe(1);
     // And a flush confirms what is left without counting anything twice.
@@ -160,9 +173,14 @@ describe('another machine writing over a record', () => {
 describe('lost answers, failing and hanging gateways', () => {
   it('counts a push once when the gateway stored it but the answer was lost', async () => {
     let dropped = 0;
-    const proxy = await startProxy(stack.gateway.url, (request) => (request.method === 'POST' && dropped++ === 0 ? 'drop-response' : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (request) =>
+      request.method === 'POST' && dropped++ === 0 ? 'drop-response' : 'forward',
+    );
     try {
-      const result = await cli(['record', '-s', 'lost-answer', '-e', 'prod', '--status', 'success', '--duration', '12'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
+      const result = await cli(
+        ['record', '-s', 'lost-answer', '-e', 'prod', '--status', 'success', '--duration', '12'],
+        { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url },
+      );
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toBe('');
       expect(result.stdout).toMatch(/^recorded success of lost-answer in prod/);
@@ -176,9 +194,13 @@ describe('lost answers, failing and hanging gateways', () => {
   });
 
   it('retries 5xx answers and succeeds when the gateway recovers', async () => {
-    const proxy = await startProxy(stack.gateway.url, (_request, index) => (index < 3 ? { status: 503, body: 'overloaded' } : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (_request, index) =>
+      index < 3 ? { status: 503, body: 'overloaded' } : 'forward',
+    );
     try {
-      const result = await cli(['record', '-s', 'flaky', '-e', 'prod', '--status', 'success', '--verbose'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url });
+      const result = await cli(['record', '-s', 'flaky', '-e', 'prod', '--status', 'success', '--verbose'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+      });
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toMatch(/attempt 3 failed: .*HTTP 503: overloaded/);
       expect(await success(stack.gateway.url, 'flaky')).toBe(1);
@@ -191,7 +213,10 @@ describe('lost answers, failing and hanging gateways', () => {
     const proxy = await startProxy(stack.gateway.url, () => 'hang');
     try {
       const started = Date.now();
-      const result = await cli(['record', '-s', 'hang', '-e', 'prod', '--status', 'success', '--timeout', '2'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('hang') });
+      const result = await cli(['record', '-s', 'hang', '-e', 'prod', '--status', 'success', '--timeout', '2'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+        DEPLOYCTL_STATE_DIR: stateDir('hang'),
+      });
       const elapsed = Date.now() - started;
       expect(result.exitCode).toBe(0);
       expect(result.stderr).toMatch(/timed out after \d+ ms \(\d+ attempts in 2\.\ds\)/);
@@ -204,11 +229,20 @@ describe('lost answers, failing and hanging gateways', () => {
   });
 
   it('does not retry a 4xx and shows the gateway’s reason', async () => {
-    const proxy = await startProxy(stack.gateway.url, (request) => (request.method === 'POST' ? { status: 400, body: 'pushed metrics are invalid or inconsistent with existing metrics: bad thing' } : 'forward'));
+    const proxy = await startProxy(stack.gateway.url, (request) =>
+      request.method === 'POST'
+        ? { status: 400, body: 'pushed metrics are invalid or inconsistent with existing metrics: bad thing' }
+        : 'forward',
+    );
     try {
-      const result = await cli(['record', '-s', 'refused', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir('refused') });
+      const result = await cli(['record', '-s', 'refused', '-e', 'prod', '--status', 'success'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+        DEPLOYCTL_STATE_DIR: stateDir('refused'),
+      });
       expect(result.exitCode).toBe(0);
-      expect(result.stderr).toContain('refused to store the metrics on it: HTTP 400: pushed metrics are invalid or inconsistent with existing metrics: bad thing');
+      expect(result.stderr).toContain(
+        'refused to store the metrics on it: HTTP 400: pushed metrics are invalid or inconsistent with existing metrics: bad thing',
+      );
       expect(proxy.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
     } finally {
       await proxy.close();
@@ -223,9 +257,14 @@ describe('lost answers, failing and hanging gateways', () => {
         body: '# TYPE deployctl_deployments_total gauge\ndeployctl_deployments_total 5\n',
       });
       expect(pushed.status).toBe(200);
-      const result = await cli(['record', '-s', 'quirk', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_PUSHGATEWAY_URL: fresh.url, DEPLOYCTL_STATE_DIR: stateDir('quirk') });
+      const result = await cli(['record', '-s', 'quirk', '-e', 'prod', '--status', 'success'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: fresh.url,
+        DEPLOYCTL_STATE_DIR: stateDir('quirk'),
+      });
       expect(result.exitCode).toBe(0);
-      expect(result.stderr).toContain('the gateway already holds deployctl_deployments_total as a gauge, but deployctl pushes it as a counter');
+      expect(result.stderr).toContain(
+        'the gateway already holds deployctl_deployments_total as a gauge, but deployctl pushes it as a counter',
+      );
       expect(result.stderr).toContain('remove the family or the group (deployctl delete) and record again');
       expect(result.stderr).not.toMatch(/\n\s+at /);
     } finally {
@@ -239,31 +278,54 @@ describe('lost answers, failing and hanging gateways', () => {
       body: '# TYPE deployctl_deployments_total counter\ndeployctl_deployments_total{result="ok"} 5\n',
     });
     expect(pushed.status).toBe(200);
-    const result = await cli(['record', '-s', 'labels-quirk', '-e', 'prod', '--status', 'success'], { DEPLOYCTL_STATE_DIR: stateDir('labels-quirk') });
+    const result = await cli(['record', '-s', 'labels-quirk', '-e', 'prod', '--status', 'success'], {
+      DEPLOYCTL_STATE_DIR: stateDir('labels-quirk'),
+    });
     expect(result.exitCode).toBe(0);
-    expect(result.stderr).toContain("the gateway already holds deployctl_deployments_total with the labels {result}, but deployctl's series all have {status}");
+    expect(result.stderr).toContain(
+      "the gateway already holds deployctl_deployments_total with the labels {result}, but deployctl's series all have {status}",
+    );
   });
 });
 
 describe('concurrency', () => {
   it('lands 30 concurrent processes for 30 services exactly', async () => {
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => cli(['record', '-s', `many-${i}`, '-e', 'prod', '--status', 'success', '--timeout', '30'])),
+      Array.from({ length: 30 }, (_, i) =>
+        cli(['record', '-s', `many-${i}`, '-e', 'prod', '--status', 'success', '--timeout', '30']),
+      ),
     );
     expect(results.map((r) => r.exitCode)).toEqual(Array(30).fill(0));
     const samples = await scrape(stack.gateway.url);
-    for (let i = 0; i < 30; i++) expect(value(samples, 'deployctl_deployments_total', { service: `many-${i}`, status: 'success' })).toBe(1);
+    for (let i = 0; i < 30; i++)
+      expect(value(samples, 'deployctl_deployments_total', { service: `many-${i}`, status: 'success' })).toBe(1);
   });
 
   it('lands 20 concurrent processes for one service exactly', async () => {
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => cli(['record', '-s', 'same', '-e', 'prod', '--status', i % 4 === 0 ? 'failure' : 'success', '--duration', String(i + 1), '--timeout', '30'])),
+      Array.from({ length: 20 }, (_, i) =>
+        cli([
+          'record',
+          '-s',
+          'same',
+          '-e',
+          'prod',
+          '--status',
+          i % 4 === 0 ? 'failure' : 'success',
+          '--duration',
+          String(i + 1),
+          '--timeout',
+          '30',
+        ]),
+      ),
     );
     expect(results.map((r) => r.stderr).filter(Boolean)).toEqual([]);
     const samples = await scrape(stack.gateway.url);
     expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'success' })).toBe(15);
     expect(value(samples, 'deployctl_deployments_total', { service: 'same', status: 'failure' })).toBe(5);
-    const sum = value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'success' }) + value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'failure' });
+    const sum =
+      value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'success' }) +
+      value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'same', status: 'failure' });
     expect(sum).toBe(210);
   });
 
@@ -273,7 +335,7 @@ describe('concurrency', () => {
 });
 
 describe('a record whose git history is slow to read', () => {
-  it('neither holds the group\'s lock nor spends --timeout while git runs', async () => {
+  it("neither holds the group's lock nor spends --timeout while git runs", async () => {
     const repo = new TestRepo(join(workdir.path, 'slow-git-repo'));
     repo.git('commit', '-q', '--allow-empty', '-m', 'one');
     // git that takes 2 s to read history or describe (a long history, a slow disk).
@@ -284,14 +346,20 @@ describe('a record whose git history is slow to read', () => {
     chmodSync(join(bin, 'git'), 0o755);
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('slow-git') };
     const started = Date.now();
-    const slow = deployctl(['record', '-s', 'slow-git', '-e', 'prod', '--status', 'success', '--timeout', '1', '--strict'], {
-      env: { ...env, PATH: `${bin}:${process.env.PATH}`, GIT_CONFIG_NOSYSTEM: '1', HOME: repo.path },
-      cwd: repo.path,
-      timeout: 60_000,
-    });
+    const slow = deployctl(
+      ['record', '-s', 'slow-git', '-e', 'prod', '--status', 'success', '--timeout', '1', '--strict'],
+      {
+        env: { ...env, PATH: `${bin}:${process.env.PATH}`, GIT_CONFIG_NOSYSTEM: '1', HOME: repo.path },
+        cwd: repo.path,
+        timeout: 60_000,
+      },
+    );
     // Another record of the same group on this machine, meanwhile: not held up by the slow one.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const other = await deployctl(['record', '-s', 'slow-git', '-e', 'prod', '--status', 'failure', '--timeout', '1', '--strict'], { env, cwd: workdir.path });
+    const other = await deployctl(
+      ['record', '-s', 'slow-git', '-e', 'prod', '--status', 'failure', '--timeout', '1', '--strict'],
+      { env, cwd: workdir.path },
+    );
     expect(other.exitCode, other.stderr).toBe(0);
     expect(Date.now() - started).toBeLessThan(1_900);
     const done = await slow;

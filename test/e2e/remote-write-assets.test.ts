@@ -30,12 +30,19 @@ interface Target {
 /** Every query of a dashboard: panels, variables and annotations. */
 function dashboardQueries(file: string): { title: string; expr: string }[] {
   const dashboard = JSON.parse(readFileSync(join(root, 'grafana-dashboards/remote-write', file), 'utf8'));
-  const panels = (dashboard.panels as { title: string; targets: Target[] }[]).flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+  const panels = (dashboard.panels as { title: string; targets: Target[] }[]).flatMap((p) =>
+    p.targets.map((t) => ({ title: p.title, expr: t.expr })),
+  );
   const variables = (dashboard.templating.list as { type: string; name: string; definition: string }[])
     .filter((v) => v.type === 'query')
     // Grafana reads label values over the dashboard's range; an instant query sees only the last 5 minutes.
-    .map((v) => ({ title: `variable ${v.name}`, expr: v.definition.replace(/^label_values\((.*), (\w+)\)$/, 'count by ($2) (count_over_time($1[7d]))') }));
-  const annotations = (dashboard.annotations.list as { name: string; expr?: string }[]).filter((a) => a.expr).map((a) => ({ title: `annotation ${a.name}`, expr: a.expr! }));
+    .map((v) => ({
+      title: `variable ${v.name}`,
+      expr: v.definition.replace(/^label_values\((.*), (\w+)\)$/, 'count by ($2) (count_over_time($1[7d]))'),
+    }));
+  const annotations = (dashboard.annotations.list as { name: string; expr?: string }[])
+    .filter((a) => a.expr)
+    .map((a) => ({ title: `annotation ${a.name}`, expr: a.expr! }));
   return [...panels, ...variables, ...annotations];
 }
 
@@ -59,10 +66,58 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     const now = Math.floor(Date.now() / 1000);
     const g = ['-s', service, '-e', 'prod'];
     const steps = [
-      ['record', ...g, '--status', 'success', '--commit', 'a1', '--commit-time', String(now - 7_200), '--finished-at', String(now - 3_600), '--duration', '60'],
-      ['record', ...g, '--status', 'failure', '--commit', 'a2', '--finished-at', String(now - 3_000), '--duration', '30'],
-      ['record', ...g, '--status', 'success', '--commit', 'a3', '--commit-time', String(now - 2_900), '--finished-at', String(now - 2_000), '--duration', '90'],
-      ['record', ...g, '--status', 'cancelled', '--commit', 'a4', '--finished-at', String(now - 1_000), '--duration', '5'],
+      [
+        'record',
+        ...g,
+        '--status',
+        'success',
+        '--commit',
+        'a1',
+        '--commit-time',
+        String(now - 7_200),
+        '--finished-at',
+        String(now - 3_600),
+        '--duration',
+        '60',
+      ],
+      [
+        'record',
+        ...g,
+        '--status',
+        'failure',
+        '--commit',
+        'a2',
+        '--finished-at',
+        String(now - 3_000),
+        '--duration',
+        '30',
+      ],
+      [
+        'record',
+        ...g,
+        '--status',
+        'success',
+        '--commit',
+        'a3',
+        '--commit-time',
+        String(now - 2_900),
+        '--finished-at',
+        String(now - 2_000),
+        '--duration',
+        '90',
+      ],
+      [
+        'record',
+        ...g,
+        '--status',
+        'cancelled',
+        '--commit',
+        'a4',
+        '--finished-at',
+        String(now - 1_000),
+        '--duration',
+        '5',
+      ],
       ['step', 'build', ...g, '--', 'true'],
       ['start', ...g],
     ];
@@ -73,7 +128,10 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     // VictoriaMetrics shows new series after a few seconds.
     const sel = `{service="${service}"}`;
     await eventually(
-      () => receiver.query(`sum(count_over_time(deployctl_deployment_finished_timestamp_seconds${sel}[1d])) + sum(count_over_time(deployctl_deployment_started_timestamp_seconds${sel}[1d])) + sum(count_over_time(deployctl_step_finished_duration_seconds${sel}[1d]))`),
+      () =>
+        receiver.query(
+          `sum(count_over_time(deployctl_deployment_finished_timestamp_seconds${sel}[1d])) + sum(count_over_time(deployctl_deployment_started_timestamp_seconds${sel}[1d])) + sum(count_over_time(deployctl_step_finished_duration_seconds${sel}[1d]))`,
+        ),
       (r) => Number(r[0]?.value[1]) === 6,
     );
   }, 60_000);
@@ -86,7 +144,11 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     it(`every query of ${file} returns data`, async () => {
       const empty: string[] = [];
       for (const { title, expr } of dashboardQueries(file)) {
-        const result = await eventually(() => receiver.query(interpolate(expr, service)), (r) => r.length > 0, 10_000);
+        const result = await eventually(
+          () => receiver.query(interpolate(expr, service)),
+          (r) => r.length > 0,
+          10_000,
+        );
         if (result.length === 0) empty.push(`${title}: ${interpolate(expr, service)}`);
       }
       expect(empty).toEqual([]);

@@ -16,17 +16,28 @@ describe('what a newcomer trips over', () => {
       cwd: context.workdir.path,
     });
     expect(result.stderr).toBe('');
-    expect(result.stdout).toBe('recorded success of alias in prod; deployments now: success 1, failure 0, cancelled 0\n');
+    expect(result.stdout).toBe(
+      'recorded success of alias in prod; deployments now: success 1, failure 0, cancelled 0\n',
+    );
   });
 
-  it('finds the repository\'s config file from a subfolder, and not above the repository', async () => {
+  it("finds the repository's config file from a subfolder, and not above the repository", async () => {
     const outer = join(context.workdir.path, 'outer');
     const repo = new TestRepo(join(outer, 'repo'));
-    writeFileSync(join(outer, '.deployctlrc.json'), JSON.stringify({ service: 'outside', environment: 'nowhere', pushgateway: 'http://127.0.0.1:9' }));
-    writeFileSync(join(repo.path, '.deployctlrc.json'), JSON.stringify({ service: 'from-root', environment: 'staging', pushgateway: context.gateway.url }));
+    writeFileSync(
+      join(outer, '.deployctlrc.json'),
+      JSON.stringify({ service: 'outside', environment: 'nowhere', pushgateway: 'http://127.0.0.1:9' }),
+    );
+    writeFileSync(
+      join(repo.path, '.deployctlrc.json'),
+      JSON.stringify({ service: 'from-root', environment: 'staging', pushgateway: context.gateway.url }),
+    );
     const sub = join(repo.path, 'deploy', 'scripts');
     mkdirSync(sub, { recursive: true });
-    const result = await deployctl(['record', '--status', 'success', '--commit', 'abc', '--commit-time', '1767261600'], { cwd: sub });
+    const result = await deployctl(
+      ['record', '--status', 'success', '--commit', 'abc', '--commit-time', '1767261600'],
+      { cwd: sub },
+    );
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^recorded success of from-root in staging/);
     const doctor = await deployctl(['doctor'], { cwd: sub });
@@ -35,13 +46,26 @@ describe('what a newcomer trips over', () => {
 
   it('says when delete is given a group that does not exist, and deletes nothing', async () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
-    await deployctl(['record', '-s', 'keep-me', '-e', 'prod', '--status', 'success'], { env, cwd: context.workdir.path });
-    const missing = await deployctl(['delete', '-s', 'keep-me', '-e', 'prd', '--yes'], { env, cwd: context.workdir.path });
+    await deployctl(['record', '-s', 'keep-me', '-e', 'prod', '--status', 'success'], {
+      env,
+      cwd: context.workdir.path,
+    });
+    const missing = await deployctl(['delete', '-s', 'keep-me', '-e', 'prd', '--yes'], {
+      env,
+      cwd: context.workdir.path,
+    });
     expect(missing.exitCode).toBe(1);
-    expect(missing.stderr).toBe(`deployctl: there is no group of keep-me in prd (job deployctl) on ${context.gateway.url}/: nothing deleted\n  keep-me has groups in: "prod"\n`);
-    const unknown = await deployctl(['delete', '-s', 'never-seen', '-e', 'prod', '--yes'], { env, cwd: context.workdir.path });
+    expect(missing.stderr).toBe(
+      `deployctl: there is no group of keep-me in prd (job deployctl) on ${context.gateway.url}/: nothing deleted\n  keep-me has groups in: "prod"\n`,
+    );
+    const unknown = await deployctl(['delete', '-s', 'never-seen', '-e', 'prod', '--yes'], {
+      env,
+      cwd: context.workdir.path,
+    });
     expect(unknown.exitCode).toBe(1);
-    expect(unknown.stderr).toBe(`deployctl: there is no group of never-seen in prod (job deployctl) on ${context.gateway.url}/: nothing deleted\n  deployctl status lists the groups the gateway holds\n`);
+    expect(unknown.stderr).toBe(
+      `deployctl: there is no group of never-seen in prod (job deployctl) on ${context.gateway.url}/: nothing deleted\n  deployctl status lists the groups the gateway holds\n`,
+    );
     expect(await hasGroup(context.gateway.url, 'keep-me')).toBe(true);
   });
 
@@ -84,7 +108,9 @@ describe('gateway URL mistakes', () => {
     const result = await record(https, 'https');
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(result.exitCode).toBe(0);
-    expect(result.stderr).toContain(`deployctl: warning: the gateway speaks plain HTTP, not HTTPS: use --pushgateway ${context.gateway.url}\n`);
+    expect(result.stderr).toContain(
+      `deployctl: warning: the gateway speaks plain HTTP, not HTTPS: use --pushgateway ${context.gateway.url}\n`,
+    );
   });
 });
 
@@ -108,22 +134,57 @@ describe('git and long histories', () => {
     const base = 1_767_261_600;
     const first = repo.commit('c0', base);
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
-    await deployctl(['record', '-s', 'sixty', '-e', 'prod', '--status', 'success', '--commit', first, '--finished-at', String(base + 60)], { env, cwd: repo.path });
+    await deployctl(
+      [
+        'record',
+        '-s',
+        'sixty',
+        '-e',
+        'prod',
+        '--status',
+        'success',
+        '--commit',
+        first,
+        '--finished-at',
+        String(base + 60),
+      ],
+      { env, cwd: repo.path },
+    );
     // Commits one minute apart; deployed one hour after the first of them.
     for (let i = 1; i <= 60; i++) repo.commit(`c${i}`, base + i * 60);
     const finishedAt = base + 60 * 60 + 3600;
-    const result = await deployctl(['record', '-s', 'sixty', '-e', 'prod', '--status', 'success', '--version', '2.0.0', '--finished-at', String(finishedAt)], { env, cwd: repo.path });
+    const result = await deployctl(
+      [
+        'record',
+        '-s',
+        'sixty',
+        '-e',
+        'prod',
+        '--status',
+        'success',
+        '--version',
+        '2.0.0',
+        '--finished-at',
+        String(finishedAt),
+      ],
+      { env, cwd: repo.path },
+    );
     // Lead times: finishedAt - (base + i*60) for i = 1..60, from 3600 s (i = 60) to 7140 s (i = 1); median (5370 + 5400) / 2 = 5385 s.
     expect(result.stdout).toBe(
       'recorded success of sixty in prod (version 2.0.0, lead time 1h0m to 1h59m over 60 commits, median 1h29m); deployments now: success 2, failure 0, cancelled 0\n',
     );
-    expect(value(await scrape(context.gateway.url), 'deployctl_lead_time_seconds_count', { service: 'sixty' })).toBe(61);
+    expect(value(await scrape(context.gateway.url), 'deployctl_lead_time_seconds_count', { service: 'sixty' })).toBe(
+      61,
+    );
   });
 });
 
-describe('doctor and the gateway\'s persistence', () => {
+describe("doctor and the gateway's persistence", () => {
   it('warns, without failing, when the gateway keeps nothing across restarts', async () => {
-    const result = await deployctl(['doctor'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('doctor') }, cwd: context.workdir.path });
+    const result = await deployctl(['doctor'], {
+      env: { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url, DEPLOYCTL_STATE_DIR: stateDir('doctor') },
+      cwd: context.workdir.path,
+    });
     expect(result.stdout).toContain(
       '! the gateway keeps its metrics in memory only (no --persistence.file): a restart loses every group, and the deployment totals start again from zero\n' +
         '  fix: start the Pushgateway with --persistence.file=/var/lib/prometheus/pushgateway.db (any writable path)\n',
@@ -135,7 +196,10 @@ describe('doctor and the gateway\'s persistence', () => {
     const file = join(context.workdir.path, 'gateway.db');
     const persistent = await startPushgateway([`--persistence.file=${file}`]);
     try {
-      const result = await deployctl(['doctor'], { env: { DEPLOYCTL_PUSHGATEWAY_URL: persistent.url, DEPLOYCTL_STATE_DIR: stateDir('doctor2') }, cwd: context.workdir.path });
+      const result = await deployctl(['doctor'], {
+        env: { DEPLOYCTL_PUSHGATEWAY_URL: persistent.url, DEPLOYCTL_STATE_DIR: stateDir('doctor2') },
+        cwd: context.workdir.path,
+      });
       expect(result.stdout).toContain(`✔ the gateway keeps its metrics across restarts (--persistence.file ${file})\n`);
       expect(result.stdout).not.toContain('memory only');
     } finally {

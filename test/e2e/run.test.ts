@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { execa } from 'execa';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 
 let gateway: RunningServer;
 const workdir = tempDir();
@@ -48,9 +48,23 @@ describe('deployctl run', () => {
 
   it('marks a command that runs past a second in progress while it runs, and a quicker one not at all', async () => {
     const gate = join(workdir.path, 'mark-gate');
-    const running = cli(['run', '-s', 'marked', '-e', 'prod', '--', 'sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`]);
+    const running = cli([
+      'run',
+      '-s',
+      'marked',
+      '-e',
+      'prod',
+      '--',
+      'sh',
+      '-c',
+      `while [ ! -e ${gate} ]; do sleep 0.05; done`,
+    ]);
     let seen: number | undefined;
-    for (const end = Date.now() + 10_000; Date.now() < end && seen !== 1; await new Promise((r) => setTimeout(r, 100))) {
+    for (
+      const end = Date.now() + 10_000;
+      Date.now() < end && seen !== 1;
+      await new Promise((r) => setTimeout(r, 100))
+    ) {
       seen = select(await scrape(gateway.url), 'deployctl_deployment_in_progress', { service: 'marked' })[0]?.value;
     }
     expect(seen).toBe(1);
@@ -96,14 +110,40 @@ describe('deployctl run', () => {
   });
 
   it('keeps stdout for the command when it reports, and passes arguments untouched', async () => {
-    const result = await cli(['run', '-s', 'args', '-e', 'prod', '--', 'node', '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', 'a b', '$HOME', '"q"', '--flag']);
+    const result = await cli([
+      'run',
+      '-s',
+      'args',
+      '-e',
+      'prod',
+      '--',
+      'node',
+      '-e',
+      'console.log(JSON.stringify(process.argv.slice(1)))',
+      'a b',
+      '$HOME',
+      '"q"',
+      '--flag',
+    ]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('["a b","$HOME","\\"q\\"","--flag"]\n');
-    expect(result.stderr).toMatch(/^deployctl: recorded success of args in prod \(.*took [\d.]+s\); deployments now: success 1, failure 0, cancelled 0\n$/m);
+    expect(result.stderr).toMatch(
+      /^deployctl: recorded success of args in prod \(.*took [\d.]+s\); deployments now: success 1, failure 0, cancelled 0\n$/m,
+    );
   });
 
   it('runs through a shell only with --shell', async () => {
-    const result = await cli(['run', '-s', 'shell', '-e', 'prod', '--shell', '--quiet', '--', 'echo $((6*7)) && exit 3']);
+    const result = await cli([
+      'run',
+      '-s',
+      'shell',
+      '-e',
+      'prod',
+      '--shell',
+      '--quiet',
+      '--',
+      'echo $((6*7)) && exit 3',
+    ]);
     expect(result.stdout).toBe('42\n');
     expect(result.exitCode).toBe(3);
   });
@@ -151,21 +191,35 @@ describe('deployctl run', () => {
   });
 
   it('keeps the command’s exit code when the gateway is down', async () => {
-    const result = await cli(['run', '-s', 'down', '-e', 'prod', '--timeout', '1', '--', 'sh', '-c', 'echo deployed; exit 4'], {
-      env: { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_STATE_DIR: join(workdir.path, 'down') },
-    });
+    const result = await cli(
+      ['run', '-s', 'down', '-e', 'prod', '--timeout', '1', '--', 'sh', '-c', 'echo deployed; exit 4'],
+      {
+        env: { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_STATE_DIR: join(workdir.path, 'down') },
+      },
+    );
     expect(result.exitCode).toBe(4);
     expect(result.stdout).toBe('deployed\n');
-    expect(result.stderr).toMatch(/warning: failure of down in prod is not on the gateway yet: .*ECONNREFUSED.* It is kept in/);
+    expect(result.stderr).toMatch(
+      /warning: failure of down in prod is not on the gateway yet: .*ECONNREFUSED.* It is kept in/,
+    );
   });
 
-  async function startAndSignal(service: string, signal: NodeJS.Signals, childScript: string, extraArgs: string[] = []) {
-    const child = execa(process.execPath, [BIN, 'run', '-s', service, '-e', 'prod', ...extraArgs, '--', process.execPath, '-e', childScript], {
-      env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', ...env },
-      extendEnv: false,
-      reject: false,
-      timeout: 20_000,
-    });
+  async function startAndSignal(
+    service: string,
+    signal: NodeJS.Signals,
+    childScript: string,
+    extraArgs: string[] = [],
+  ) {
+    const child = execa(
+      process.execPath,
+      [BIN, 'run', '-s', service, '-e', 'prod', ...extraArgs, '--', process.execPath, '-e', childScript],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', ...env },
+        extendEnv: false,
+        reject: false,
+        timeout: 20_000,
+      },
+    );
     await new Promise<void>((resolve) => {
       child.stdout!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('ready')) resolve();
@@ -184,7 +238,8 @@ describe('deployctl run', () => {
   });
 
   it('lets a command that handles SIGINT clean up, still recording cancelled and exiting 130', async () => {
-    const script = "process.on('SIGINT', () => { console.log('cleaning up'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)";
+    const script =
+      "process.on('SIGINT', () => { console.log('cleaning up'); process.exit(0); }); console.log('ready'); setInterval(() => {}, 1000)";
     const { result } = await startAndSignal('sigint', 'SIGINT', script);
     // A calling script must not carry on as if the deploy went through.
     expect(result.exitCode).toBe(130);
@@ -209,18 +264,36 @@ describe('deployctl step', () => {
     const failed = await cli(['step', 'smoke test', '-s', 'steps', '-e', 'prod', '--', 'sh', '-c', 'exit 5']);
     expect(failed.exitCode).toBe(5);
     const samples = await scrape(gateway.url);
-    expect(value(samples, 'deployctl_step_duration_seconds_count', { service: 'steps', step: 'migrate', status: 'success' })).toBe(1);
+    expect(
+      value(samples, 'deployctl_step_duration_seconds_count', { service: 'steps', step: 'migrate', status: 'success' }),
+    ).toBe(1);
     const migrate = value(samples, 'deployctl_step_duration_seconds_sum', { service: 'steps', step: 'migrate' });
     expect(migrate).toBeGreaterThanOrEqual(0.3);
     expect(migrate).toBeLessThan(5);
-    expect(value(samples, 'deployctl_step_duration_seconds_count', { service: 'steps', step: 'smoke test', status: 'failure' })).toBe(1);
+    expect(
+      value(samples, 'deployctl_step_duration_seconds_count', {
+        service: 'steps',
+        step: 'smoke test',
+        status: 'failure',
+      }),
+    ).toBe(1);
     expect(await counts('steps')).toEqual({});
   });
 });
 
 describe('deployctl start / finish', () => {
   it('marks the deployment in progress and times it across two processes', async () => {
-    const start = await cli(['start', '-s', 'two-step', '-e', 'prod', '--version', '3.1.0', '--started-at', String(Math.floor(Date.now() / 1000) - 120)]);
+    const start = await cli([
+      'start',
+      '-s',
+      'two-step',
+      '-e',
+      'prod',
+      '--version',
+      '3.1.0',
+      '--started-at',
+      String(Math.floor(Date.now() / 1000) - 120),
+    ]);
     expect(start.exitCode).toBe(0);
     let samples = await scrape(gateway.url);
     expect(value(samples, 'deployctl_deployment_in_progress', { service: 'two-step' })).toBe(1);
@@ -229,7 +302,10 @@ describe('deployctl start / finish', () => {
     expect(finish.exitCode).toBe(0);
     samples = await scrape(gateway.url);
     expect(value(samples, 'deployctl_deployment_in_progress', { service: 'two-step' })).toBe(0);
-    const duration = value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'two-step', status: 'success' });
+    const duration = value(samples, 'deployctl_deployment_duration_seconds_sum', {
+      service: 'two-step',
+      status: 'success',
+    });
     expect(duration).toBeGreaterThanOrEqual(120);
     expect(duration).toBeLessThan(140);
     expect(select(samples, 'deployctl_deployment_info', { service: 'two-step' })[0]?.labels.version).toBe('3.1.0');
@@ -237,13 +313,20 @@ describe('deployctl start / finish', () => {
 
   it('times a finish on another machine (another state directory) from the start kept on the gateway', async () => {
     const startedAt = Math.floor(Date.now() / 1000) - 300;
-    await cli(['start', '-s', 'ci-steps', '-e', 'prod', '--started-at', String(startedAt)], { env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'machine-a') } });
-    const finish = await cli(['finish', '-s', 'ci-steps', '-e', 'prod', '--status', 'failure', '--finished-at', String(startedAt + 90)], {
-      env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'machine-b') },
+    await cli(['start', '-s', 'ci-steps', '-e', 'prod', '--started-at', String(startedAt)], {
+      env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'machine-a') },
     });
+    const finish = await cli(
+      ['finish', '-s', 'ci-steps', '-e', 'prod', '--status', 'failure', '--finished-at', String(startedAt + 90)],
+      {
+        env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'machine-b') },
+      },
+    );
     expect(finish.exitCode).toBe(0);
     const samples = await scrape(gateway.url);
-    expect(value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'ci-steps', status: 'failure' })).toBe(90);
+    expect(
+      value(samples, 'deployctl_deployment_duration_seconds_sum', { service: 'ci-steps', status: 'failure' }),
+    ).toBe(90);
     expect(value(samples, 'deployctl_deployment_in_progress', { service: 'ci-steps' })).toBe(0);
   });
 });
@@ -256,13 +339,19 @@ describe('lead time and time to restore', () => {
       const t0 = 1_767_225_600; // 2026-01-01T00:00:00Z
       repo.commit('one', t0);
       const c2 = repo.commit('two', t0 + 600);
-      const first = await cli(['record', '-s', 'lead', '-e', 'prod', '--status', 'success', '--finished-at', String(t0 + 3_600)], { cwd: dir.path });
+      const first = await cli(
+        ['record', '-s', 'lead', '-e', 'prod', '--status', 'success', '--finished-at', String(t0 + 3_600)],
+        { cwd: dir.path },
+      );
       expect(first.exitCode).toBe(0);
       expect(first.stderr).toContain('note: first deployment of this group: lead time of the deployed commit alone');
 
       repo.commit('three', t0 + 7_200);
       repo.commit('four', t0 + 9_000);
-      const failed = await cli(['record', '-s', 'lead', '-e', 'prod', '--status', 'failure', '--finished-at', String(t0 + 9_500)], { cwd: dir.path });
+      const failed = await cli(
+        ['record', '-s', 'lead', '-e', 'prod', '--status', 'failure', '--finished-at', String(t0 + 9_500)],
+        { cwd: dir.path },
+      );
       expect(failed.exitCode).toBe(0);
       const c5 = repo.commit('five', t0 + 10_000);
       const second = await cli(['run', '-s', 'lead', '-e', 'prod', '--', 'true'], { cwd: dir.path });
@@ -299,17 +388,42 @@ describe('lead time and time to restore', () => {
       await execa('git', ['clone', '-q', '--depth', '1', `file://${join(dir.path, 'origin')}`, clone]);
 
       const finishedAt = t0 + 1_000;
-      await cli(['record', '-s', 'shallow', '-e', 'prod', '--status', 'success', '--commit', c1, '--commit-time', String(t0), '--finished-at', String(t0 + 500)], { cwd: clone });
-      const result = await cli(['record', '-s', 'shallow', '-e', 'prod', '--status', 'success', '--finished-at', String(finishedAt)], { cwd: clone });
+      await cli(
+        [
+          'record',
+          '-s',
+          'shallow',
+          '-e',
+          'prod',
+          '--status',
+          'success',
+          '--commit',
+          c1,
+          '--commit-time',
+          String(t0),
+          '--finished-at',
+          String(t0 + 500),
+        ],
+        { cwd: clone },
+      );
+      const result = await cli(
+        ['record', '-s', 'shallow', '-e', 'prod', '--status', 'success', '--finished-at', String(finishedAt)],
+        { cwd: clone },
+      );
       expect(result.exitCode).toBe(0);
-      expect(result.stderr).toMatch(/note: the local history ends at commit [0-9a-f]{12} \(where this shallow clone was cut\) before it reaches a commit deployed to this group: lead time of the deployed commit alone/);
+      expect(result.stderr).toMatch(
+        /note: the local history ends at commit [0-9a-f]{12} \(where this shallow clone was cut\) before it reaches a commit deployed to this group: lead time of the deployed commit alone/,
+      );
       const samples = await scrape(gateway.url);
       expect(value(samples, 'deployctl_lead_time_seconds_count', { service: 'shallow' })).toBe(2);
       expect(value(samples, 'deployctl_lead_time_seconds_sum', { service: 'shallow' })).toBe(500 + 800);
 
-      const described = await cli(['record', '-s', 'described', '-e', 'prod', '--status', 'success'], { cwd: join(dir.path, 'origin') });
+      const described = await cli(['record', '-s', 'described', '-e', 'prod', '--status', 'success'], {
+        cwd: join(dir.path, 'origin'),
+      });
       expect(described.exitCode).toBe(0);
-      const version = select(await scrape(gateway.url), 'deployctl_deployment_info', { service: 'described' })[0]!.labels.version;
+      const version = select(await scrape(gateway.url), 'deployctl_deployment_info', { service: 'described' })[0]!
+        .labels.version;
       expect(version).toMatch(/^v2\.0\.0-1-g[0-9a-f]+$/);
     } finally {
       dir.remove();
@@ -318,8 +432,24 @@ describe('lead time and time to restore', () => {
 
   it('gives one restore observation for failure, failure, success', async () => {
     const t0 = 1_767_225_600;
-    for (const [status, at] of [['success', t0], ['failure', t0 + 1_000], ['failure', t0 + 1_500], ['success', t0 + 4_000], ['success', t0 + 5_000]] as const) {
-      const result = await cli(['record', '-s', 'restore', '-e', 'prod', '--status', status, '--finished-at', String(at)]);
+    for (const [status, at] of [
+      ['success', t0],
+      ['failure', t0 + 1_000],
+      ['failure', t0 + 1_500],
+      ['success', t0 + 4_000],
+      ['success', t0 + 5_000],
+    ] as const) {
+      const result = await cli([
+        'record',
+        '-s',
+        'restore',
+        '-e',
+        'prod',
+        '--status',
+        status,
+        '--finished-at',
+        String(at),
+      ]);
       expect(result.exitCode).toBe(0);
     }
     const samples = await scrape(gateway.url);
@@ -333,27 +463,55 @@ describe('lead time and time to restore', () => {
 describe('CI metadata', () => {
   it('takes commit, branch, repository and build URL from GitHub Actions, flags winning', async () => {
     const ci = {
-      CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_SHA: 'abc123def', GITHUB_REF: 'refs/heads/main', GITHUB_REPOSITORY: 'acme/shop',
-      GITHUB_SERVER_URL: 'https://github.example', GITHUB_RUN_ID: '4242', GITHUB_EVENT_NAME: 'push',
+      CI: 'true',
+      GITHUB_ACTIONS: 'true',
+      GITHUB_SHA: 'abc123def',
+      GITHUB_REF: 'refs/heads/main',
+      GITHUB_REPOSITORY: 'acme/shop',
+      GITHUB_SERVER_URL: 'https://github.example',
+      GITHUB_RUN_ID: '4242',
+      GITHUB_EVENT_NAME: 'push',
     };
-    const result = await cli(['record', '-s', 'gha', '-e', 'prod', '--status', 'success', '--version', '1.2.3'], { env: ci });
+    const result = await cli(['record', '-s', 'gha', '-e', 'prod', '--status', 'success', '--version', '1.2.3'], {
+      env: ci,
+    });
     expect(result.exitCode).toBe(0);
     const samples = await scrape(gateway.url);
-    expect(select(samples, 'deployctl_deployment_info', { service: 'gha' })[0]!.labels).toMatchObject({ commit: 'abc123def', version: '1.2.3' });
+    expect(select(samples, 'deployctl_deployment_info', { service: 'gha' })[0]!.labels).toMatchObject({
+      commit: 'abc123def',
+      version: '1.2.3',
+    });
     expect(select(samples, 'deployctl_deployment_source_info', { service: 'gha' })[0]!.labels).toMatchObject({
-      ci: 'github', branch: 'main', repository: 'acme/shop', build_url: 'https://github.example/acme/shop/actions/runs/4242',
+      ci: 'github',
+      branch: 'main',
+      repository: 'acme/shop',
+      build_url: 'https://github.example/acme/shop/actions/runs/4242',
     });
   });
 
   it('reads GitLab CI too', async () => {
     const ci = {
-      CI: 'true', GITLAB_CI: 'true', CI_COMMIT_SHA: 'feedbeef', CI_COMMIT_REF_NAME: 'release', CI_PROJECT_PATH: 'acme/api',
-      CI_JOB_URL: 'https://gitlab.example/acme/api/-/jobs/7', CI_PIPELINE_ID: '7',
+      CI: 'true',
+      GITLAB_CI: 'true',
+      CI_COMMIT_SHA: 'feedbeef',
+      CI_COMMIT_REF_NAME: 'release',
+      CI_PROJECT_PATH: 'acme/api',
+      CI_JOB_URL: 'https://gitlab.example/acme/api/-/jobs/7',
+      CI_PIPELINE_ID: '7',
     };
-    const result = await cli(['record', '-s', 'gitlab', '-e', 'prod', '--status', 'failure', '--commit', 'override1'], { env: ci });
+    const result = await cli(['record', '-s', 'gitlab', '-e', 'prod', '--status', 'failure', '--commit', 'override1'], {
+      env: ci,
+    });
     expect(result.exitCode).toBe(0);
     const samples = await scrape(gateway.url);
-    expect(select(samples, 'deployctl_deployment_info', { service: 'gitlab' })[0]!.labels).toMatchObject({ commit: 'override1', version: 'override1' });
-    expect(select(samples, 'deployctl_deployment_source_info', { service: 'gitlab' })[0]!.labels).toMatchObject({ ci: 'gitlab', branch: 'release', repository: 'acme/api' });
+    expect(select(samples, 'deployctl_deployment_info', { service: 'gitlab' })[0]!.labels).toMatchObject({
+      commit: 'override1',
+      version: 'override1',
+    });
+    expect(select(samples, 'deployctl_deployment_source_info', { service: 'gitlab' })[0]!.labels).toMatchObject({
+      ci: 'gitlab',
+      branch: 'release',
+      repository: 'acme/api',
+    });
   });
 });

@@ -1,10 +1,10 @@
-import bcrypt from 'bcryptjs';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deployctl, scrape, type CliResult } from '../helpers/cli.js';
-import { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy.js';
-import { startPushgateway, tempDir, type RunningServer } from '../helpers/pushgateway.js';
+import { type CliResult, deployctl, scrape } from '../helpers/cli.js';
+import { type DelayProxy, startDelayProxy } from '../helpers/delay-proxy.js';
+import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 
 /**
  * No password, token or URL credential in any output (plain, --verbose, --json, errors), outbox
@@ -26,7 +26,9 @@ let slow: DelayProxy;
 let holdUp = 0;
 
 beforeAll(async () => {
-  const users = [PASSWORD, CONFIG_PASSWORD, FILE_PASSWORD].map((pw, i) => `  ${['deploy', 'cfg', 'file'][i]}: ${bcrypt.hashSync(pw, 4)}`);
+  const users = [PASSWORD, CONFIG_PASSWORD, FILE_PASSWORD].map(
+    (pw, i) => `  ${['deploy', 'cfg', 'file'][i]}: ${bcrypt.hashSync(pw, 4)}`,
+  );
   const config = join(workdir.path, 'web.yml');
   writeFileSync(config, `basic_auth_users:\n${users.join('\n')}\n`);
   [basic, plain] = await Promise.all([startPushgateway([`--web.config.file=${config}`]), startPushgateway()]);
@@ -40,9 +42,11 @@ afterAll(async () => {
 });
 
 const hostPort = (url: string) => url.replace(/^http:\/\//, '');
-const encoded = (user: string, password: string, url: string) => `http://${user}:${encodeURIComponent(password)}@${hostPort(url)}`;
+const encoded = (user: string, password: string, url: string) =>
+  `http://${user}:${encodeURIComponent(password)}@${hostPort(url)}`;
 
-const cli = (args: string[], env: Record<string, string>, cwd = workdir.path) => deployctl(args, { env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'state'), ...env }, cwd });
+const cli = (args: string[], env: Record<string, string>, cwd = workdir.path) =>
+  deployctl(args, { env: { DEPLOYCTL_STATE_DIR: join(workdir.path, 'state'), ...env }, cwd });
 
 /** Every file under dir, read whole (outbox, quarantine, started notes, anything). */
 function allFiles(dir: string): { path: string; text: string }[] {
@@ -70,14 +74,23 @@ function expectNoSecret(results: CliResult[], stateDir = join(workdir.path, 'sta
     ]),
     ...allFiles(stateDir).map((f) => ({ where: f.path, text: f.text })),
   ];
-  const found = places.flatMap(({ where, text }) => MARKERS.filter((m) => text.includes(m) || text.includes(encodeURIComponent(m))).map((m) => `${m} in ${where}`));
+  const found = places.flatMap(({ where, text }) =>
+    MARKERS.filter((m) => text.includes(m) || text.includes(encodeURIComponent(m))).map((m) => `${m} in ${where}`),
+  );
   expect(found).toEqual([]);
 }
 
 async function deployments(url: string, service: string, auth?: string): Promise<number> {
   const response = await fetch(`${url}/metrics`, auth ? { headers: { authorization: auth } } : {});
   const text = await response.text();
-  const line = text.split('\n').find((l) => l.startsWith('deployctl_deployments_total{') && l.includes(`service="${service}"`) && l.includes('status="success"'));
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('deployctl_deployments_total{') &&
+        l.includes(`service="${service}"`) &&
+        l.includes('status="success"'),
+    );
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 const basicAuth = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
@@ -97,7 +110,11 @@ describe('secrets stay secret', () => {
     expect(results.slice(0, 5).map((r) => r.exitCode)).toEqual([0, 0, 0, 0, 0]);
     expect(await deployments(basic.url, 'url-pw', basicAuth)).toBe(3);
     // A wrong password: refused, and neither password is shown.
-    results.push(await cli(['record', '-s', 'url-pw', '-e', 'prod', '--status', 'success', '--verbose', '--json'], { DEPLOYCTL_PUSHGATEWAY_URL: encoded(USER, 'WR0NGpw/@:', basic.url) }));
+    results.push(
+      await cli(['record', '-s', 'url-pw', '-e', 'prod', '--status', 'success', '--verbose', '--json'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: encoded(USER, 'WR0NGpw/@:', basic.url),
+      }),
+    );
     expect(results.at(-1)!.stderr).toMatch(/401/);
     expectNoSecret(results);
   });
@@ -107,17 +124,27 @@ describe('secrets stay secret', () => {
     const simple = `http://deploy:1234/S3CRETpw@${hostPort(basic.url)}`;
     const results: CliResult[] = [];
     for (const url of [raw, simple]) {
-      const flag = await cli(['record', '-s', 'bad-url', '-e', 'prod', '--status', 'success', '--pushgateway', url, '--verbose', '--json'], {});
+      const flag = await cli(
+        ['record', '-s', 'bad-url', '-e', 'prod', '--status', 'success', '--pushgateway', url, '--verbose', '--json'],
+        {},
+      );
       expect(flag.exitCode).toBe(2);
-      const fromEnv = await cli(['record', '-s', 'bad-url', '-e', 'prod', '--status', 'success', '--verbose'], { DEPLOYCTL_PUSHGATEWAY_URL: url });
+      const fromEnv = await cli(['record', '-s', 'bad-url', '-e', 'prod', '--status', 'success', '--verbose'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: url,
+      });
       expect(fromEnv.exitCode).toBe(0);
       expect(fromEnv.stderr).toContain('not recorded: DEPLOYCTL_PUSHGATEWAY_URL has an @ after its host');
-      const run = await cli(['run', '-s', 'bad-url', '-e', 'prod', '--', 'sh', '-c', 'env; exit 3'], { DEPLOYCTL_PUSHGATEWAY_URL: url });
+      const run = await cli(['run', '-s', 'bad-url', '-e', 'prod', '--', 'sh', '-c', 'env; exit 3'], {
+        DEPLOYCTL_PUSHGATEWAY_URL: url,
+      });
       expect(run.exitCode).toBe(3);
       expect(run.stdout).not.toMatch(/^DEPLOYCTL_PUSHGATEWAY_URL=/m);
       const config = join(workdir.path, `bad-url-${results.length}`);
       mkdirSync(config, { recursive: true });
-      writeFileSync(join(config, '.deployctlrc.json'), JSON.stringify({ pushgateway: url, service: 'bad-url', environment: 'prod' }));
+      writeFileSync(
+        join(config, '.deployctlrc.json'),
+        JSON.stringify({ pushgateway: url, service: 'bad-url', environment: 'prod' }),
+      );
       const fromConfig = await cli(['run', '--', 'sh', '-c', 'exit 4'], {}, config);
       expect(fromConfig.exitCode).toBe(4);
       const doctor = await cli(['doctor', '--verbose'], {}, config);
@@ -129,11 +156,19 @@ describe('secrets stay secret', () => {
   });
 
   it('DEPLOYCTL_PUSHGATEWAY_PASSWORD and _TOKEN: used, never shown, and not passed to the wrapped command', async () => {
-    const env = { DEPLOYCTL_PUSHGATEWAY_URL: basic.url, DEPLOYCTL_PUSHGATEWAY_USERNAME: USER, DEPLOYCTL_PUSHGATEWAY_PASSWORD: PASSWORD };
+    const env = {
+      DEPLOYCTL_PUSHGATEWAY_URL: basic.url,
+      DEPLOYCTL_PUSHGATEWAY_USERNAME: USER,
+      DEPLOYCTL_PUSHGATEWAY_PASSWORD: PASSWORD,
+    };
     const results = [
       await cli(['record', '-s', 'env-pw', '-e', 'prod', '--status', 'success', '--verbose', '--json'], env),
       await cli(['run', '-s', 'env-pw', '-e', 'prod', '--verbose', '--', 'env'], env),
-      await cli(['run', '-s', 'env-pw', '-e', 'prod', '--', 'env'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: encoded(USER, PASSWORD, basic.url), DEPLOYCTL_PUSHGATEWAY_PASSWORD: 'WR0NGpw' }),
+      await cli(['run', '-s', 'env-pw', '-e', 'prod', '--', 'env'], {
+        ...env,
+        DEPLOYCTL_PUSHGATEWAY_URL: encoded(USER, PASSWORD, basic.url),
+        DEPLOYCTL_PUSHGATEWAY_PASSWORD: 'WR0NGpw',
+      }),
     ];
     expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0]);
     expect(await deployments(basic.url, 'env-pw', basicAuth)).toBe(2); // the third used the wrong password from the environment
@@ -146,14 +181,31 @@ describe('secrets stay secret', () => {
     // A token: the basic-auth gateway refuses it (401), the plain one takes it; neither shows it.
     const token = { DEPLOYCTL_PUSHGATEWAY_TOKEN: TOKEN };
     results.push(
-      await cli(['record', '-s', 'env-token', '-e', 'prod', '--status', 'success', '--verbose', '--json'], { ...token, DEPLOYCTL_PUSHGATEWAY_URL: basic.url }),
-      await cli(['record', '-s', 'env-token', '-e', 'prod', '--status', 'success', '--verbose', '--json'], { ...token, DEPLOYCTL_PUSHGATEWAY_URL: plain.url }),
-      await cli(['run', '-s', 'env-token', '-e', 'prod', '--verbose', '--', 'env'], { ...token, DEPLOYCTL_PUSHGATEWAY_URL: plain.url }),
-      await cli(['doctor', '-s', 'env-token', '-e', 'prod', '--verbose'], { ...token, DEPLOYCTL_PUSHGATEWAY_URL: plain.url }),
+      await cli(['record', '-s', 'env-token', '-e', 'prod', '--status', 'success', '--verbose', '--json'], {
+        ...token,
+        DEPLOYCTL_PUSHGATEWAY_URL: basic.url,
+      }),
+      await cli(['record', '-s', 'env-token', '-e', 'prod', '--status', 'success', '--verbose', '--json'], {
+        ...token,
+        DEPLOYCTL_PUSHGATEWAY_URL: plain.url,
+      }),
+      await cli(['run', '-s', 'env-token', '-e', 'prod', '--verbose', '--', 'env'], {
+        ...token,
+        DEPLOYCTL_PUSHGATEWAY_URL: plain.url,
+      }),
+      await cli(['doctor', '-s', 'env-token', '-e', 'prod', '--verbose'], {
+        ...token,
+        DEPLOYCTL_PUSHGATEWAY_URL: plain.url,
+      }),
     );
     expect(results[3]!.stderr).toContain('401');
     expect(results[5]!.stdout.split('\n').filter((line) => line.startsWith('DEPLOYCTL_PUSHGATEWAY_TOKEN'))).toEqual([]);
-    expect((await scrape(plain.url)).find((s) => s.name === 'deployctl_deployments_total' && s.labels.service === 'env-token' && s.labels.status === 'success')?.value).toBe(2);
+    expect(
+      (await scrape(plain.url)).find(
+        (s) =>
+          s.name === 'deployctl_deployments_total' && s.labels.service === 'env-token' && s.labels.status === 'success',
+      )?.value,
+    ).toBe(2);
     expectNoSecret(results);
   });
 
@@ -161,14 +213,18 @@ describe('secrets stay secret', () => {
     const stateDir = join(workdir.path, 'kept-state');
     const env = { DEPLOYCTL_STATE_DIR: stateDir, DEPLOYCTL_PUSHGATEWAY_URL: encoded(USER, PASSWORD, slow.url) };
     holdUp = 3_000;
-    const kept = await cli(['record', '-s', 'kept-pw', '-e', 'prod', '--status', 'success', '--timeout', '0.5', '--verbose', '--json'], env);
+    const kept = await cli(
+      ['record', '-s', 'kept-pw', '-e', 'prod', '--status', 'success', '--timeout', '0.5', '--verbose', '--json'],
+      env,
+    );
     const run = await cli(['run', '-s', 'kept-pw', '-e', 'prod', '--timeout', '0.5', '--', 'sh', '-c', 'exit 0'], env);
     holdUp = 0;
     expect(kept.exitCode).toBe(0);
     expect(kept.stderr).toContain('is not on the gateway yet');
     const files = allFiles(join(stateDir, 'outbox')).filter((f) => f.path.endsWith('.json'));
     expect(files).toHaveLength(2);
-    for (const file of files) expect((JSON.parse(file.text) as { target: { url: string } }).target.url).toBe(`${slow.url}/`);
+    for (const file of files)
+      expect((JSON.parse(file.text) as { target: { url: string } }).target.url).toBe(`${slow.url}/`);
     const dry = await cli(['flush', '--dry-run', '--verbose'], env);
     expect(dry.stdout).toContain(`would send 2 kept record(s) to ${slow.url}/:`);
     await new Promise((resolve) => setTimeout(resolve, 3_200)); // the held requests are answered (401 or not) and gone
@@ -183,13 +239,28 @@ describe('secrets stay secret', () => {
     mkdirSync(dir, { recursive: true });
     const stateDir = join(dir, 'state');
     const env = { DEPLOYCTL_STATE_DIR: stateDir };
-    const write = (config: object) => writeFileSync(join(dir, '.deployctlrc.json'), JSON.stringify({ pushgateway: basic.url, service: 'cfg-pw', environment: 'prod', ...config }));
+    const write = (config: object) =>
+      writeFileSync(
+        join(dir, '.deployctlrc.json'),
+        JSON.stringify({ pushgateway: basic.url, service: 'cfg-pw', environment: 'prod', ...config }),
+      );
 
     write({ auth: { username: 'cfg', password: CONFIG_PASSWORD } });
-    const results = [await cli(['record', '--status', 'success', '--verbose', '--json'], env, dir), await cli(['doctor', '--verbose'], env, dir)];
+    const results = [
+      await cli(['record', '--status', 'success', '--verbose', '--json'], env, dir),
+      await cli(['doctor', '--verbose'], env, dir),
+    ];
     expect(results[0]!.exitCode).toBe(0);
-    write({ auth: { username: 'cfg', password: CONFIG_PASSWORD }, timeout: 'soon', pushgateway: `http://cfg:${CONFIG_PASSWORD}@${hostPort(basic.url)}` });
-    results.push(await cli(['record', '--status', 'success', '--verbose'], env, dir), await cli(['run', '--', 'sh', '-c', 'exit 3'], env, dir), await cli(['doctor', '--verbose'], env, dir));
+    write({
+      auth: { username: 'cfg', password: CONFIG_PASSWORD },
+      timeout: 'soon',
+      pushgateway: `http://cfg:${CONFIG_PASSWORD}@${hostPort(basic.url)}`,
+    });
+    results.push(
+      await cli(['record', '--status', 'success', '--verbose'], env, dir),
+      await cli(['run', '--', 'sh', '-c', 'exit 3'], env, dir),
+      await cli(['doctor', '--verbose'], env, dir),
+    );
     expect(results.slice(2).map((r) => r.exitCode)).toEqual([0, 3, 2]);
     expect(results[2]!.stderr).toContain('not recorded: invalid config file');
     write({ auth: { username: 'cfg', password: 42 } });
@@ -202,7 +273,9 @@ describe('secrets stay secret', () => {
     write({ auth: { username: 'file', passwordFile: secretFile } });
     const open = await cli(['record', '--status', 'success', '--verbose', '--json'], env, dir);
     expect(open.exitCode).toBe(0);
-    expect(open.stderr).toContain(`${secretFile} can be read by every user (mode 644); make it private with chmod 600 ${secretFile}`);
+    expect(open.stderr).toContain(
+      `${secretFile} can be read by every user (mode 644); make it private with chmod 600 ${secretFile}`,
+    );
     chmodSync(secretFile, 0o640);
     const group = await cli(['record', '--status', 'success'], env, dir);
     expect(group.stderr).toContain('can be read by its group (mode 640)');

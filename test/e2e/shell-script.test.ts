@@ -29,7 +29,12 @@ function executable(path: string, text: string): void {
  */
 async function runScript(
   service: string,
-  { migrateExit = 0, buildSeconds = 0, edit = (s: string) => s, signalAfterMs }: { migrateExit?: number; buildSeconds?: number; edit?: (script: string) => string; signalAfterMs?: number } = {},
+  {
+    migrateExit = 0,
+    buildSeconds = 0,
+    edit = (s: string) => s,
+    signalAfterMs,
+  }: { migrateExit?: number; buildSeconds?: number; edit?: (script: string) => string; signalAfterMs?: number } = {},
 ): Promise<{ exitCode: number | null; stderr: string }> {
   const dir = join(context.workdir.path, service);
   const bin = join(dir, 'bin');
@@ -38,12 +43,21 @@ async function runScript(
   executable(join(bin, 'make'), `#!/bin/sh\nsleep ${buildSeconds}\necho built "$@" >> "${dir}/ran"\n`);
   executable(join(bin, 'kubectl'), `#!/bin/sh\necho rolled out >> "${dir}/ran"\n`);
   executable(join(dir, 'migrate.sh'), `#!/bin/sh\necho migrated >> "${dir}/ran"\nexit ${migrateExit}\n`);
-  executable(join(dir, 'deploy.sh'), edit(readmeScript.replace('DEPLOYCTL_SERVICE=checkout/api', `DEPLOYCTL_SERVICE=${service}`)));
+  executable(
+    join(dir, 'deploy.sh'),
+    edit(readmeScript.replace('DEPLOYCTL_SERVICE=checkout/api', `DEPLOYCTL_SERVICE=${service}`)),
+  );
   writeFileSync(join(dir, 'ran'), '');
 
   const child = spawn('sh', ['./deploy.sh'], {
     cwd: dir,
-    env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir, NO_COLOR: '1', VERSION: '1.2.3', DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url },
+    env: {
+      PATH: `${bin}:${process.env.PATH}`,
+      HOME: dir,
+      NO_COLOR: '1',
+      VERSION: '1.2.3',
+      DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -55,7 +69,9 @@ async function runScript(
 
 async function totals(service: string): Promise<Record<string, number>> {
   const samples = await scrape(context.gateway.url);
-  return Object.fromEntries(select(samples, 'deployctl_deployments_total', { service }).map((s) => [s.labels.status, s.value]));
+  return Object.fromEntries(
+    select(samples, 'deployctl_deployments_total', { service }).map((s) => [s.labels.status, s.value]),
+  );
 }
 
 describe("the README's shell deploy script", () => {
@@ -76,8 +92,16 @@ describe("the README's shell deploy script", () => {
     expect(result.exitCode).toBe(3);
     expect(await totals('sh-failed')).toEqual({ success: 0, failure: 1, cancelled: 0 });
     const samples = await scrape(context.gateway.url);
-    expect(value(samples, 'deployctl_step_duration_seconds_count', { service: 'sh-failed', step: 'migrate', status: 'failure' })).toBe(1);
-    expect(select(samples, 'deployctl_step_duration_seconds_count', { service: 'sh-failed', step: 'rollout' })).toEqual([]);
+    expect(
+      value(samples, 'deployctl_step_duration_seconds_count', {
+        service: 'sh-failed',
+        step: 'migrate',
+        status: 'failure',
+      }),
+    ).toBe(1);
+    expect(select(samples, 'deployctl_step_duration_seconds_count', { service: 'sh-failed', step: 'rollout' })).toEqual(
+      [],
+    );
     expect(value(samples, 'deployctl_deployment_in_progress', { service: 'sh-failed' })).toBe(0);
   });
 
@@ -85,7 +109,9 @@ describe("the README's shell deploy script", () => {
     const result = await runScript('sh-no-e', { migrateExit: 1, edit: (s) => s.replace('set -eu\n', 'set -u\n') });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain('deployctl: recorded step "migrate" (failure) of sh-no-e in production');
-    expect(readFileSync(join(context.workdir.path, 'sh-no-e', 'ran'), 'utf8')).toBe('built build\nmigrated\nrolled out\n');
+    expect(readFileSync(join(context.workdir.path, 'sh-no-e', 'ran'), 'utf8')).toBe(
+      'built build\nmigrated\nrolled out\n',
+    );
     expect(await totals('sh-no-e')).toEqual({ success: 0, failure: 1, cancelled: 0 });
   });
 

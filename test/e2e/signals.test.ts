@@ -18,11 +18,15 @@ const { workdir } = stack;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function deployments(service: string, status: string, url = stack.gateway.url): Promise<number> {
-  const found = (await scrape(url)).filter((s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status);
+  const found = (await scrape(url)).filter(
+    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
+  );
   return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
 }
 async function inProgress(service: string): Promise<number | undefined> {
-  const found = (await scrape(stack.gateway.url)).filter((s) => s.name === 'deployctl_deployment_in_progress' && s.labels.service === service);
+  const found = (await scrape(stack.gateway.url)).filter(
+    (s) => s.name === 'deployctl_deployment_in_progress' && s.labels.service === service,
+  );
   return found.length === 1 ? found[0]!.value : undefined;
 }
 
@@ -56,7 +60,11 @@ async function until(condition: () => boolean, ms: number): Promise<boolean> {
 
 /** This file's own tmux server (its own socket): only its sessions are touched, and it is killed after. */
 const socket = `deployctl-signals-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const tmux = (...args: string[]) =>
+  execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 afterAll(() => {
   try {
     tmux('kill-server');
@@ -72,9 +80,20 @@ describe('Ctrl-C at a terminal', () => {
   it('reaches the wrapped command exactly once; deployctl exits 130 and records one cancelled deployment', async () => {
     const countFile = join(workdir.path, 'ctrl-c.count');
     const script = countingScript('SIGINT', countFile);
-    const vars = { PATH: process.env.PATH ?? '', HOME: workdir.path, TERM: 'xterm-256color', LANG: 'C.UTF-8', DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'tty') };
+    const vars = {
+      PATH: process.env.PATH ?? '',
+      HOME: workdir.path,
+      TERM: 'xterm-256color',
+      LANG: 'C.UTF-8',
+      DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url,
+      DEPLOYCTL_STATE_DIR: join(workdir.path, 'tty'),
+    };
     const session = `s${randomUUID().slice(0, 8)}`;
-    const line = `env -i ${Object.entries(vars).map(([k, v]) => quote(`${k}=${v}`)).join(' ')} ${quote(process.execPath)} ${quote(BIN)} run -s ctrl-c -e prod -- ${quote(process.execPath)} ${quote(script)}; echo "[exit $?]"; sleep 30`;
+    const line = `env -i ${Object.entries(vars)
+      .map(([k, v]) => quote(`${k}=${v}`))
+      .join(
+        ' ',
+      )} ${quote(process.execPath)} ${quote(BIN)} run -s ctrl-c -e prod -- ${quote(process.execPath)} ${quote(script)}; echo "[exit $?]"; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '30', line);
     try {
       expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
@@ -93,26 +112,38 @@ describe('Ctrl-C at a terminal', () => {
 });
 
 describe('a signal sent to deployctl itself', () => {
-  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s: the command gets it once, deployctl exits 128+N and records cancelled though the command exited 0', async (signal) => {
-    const service = `sig-${signal.toLowerCase()}`;
-    const countFile = join(workdir.path, `${service}.count`);
-    const script = countingScript(signal, countFile);
-    const child = spawn(process.execPath, [BIN, 'run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
-      env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'sig') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
-    child.kill(signal);
-    const code = await exited;
-    expect({ code, stderr }).toEqual({ code: 128 + constants.signals[signal], stderr: expect.stringContaining(`recorded cancelled of ${service} in prod`) });
-    expect(readFileSync(countFile, 'utf8')).toBe('1');
-    expect(await deployments(service, 'cancelled')).toBe(1);
-    expect(await deployments(service, 'success')).toBe(0);
-    expect(await inProgress(service)).toBe(0);
-  });
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)(
+    '%s: the command gets it once, deployctl exits 128+N and records cancelled though the command exited 0',
+    async (signal) => {
+      const service = `sig-${signal.toLowerCase()}`;
+      const countFile = join(workdir.path, `${service}.count`);
+      const script = countingScript(signal, countFile);
+      const child = spawn(process.execPath, [BIN, 'run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: workdir.path,
+          NO_COLOR: '1',
+          DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url,
+          DEPLOYCTL_STATE_DIR: join(workdir.path, 'sig'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
+      child.kill(signal);
+      const code = await exited;
+      expect({ code, stderr }).toEqual({
+        code: 128 + constants.signals[signal],
+        stderr: expect.stringContaining(`recorded cancelled of ${service} in prod`),
+      });
+      expect(readFileSync(countFile, 'utf8')).toBe('1');
+      expect(await deployments(service, 'cancelled')).toBe(1);
+      expect(await deployments(service, 'success')).toBe(0);
+      expect(await inProgress(service)).toBe(0);
+    },
+  );
 });
 
 describe('SIGTERM while deployctl pushes after the command ended', () => {
@@ -121,9 +152,19 @@ describe('SIGTERM while deployctl pushes after the command ended', () => {
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 4_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-push');
     const ended = join(workdir.path, 'term-push.ended');
-    const env = { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: workdir.path,
+      NO_COLOR: '1',
+      DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+      DEPLOYCTL_STATE_DIR: stateDir,
+    };
     try {
-      const child = spawn(process.execPath, [BIN, 'run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [BIN, 'run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -167,9 +208,19 @@ describe('SIGTERM after the command ended, while the in-progress mark is still o
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 5_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-mark');
     const ended = join(workdir.path, 'term-mark.ended');
-    const env = { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: stateDir };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: workdir.path,
+      NO_COLOR: '1',
+      DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+      DEPLOYCTL_STATE_DIR: stateDir,
+    };
     try {
-      const child = spawn(process.execPath, [BIN, 'run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [BIN, 'run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -195,34 +246,47 @@ describe('SIGTERM after the command ended, while the in-progress mark is still o
 });
 
 describe('SIGTERM during the final push with a read-only state directory', () => {
-  it.skipIf(process.getuid?.() !== 0)('exits promptly with the command’s code and does not claim the record was kept', async () => {
-    const stateRoot = join(workdir.path, 'ro-term');
-    mkdirSync(stateRoot, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', stateRoot]);
-    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 5_000, after: () => 0 });
-    const ended = join(workdir.path, 'ro-term.ended');
-    try {
-      const env = { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(stateRoot, 'state') };
-      const child = spawn(process.execPath, [BIN, 'run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      expect(await until(() => existsSync(ended), 10_000)).toBe(true);
-      // The in-progress mark (its 2 s budget) and then the final push are both held up by the gateway.
-      await sleep(2_500);
-      expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
-      const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
-      expect(code).toBe(6);
-      expect(Date.now() - sent).toBeLessThan(1_000);
-      expect(stderr).toContain('the record could not be kept on disk');
-      expect(stderr).not.toContain('the record is kept');
-      expect(await deployments('ro-term', 'failure')).toBe(0);
-    } finally {
-      await proxy.close();
-      execFileSync('umount', [stateRoot]);
-    }
-  }, 20_000);
+  it.skipIf(process.getuid?.() !== 0)(
+    'exits promptly with the command’s code and does not claim the record was kept',
+    async () => {
+      const stateRoot = join(workdir.path, 'ro-term');
+      mkdirSync(stateRoot, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', stateRoot]);
+      const proxy = await startDelayProxy(stack.gateway.url, { before: () => 5_000, after: () => 0 });
+      const ended = join(workdir.path, 'ro-term.ended');
+      try {
+        const env = {
+          PATH: process.env.PATH ?? '',
+          HOME: workdir.path,
+          NO_COLOR: '1',
+          DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
+          DEPLOYCTL_STATE_DIR: join(stateRoot, 'state'),
+        };
+        const child = spawn(
+          process.execPath,
+          [BIN, 'run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`],
+          { env, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        expect(await until(() => existsSync(ended), 10_000)).toBe(true);
+        // The in-progress mark (its 2 s budget) and then the final push are both held up by the gateway.
+        await sleep(2_500);
+        expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
+        const sent = Date.now();
+        child.kill('SIGTERM');
+        const code = await exited;
+        expect(code).toBe(6);
+        expect(Date.now() - sent).toBeLessThan(1_000);
+        expect(stderr).toContain('the record could not be kept on disk');
+        expect(stderr).not.toContain('the record is kept');
+        expect(await deployments('ro-term', 'failure')).toBe(0);
+      } finally {
+        await proxy.close();
+        execFileSync('umount', [stateRoot]);
+      }
+    },
+    20_000,
+  );
 });
-

@@ -11,7 +11,11 @@ const context = useGatewayAndWorkdir();
 
 /** A tmux server of this test file's own (its own socket), so that only its sessions are touched. */
 const socket = `deployctl-test-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const tmux = (...args: string[]) =>
+  execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 afterAll(() => {
   try {
     tmux('kill-server');
@@ -28,11 +32,25 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  */
 async function onTerminal(
   args: string[],
-  { env = {}, width = 200, escapes = false, keys }: { env?: Record<string, string>; width?: number; escapes?: boolean; keys?: { after: string; send: string } } = {},
+  {
+    env = {},
+    width = 200,
+    escapes = false,
+    keys,
+  }: { env?: Record<string, string>; width?: number; escapes?: boolean; keys?: { after: string; send: string } } = {},
 ): Promise<string> {
   const session = `s${randomUUID().slice(0, 8)}`;
-  const vars = { PATH: process.env.PATH ?? '', HOME: context.workdir.path, TERM: 'xterm-256color', LANG: 'C.UTF-8', DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url, ...env };
-  const line = `env -i ${Object.entries(vars).map(([k, v]) => quote(`${k}=${v}`)).join(' ')} ${quote(process.execPath)} ${quote(BIN)} ${args.map(quote).join(' ')}; echo "[exit $?]"; sleep 30`;
+  const vars = {
+    PATH: process.env.PATH ?? '',
+    HOME: context.workdir.path,
+    TERM: 'xterm-256color',
+    LANG: 'C.UTF-8',
+    DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url,
+    ...env,
+  };
+  const line = `env -i ${Object.entries(vars)
+    .map(([k, v]) => quote(`${k}=${v}`))
+    .join(' ')} ${quote(process.execPath)} ${quote(BIN)} ${args.map(quote).join(' ')}; echo "[exit $?]"; sleep 30`;
   tmux('new-session', '-d', '-s', session, '-x', String(width), '-y', '40', line);
   try {
     const capture = () => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
@@ -60,10 +78,17 @@ describe('on a terminal', () => {
     const proxy = await startProxy(context.gateway.url, () => 'hang');
     try {
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'waits') };
-      const screen = await onTerminal(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], { env });
-      expect(screen).toContain(`deployctl: waiting for the gateway at ${proxy.url}/ (retrying for up to 2s more, --timeout)…`);
+      const screen = await onTerminal(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], {
+        env,
+      });
+      expect(screen).toContain(
+        `deployctl: waiting for the gateway at ${proxy.url}/ (retrying for up to 2s more, --timeout)…`,
+      );
       expect(screen).toContain('[exit 0]');
-      const piped = await deployctl(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], { env, cwd: context.workdir.path });
+      const piped = await deployctl(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], {
+        env,
+        cwd: context.workdir.path,
+      });
       expect(piped.stderr).not.toContain('waiting for');
       expect(piped.stderr).toContain('is not on the gateway yet');
     } finally {
@@ -73,13 +98,19 @@ describe('on a terminal', () => {
 
   it('dims the table header, and prints no color at all under NO_COLOR', async () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
-    await deployctl(['record', '-s', 'colors', '-e', 'prod', '--status', 'success'], { env, cwd: context.workdir.path });
+    await deployctl(['record', '-s', 'colors', '-e', 'prod', '--status', 'success'], {
+      env,
+      cwd: context.workdir.path,
+    });
     const colored = await onTerminal(['status', '-s', 'colors'], { escapes: true });
     expect(colored).toContain(`${ESC}2mSERVICE`);
     const plain = await onTerminal(['status', '-s', 'colors'], { escapes: true, env: { NO_COLOR: '1' } });
     expect(plain).not.toContain(ESC);
     expect(plain.split('\n')[0]).toMatch(/^SERVICE {2}ENVIRONMENT/);
-    const forced = await onTerminal(['status', '-s', 'colors'], { escapes: true, env: { NO_COLOR: '1', FORCE_COLOR: '1' } });
+    const forced = await onTerminal(['status', '-s', 'colors'], {
+      escapes: true,
+      env: { NO_COLOR: '1', FORCE_COLOR: '1' },
+    });
     expect(forced).toContain(`${ESC}2mSERVICE`);
   });
 
@@ -87,7 +118,20 @@ describe('on a terminal', () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
     const services = ['支付服务', 'カート/api', 'plain'];
     for (const service of services) {
-      await deployctl(['record', '-s', service, '-e', '本番環境', '--status', 'success', '--version', 'v1.2.3-with-a-rather-long-build-suffix+20260101'], { env, cwd: context.workdir.path });
+      await deployctl(
+        [
+          'record',
+          '-s',
+          service,
+          '-e',
+          '本番環境',
+          '--status',
+          'success',
+          '--version',
+          'v1.2.3-with-a-rather-long-build-suffix+20260101',
+        ],
+        { env, cwd: context.workdir.path },
+      );
     }
     const wide = (await onTerminal(['status', '-e', '本番環境'], { width: 200 })).split('\n');
     const rows = wide.slice(0, 4);
@@ -103,7 +147,10 @@ describe('on a terminal', () => {
     }
 
     const narrow = (await onTerminal(['status', '-e', '本番環境'], { width: 70 })).split('\n');
-    const table = narrow.slice(0, narrow.findIndex((l) => l.startsWith('[exit')));
+    const table = narrow.slice(
+      0,
+      narrow.findIndex((l) => l.startsWith('[exit')),
+    );
     expect(table, narrow.join('\n')).toHaveLength(4); // header and three rows: nothing wrapped
     for (const row of table) expect(stringWidth(row)).toBeLessThanOrEqual(70);
     expect(table.slice(1).every((row) => row.includes('…'))).toBe(true);
@@ -112,9 +159,16 @@ describe('on a terminal', () => {
 
   it('leaves the delete prompt cleanly on Ctrl-C: nothing deleted, exit 130', async () => {
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url };
-    await deployctl(['record', '-s', 'ctrl-c', '-e', 'prod', '--status', 'success'], { env, cwd: context.workdir.path });
-    const screen = await onTerminal(['delete', '-s', 'ctrl-c', '-e', 'prod'], { keys: { after: '[y/N]', send: 'C-c' } });
-    expect(screen).toContain(`Delete the group of ctrl-c in prod (job deployctl) on ${context.gateway.url}/? Its counters start again from zero. [y/N]\nnothing deleted\n[exit 130]\n`);
+    await deployctl(['record', '-s', 'ctrl-c', '-e', 'prod', '--status', 'success'], {
+      env,
+      cwd: context.workdir.path,
+    });
+    const screen = await onTerminal(['delete', '-s', 'ctrl-c', '-e', 'prod'], {
+      keys: { after: '[y/N]', send: 'C-c' },
+    });
+    expect(screen).toContain(
+      `Delete the group of ctrl-c in prod (job deployctl) on ${context.gateway.url}/? Its counters start again from zero. [y/N]\nnothing deleted\n[exit 130]\n`,
+    );
     expect(screen).not.toContain('unexpected error');
     const status = await deployctl(['status', '-s', 'ctrl-c'], { env, cwd: context.workdir.path });
     expect(status.stdout).toContain('ctrl-c');

@@ -1,8 +1,8 @@
-import { execa, type Options } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa, type Options } from 'execa';
 import { parseExposition, type Sample } from './exposition.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/deployctl', import.meta.url));
@@ -23,7 +23,12 @@ export interface CliResult {
  */
 export async function deployctl(
   args: string[],
-  { env = {}, cwd, input, timeout = 20_000 }: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number } = {},
+  {
+    env = {},
+    cwd,
+    input,
+    timeout = 20_000,
+  }: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number } = {},
 ): Promise<CliResult> {
   const options: Options = {
     env: { PATH: process.env.PATH ?? '', HOME: home, NO_COLOR: '1', ...env },

@@ -38,18 +38,26 @@ export async function startDelayProxy(target: string, options: DelayOptions): Pr
     if (request.socket.destroyed) return;
     inFlight += 1;
     try {
-      const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-        const headers = { ...request.headers };
-        delete headers.connection;
-        const upstream = http.request(new URL(request.url ?? '/', target), { method: request.method, headers }, (res) => {
-          const body: Buffer[] = [];
-          res.on('data', (c: Buffer) => body.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(body) }));
-          res.on('error', reject);
-        });
-        upstream.on('error', reject);
-        upstream.end(Buffer.concat(chunks));
-      });
+      const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
+        (resolve, reject) => {
+          const headers = { ...request.headers };
+          delete headers.connection;
+          const upstream = http.request(
+            new URL(request.url ?? '/', target),
+            { method: request.method, headers },
+            (res) => {
+              const body: Buffer[] = [];
+              res.on('data', (c: Buffer) => body.push(c));
+              res.on('end', () =>
+                resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(body) }),
+              );
+              res.on('error', reject);
+            },
+          );
+          upstream.on('error', reject);
+          upstream.end(Buffer.concat(chunks));
+        },
+      );
       await sleep(options.after());
       if (request.socket.destroyed) return;
       response.writeHead(answer.status, answer.headers).end(answer.body);

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startServer, type RunningServer } from './pushgateway.js';
+import { freePort, type RunningServer, startServer } from './pushgateway.js';
 
 export interface RunningPrometheus extends RunningServer {
   query(expr: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
@@ -25,7 +25,9 @@ export async function startPrometheus(
       '  scrape_interval: 1s',
       '  evaluation_interval: 1s',
       ruleFiles.length ? `rule_files:\n${ruleFiles.map((f) => `  - ${f}`).join('\n')}` : '',
-      alertmanager ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['${new URL(alertmanager).host}']` : '',
+      alertmanager
+        ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['${new URL(alertmanager).host}']`
+        : '',
       'scrape_configs:',
       '  - job_name: pushgateway',
       `    honor_labels: ${honorLabels}`,
@@ -37,7 +39,12 @@ export async function startPrometheus(
   const server = await startServer(
     'prometheus',
     process.env.PROMETHEUS_BIN ?? 'prometheus',
-    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
     port,
     `http://127.0.0.1:${port}/-/ready`,
   );
@@ -47,7 +54,11 @@ export async function startPrometheus(
     async query(expr, time) {
       const params = new URLSearchParams({ query: expr, ...(time !== undefined && { time: String(time) }) });
       const response = await fetch(`${url}/api/v1/query?${params}`);
-      const body = (await response.json()) as { status: string; error?: string; data: { resultType: string; result: unknown } };
+      const body = (await response.json()) as {
+        status: string;
+        error?: string;
+        data: { resultType: string; result: unknown };
+      };
       if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
       if (body.data.resultType === 'scalar') return [{ metric: {}, value: body.data.result as [number, string] }];
       return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
@@ -56,7 +67,11 @@ export async function startPrometheus(
 }
 
 /** Waits until a query returns what `ready` accepts (Prometheus scrapes every second). */
-export async function eventually<T>(get: () => Promise<T>, ready: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  get: () => Promise<T>,
+  ready: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let value = await get();
   while (!ready(value) && Date.now() < until) {

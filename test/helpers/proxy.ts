@@ -13,7 +13,10 @@ export interface TestProxy {
  * An HTTP proxy on 127.0.0.1 in front of a real gateway that can forward a request and then drop
  * the answer (the gateway has stored it; the client never hears so), hang, or answer itself.
  */
-export async function startProxy(target: string, decide: (request: http.IncomingMessage, index: number) => ProxyAction): Promise<TestProxy> {
+export async function startProxy(
+  target: string,
+  decide: (request: http.IncomingMessage, index: number) => ProxyAction,
+): Promise<TestProxy> {
   const requests: { method: string; url: string }[] = [];
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((request, response) => {
@@ -24,15 +27,19 @@ export async function startProxy(target: string, decide: (request: http.Incoming
       response.writeHead(action.status, { 'content-type': 'text/plain' }).end(action.body);
       return;
     }
-    const upstream = http.request(new URL(request.url ?? '/', target), { method: request.method, headers: request.headers }, (answer) => {
-      if (action === 'drop-response') {
-        answer.resume();
-        answer.on('end', () => request.socket.destroy());
-        return;
-      }
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
+    const upstream = http.request(
+      new URL(request.url ?? '/', target),
+      { method: request.method, headers: request.headers },
+      (answer) => {
+        if (action === 'drop-response') {
+          answer.resume();
+          answer.on('end', () => request.socket.destroy());
+          return;
+        }
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   });

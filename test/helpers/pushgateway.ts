@@ -1,9 +1,9 @@
-import { afterAll, beforeAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface RunningServer {
   url: string;
@@ -68,14 +68,20 @@ export async function startPushgateway(
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = fixedPort ?? (await freePort());
     const memoryOnly = extraArgs.some((a) => a.startsWith('--persistence.file')) ? [] : ['--persistence.file='];
-    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...memoryOnly, ...extraArgs], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      binary,
+      [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...memoryOnly, ...extraArgs],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const url = `${scheme}://127.0.0.1:${port}`;
     const protectedEndpoints = extraArgs.some((a) => a.startsWith('--web.config.file'));
-    const ready = protectedEndpoints ? await waitForPort(port, child, 10_000) : await waitUntilReady(`${url}/-/ready`, child, 10_000);
+    const ready = protectedEndpoints
+      ? await waitForPort(port, child, 10_000)
+      : await waitUntilReady(`${url}/-/ready`, child, 10_000);
     if (ready) return { url, port, process: child, stop: stopper(child, () => undefined) };
     child.kill('SIGKILL');
     if (!stderr.includes('address already in use') || fixedPort) {
@@ -106,7 +112,14 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
  * Starts a server binary (Debian's Prometheus, Alertmanager, VictoriaMetrics) that listens on
  * 127.0.0.1:`port`, and waits until `readyUrl` answers 200; its stderr is in the error if it does not.
  */
-export async function startServer(what: string, binary: string, args: string[], port: number, readyUrl: string, deadlineMs = 30_000): Promise<RunningServer> {
+export async function startServer(
+  what: string,
+  binary: string,
+  args: string[],
+  port: number,
+  readyUrl: string,
+  deadlineMs = 30_000,
+): Promise<RunningServer> {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -126,7 +139,10 @@ export function tempDir(prefix = 'deployctl-test-'): { path: string; remove(): v
  * A real gateway and a temporary directory for one test file: started before its tests, stopped
  * and removed after them. Read `.gateway` inside tests and hooks, once it has started.
  */
-export function useGatewayAndWorkdir(): { readonly gateway: RunningServer; readonly workdir: { path: string; remove(): void } } {
+export function useGatewayAndWorkdir(): {
+  readonly gateway: RunningServer;
+  readonly workdir: { path: string; remove(): void };
+} {
   const workdir = tempDir();
   let gateway: RunningServer | undefined;
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -62,7 +62,11 @@ function querier(base: string, extra: Record<string, string> = {}) {
   return async (expr: string, time?: number) => {
     const params = new URLSearchParams({ query: expr, ...extra, ...(time !== undefined && { time: String(time) }) });
     const response = await fetch(`${base}/api/v1/query?${params}`);
-    const body = (await response.json()) as { status: string; error?: string; data: { resultType: string; result: unknown } };
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data: { resultType: string; result: unknown };
+    };
     if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
     if (body.data.resultType === 'scalar') return [{ metric: {}, value: body.data.result as [number, string] }];
     return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
@@ -93,7 +97,12 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
     port,
     `${url}/health`,
   );
-  return { ...server, name: 'victoria-metrics', writeUrl: `${url}/api/v1/write`, query: querier(url, { nocache: '1' }) };
+  return {
+    ...server,
+    name: 'victoria-metrics',
+    writeUrl: `${url}/api/v1/write`,
+    query: querier(url, { nocache: '1' }),
+  };
 }
 
 /**
@@ -128,7 +137,18 @@ export async function startPrometheusReceiver(
   // Behind TLS and credentials, the test reads through deployctl only: wait for the port.
   if (webConfigFile) await waitForPort(port, child, () => stderr);
   else await waitReady(`${url}/-/ready`, child, () => stderr, 'prometheus');
-  return { name: 'prometheus', url, writeUrl: `${url}/api/v1/write`, port, process: child, stop: stopper(child), query: querier(url) };
+  return {
+    name: 'prometheus',
+    url,
+    writeUrl: `${url}/api/v1/write`,
+    port,
+    process: child,
+    stop: stopper(child),
+    query: querier(url),
+  };
 }
 
-export const RECEIVERS = { prometheus: (dir: string) => startPrometheusReceiver(dir), 'victoria-metrics': startVictoriaMetrics } as const;
+export const RECEIVERS = {
+  prometheus: (dir: string) => startPrometheusReceiver(dir),
+  'victoria-metrics': startVictoriaMetrics,
+} as const;

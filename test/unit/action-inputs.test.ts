@@ -3,9 +3,9 @@ import { mapStatus, outputsFrom, parseLabels, planAction, runUrl, urlSecrets } f
 
 describe('the action inputs', () => {
   it('map job.status and its spellings', () => {
-    expect(['success', 'failure', 'cancelled', 'Cancelled', 'canceled', 'failed', 'skipped', 'done'].map(mapStatus)).toEqual([
-      'success', 'failure', 'cancelled', 'cancelled', 'cancelled', 'failure', 'skipped', undefined,
-    ]);
+    expect(
+      ['success', 'failure', 'cancelled', 'Cancelled', 'canceled', 'failed', 'skipped', 'done'].map(mapStatus),
+    ).toEqual(['success', 'failure', 'cancelled', 'cancelled', 'cancelled', 'failure', 'skipped', undefined]);
   });
 
   it('read labels one per line or comma-separated', () => {
@@ -27,12 +27,12 @@ describe('the action inputs', () => {
 
   it('become a record command line; the gateway URL goes by the environment, not argv', () => {
     const plan = planAction({
-      'INPUT_STATUS': 'cancelled',
-      'INPUT_SERVICE': 'api',
-      'INPUT_ENVIRONMENT': 'prod',
-      'INPUT_PUSHGATEWAY': 'https://u:secret@gw.example',
-      'INPUT_LABELS': 'team=x',
-      'INPUT_STRICT': 'false',
+      INPUT_STATUS: 'cancelled',
+      INPUT_SERVICE: 'api',
+      INPUT_ENVIRONMENT: 'prod',
+      INPUT_PUSHGATEWAY: 'https://u:secret@gw.example',
+      INPUT_LABELS: 'team=x',
+      INPUT_STRICT: 'false',
       'INPUT_REMOTE-WRITE': '',
       GITHUB_SHA: 'abc',
       GITHUB_HEAD_REF: 'feature',
@@ -41,7 +41,24 @@ describe('the action inputs', () => {
       GITHUB_REPOSITORY: 'a/b',
     });
     expect(plan).toEqual({
-      argv: ['record', '--json', '--status', 'cancelled', '--service', 'api', '--env', 'prod', '--commit', 'abc', '--branch', 'feature', '--repository', 'a/b', '--label', 'team=x'],
+      argv: [
+        'record',
+        '--json',
+        '--status',
+        'cancelled',
+        '--service',
+        'api',
+        '--env',
+        'prod',
+        '--commit',
+        'abc',
+        '--branch',
+        'feature',
+        '--repository',
+        'a/b',
+        '--label',
+        'team=x',
+      ],
       env: { DEPLOYCTL_PUSHGATEWAY_URL: 'https://u:secret@gw.example' },
       secrets: ['secret'],
       strict: false,
@@ -50,7 +67,9 @@ describe('the action inputs', () => {
   });
 
   it('turn the JSON result into outputs', () => {
-    expect(outputsFrom({ recorded: true, totals: { success: 3, failure: 1, cancelled: 0 }, durationSeconds: 12 }, 'success')).toEqual({
+    expect(
+      outputsFrom({ recorded: true, totals: { success: 3, failure: 1, cancelled: 0 }, durationSeconds: 12 }, 'success'),
+    ).toEqual({
       status: 'success',
       recorded: 'true',
       'success-total': '3',
@@ -60,6 +79,11 @@ describe('the action inputs', () => {
       'duration-seconds': '12',
       json: '{"recorded":true,"totals":{"success":3,"failure":1,"cancelled":0},"durationSeconds":12}',
     });
-    expect(outputsFrom(undefined, 'failure')).toMatchObject({ status: 'failure', recorded: 'false', 'success-total': '', json: '' });
+    expect(outputsFrom(undefined, 'failure')).toMatchObject({
+      status: 'failure',
+      recorded: 'false',
+      'success-total': '',
+      json: '',
+    });
   });
 });

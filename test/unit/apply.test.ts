@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { applyRecord, GroupConflictError, REMEMBERED_COMMITS, REMEMBERED_RECORDS } from '../../src/backends/pushgateway/apply.js';
-import type { CommitNode } from '../../src/core/lead-time.js';
-import { FAMILIES } from '../../src/core/families.js';
+import {
+  applyRecord,
+  GroupConflictError,
+  REMEMBERED_COMMITS,
+  REMEMBERED_RECORDS,
+} from '../../src/backends/pushgateway/apply.js';
 import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/backends/pushgateway/model.js';
+import { FAMILIES } from '../../src/core/families.js';
+import type { CommitNode } from '../../src/core/lead-time.js';
 import type { DeploymentRecord, GroupRecord } from '../../src/core/record.js';
 
-const base: DeploymentRecord = { kind: 'deployment', id: 'r1', status: 'success', finishedAt: 1_000, version: '1.0', commit: 'abc', labels: {} };
+const base: DeploymentRecord = {
+  kind: 'deployment',
+  id: 'r1',
+  status: 'success',
+  finishedAt: 1_000,
+  version: '1.0',
+  commit: 'abc',
+  labels: {},
+};
 
 /** What the gateway would hold after pushing these families on top of the state (POST semantics). */
 function pushed(state: GroupState, families: Family[]): GroupState {
@@ -42,7 +55,18 @@ describe('applyDeployment', () => {
     expect(series!.count).toBe(3);
     expect(series!.sum).toBe(5048);
     expect(series!.buckets.map((b) => [b.le, b.count])).toEqual([
-      [1, 0], [5, 1], [10, 1], [30, 1], [60, 2], [120, 2], [300, 2], [600, 2], [900, 2], [1800, 2], [3600, 2], [7200, 3],
+      [1, 0],
+      [5, 1],
+      [10, 1],
+      [30, 1],
+      [60, 2],
+      [120, 2],
+      [300, 2],
+      [600, 2],
+      [900, 2],
+      [1800, 2],
+      [3600, 2],
+      [7200, 3],
     ]);
   });
 
@@ -60,7 +84,9 @@ describe('applyDeployment', () => {
     expect(scalar(state, FAMILIES.lastFailure.name)).toEqual([{ labels: {}, value: 100 }]);
     expect(scalar(state, FAMILIES.lastSuccess.name)).toEqual([{ labels: {}, value: 200 }]);
     expect(scalar(state, FAMILIES.lastDeployment.name)).toEqual([{ labels: {}, value: 300 }]);
-    expect(scalar(state, FAMILIES.info.name)).toEqual([{ labels: { version: '3.0', commit: 'def', status: 'cancelled' }, value: 1 }]);
+    expect(scalar(state, FAMILIES.info.name)).toEqual([
+      { labels: { version: '3.0', commit: 'def', status: 'cancelled' }, value: 1 },
+    ]);
   });
 
   it('does not move the last-deployment gauges back for a record that finished earlier', () => {
@@ -101,7 +127,10 @@ describe('applyDeployment', () => {
     // The failing streak began at 300 (the first failure after the last success, at 200).
     expect(scalar(late, FAMILIES.failingSince.name)).toEqual([{ labels: {}, value: 300 }]);
     expect(histogram(late, FAMILIES.timeToRestore.name)).toBeUndefined();
-    const restored = pushed(late, applyRecord(late, { ...base, id: 'fix', status: 'success', finishedAt: 900 }, 200_000).families);
+    const restored = pushed(
+      late,
+      applyRecord(late, { ...base, id: 'fix', status: 'success', finishedAt: 900 }, 200_000).families,
+    );
     const [restore] = histogram(restored, FAMILIES.timeToRestore.name)!;
     expect(restore!.count).toBe(1);
     expect(restore!.sum).toBe(600);
@@ -158,20 +187,43 @@ describe('applyDeployment', () => {
   });
 
   it('refuses a family of another type or other buckets, naming it', () => {
-    const wrongType: GroupState = new Map([[FAMILIES.deployments.name, { name: FAMILIES.deployments.name, help: '', type: 'gauge', series: [] }]]);
+    const wrongType: GroupState = new Map([
+      [FAMILIES.deployments.name, { name: FAMILIES.deployments.name, help: '', type: 'gauge', series: [] }],
+    ]);
     expect(() => applyRecord(wrongType, base, 1)).toThrow(GroupConflictError);
-    expect(() => applyRecord(wrongType, base, 1)).toThrow(/deployctl_deployments_total as a gauge, but deployctl pushes it as a counter/);
+    expect(() => applyRecord(wrongType, base, 1)).toThrow(
+      /deployctl_deployments_total as a gauge, but deployctl pushes it as a counter/,
+    );
 
-    const otherLabels: GroupState = new Map([[FAMILIES.deployments.name, { name: FAMILIES.deployments.name, help: '', type: 'counter', series: [{ labels: { result: 'ok' }, value: 3 }] }]]);
-    expect(() => applyRecord(otherLabels, base, 1)).toThrow(/deployctl_deployments_total with the labels \{result\}, but deployctl's series all have \{status\}/);
+    const otherLabels: GroupState = new Map([
+      [
+        FAMILIES.deployments.name,
+        {
+          name: FAMILIES.deployments.name,
+          help: '',
+          type: 'counter',
+          series: [{ labels: { result: 'ok' }, value: 3 }],
+        },
+      ],
+    ]);
+    expect(() => applyRecord(otherLabels, base, 1)).toThrow(
+      /deployctl_deployments_total with the labels \{result\}, but deployctl's series all have \{status\}/,
+    );
 
     const otherBuckets: GroupState = new Map([
-      [FAMILIES.deploymentDuration.name, {
-        name: FAMILIES.deploymentDuration.name, help: '', type: 'histogram',
-        series: [{ labels: { status: 'success' }, buckets: [{ le: 1, count: 0 }], sum: 0, count: 0 }],
-      }],
+      [
+        FAMILIES.deploymentDuration.name,
+        {
+          name: FAMILIES.deploymentDuration.name,
+          help: '',
+          type: 'histogram',
+          series: [{ labels: { status: 'success' }, buckets: [{ le: 1, count: 0 }], sum: 0, count: 0 }],
+        },
+      ],
     ]);
-    expect(() => applyRecord(otherBuckets, { ...base, durationSeconds: 1 }, 1)).toThrow(/deployctl_deployment_duration_seconds with the buckets 1/);
+    expect(() => applyRecord(otherBuckets, { ...base, durationSeconds: 1 }, 1)).toThrow(
+      /deployctl_deployment_duration_seconds with the buckets 1/,
+    );
   });
 
   it('clears the last duration when the last deployment has none, and starts failing-since at 0', () => {
@@ -191,10 +243,14 @@ describe('applyDeployment', () => {
 });
 
 describe('record sequence', () => {
-  it('ranks remembered identities by the group\'s own sequence, whatever the finish times and clocks', () => {
+  it("ranks remembered identities by the group's own sequence, whatever the finish times and clocks", () => {
     let state: GroupState = new Map();
     // A machine a day ahead records 30 deployments, then one with a correct clock records one.
-    for (let i = 0; i < 30; i++) state = pushed(state, applyRecord(state, { ...base, id: `ahead${i}`, finishedAt: 90_000 + i }, 90_000 + i).families);
+    for (let i = 0; i < 30; i++)
+      state = pushed(
+        state,
+        applyRecord(state, { ...base, id: `ahead${i}`, finishedAt: 90_000 + i }, 90_000 + i).families,
+      );
     const applied = applyRecord(state, { ...base, id: 'late', finishedAt: 1_000 }, 1_000);
     state = pushed(state, applied.families);
     const ids = scalar(state, FAMILIES.appliedRecords.name)!;
@@ -205,7 +261,18 @@ describe('record sequence', () => {
 
   it('numbers the identities an older deployctl ranked by timestamps, in their order', () => {
     const old: GroupState = new Map([
-      [FAMILIES.appliedRecords.name, { name: FAMILIES.appliedRecords.name, help: '', type: 'gauge', series: [{ labels: { record_id: 'b' }, value: 1_700_000_200 }, { labels: { record_id: 'a' }, value: 1_700_000_100 }] }],
+      [
+        FAMILIES.appliedRecords.name,
+        {
+          name: FAMILIES.appliedRecords.name,
+          help: '',
+          type: 'gauge',
+          series: [
+            { labels: { record_id: 'b' }, value: 1_700_000_200 },
+            { labels: { record_id: 'a' }, value: 1_700_000_100 },
+          ],
+        },
+      ],
     ]);
     const state = pushed(old, applyRecord(old, { ...base, id: 'c' }, 1_800_000_000).families);
     expect(scalar(state, FAMILIES.appliedRecords.name)).toEqual([
@@ -218,7 +285,13 @@ describe('record sequence', () => {
 
 describe('start and finish', () => {
   const start = (id: string, startedAt: number): GroupRecord => ({ kind: 'start', id, startedAt });
-  const finish = (id: string, finishedAt: number): GroupRecord => ({ ...base, id, finishedAt, durationFromGatewayStart: true, closesStart: true });
+  const finish = (id: string, finishedAt: number): GroupRecord => ({
+    ...base,
+    id,
+    finishedAt,
+    durationFromGatewayStart: true,
+    closesStart: true,
+  });
 
   it('counts one finish per start; a second finish is not counted', () => {
     let state: GroupState = new Map();
@@ -240,7 +313,10 @@ describe('start and finish', () => {
     for (const record of [start('s1', 1_000), start('s2', 2_000)]) {
       const applied = applyRecord(state, record, 100_000);
       state = pushed(state, applied.families);
-      if (record.id === 's2') expect(applied.notices.join()).toMatch(/started at 1970-01-01T00:16:40Z was still in progress: it is counted as cancelled/);
+      if (record.id === 's2')
+        expect(applied.notices.join()).toMatch(
+          /started at 1970-01-01T00:16:40Z was still in progress: it is counted as cancelled/,
+        );
     }
     expect(scalar(state, FAMILIES.deployments.name)!.find((s) => s.labels.status === 'cancelled')!.value).toBe(1);
     expect(scalar(state, FAMILIES.startedAt.name)).toEqual([{ labels: {}, value: 2_000 }]);
@@ -295,7 +371,14 @@ describe('lead time and rollbacks over a scripted history', () => {
   it('observes each commit once and counts every rollback', () => {
     let state: GroupState = new Map();
     script.forEach(([sha, status, hour, expected, rollback], i) => {
-      const record: DeploymentRecord = { ...base, id: `d${i}`, commit: sha, status, finishedAt: hour * H, history: historyOf(sha) };
+      const record: DeploymentRecord = {
+        ...base,
+        id: `d${i}`,
+        commit: sha,
+        status,
+        finishedAt: hour * H,
+        history: historyOf(sha),
+      };
       const applied = applyRecord(state, record, 100 * H);
       state = pushed(state, applied.families);
       expect([...(applied.leadTimes ?? [])].sort(), `${i} ${sha}`).toEqual(expected.map((h) => h * H).sort());
@@ -334,7 +417,11 @@ describe('deployed commits', () => {
     const long = Array.from({ length: 250 }, (_, i) => node(`k${i}`, i + 1, ...(i > 0 ? [`k${i - 1}`] : [])));
     let state: GroupState = new Map();
     for (const [i, tip] of [10, 249].entries()) {
-      const applied = applyRecord(state, { ...base, id: `r${i}`, commit: `k${tip}`, history: long.slice(0, tip + 1).reverse(), finishedAt: 1_000 + i }, 100_000);
+      const applied = applyRecord(
+        state,
+        { ...base, id: `r${i}`, commit: `k${tip}`, history: long.slice(0, tip + 1).reverse(), finishedAt: 1_000 + i },
+        100_000,
+      );
       state = pushed(state, applied.families);
     }
     const remembered = scalar(state, FAMILIES.deployedCommits.name)!;
@@ -342,4 +429,3 @@ describe('deployed commits', () => {
     expect(remembered[0]!.labels.commit).toBe('k249');
   });
 });
-

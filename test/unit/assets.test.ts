@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateAssets } from '../../scripts/assets/index.js';
-import { band, BANDS, bandPromql } from '../../src/core/dora/bands.js';
+import { BANDS, band, bandPromql } from '../../src/core/dora/bands.js';
 
 describe('generated assets', () => {
   it.each(generateAssets().map((a) => [a.path, a.content]))('%s is current (npm run assets)', (path, content) => {
@@ -15,7 +15,8 @@ describe('generated assets', () => {
       expect(names, path).toEqual(['datasource', 'service', 'environment']);
       const uids = new Set<string>();
       JSON.stringify(dashboard, (key, value) => {
-        if (key === 'datasource' && value && typeof value === 'object' && value.type === 'prometheus') uids.add(value.uid);
+        if (key === 'datasource' && value && typeof value === 'object' && value.type === 'prometheus')
+          uids.add(value.uid);
         return value;
       });
       expect([...uids], path).toEqual(['${datasource}']);
@@ -36,6 +37,8 @@ describe('DORA bands', () => {
   });
 
   it('and in PromQL', () => {
-    expect(bandPromql(BANDS.timeToRestore, 'x')).toBe('(1 + (x <= bool 3600) + (x <= bool 86400) + (x <= bool 604800))');
+    expect(bandPromql(BANDS.timeToRestore, 'x')).toBe(
+      '(1 + (x <= bool 3600) + (x <= bool 86400) + (x <= bool 604800))',
+    );
   });
 });

@@ -8,7 +8,10 @@ const dir = mkdtempSync(join(tmpdir(), 'deployctl-durable-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each([
-  ['writeFileDurably', async (file: string, text: string, options?: { makeDir?: boolean }) => writeFileDurably(file, text, options)],
+  [
+    'writeFileDurably',
+    async (file: string, text: string, options?: { makeDir?: boolean }) => writeFileDurably(file, text, options),
+  ],
   ['writeFileDurablyInBackground', writeFileDurablyInBackground],
 ])('%s', (name, write) => {
   it('writes the whole text, private, through a temporary file that does not stay', async () => {
@@ -24,8 +27,12 @@ describe.each([
   it('fails whole when the file cannot be put in place, and leaves no temporary file', async () => {
     const where = join(dir, `${name}-blocked`);
     mkdirSync(join(where, 'record.json'), { recursive: true }); // a directory where the file would go
-    await expect(Promise.resolve().then(() => write(join(where, 'record.json'), 'x'))).rejects.toThrow(/EISDIR|EEXIST|ENOTEMPTY/);
+    await expect(Promise.resolve().then(() => write(join(where, 'record.json'), 'x'))).rejects.toThrow(
+      /EISDIR|EEXIST|ENOTEMPTY/,
+    );
     expect(readdirSync(where)).toEqual(['record.json']);
-    await expect(Promise.resolve().then(() => write(join(dir, 'missing', 'record.json'), 'x'))).rejects.toThrow(/ENOENT/);
+    await expect(Promise.resolve().then(() => write(join(dir, 'missing', 'record.json'), 'x'))).rejects.toThrow(
+      /ENOENT/,
+    );
   });
 });

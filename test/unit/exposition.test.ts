@@ -5,8 +5,28 @@ describe('renderExposition', () => {
   it('renders counters, gauges and histograms in the classic text format', async () => {
     const text = await renderExposition([
       { name: 'a_total', help: 'A.', type: 'counter', series: [{ labels: { status: 'success' }, value: 3 }] },
-      { name: 'g', help: 'G.', type: 'gauge', series: [{ labels: { version: 'say "hi" \\ there' }, value: 1795336925.5 }] },
-      { name: 'h', help: 'H.', type: 'histogram', series: [{ labels: {}, buckets: [{ le: 1, count: 1 }, { le: 5, count: 2 }], sum: 6.5, count: 3 }] },
+      {
+        name: 'g',
+        help: 'G.',
+        type: 'gauge',
+        series: [{ labels: { version: 'say "hi" \\ there' }, value: 1795336925.5 }],
+      },
+      {
+        name: 'h',
+        help: 'H.',
+        type: 'histogram',
+        series: [
+          {
+            labels: {},
+            buckets: [
+              { le: 1, count: 1 },
+              { le: 5, count: 2 },
+            ],
+            sum: 6.5,
+            count: 3,
+          },
+        ],
+      },
     ]);
     expect(text).toBe(
       [

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { redactUrl } from '../../src/adapters/http-endpoint.js';
 import { encodeGroupingValue, groupPath } from '../../src/backends/pushgateway/client.js';
 import { findGroupState, goJsonString, parseGroupState } from '../../src/backends/pushgateway/group-state.js';
-import { redactUrl } from '../../src/adapters/http-endpoint.js';
 
 const grouping = { job: 'deployctl', service: 'a/b', environment: 'prod' };
 const labels = { environment: 'prod', instance: '', job: 'deployctl', service: 'a/b' };
@@ -10,13 +10,19 @@ const labels = { environment: 'prod', instance: '', job: 'deployctl', service: '
 const answer = {
   status: 'success',
   data: [
-    { labels: { job: 'deployctl', service: 'a/b', environment: 'staging' }, x_total: { type: 'COUNTER', metrics: [{ labels, value: '99' }] } },
+    {
+      labels: { job: 'deployctl', service: 'a/b', environment: 'staging' },
+      x_total: { type: 'COUNTER', metrics: [{ labels, value: '99' }] },
+    },
     {
       labels: { job: 'deployctl', service: 'a/b', environment: 'prod' },
       last_push_successful: true,
       push_time_seconds: { type: 'GAUGE', metrics: [{ labels, value: '1.7e+09' }] },
       x_total: { type: 'COUNTER', help: 'X.', metrics: [{ labels: { ...labels, status: 'ok' }, value: '3' }] },
-      h: { type: 'HISTOGRAM', metrics: [{ labels, buckets: { '+Inf': '2', '10': '2', '1': '1' }, count: '2', sum: '5.5' }] },
+      h: {
+        type: 'HISTOGRAM',
+        metrics: [{ labels, buckets: { '+Inf': '2', '10': '2', '1': '1' }, count: '2', sum: '5.5' }],
+      },
       s: { type: 'SUMMARY', metrics: [] },
     },
   ],
@@ -26,10 +32,27 @@ describe('parseGroupState', () => {
   it('finds the group by its exact grouping labels and strips them from each series', () => {
     const state = parseGroupState(JSON.stringify(answer), grouping);
     expect([...state.keys()]).toEqual(['x_total', 'h', 's']);
-    expect(state.get('x_total')).toEqual({ name: 'x_total', help: 'X.', type: 'counter', series: [{ labels: { status: 'ok' }, value: 3 }] });
+    expect(state.get('x_total')).toEqual({
+      name: 'x_total',
+      help: 'X.',
+      type: 'counter',
+      series: [{ labels: { status: 'ok' }, value: 3 }],
+    });
     expect(state.get('h')).toEqual({
-      name: 'h', help: '', type: 'histogram',
-      series: [{ labels: {}, buckets: [{ le: 1, count: 1 }, { le: 10, count: 2 }], sum: 5.5, count: 2 }],
+      name: 'h',
+      help: '',
+      type: 'histogram',
+      series: [
+        {
+          labels: {},
+          buckets: [
+            { le: 1, count: 1 },
+            { le: 10, count: 2 },
+          ],
+          sum: 5.5,
+          count: 2,
+        },
+      ],
     });
     expect(state.get('s')?.type).toBe('summary');
   });
@@ -63,7 +86,10 @@ describe('redactUrl', () => {
 describe('findGroupState', () => {
   const make = (groups: Record<string, unknown>[]) => Buffer.from(JSON.stringify({ status: 'success', data: groups }));
   const group = (service: string, environment: string, value: string) => ({
-    'deployctl_deployments_total': { type: 'COUNTER', metrics: [{ labels: { environment, instance: '', job: 'deployctl', service, status: 'success' }, value }] },
+    deployctl_deployments_total: {
+      type: 'COUNTER',
+      metrics: [{ labels: { environment, instance: '', job: 'deployctl', service, status: 'success' }, value }],
+    },
     labels: { environment, job: 'deployctl', service },
     last_push_successful: true,
   });
@@ -73,7 +99,11 @@ describe('findGroupState', () => {
     const body = make([group('x', 'prod', '1'), group(tricky, 'prod', '7'), group('x', 'staging', '2')]);
     const state = findGroupState(body, { job: 'deployctl', service: tricky, environment: 'prod' });
     expect(state.get('deployctl_deployments_total')?.series).toEqual([{ labels: { status: 'success' }, value: 7 }]);
-    expect(findGroupState(body, { job: 'deployctl', service: 'x', environment: 'staging' }).get('deployctl_deployments_total')?.series[0]).toMatchObject({ value: 2 });
+    expect(
+      findGroupState(body, { job: 'deployctl', service: 'x', environment: 'staging' }).get(
+        'deployctl_deployments_total',
+      )?.series[0],
+    ).toMatchObject({ value: 2 });
   });
 
   it('is empty for a group that is not there', () => {
@@ -84,9 +114,13 @@ describe('findGroupState', () => {
 
   it('fails on an answer that is not the gateway API, rather than finding no group', () => {
     const group = { job: 'deployctl', service: 'x', environment: 'prod' };
-    expect(() => findGroupState(Buffer.from('<!doctype html><html><body>Sign in</body></html>'), group)).toThrow(/not JSON/);
+    expect(() => findGroupState(Buffer.from('<!doctype html><html><body>Sign in</body></html>'), group)).toThrow(
+      /not JSON/,
+    );
     expect(() => findGroupState(Buffer.from('{"groups":[]}'), group)).toThrow(/without a list of groups/);
-    expect(() => findGroupState(Buffer.from('{"status":"error","data":[]}'), group)).toThrow(/without a list of groups/);
+    expect(() => findGroupState(Buffer.from('{"status":"error","data":[]}'), group)).toThrow(
+      /without a list of groups/,
+    );
     expect(findGroupState(Buffer.from(' {"status":"success","data":[]}'), group).size).toBe(0);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newlyDeployedCommits, type CommitNode } from '../../src/core/lead-time.js';
+import { type CommitNode, newlyDeployedCommits } from '../../src/core/lead-time.js';
 
 const node = (sha: string, time: number, ...parents: string[]): CommitNode => ({ sha, time, parents });
 
@@ -45,7 +45,9 @@ describe('newlyDeployedCommits', () => {
     const shallow = [{ ...node('m', 50), shallow: true }];
     const result = newlyDeployedCommits(shallow, 'm', known('b'));
     expect(shas(result)).toEqual(['m']);
-    expect(result.notice).toMatch(/the local history ends at commit m \(where this shallow clone was cut\) before it reaches a commit deployed to this group/);
+    expect(result.notice).toMatch(
+      /the local history ends at commit m \(where this shallow clone was cut\) before it reaches a commit deployed to this group/,
+    );
     const cut = [node('m', 50, 'c'), node('c', 40, 'b')]; // b's node is beyond the history limit
     const limited = newlyDeployedCommits(cut, 'm', known('zz'));
     expect(shas(limited)).toEqual(['m']);

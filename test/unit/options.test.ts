@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMMANDS, parseQuick, type CommandName, type Invocation } from '../../src/cli/options.js';
+import { COMMANDS, type CommandName, type Invocation, parseQuick } from '../../src/cli/options.js';
 import { buildProgram } from '../../src/cli/program.js';
 
 /** What commander makes of a command line: the invocation, or the error it stops with. */
@@ -32,7 +32,22 @@ function random(seed: number) {
 }
 
 const QUICK: CommandName[] = ['record', 'run', 'step', 'start', 'finish'];
-const VALUES = ['api', 'prod', 'success', 'failure', 'cancelled', 'bad', '12', '', 'a=b', 'x y', '-5', '--json', 'ünïcode', '2026-01-01T00:00:00Z'];
+const VALUES = [
+  'api',
+  'prod',
+  'success',
+  'failure',
+  'cancelled',
+  'bad',
+  '12',
+  '',
+  'a=b',
+  'x y',
+  '-5',
+  '--json',
+  'ünïcode',
+  '2026-01-01T00:00:00Z',
+];
 const WORDS = ['./deploy.sh', 'migrate', '--force', '-x', 'true', 'sh', '-c', 'exit 3', '--', '-', '--json'];
 
 function line(rng: ReturnType<typeof random>): string[] {
@@ -86,7 +101,17 @@ describe('the quick command line parser', () => {
   it('reads the lines of the README the same way', async () => {
     const lines = [
       ['record', '-s', 'api', '-e', 'prod', '--status', 'success', '--duration', '12', '-q'],
-      ['record', '--service=api', '--env=prod', '--status=failure', '--label', 'team=a', '--label', 'region=eu', '--json'],
+      [
+        'record',
+        '--service=api',
+        '--env=prod',
+        '--status=failure',
+        '--label',
+        'team=a',
+        '--label',
+        'region=eu',
+        '--json',
+      ],
       ['run', '-s', 'api', '-e', 'prod', '--', './deploy.sh', '--force'],
       ['run', '-s', 'api', '-e', 'prod', './deploy.sh', '--force', '-s', 'x'],
       ['step', 'migrate', '-s', 'api', '-e', 'prod', '--', 'sh', '-c', 'exit 3'],
@@ -98,11 +123,25 @@ describe('the quick command line parser', () => {
       expect(quick, argv.join(' ')).toBeDefined();
       expect(await commanderParse(argv)).toEqual(quick);
     }
-    expect(parseQuick(['run', '-s', 'api', './deploy.sh', '--force', '-s', 'x'])).toEqual({ command: 'run', operands: ['./deploy.sh', '--force', '-s', 'x'], flags: { service: 'api' } });
+    expect(parseQuick(['run', '-s', 'api', './deploy.sh', '--force', '-s', 'x'])).toEqual({
+      command: 'run',
+      operands: ['./deploy.sh', '--force', '-s', 'x'],
+      flags: { service: 'api' },
+    });
   });
 
   it('leaves help, other commands and mistakes to commander', () => {
-    for (const argv of [[], ['--help'], ['record', '--help'], ['status'], ['record', '--status', 'maybe'], ['record', '-qv'], ['record', 'extra'], ['record', '-s', 'a', '-s', 'b'], ['step']]) {
+    for (const argv of [
+      [],
+      ['--help'],
+      ['record', '--help'],
+      ['status'],
+      ['record', '--status', 'maybe'],
+      ['record', '-qv'],
+      ['record', 'extra'],
+      ['record', '-s', 'a', '-s', 'b'],
+      ['step'],
+    ]) {
       expect(parseQuick(argv), argv.join(' ')).toBeUndefined();
     }
   });

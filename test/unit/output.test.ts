@@ -19,22 +19,24 @@ describe('formatDuration', () => {
 describe('renderTable', () => {
   // Tests run without a terminal: chalk adds no escape codes.
   it('aligns cells by display width: CJK characters take two columns', () => {
-    const table = renderTable(['SERVICE', 'ENV', 'STATUS'], [
-      ['支付服务', 'prod', 'success'],
-      ['api', '本番', 'failure'],
-    ]);
-    expect(table.split('\n')).toEqual([
-      'SERVICE   ENV   STATUS',
-      '支付服务  prod  success',
-      'api       本番  failure',
-    ]);
+    const table = renderTable(
+      ['SERVICE', 'ENV', 'STATUS'],
+      [
+        ['支付服务', 'prod', 'success'],
+        ['api', '本番', 'failure'],
+      ],
+    );
+    expect(table.split('\n')).toEqual(['SERVICE   ENV   STATUS', '支付服务  prod  success', 'api       本番  failure']);
   });
 
   it('cuts the widest column with an ellipsis so that the table fits the width', () => {
     const rows = [['a-very-long-service-name-that-goes-on', 'production', 'success']];
     const table = renderTable(['SERVICE', 'ENVIRONMENT', 'STATUS'], rows, 40);
     // 37 + 11 + 7 columns and two gaps of 2 is 59: SERVICE gives up 19 columns, to 18.
-    expect(table.split('\n')).toEqual(['SERVICE             ENVIRONMENT  STATUS', 'a-very-long-servi…  production   success']);
+    expect(table.split('\n')).toEqual([
+      'SERVICE             ENVIRONMENT  STATUS',
+      'a-very-long-servi…  production   success',
+    ]);
     expect(Math.max(...table.split('\n').map((l) => l.length))).toBeLessThanOrEqual(40);
   });
 

@@ -13,16 +13,43 @@ afterEach(() => dir.remove());
 describe('resolveSettings', () => {
   it('uses defaults without flags, environment or config', async () => {
     const settings = await resolveSettings({}, {}, dir.path);
-    expect(settings).toMatchObject({ pushgateway: 'http://localhost:9091', job: 'deployctl', timeoutSeconds: 5, strict: false, service: undefined });
+    expect(settings).toMatchObject({
+      pushgateway: 'http://localhost:9091',
+      job: 'deployctl',
+      timeoutSeconds: 5,
+      strict: false,
+      service: undefined,
+    });
     expect(settings.sources.pushgateway).toBe('default');
   });
 
   it('takes flags over environment over config file', async () => {
-    writeFileSync(join(dir.path, '.deployctlrc.json'), JSON.stringify({ pushgateway: 'http://config:1', service: 'cfg', environment: 'cfg-env', job: 'cfg-job', timeout: 3 }));
+    writeFileSync(
+      join(dir.path, '.deployctlrc.json'),
+      JSON.stringify({
+        pushgateway: 'http://config:1',
+        service: 'cfg',
+        environment: 'cfg-env',
+        job: 'cfg-job',
+        timeout: 3,
+      }),
+    );
     const env = { DEPLOYCTL_PUSHGATEWAY_URL: 'http://env:2', DEPLOYCTL_SERVICE: 'env-svc' };
     const settings = await resolveSettings({ service: 'flag-svc', timeout: '7' }, env, dir.path);
-    expect(settings).toMatchObject({ pushgateway: 'http://env:2', service: 'flag-svc', environment: 'cfg-env', job: 'cfg-job', timeoutSeconds: 7 });
-    expect(settings.sources).toMatchObject({ pushgateway: 'environment', service: 'flag', environment: 'config', job: 'config', timeout: 'flag' });
+    expect(settings).toMatchObject({
+      pushgateway: 'http://env:2',
+      service: 'flag-svc',
+      environment: 'cfg-env',
+      job: 'cfg-job',
+      timeoutSeconds: 7,
+    });
+    expect(settings.sources).toMatchObject({
+      pushgateway: 'environment',
+      service: 'flag',
+      environment: 'config',
+      job: 'config',
+      timeout: 'flag',
+    });
     expect(settings.configFile).toBe(join(dir.path, '.deployctlrc.json'));
   });
 
@@ -38,7 +65,10 @@ describe('resolveSettings', () => {
 
   it('lists every problem of a bad config file with the file and the key', async () => {
     const file = join(dir.path, '.deployctlrc.json');
-    writeFileSync(file, JSON.stringify({ pushgateway: 'not a url', timeout: -1, strict: 'yes', labels: { 'bad-name': 'x' }, unknown: 1 }));
+    writeFileSync(
+      file,
+      JSON.stringify({ pushgateway: 'not a url', timeout: -1, strict: 'yes', labels: { 'bad-name': 'x' }, unknown: 1 }),
+    );
     const error = await resolveSettings({}, {}, dir.path).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
     const message = (error as Error).message;
@@ -54,12 +84,22 @@ describe('resolveSettings', () => {
     writeFileSync(file, JSON.stringify({ service: 'api', colour: 'red', auth: { username: 'u', passwd: 'x' } }));
     const settings = await resolveSettings({}, {}, dir.path);
     expect(settings.service).toBe('api');
-    expect(settings.warnings).toEqual([`${file}: colour is not a deployctl setting; ignored`, `${file}: auth.passwd is not a deployctl setting; ignored`]);
+    expect(settings.warnings).toEqual([
+      `${file}: colour is not a deployctl setting; ignored`,
+      `${file}: auth.passwd is not a deployctl setting; ignored`,
+    ]);
   });
 
   it('never echoes a password or a URL from the config file in its complaints', async () => {
     const file = join(dir.path, '.deployctlrc.json');
-    writeFileSync(file, JSON.stringify({ pushgateway: 'http://u:hunter2@exa mple', auth: { password: 12345678 }, headers: { 'X-Key': 987654 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pushgateway: 'http://u:hunter2@exa mple',
+        auth: { password: 12345678 },
+        headers: { 'X-Key': 987654 },
+      }),
+    );
     const message = String(await resolveSettings({}, {}, dir.path).catch((e: Error) => e.message));
     expect(message).toMatch(/pushgateway: must be a URL/);
     expect(message).toMatch(/auth\.password: must be a string/);
@@ -67,11 +107,19 @@ describe('resolveSettings', () => {
   });
 
   it('names where a bad value came from', async () => {
-    await expect(resolveSettings({}, { DEPLOYCTL_PUSHGATEWAY_URL: 'nope' }, dir.path)).rejects.toThrow(/DEPLOYCTL_PUSHGATEWAY_URL is not a URL/);
-    await expect(resolveSettings({}, { DEPLOYCTL_TIMEOUT: 'x' }, dir.path)).rejects.toThrow(/DEPLOYCTL_TIMEOUT must be a number/);
-    await expect(resolveSettings({}, { DEPLOYCTL_STRICT: 'maybe' }, dir.path)).rejects.toThrow(/DEPLOYCTL_STRICT must be true or false/);
+    await expect(resolveSettings({}, { DEPLOYCTL_PUSHGATEWAY_URL: 'nope' }, dir.path)).rejects.toThrow(
+      /DEPLOYCTL_PUSHGATEWAY_URL is not a URL/,
+    );
+    await expect(resolveSettings({}, { DEPLOYCTL_TIMEOUT: 'x' }, dir.path)).rejects.toThrow(
+      /DEPLOYCTL_TIMEOUT must be a number/,
+    );
+    await expect(resolveSettings({}, { DEPLOYCTL_STRICT: 'maybe' }, dir.path)).rejects.toThrow(
+      /DEPLOYCTL_STRICT must be true or false/,
+    );
     writeFileSync(join(dir.path, '.deployctlrc.json'), JSON.stringify({ labels: { 'bad-name': 'x' } }));
-    await expect(resolveSettings({}, {}, dir.path)).rejects.toThrow(/labels\.bad-name in .*\.deployctlrc\.json: "bad-name" is not a valid label name/);
+    await expect(resolveSettings({}, {}, dir.path)).rejects.toThrow(
+      /labels\.bad-name in .*\.deployctlrc\.json: "bad-name" is not a valid label name/,
+    );
   });
 
   it('does not echo a password from an unparseable gateway URL', async () => {

@@ -15,20 +15,28 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp('--started-at', text)).toBe(seconds);
   });
 
-  it.each(['yesterday', '', '-5', '2026-13-01', '2026-02-30', '2026-01-01T25:00:00Z', '1e9', 'NaN', '12:00'])('refuses %j, listing the accepted formats', (text) => {
-    expect(() => parseTimestamp('--started-at', text)).toThrow(UsageError);
-    try {
-      parseTimestamp('--started-at', text);
-    } catch (error) {
-      expect((error as UsageError).hint).toMatch(/^accepted: Unix seconds \(1767225600 or 1767225600.5\), an ISO 8601 date/);
-    }
-  });
+  it.each(['yesterday', '', '-5', '2026-13-01', '2026-02-30', '2026-01-01T25:00:00Z', '1e9', 'NaN', '12:00'])(
+    'refuses %j, listing the accepted formats',
+    (text) => {
+      expect(() => parseTimestamp('--started-at', text)).toThrow(UsageError);
+      try {
+        parseTimestamp('--started-at', text);
+      } catch (error) {
+        expect((error as UsageError).hint).toMatch(
+          /^accepted: Unix seconds \(1767225600 or 1767225600.5\), an ISO 8601 date/,
+        );
+      }
+    },
+  );
 
   const now = 1_767_225_600;
   it.each([
     ['0', /is before 2000 \(1970-01-01T00:00:00Z\)/],
     ['1999-12-31T23:59:59Z', /is before 2000/],
-    ['1767225600000', /looks like milliseconds since 1970, not seconds \(as seconds it would be the year 57971\); in seconds it is 1767225600/],
+    [
+      '1767225600000',
+      /looks like milliseconds since 1970, not seconds \(as seconds it would be the year 57971\); in seconds it is 1767225600/,
+    ],
     ['1767225600000000', /looks like microseconds/],
     ['1767225600000000000', /looks like nanoseconds/],
     [String(now + 301), /is 2026-01-01T00:05:01Z, in the future \(this machine's clock says 2026-01-01T00:00:00Z\)/],

@@ -1,4 +1,3 @@
-
 export interface CiInfo {
   /** e.g. "github", "gitlab"; empty when not on CI. */
   provider: string;
@@ -24,7 +23,16 @@ function cleanUrl(url: string | undefined): string | undefined {
 
 /** What the CI environment says about this build (GitHub Actions, GitLab CI, Jenkins, CircleCI, Buildkite, Azure Pipelines, Bitbucket, …). */
 export async function detectCi(env: Record<string, string | undefined>, cwd: string): Promise<CiInfo> {
-  if (!env.CI && !env.GITHUB_ACTIONS && !env.GITLAB_CI && !env.JENKINS_URL && !env.BUILDKITE && !env.TF_BUILD && !env.BITBUCKET_BUILD_NUMBER && !env.CIRCLECI) {
+  if (
+    !env.CI &&
+    !env.GITHUB_ACTIONS &&
+    !env.GITLAB_CI &&
+    !env.JENKINS_URL &&
+    !env.BUILDKITE &&
+    !env.TF_BUILD &&
+    !env.BITBUCKET_BUILD_NUMBER &&
+    !env.CIRCLECI
+  ) {
     return { provider: '' };
   }
   const { default: envCi } = await import('env-ci');

@@ -1,7 +1,7 @@
+import type { DeploymentRecord, DeploymentSource } from '../../core/record.js';
 import { parseLabelValue, parseTimestamp } from '../../core/validate.js';
 import { detectCi } from './ci.js';
 import { Git, insideRepository } from './git.js';
-import type { DeploymentRecord, DeploymentSource } from '../../core/record.js';
 
 export interface MetadataFlags {
   version?: string;

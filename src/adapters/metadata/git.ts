@@ -40,7 +40,13 @@ export class Git {
       execFile(
         'git',
         args,
-        { cwd: this.cwd, encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } },
+        {
+          cwd: this.cwd,
+          encoding: 'utf8',
+          timeout: 10_000,
+          maxBuffer: 64 * 1024 * 1024,
+          env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+        },
         (error, stdout, stderr) => {
           const note = error ? refusedRepositoryNote(String(stderr)) : undefined;
           if (note && !this.refusalNoted) {
@@ -74,7 +80,10 @@ export class Git {
 
   /** The commit and its ancestors, newest first, at most HISTORY_LIMIT; a shallow clone's boundary is marked. */
   async history(commit: string): Promise<CommitNode[] | undefined> {
-    const [out, boundary] = await Promise.all([this.run(['log', `--max-count=${HISTORY_LIMIT}`, '--format=%H %ct %P', commit]), this.shallowBoundary()]);
+    const [out, boundary] = await Promise.all([
+      this.run(['log', `--max-count=${HISTORY_LIMIT}`, '--format=%H %ct %P', commit]),
+      this.shallowBoundary(),
+    ]);
     if (out === undefined) return undefined;
     return out
       .split('\n')

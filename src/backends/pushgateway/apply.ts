@@ -1,9 +1,18 @@
 import { DeployctlError } from '../../core/errors.js';
-import { FAMILIES, MAX_DURATION_SECONDS, type FamilyDefinition } from '../../core/families.js';
-import { newlyDeployedCommits, type CommitNode } from '../../core/lead-time.js';
-import { sameLabels, type Family, type GroupState, type HistogramFamily, type HistogramSeries, type Labels, type ScalarFamily, type ScalarSeries } from './model.js';
-import { STATUSES } from '../../core/record.js';
+import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
+import { type CommitNode, newlyDeployedCommits } from '../../core/lead-time.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
+import { STATUSES } from '../../core/record.js';
+import {
+  type Family,
+  type GroupState,
+  type HistogramFamily,
+  type HistogramSeries,
+  type Labels,
+  type ScalarFamily,
+  type ScalarSeries,
+  sameLabels,
+} from './model.js';
 
 /**
  * How many record identities a group remembers, so that a record sent again is not counted twice:
@@ -17,7 +26,6 @@ export const REMEMBERED_COMMITS = 100;
 
 /** A record finishing more than this after it is applied is from a clock that runs ahead. */
 export const MAX_FUTURE_SECONDS = 5 * 60;
-
 
 export interface Applied {
   /** The families that changed, each whole: what a POST to the group must carry. */
@@ -51,12 +59,18 @@ export class GroupConflictError extends DeployctlError {
 function existingFamily(state: GroupState, definition: FamilyDefinition): Family | undefined {
   const existing = state.get(definition.name);
   if (existing && existing.type !== definition.type) {
-    throw new GroupConflictError(definition.name, `as a ${existing.type}, but deployctl pushes it as a ${definition.type}`);
+    throw new GroupConflictError(
+      definition.name,
+      `as a ${existing.type}, but deployctl pushes it as a ${definition.type}`,
+    );
   }
   const required = definition.labels ?? [];
   const odd = existing?.series.find((s) => required.some((name) => !(name in s.labels)));
   if (odd) {
-    throw new GroupConflictError(definition.name, `with the labels {${Object.keys(odd.labels).join(', ')}}, but deployctl's series all have {${required.join(', ')}}`);
+    throw new GroupConflictError(
+      definition.name,
+      `with the labels {${Object.keys(odd.labels).join(', ')}}, but deployctl's series all have {${required.join(', ')}}`,
+    );
   }
   return existing;
 }
@@ -71,7 +85,11 @@ function takeScalar(state: GroupState, definition: FamilyDefinition & { type: 'c
 /** Copies a histogram family out of the state, or starts an empty one. */
 function takeHistogram(state: GroupState, definition: FamilyDefinition & { type: 'histogram' }): HistogramFamily {
   const existing = existingFamily(state, definition) as HistogramFamily | undefined;
-  const series = (existing?.series ?? []).map((s) => ({ ...s, labels: { ...s.labels }, buckets: s.buckets.map((b) => ({ ...b })) }));
+  const series = (existing?.series ?? []).map((s) => ({
+    ...s,
+    labels: { ...s.labels },
+    buckets: s.buckets.map((b) => ({ ...b })),
+  }));
   return { name: definition.name, help: definition.help, type: 'histogram', series };
 }
 
@@ -89,13 +107,20 @@ function scalar(family: { series: ScalarSeries[] }, labels: Labels): ScalarSerie
   return series;
 }
 
-function histogramSeries(family: { name: string; series: HistogramSeries[] }, bounds: readonly number[], labels: Labels): HistogramSeries {
+function histogramSeries(
+  family: { name: string; series: HistogramSeries[] },
+  bounds: readonly number[],
+  labels: Labels,
+): HistogramSeries {
   let series = family.series.find((s) => sameLabels(s.labels, labels));
   if (!series) {
     series = { labels, buckets: bounds.map((le) => ({ le, count: 0 })), sum: 0, count: 0 };
     family.series.push(series);
   } else if (series.buckets.length !== bounds.length || series.buckets.some((b, i) => b.le !== bounds[i])) {
-    throw new GroupConflictError(family.name, `with the buckets ${series.buckets.map((b) => b.le).join(',')}, not deployctl's ${bounds.join(',')}`);
+    throw new GroupConflictError(
+      family.name,
+      `with the buckets ${series.buckets.map((b) => b.le).join(',')}, not deployctl's ${bounds.join(',')}`,
+    );
   }
   return series;
 }
@@ -107,7 +132,12 @@ function observe(series: HistogramSeries, value: number): void {
 }
 
 /** Adds observations to one series of a histogram family taken from the state. */
-function observeInto(state: GroupState, definition: FamilyDefinition & { type: 'histogram'; buckets: readonly number[] }, labels: Labels, values: number[]): HistogramFamily {
+function observeInto(
+  state: GroupState,
+  definition: FamilyDefinition & { type: 'histogram'; buckets: readonly number[] },
+  labels: Labels,
+  values: number[],
+): HistogramFamily {
   const family = takeHistogram(state, definition);
   const series = histogramSeries(family, definition.buckets, labels);
   for (const value of values) observe(series, value);
@@ -115,7 +145,11 @@ function observeInto(state: GroupState, definition: FamilyDefinition & { type: '
 }
 
 /** A family of one series with this value (a gauge, or a counter carried forward whole). */
-function setGauge(definition: FamilyDefinition & { type: 'gauge' | 'counter' }, value: number, labels: Labels = {}): Family {
+function setGauge(
+  definition: FamilyDefinition & { type: 'gauge' | 'counter' },
+  value: number,
+  labels: Labels = {},
+): Family {
   return { name: definition.name, help: definition.help, type: definition.type, series: [{ labels, value }] };
 }
 
@@ -132,7 +166,8 @@ function recordSequence(state: GroupState): { sequence: number; remembered: Scal
   const remembered = takeScalar(state, FAMILIES.appliedRecords);
   const counted = (existingFamily(state, FAMILIES.recordsApplied) as ScalarFamily | undefined)?.series[0]?.value;
   if (counted !== undefined) return { sequence: counted, remembered };
-  remembered.series.sort((a, b) => a.value - b.value).forEach((series, i) => (series.value = i + 1));
+  remembered.series.sort((a, b) => a.value - b.value);
+  for (const [i, series] of remembered.series.entries()) series.value = i + 1;
   return { sequence: remembered.series.length, remembered };
 }
 
@@ -181,7 +216,8 @@ export interface StoredRecord {
 export function confirmation(state: GroupState, stored: StoredRecord): 'held' | 'replaced' | 'unknown' {
   if (alreadyApplied(state, stored.id)) return 'held';
   const current = (state.get(FAMILIES.recordsApplied.name) as ScalarFamily | undefined)?.series[0]?.value;
-  const remembered = (state.get(FAMILIES.appliedRecords.name) as ScalarFamily | undefined)?.series.map((s) => s.value) ?? [];
+  const remembered =
+    (state.get(FAMILIES.appliedRecords.name) as ScalarFamily | undefined)?.series.map((s) => s.value) ?? [];
   if (current === undefined || current < stored.sequence) return 'unknown';
   if (remembered.length === 0 || Math.min(...remembered) > stored.sequence) return 'unknown';
   return 'replaced';
@@ -208,14 +244,18 @@ function applyStart(state: GroupState, record: StartRecord): Applied {
     const deployments = deploymentsCounter(state, record.labels ?? {});
     scalar(deployments, { status: 'cancelled', ...record.labels }).value += 1;
     families.push(deployments);
-    notices.push(`a deployment started at ${isoTime(previousStart)} was still in progress: it is counted as cancelled, and this one replaces it`);
+    notices.push(
+      `a deployment started at ${isoTime(previousStart)} was still in progress: it is counted as cancelled, and this one replaces it`,
+    );
   }
   return { families, duplicate: false, notices };
 }
 
 function applyStep(state: GroupState, record: StepRecord): Applied {
   return {
-    families: [observeInto(state, FAMILIES.stepDuration, { step: record.step, status: record.status }, [record.durationSeconds])],
+    families: [
+      observeInto(state, FAMILIES.stepDuration, { step: record.step, status: record.status }, [record.durationSeconds]),
+    ],
     duplicate: false,
     durationSeconds: record.durationSeconds,
     notices: [],
@@ -247,27 +287,43 @@ function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: 
   if (durationSeconds === undefined && record.durationFromGatewayStart) {
     const fromStart = record.finishedAt - startedAt;
     if (startedAt > 0 && fromStart >= 0 && fromStart <= MAX_DURATION_SECONDS) durationSeconds = fromStart;
-    else if (startedAt > 0) notices.push(`the start on the gateway (${isoTime(startedAt)}) does not fit this finish (${isoTime(record.finishedAt)}): no duration observed`);
-    else notices.push('no start of this deployment is known (deployctl start was not run, or on another gateway): no duration observed');
+    else if (startedAt > 0)
+      notices.push(
+        `the start on the gateway (${isoTime(startedAt)}) does not fit this finish (${isoTime(record.finishedAt)}): no duration observed`,
+      );
+    else
+      notices.push(
+        'no start of this deployment is known (deployctl start was not run, or on another gateway): no duration observed',
+      );
   }
   if (durationSeconds !== undefined) {
-    families.push(observeInto(state, FAMILIES.deploymentDuration, { status: record.status, ...record.labels }, [durationSeconds]));
+    families.push(
+      observeInto(state, FAMILIES.deploymentDuration, { status: record.status, ...record.labels }, [durationSeconds]),
+    );
   }
   // Every deployment ends what was in progress: 0 also for a group never marked (a quick `run`, a `record`).
   families.push(setGauge(FAMILIES.inProgress, 0));
-  if (gaugeValue(state, FAMILIES.startedAt) !== undefined || startedAt > 0) families.push(setGauge(FAMILIES.startedAt, 0));
+  if (gaugeValue(state, FAMILIES.startedAt) !== undefined || startedAt > 0)
+    families.push(setGauge(FAMILIES.startedAt, 0));
 
   // A record sent late (from the outbox) never moves "the last deployment" back in time, and one
   // from a clock that runs ahead never freezes it in the future.
   const fromTheFuture = record.finishedAt > appliedAt + MAX_FUTURE_SECONDS;
   if (fromTheFuture) {
-    notices.push(`this deployment finished at ${isoTime(record.finishedAt)}, after now (${isoTime(appliedAt)}): counted, but not shown as the last deployment`);
+    notices.push(
+      `this deployment finished at ${isoTime(record.finishedAt)}, after now (${isoTime(appliedAt)}): counted, but not shown as the last deployment`,
+    );
   }
   const isLatest = !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastDeployment) ?? 0);
   if (isLatest) {
     families.push(
       setGauge(FAMILIES.lastDeployment, record.finishedAt),
-      setGauge(FAMILIES.info, 1, { version: record.version, commit: record.commit, status: record.status, ...record.labels }),
+      setGauge(FAMILIES.info, 1, {
+        version: record.version,
+        commit: record.commit,
+        status: record.status,
+        ...record.labels,
+      }),
       // Unknown is NaN, never the previous deployment's duration.
       setGauge(FAMILIES.lastDuration, durationSeconds ?? Number.NaN),
     );
@@ -276,7 +332,11 @@ function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: 
       families.push(setGauge(FAMILIES.sourceInfo, 1, { ci, branch, repository, build_url: buildUrl }));
     }
   }
-  if (record.status === 'failure' && !fromTheFuture && record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)) {
+  if (
+    record.status === 'failure' &&
+    !fromTheFuture &&
+    record.finishedAt >= (gaugeValue(state, FAMILIES.lastFailure) ?? 0)
+  ) {
     families.push(setGauge(FAMILIES.lastFailure, record.finishedAt));
   }
 
@@ -357,9 +417,16 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   const notices: string[] = [];
   // A late success (an older finish) came before the running commit: it rolls nothing back.
   const rollback =
-    isLatestSuccess && deployed !== '' && running !== undefined && deployed !== running && known.has(deployed) && known.get(deployed) === known.get(running);
+    isLatestSuccess &&
+    deployed !== '' &&
+    running !== undefined &&
+    deployed !== running &&
+    known.has(deployed) &&
+    known.get(deployed) === known.get(running);
   if (rollback) {
-    notices.push(`rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`);
+    notices.push(
+      `rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`,
+    );
   }
 
   let brought: CommitNode[] = [];
@@ -368,10 +435,17 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   } else if (record.commitTime !== undefined) {
     if (!known.has(deployed)) brought = [{ sha: deployed, parents: [], time: record.commitTime }];
   } else if (!record.history) {
-    if (!known.has(deployed)) notices.push(`commit ${deployed.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`);
+    if (!known.has(deployed))
+      notices.push(
+        `commit ${deployed.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`,
+      );
   } else {
     // A group written before deployctl remembered deployed commits knows only the running one.
-    const result = newlyDeployedCommits(record.history, deployed, new Set([...known.keys(), ...(running ? [running] : [])]));
+    const result = newlyDeployedCommits(
+      record.history,
+      deployed,
+      new Set([...known.keys(), ...(running ? [running] : [])]),
+    );
     brought = result.commits;
     if (result.notice) notices.push(result.notice);
   }
@@ -387,12 +461,20 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
     for (const commit of record.history ?? []) if (known.has(commit.sha)) next.set(commit.sha, sequence);
   }
   for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
-  const series = [...next].sort((a, b) => b[1] - a[1]).slice(0, REMEMBERED_COMMITS).map(([commit, value]) => ({ labels: { commit }, value }));
+  const series = [...next]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, REMEMBERED_COMMITS)
+    .map(([commit, value]) => ({ labels: { commit }, value }));
 
   return {
     rollback,
     leadTimes: brought.map((c) => Math.max(0, record.finishedAt - c.time)),
-    deployedCommits: { name: FAMILIES.deployedCommits.name, help: FAMILIES.deployedCommits.help, type: 'gauge', series },
+    deployedCommits: {
+      name: FAMILIES.deployedCommits.name,
+      help: FAMILIES.deployedCommits.help,
+      type: 'gauge',
+      series,
+    },
     notices,
   };
 }
@@ -407,7 +489,11 @@ function applyRestore(state: GroupState, record: DeploymentRecord): { families: 
   // Records can arrive out of order (a kept backlog sent after a newer record): a streak is the
   // failures after the last success, by finish time, whatever the order they were applied in.
   const lastSuccess = gaugeValue(state, FAMILIES.lastSuccess) ?? 0;
-  if (record.status === 'failure' && record.finishedAt >= lastSuccess && (streakStart === 0 || record.finishedAt < streakStart)) {
+  if (
+    record.status === 'failure' &&
+    record.finishedAt >= lastSuccess &&
+    (streakStart === 0 || record.finishedAt < streakStart)
+  ) {
     return { families: [setGauge(FAMILIES.failingSince, record.finishedAt)] };
   }
   if (record.status === 'success' && streakStart > 0 && record.finishedAt >= streakStart) {

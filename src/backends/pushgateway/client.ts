@@ -1,13 +1,23 @@
-import http from 'node:http';
-import { GatewayError } from '../../core/errors.js';
-import { findGroupState, parseAllGroups, type GroupEntry } from './group-state.js';
-import type { GroupState } from './model.js';
-import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
-import type { Grouping } from '../../core/record.js';
-import { basicAuthorization, msSince, openTransport, parseEndpointUrl, redactUrl, urlBelow, type EndpointAuth, type EndpointTls, type Transport } from '../../adapters/http-endpoint.js';
+import type http from 'node:http';
+import {
+  basicAuthorization,
+  type EndpointAuth,
+  type EndpointTls,
+  msSince,
+  openTransport,
+  parseEndpointUrl,
+  redactUrl,
+  type Transport,
+  urlBelow,
+} from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
+import { GatewayError } from '../../core/errors.js';
+import type { Grouping } from '../../core/record.js';
+import { findGroupState, type GroupEntry, parseAllGroups } from './group-state.js';
+import type { GroupState } from './model.js';
+import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
 
 export interface GatewayOptions {
   /** Base URL of the gateway; credentials in it become a basic-auth header and are never printed. */
@@ -43,7 +53,6 @@ export function groupPath(grouping: Grouping): string {
     encodeGroupingValue('environment', grouping.environment),
   ].join('/');
 }
-
 
 export class Gateway {
   readonly base: URL;
@@ -159,7 +168,13 @@ export class Gateway {
           const status = response.statusCode ?? 0;
           this.options.log?.(`${shown} → ${status} in ${msSince(started)} ms`);
           const raw = Buffer.concat(chunks);
-          resolve({ status, raw, get body() { return raw.toString('utf8'); } });
+          resolve({
+            status,
+            raw,
+            get body() {
+              return raw.toString('utf8');
+            },
+          });
         });
         response.on('error', (error) => reject(this.networkError(shown, error)));
       });
@@ -172,13 +187,17 @@ export class Gateway {
   }
 
   private networkError(shown: string, error: Error & { code?: string }): GatewayError {
-    const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
-    const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') || /certificate|handshake/i.test(error.message);
+    const reason = error.code
+      ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}`
+      : error.message;
+    const tlsProblem =
+      /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') ||
+      /certificate|handshake/i.test(error.message);
     const schemeMismatch = schemeMismatchHint(this.base, error);
     const hint =
       schemeMismatch ??
       (tlsProblem
-        ? 'a TLS problem: trust the gateway\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
+        ? "a TLS problem: trust the gateway's CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure"
         : 'is the Pushgateway running, and is --pushgateway right?');
     // A certificate problem or the wrong scheme does not go away by retrying.
     return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem && !schemeMismatch, hint);

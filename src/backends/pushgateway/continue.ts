@@ -1,5 +1,5 @@
 import { FAMILIES } from '../../core/families.js';
-import { seriesKey, type Family, type GroupState, type HistogramFamily, type ScalarFamily } from './model.js';
+import { type Family, type GroupState, type HistogramFamily, type ScalarFamily, seriesKey } from './model.js';
 
 /** Families whose series are a memory (record identities, deployed commits): what Prometheus saw is added to what the gateway holds. */
 const MEMORIES = new Set<string>([FAMILIES.appliedRecords.name, FAMILIES.deployedCommits.name]);
@@ -15,7 +15,13 @@ export interface Continued {
 }
 
 const describe = (family: string, labels: Record<string, string>) =>
-  `${family}${Object.keys(labels).length ? `{${Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}` : ''}`;
+  `${family}${
+    Object.keys(labels).length
+      ? `{${Object.entries(labels)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(',')}}`
+      : ''
+  }`;
 
 /** The totals of the gateway's group that are missing or below what Prometheus last scraped. */
 export function loweredTotals(onGateway: GroupState, scraped: GroupState): string[] {

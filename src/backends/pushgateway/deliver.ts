@@ -1,13 +1,13 @@
-import { GatewayError } from '../../core/errors.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
-import { type Gateway, groupPath } from './client.js';
-import { alreadyApplied, applyRecord, confirmation, type Applied, type StoredRecord } from './apply.js';
+import { GatewayError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
-import { renderExposition } from './exposition.js';
-import type { Continued } from './continue.js';
-import type { Family, GroupState } from './model.js';
-import type { Continuation } from './continuation.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
+import { type Applied, alreadyApplied, applyRecord, confirmation, type StoredRecord } from './apply.js';
+import { type Gateway, groupPath } from './client.js';
+import type { Continuation } from './continuation.js';
+import type { Continued } from './continue.js';
+import { renderExposition } from './exposition.js';
+import type { Family, GroupState } from './model.js';
 
 export interface Delivery extends Applied {
   url: string;
@@ -53,7 +53,11 @@ function totalsByStatus(families: Iterable<Family>, labels: Record<string, strin
   for (const series of counter?.series ?? []) {
     const { status, ...rest } = series.labels;
     if (status === undefined || !('value' in series)) continue;
-    if (Object.keys(rest).length !== Object.keys(labels).length || Object.entries(labels).some(([k, v]) => rest[k] !== v)) continue;
+    if (
+      Object.keys(rest).length !== Object.keys(labels).length ||
+      Object.entries(labels).some(([k, v]) => rest[k] !== v)
+    )
+      continue;
     totals[status] = series.value;
   }
   return totals;
@@ -74,9 +78,17 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: De
  * changed families back in one POST, then (unless told not to) read again to check that the
  * record is there.
  */
-async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions, early?: Promise<GroupState>): Promise<Omit<Delivery, 'attempts'>> {
+async function attempt(
+  gateway: Gateway,
+  grouping: Grouping,
+  record: GroupRecord,
+  options: DeliverOptions,
+  early?: Promise<GroupState>,
+): Promise<Omit<Delivery, 'attempts'>> {
   const read = early ? await early : await readForDelivery(gateway, grouping, options);
-  const confirmed = Object.fromEntries((options.confirm ?? []).map((stored) => [stored.id, confirmation(read, stored)]));
+  const confirmed = Object.fromEntries(
+    (options.confirm ?? []).map((stored) => [stored.id, confirmation(read, stored)]),
+  );
   const readBack = options.readBack ?? true;
   const continued = options.continueFrom && (await options.continueFrom(grouping, read));
   const state = continued ? continued.state : read;
@@ -86,34 +98,49 @@ async function attempt(gateway: Gateway, grouping: Grouping, record: GroupRecord
   const url = gateway.displayUrl(groupPath(grouping));
   const labels = record.kind === 'deployment' ? record.labels : {};
   if (applied.duplicate || options.dryRun) {
-    const after = applied.duplicate ? state.values() : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
+    const after = applied.duplicate
+      ? state.values()
+      : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
     return { ...applied, url, exposition, totals: totalsByStatus(after, labels), confirmed, unconfirmed: false };
   }
   await gateway.push(grouping, exposition);
   // Without compare-and-swap on the gateway, a concurrent writer from another machine can
   // replace our write with one merged from the older state; detect that and merge again.
   if (readBack && !alreadyApplied(await gateway.readGroup(grouping), record.id)) throw new LostUpdateError(grouping);
-  return { ...applied, url, exposition, totals: totalsByStatus(applied.families, labels), confirmed, unconfirmed: !readBack };
+  return {
+    ...applied,
+    url,
+    exposition,
+    totals: totalsByStatus(applied.families, labels),
+    confirmed,
+    unconfirmed: !readBack,
+  };
 }
 
 /** Writes back what was continued from Prometheus, and says so. */
 function withContinuation(applied: Applied, continued: Continued, grouping: Grouping): void {
-  if (continued.problem) applied.notices.push(`could not ask Prometheus whether the gateway lost totals: ${continued.problem}`);
+  if (continued.problem)
+    applied.notices.push(`could not ask Prometheus whether the gateway lost totals: ${continued.problem}`);
   if (continued.lowered.length === 0) return;
-  for (const family of continued.changed) if (!applied.families.some((f) => f.name === family.name)) applied.families.push(family);
+  for (const family of continued.changed)
+    if (!applied.families.some((f) => f.name === family.name)) applied.families.push(family);
   applied.notices.push(
     `the gateway held lower totals for ${grouping.service} in ${grouping.environment} than Prometheus last scraped (${continued.lowered.slice(0, 3).join(', ')}${continued.lowered.length > 3 ? ', …' : ''}): ` +
       'restarted without persistence, or from an old file? The totals continue from Prometheus',
   );
 }
 
-
 /**
  * Delivers one record, retrying network errors, time-outs, 5xx answers and lost updates with
  * backoff and jitter while the --timeout budget lasts. A retry reads the group again, so a
  * write whose answer was lost is found applied (by the record's identity) and not counted twice.
  */
-export async function deliver(gateway: Gateway, grouping: Grouping, record: GroupRecord, options: DeliverOptions): Promise<Delivery> {
+export async function deliver(
+  gateway: Gateway,
+  grouping: Grouping,
+  record: GroupRecord,
+  options: DeliverOptions,
+): Promise<Delivery> {
   let early = options.firstRead;
   const { value: delivery, attempts } = await retryWithinBudget(
     () => gateway.remainingMs(),

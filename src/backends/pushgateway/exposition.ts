@@ -31,7 +31,12 @@ export async function renderExposition(families: readonly Family[]): Promise<str
   const registry = new Registry();
   for (const family of families) {
     const values = promClientValues(family);
-    registry.registerMetric({ name: family.name, help: family.help, type: family.type, get: () => ({ ...family, values }) });
+    registry.registerMetric({
+      name: family.name,
+      help: family.help,
+      type: family.type,
+      get: () => ({ ...family, values }),
+    });
   }
   return registry.metrics();
 }

@@ -1,6 +1,6 @@
 import { DeployctlError } from '../../core/errors.js';
-import type { Family, GroupState, HistogramSeries, Labels, MetricType, ScalarSeries } from './model.js';
 import type { Grouping } from '../../core/record.js';
+import type { Family, GroupState, HistogramSeries, Labels, MetricType, ScalarSeries } from './model.js';
 
 interface ApiSeries {
   labels: Labels;
@@ -83,10 +83,18 @@ function parseAnswer(body: string): Record<string, unknown>[] {
   try {
     parsed = JSON.parse(body) as typeof parsed;
   } catch {
-    throw new DeployctlError('the gateway answered /api/v1/metrics with something that is not JSON', 1, 'is --pushgateway the address of a Prometheus Pushgateway?');
+    throw new DeployctlError(
+      'the gateway answered /api/v1/metrics with something that is not JSON',
+      1,
+      'is --pushgateway the address of a Prometheus Pushgateway?',
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || parsed.status !== 'success' || !Array.isArray(parsed.data)) {
-    throw new DeployctlError('the gateway answered /api/v1/metrics without a list of groups', 1, 'is --pushgateway the address of a Prometheus Pushgateway?');
+    throw new DeployctlError(
+      'the gateway answered /api/v1/metrics without a list of groups',
+      1,
+      'is --pushgateway the address of a Prometheus Pushgateway?',
+    );
   }
   return parsed.data;
 }
@@ -119,7 +127,10 @@ export function parseGroupState(body: string, grouping: Grouping): GroupState {
 
 /** A string as the gateway's Go JSON encoder writes it (HTML characters and U+2028/9 escaped). */
 export function goJsonString(value: string): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 const QUOTE = 0x22;
@@ -136,7 +147,8 @@ function objectStart(body: Buffer, from: number): number {
       while (body[i - 1 - slashes] === BACKSLASH) slashes++;
       if (slashes % 2 === 0) inString = !inString;
     } else if (!inString) {
-      if (c === 0x7d || c === 0x5d) depth++; // } ]
+      if (c === 0x7d || c === 0x5d)
+        depth++; // } ]
       else if (c === 0x7b || c === 0x5b) {
         if (depth === 0) return i;
         depth--;
@@ -156,7 +168,8 @@ function objectEnd(body: Buffer, from: number): number {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) inString = true;
-    else if (c === 0x7b || c === 0x5b) depth++; // { [
+    else if (c === 0x7b || c === 0x5b)
+      depth++; // { [
     else if (c === 0x7d || c === 0x5d) {
       if (depth === 0) return i;
       depth--;
@@ -199,7 +212,11 @@ export function findGroupState(body: Buffer, grouping: Grouping): GroupState {
         // fall through to the whole answer
       }
     }
-  } else if (/^[\x20-\x7e]*$/.test(grouping.service) && !/["\\<>&]/.test(grouping.service) && body.indexOf(`"${grouping.service}"`) < 0) {
+  } else if (
+    /^[\x20-\x7e]*$/.test(grouping.service) &&
+    !/["\\<>&]/.test(grouping.service) &&
+    body.indexOf(`"${grouping.service}"`) < 0
+  ) {
     return new Map(); // a plain service name that appears nowhere: the group is not there yet
   }
   return parseGroupState(body.toString('utf8'), grouping);

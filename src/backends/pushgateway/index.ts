@@ -1,9 +1,9 @@
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
+import type { Backend, OpenBackend } from '../backend.js';
 import { groupPath, openGateway } from './client.js';
 import type { GroupState } from './model.js';
-import type { Backend, OpenBackend } from '../backend.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /**
  * The Pushgateway: cumulative counters and histograms per group, carried forward by a
@@ -16,7 +16,10 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
   // What merges a record into the group is loaded once a delivery needs it: the early read of the
   // group (prepare) is under way by then.
   const delivery = async (dryRun: boolean) => {
-    const [{ deliver }, { prometheusContinuation }] = await Promise.all([import('./deliver.js'), import('./continuation.js')]);
+    const [{ deliver }, { prometheusContinuation }] = await Promise.all([
+      import('./deliver.js'),
+      import('./continuation.js'),
+    ]);
     const options = {
       dryRun,
       now,
@@ -50,7 +53,12 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     async deliver(grouping: Grouping, record: GroupRecord, _fix, { readBack = true, confirm = [] } = {}) {
       const firstRead = takeEarly(grouping);
       const { deliver, options } = await delivery(false);
-      const { families: _families, exposition: _exposition, url: _url, ...delivered } = await deliver(gateway, grouping, record, {
+      const {
+        families: _families,
+        exposition: _exposition,
+        url: _url,
+        ...delivered
+      } = await deliver(gateway, grouping, record, {
         ...options,
         readBack,
         confirm,
@@ -61,11 +69,19 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     async plan(grouping, record) {
       const { deliver, options } = await delivery(true);
       const planned = await deliver(gateway, grouping, record, options);
-      return { url: planned.url, text: `POST ${planned.url}\n\n${planned.exposition}`, json: { url: planned.url, exposition: planned.exposition } };
+      return {
+        url: planned.url,
+        text: `POST ${planned.url}\n\n${planned.exposition}`,
+        json: { url: planned.url, exposition: planned.exposition },
+      };
     },
     async confirm(grouping, stored) {
       const [{ value: state }, { confirmation }] = await Promise.all([
-        retryWithinBudget(() => gateway.remainingMs(), reporter.debug, () => gateway.readGroup(grouping)),
+        retryWithinBudget(
+          () => gateway.remainingMs(),
+          reporter.debug,
+          () => gateway.readGroup(grouping),
+        ),
         import('./apply.js'),
       ]);
       return Object.fromEntries(stored.map((record) => [record.id, confirmation(state, record)]));
@@ -73,7 +89,12 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     async markInProgress(grouping, startedAt) {
       // Best effort: no read-back for a mark the deployment's own record overwrites anyway.
       const { deliver, options } = await delivery(false);
-      await deliver(gateway, grouping, { kind: 'start', id: newRecordId(), startedAt }, { ...options, readBack: false });
+      await deliver(
+        gateway,
+        grouping,
+        { kind: 'start', id: newRecordId(), startedAt },
+        { ...options, readBack: false },
+      );
     },
     close: () => gateway.close(),
   };

@@ -41,7 +41,11 @@ export type GroupState = Map<string, Family>;
 
 /** Identity of a series inside a family: its labels in a stable order. */
 export function seriesKey(labels: Labels): string {
-  return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((name) => [name, labels[name]]),
+  );
 }
 
 export function sameLabels(a: Labels, b: Labels): boolean {

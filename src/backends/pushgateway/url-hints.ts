@@ -28,7 +28,10 @@ export function notFoundHint(base: URL): string {
 /** Whether a connection error says the two ends speak different protocols (https to plain http, or the reverse). */
 export function schemeMismatchHint(base: URL, error: Error & { code?: string }): string | undefined {
   const message = `${error.code ?? ''} ${error.message}`;
-  if (base.protocol === 'https:' && /wrong version number|packet length too long|unknown protocol|EPROTO/i.test(message)) {
+  if (
+    base.protocol === 'https:' &&
+    /wrong version number|packet length too long|unknown protocol|EPROTO/i.test(message)
+  ) {
     return `the gateway speaks plain HTTP, not HTTPS: use --pushgateway ${shown(base).replace(/^https:/, 'http:')}`;
   }
   return undefined;

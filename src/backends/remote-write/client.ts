@@ -1,8 +1,18 @@
-import http from 'node:http';
+import type http from 'node:http';
+import {
+  basicAuthorization,
+  type EndpointAuth,
+  type EndpointTls,
+  msSince,
+  openTransport,
+  parseEndpointUrl,
+  redactUrl,
+  type Transport,
+  urlBelow,
+} from '../../adapters/http-endpoint.js';
+import { OutOfTimeError } from '../../adapters/retry.js';
 import { GatewayError } from '../../core/errors.js';
 import type { RawSeries } from './ledger.js';
-import { basicAuthorization, msSince, openTransport, type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl, urlBelow, type Transport } from '../../adapters/http-endpoint.js';
-import { OutOfTimeError } from '../../adapters/retry.js';
 
 export interface RemoteWriteOptions {
   /** The remote-write endpoint (…/api/v1/write, …/api/v1/push, …/api/v1/receive). */
@@ -62,12 +72,14 @@ function hintFor(status: number, reason: string): string | undefined {
   if (/out of order|too old|out of bounds/i.test(reason)) {
     return 'the store refuses samples older than its newest ones: set storage.tsdb.out_of_order_time_window in Prometheus (out_of_order_time_window per tenant in Mimir), or record deployments as they finish';
   }
-  if (status === 401 || status === 403) return 'check the credentials (DEPLOYCTL_PUSHGATEWAY_USERNAME/PASSWORD/TOKEN) and any tenant header (--header "X-Scope-OrgID: …")';
-  if (status === 404) return 'is --remote-write the write endpoint (Prometheus and VictoriaMetrics /api/v1/write, Mimir and Cortex /api/v1/push, Thanos /api/v1/receive)?';
-  if (status === 400 && /duplicate/i.test(reason)) return 'a sample of this group already exists at the same millisecond with another value';
+  if (status === 401 || status === 403)
+    return 'check the credentials (DEPLOYCTL_PUSHGATEWAY_USERNAME/PASSWORD/TOKEN) and any tenant header (--header "X-Scope-OrgID: …")';
+  if (status === 404)
+    return 'is --remote-write the write endpoint (Prometheus and VictoriaMetrics /api/v1/write, Mimir and Cortex /api/v1/push, Thanos /api/v1/receive)?';
+  if (status === 400 && /duplicate/i.test(reason))
+    return 'a sample of this group already exists at the same millisecond with another value';
   return undefined;
 }
-
 
 export class RemoteWriteClient {
   readonly writeUrl: URL;
@@ -78,7 +90,9 @@ export class RemoteWriteClient {
 
   constructor(private readonly options: RemoteWriteOptions) {
     this.writeUrl = parseEndpointUrl(options.url, '--remote-write');
-    this.queryBase = options.queryUrl ? parseEndpointUrl(options.queryUrl, '--prometheus') : queryBaseFor(this.writeUrl);
+    this.queryBase = options.queryUrl
+      ? parseEndpointUrl(options.queryUrl, '--prometheus')
+      : queryBaseFor(this.writeUrl);
     const auth = options.auth ?? {};
     const user = auth.username ?? decodeURIComponent(this.writeUrl.username);
     const password = auth.password ?? decodeURIComponent(this.writeUrl.password);
@@ -129,7 +143,10 @@ export class RemoteWriteClient {
 
   /** An instant query's vector. */
   async vector(expr: string, timeMs?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-    const data = await this.query<{ resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }>(expr, timeMs);
+    const data = await this.query<{
+      resultType: string;
+      result: { metric: Record<string, string>; value: [number, string] }[];
+    }>(expr, timeMs);
     return data.resultType === 'vector' ? data.result : [];
   }
 
@@ -144,7 +161,7 @@ export class RemoteWriteClient {
         `no query API is known for ${this.displayUrl}`,
         undefined,
         false,
-        'give the store\'s Prometheus query API with --prometheus or DEPLOYCTL_PROMETHEUS_URL',
+        "give the store's Prometheus query API with --prometheus or DEPLOYCTL_PROMETHEUS_URL",
       );
     }
     const url = urlBelow(this.queryBase, '/api/v1/query');
@@ -164,13 +181,18 @@ export class RemoteWriteClient {
         `the query API at ${redactUrl(this.queryBase)} answered HTTP ${status}${reason ? `: ${reason}` : ''}`,
         status,
         status >= 500 || status === 429,
-        status === 404 ? 'is --prometheus the store\'s Prometheus query API (the base below /api/v1/query)?' : undefined,
+        status === 404 ? "is --prometheus the store's Prometheus query API (the base below /api/v1/query)?" : undefined,
       );
     }
     return parsed.data as T;
   }
 
-  private async request(method: string, url: URL, extraHeaders: Record<string, string>, body?: Uint8Array): Promise<{ status: number; body: string }> {
+  private async request(
+    method: string,
+    url: URL,
+    extraHeaders: Record<string, string>,
+    body?: Uint8Array,
+  ): Promise<{ status: number; body: string }> {
     const { module: transport, agent } = await this.transport(url);
     const shown = `${method} ${redactUrl(url)}`;
     const remaining = Math.min(this.deadline - Date.now(), this.options.attemptTimeoutMs ?? Infinity);
@@ -207,10 +229,14 @@ export class RemoteWriteClient {
 }
 
 function networkError(shown: string, error: Error & { code?: string }): GatewayError {
-  const reason = error.code ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}` : error.message;
-  const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') || /certificate|handshake/i.test(error.message);
+  const reason = error.code
+    ? `${error.code}${error.message.includes(error.code) ? '' : ` ${error.message}`}`
+    : error.message;
+  const tlsProblem =
+    /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/i.test(error.code ?? '') ||
+    /certificate|handshake/i.test(error.message);
   const hint = tlsProblem
-    ? 'a TLS problem: trust the store\'s CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure'
+    ? "a TLS problem: trust the store's CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure"
     : 'is the store running, and is --remote-write right?';
   return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
 }

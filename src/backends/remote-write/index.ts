@@ -1,20 +1,25 @@
-import { newRecordId } from '../../adapters/random-id.js';
 import snappy from 'snappyjs';
-import { GatewayError, UsageError } from '../../core/errors.js';
+import { newRecordId } from '../../adapters/random-id.js';
+import { retryWithinBudget } from '../../adapters/retry.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
+import { GatewayError, UsageError } from '../../core/errors.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, OpenBackend } from '../backend.js';
-import { retryWithinBudget } from '../../adapters/retry.js';
 import { REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
 import { Journal, mergeEvents } from './journal.js';
-import { historyQuery, historyTimeMs, ledgerFor, pastEvents, type Ledger } from './ledger.js';
+import { historyQuery, historyTimeMs, type Ledger, ledgerFor, pastEvents } from './ledger.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
 
-export function openRemoteWrite(settings: Settings, reporter: Reporter, url = settings.remoteWrite, seconds = settings.timeoutSeconds): RemoteWriteClient {
+export function openRemoteWrite(
+  settings: Settings,
+  reporter: Reporter,
+  url = settings.remoteWrite,
+  seconds = settings.timeoutSeconds,
+): RemoteWriteClient {
   if (!url) throw new UsageError('no --remote-write URL given');
   return new RemoteWriteClient({
     url,
@@ -27,28 +32,47 @@ export function openRemoteWrite(settings: Settings, reporter: Reporter, url = se
   });
 }
 
-
 /**
  * The samples of a record: the group's history is read at the record's own time through the
  * query API, so a backfilled record is placed among the deployments before it. Without a query
  * API (Thanos Receive and no --prometheus) the record is written without that history.
  */
-async function computeLedger(client: RemoteWriteClient, journal: Journal, grouping: Grouping, record: GroupRecord, debug: (m: string) => void): Promise<Ledger> {
+async function computeLedger(
+  client: RemoteWriteClient,
+  journal: Journal,
+  grouping: Grouping,
+  record: GroupRecord,
+  debug: (m: string) => void,
+): Promise<Ledger> {
   if (record.kind !== 'deployment') return ledgerFor(grouping, record, []);
   const before = historyTimeMs(record);
   const recent = (await journal.events()).filter((e) => e.timestampMs <= before);
   if (!client.queryBase) {
     const ledger = ledgerFor(grouping, record, recent);
-    ledger.notices.push('no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed');
+    ledger.notices.push(
+      'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed',
+    );
     return ledger;
   }
-  const { value: raw } = await retryWithinBudget(() => client.remainingMs(), debug, () => client.rawSamples(historyQuery(grouping), before));
+  const { value: raw } = await retryWithinBudget(
+    () => client.remainingMs(),
+    debug,
+    () => client.rawSamples(historyQuery(grouping), before),
+  );
   return ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent));
 }
 
-async function writeSamples(client: RemoteWriteClient, samples: TimeSeries[], debug: (m: string) => void): Promise<number> {
+async function writeSamples(
+  client: RemoteWriteClient,
+  samples: TimeSeries[],
+  debug: (m: string) => void,
+): Promise<number> {
   const body = snappy.compress(Buffer.from(encodeWriteRequest(samples)));
-  const { attempts } = await retryWithinBudget(() => client.remainingMs(), debug, () => client.write(body));
+  const { attempts } = await retryWithinBudget(
+    () => client.remainingMs(),
+    debug,
+    () => client.write(body),
+  );
   return attempts;
 }
 
@@ -57,7 +81,10 @@ export function describeSamples(samples: readonly TimeSeries[]): string {
   return samples
     .flatMap((s) => {
       const name = s.labels.find((l) => l.name === '__name__')?.value ?? '';
-      const labels = s.labels.filter((l) => l.name !== '__name__').map((l) => `${l.name}=${JSON.stringify(l.value)}`).join(', ');
+      const labels = s.labels
+        .filter((l) => l.name !== '__name__')
+        .map((l) => `${l.name}=${JSON.stringify(l.value)}`)
+        .join(', ');
       return s.samples.map((sample) => `${name}{${labels}} ${sample.value} ${sample.timestampMs}`);
     })
     .join('\n');
@@ -101,18 +128,34 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     async plan(grouping, record) {
       let ledger: Ledger;
       try {
-        ledger = await computeLedger(client, new Journal(settings.stateDir, grouping), grouping, record, reporter.debug);
+        ledger = await computeLedger(
+          client,
+          new Journal(settings.stateDir, grouping),
+          grouping,
+          record,
+          reporter.debug,
+        );
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
         reporter.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
         ledger = ledgerFor(grouping, record, []);
       }
-      const headers = Object.entries(REMOTE_WRITE_HEADERS).map(([k, v]) => `${k}: ${v}`).join('\n');
+      const headers = Object.entries(REMOTE_WRITE_HEADERS)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\n');
       const samples = describeSamples(ledger.series);
-      return { url: client.displayUrl, text: `POST ${client.displayUrl}\n${headers}\n\n${samples}\n`, json: { url: client.displayUrl, samples: samples.split('\n') } };
+      return {
+        url: client.displayUrl,
+        text: `POST ${client.displayUrl}\n${headers}\n\n${samples}\n`,
+        json: { url: client.displayUrl, samples: samples.split('\n') },
+      };
     },
     async markInProgress(grouping, startedAt) {
-      await writeSamples(client, ledgerFor(grouping, { kind: 'start', id: newRecordId(), startedAt }, []).series, reporter.debug);
+      await writeSamples(
+        client,
+        ledgerFor(grouping, { kind: 'start', id: newRecordId(), startedAt }, []).series,
+        reporter.debug,
+      );
     },
     close: () => client.close(),
   };

@@ -1,10 +1,10 @@
-import { writeFileDurably } from '../../adapters/durable-file.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../../adapters/durable-file.js';
+import type { Grouping, GroupRecord } from '../../core/record.js';
 import { groupFileName } from '../../recorder/state-dir.js';
 import type { PastEvent } from './ledger.js';
 import type { TimeSeries } from './protobuf.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
 
 /** How many of its own recent records of a group this machine remembers. */
 const REMEMBERED = 50;
@@ -24,7 +24,9 @@ export class Journal {
   async events(): Promise<PastEvent[]> {
     try {
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as unknown;
-      return Array.isArray(parsed) ? (parsed as PastEvent[]).filter((e) => typeof e?.timestampMs === 'number' && typeof e.at === 'number') : [];
+      return Array.isArray(parsed)
+        ? (parsed as PastEvent[]).filter((e) => typeof e?.timestampMs === 'number' && typeof e.at === 'number')
+        : [];
     } catch {
       return [];
     }
@@ -36,7 +38,14 @@ export class Journal {
     if (timestampMs === undefined) return;
     let event: PastEvent;
     if (record.kind === 'deployment') {
-      event = { kind: 'deployment', at: record.finishedAt, timestampMs, status: record.status, commit: record.commit, version: record.version };
+      event = {
+        kind: 'deployment',
+        at: record.finishedAt,
+        timestampMs,
+        status: record.status,
+        commit: record.commit,
+        version: record.version,
+      };
     } else if (record.kind === 'start') {
       event = { kind: 'start', at: record.startedAt, timestampMs };
     } else {

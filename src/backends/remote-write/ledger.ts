@@ -8,8 +8,8 @@
  */
 import { LONG_BUCKETS } from '../../core/families.js';
 import { newlyDeployedCommits } from '../../core/lead-time.js';
-import { sortedLabels, type TimeSeries } from './protobuf.js';
 import type { DeploymentRecord, Grouping, GroupRecord } from '../../core/record.js';
+import { sortedLabels, type TimeSeries } from './protobuf.js';
 
 /** The metric contract of the remote-write backend. */
 export const LEDGER = {
@@ -96,7 +96,12 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
     for (const [seconds, value] of series.values) {
       const timestampMs = Math.round(seconds * 1000);
       if (name === LEDGER.finished) {
-        deployments.set(timestampMs, { kind: 'deployment', at: Number(value), timestampMs, ...(series.metric.status !== undefined && { status: series.metric.status }) });
+        deployments.set(timestampMs, {
+          kind: 'deployment',
+          at: Number(value),
+          timestampMs,
+          ...(series.metric.status !== undefined && { status: series.metric.status }),
+        });
       } else if (name === LEDGER.version) {
         info.set(timestampMs, { commit: series.metric.commit ?? '', version: series.metric.version ?? '' });
       } else if (name === LEDGER.started) {
@@ -123,7 +128,10 @@ function series(name: string, labels: Record<string, string>, value: number, tim
 export function ledgerFor(grouping: Grouping, record: GroupRecord, history: readonly PastEvent[]): Ledger {
   const group = { job: grouping.job, service: grouping.service, environment: grouping.environment };
   if (record.kind === 'start') {
-    return { series: [series(LEDGER.started, group, record.startedAt, sampleTimeMs(record.startedAt, record.id))], notices: [] };
+    return {
+      series: [series(LEDGER.started, group, record.startedAt, sampleTimeMs(record.startedAt, record.id))],
+      notices: [],
+    };
   }
   if (record.kind === 'step') {
     const t = sampleTimeMs(record.finishedAt, record.id);
@@ -136,7 +144,11 @@ export function ledgerFor(grouping: Grouping, record: GroupRecord, history: read
   return deploymentLedger(group, record, history);
 }
 
-function deploymentLedger(group: Record<string, string>, record: DeploymentRecord, known: readonly PastEvent[]): Ledger {
+function deploymentLedger(
+  group: Record<string, string>,
+  record: DeploymentRecord,
+  known: readonly PastEvent[],
+): Ledger {
   // Another deployment of the group already on this millisecond (two ids picked the same one):
   // take the next free one. A retry sends the samples kept with the record, so it never moves.
   const taken = new Set(known.filter((e) => e.kind === 'deployment').map((e) => e.timestampMs));
@@ -154,16 +166,24 @@ function deploymentLedger(group: Record<string, string>, record: DeploymentRecor
   let durationSeconds = record.durationSeconds;
   if (durationSeconds === undefined && record.durationFromGatewayStart) {
     const lastFinish = deployments.at(-1)?.timestampMs ?? -Infinity;
-    const start = history.filter((e) => e.kind === 'start' && e.timestampMs > lastFinish && e.at <= record.finishedAt).at(-1);
+    const start = history
+      .filter((e) => e.kind === 'start' && e.timestampMs > lastFinish && e.at <= record.finishedAt)
+      .at(-1);
     if (start) durationSeconds = record.finishedAt - start.at;
-    else notices.push('no start of this deployment is known (deployctl start was not run, or wrote to another store): no duration observed');
+    else
+      notices.push(
+        'no start of this deployment is known (deployctl start was not run, or wrote to another store): no duration observed',
+      );
   }
   if (durationSeconds !== undefined) out.push(series(LEDGER.duration, labels, durationSeconds, t));
 
   let leadTimes: number[] | undefined;
   if (record.status === 'success') {
     // Every commit deployed successfully before, as far as the history reaches: a commit counts once.
-    const lead = leadTimesOf(record, new Set(deployments.filter((e) => e.status === 'success' && e.commit).map((e) => e.commit!)));
+    const lead = leadTimesOf(
+      record,
+      new Set(deployments.filter((e) => e.status === 'success' && e.commit).map((e) => e.commit!)),
+    );
     if (lead.notice) notices.push(lead.notice);
     if (lead.seconds.length > 0) {
       leadTimes = lead.seconds;
@@ -190,20 +210,34 @@ function deploymentLedger(group: Record<string, string>, record: DeploymentRecor
   };
 }
 
-function leadTimesOf(record: DeploymentRecord, deployedBefore: ReadonlySet<string>): { seconds: number[]; notice?: string } {
+function leadTimesOf(
+  record: DeploymentRecord,
+  deployedBefore: ReadonlySet<string>,
+): { seconds: number[]; notice?: string } {
   if (!record.commit) return { seconds: [] };
   if (record.commitTime !== undefined) return { seconds: [Math.max(0, record.finishedAt - record.commitTime)] };
   if (!record.history) {
-    return { seconds: [], notice: `commit ${record.commit.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed` };
+    return {
+      seconds: [],
+      notice: `commit ${record.commit.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`,
+    };
   }
   const { commits, notice } = newlyDeployedCommits(record.history, record.commit, deployedBefore);
   return { seconds: commits.map((c) => Math.max(0, record.finishedAt - c.time)), ...(notice && { notice }) };
 }
 
 function leadTimeHistogram(group: Record<string, string>, seconds: number[], t: number): TimeSeries[] {
-  const buckets = [...LONG_BUCKETS.map((le) => [String(le), seconds.filter((s) => s <= le).length] as const), ['+Inf', seconds.length] as const];
+  const buckets = [
+    ...LONG_BUCKETS.map((le) => [String(le), seconds.filter((s) => s <= le).length] as const),
+    ['+Inf', seconds.length] as const,
+  ];
   return [
-    series(LEDGER.leadTimeSum, group, seconds.reduce((a, b) => a + b, 0), t),
+    series(
+      LEDGER.leadTimeSum,
+      group,
+      seconds.reduce((a, b) => a + b, 0),
+      t,
+    ),
     series(LEDGER.leadTimeCount, group, seconds.length, t),
     ...buckets.map(([le, count]) => series(LEDGER.leadTimeBucket, { ...group, le }, count, t)),
   ];

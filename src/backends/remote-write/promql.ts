@@ -4,8 +4,9 @@
  * Every deployment is a sample stamped at its finish time, so a window's count is
  * count_over_time and a window's total is sum_over_time: exact, with no extrapolation.
  */
-import { GROUP, selector } from '../../core/dora/promql.js';
+
 import type { DoraQueries } from '../../core/dora/promql.js';
+import { GROUP, selector } from '../../core/dora/promql.js';
 import { LEDGER } from './ledger.js';
 
 export { selector };

@@ -108,7 +108,8 @@ export function encodeWriteRequest(series: readonly TimeSeries[]): Uint8Array {
         });
       }
       for (const sample of one.samples) {
-        if (!Number.isSafeInteger(sample.timestampMs)) throw new RangeError(`sample timestamp ${sample.timestampMs} is not a whole number of milliseconds`);
+        if (!Number.isSafeInteger(sample.timestampMs))
+          throw new RangeError(`sample timestamp ${sample.timestampMs} is not a whole number of milliseconds`);
         ts.message(2, (s) => {
           s.double(1, sample.value);
           s.int64(2, sample.timestampMs);

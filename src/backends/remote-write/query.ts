@@ -1,8 +1,8 @@
-import { UsageError } from '../../core/errors.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
-import { ledgerDoraQueries } from './promql.js';
+import { UsageError } from '../../core/errors.js';
 import { openRemoteWrite } from './index.js';
+import { ledgerDoraQueries } from './promql.js';
 
 export interface LedgerQueryApi {
   base: URL;
@@ -14,12 +14,18 @@ export interface LedgerQueryApi {
  * The store's query API as `dora` uses it: instant queries with the same credentials, tenant
  * headers and TLS options as the writes, and the ledger's PromQL.
  */
-export function ledgerQueryApi(settings: Settings, reporter: Reporter): LedgerQueryApi & { doraQueries: typeof ledgerDoraQueries } {
+export function ledgerQueryApi(
+  settings: Settings,
+  reporter: Reporter,
+): LedgerQueryApi & { doraQueries: typeof ledgerDoraQueries } {
   const client = openRemoteWrite(settings, reporter);
   const base = client.queryBase;
   if (!base) {
     client.close();
-    throw new UsageError(`no query API is known for --remote-write ${client.displayUrl}`, 'give the store\'s Prometheus query API with --prometheus or DEPLOYCTL_PROMETHEUS_URL');
+    throw new UsageError(
+      `no query API is known for --remote-write ${client.displayUrl}`,
+      "give the store's Prometheus query API with --prometheus or DEPLOYCTL_PROMETHEUS_URL",
+    );
   }
   return {
     base,

@@ -1,7 +1,7 @@
 import type { GroupStatus } from '../../cli/commands/status.js';
-import { GROUP, selector } from '../../core/dora/promql.js';
 import type { Reporter } from '../../cli/output.js';
 import type { Settings } from '../../cli/settings.js';
+import { GROUP, selector } from '../../core/dora/promql.js';
 import { HISTORY_LOOKBACK, LEDGER } from './ledger.js';
 import { inProgressQuery } from './promql.js';
 import { ledgerQueryApi } from './query.js';
@@ -13,7 +13,10 @@ const keyOf = (labels: Record<string, string>) => JSON.stringify([labels.job, la
  * latest finish time, deployments by status over HISTORY_LOOKBACK, and any start not finished.
  * The duration of the last deployment is not read (null).
  */
-export async function ledgerGroups(settings: Settings, reporter: Reporter): Promise<{ groups: GroupStatus[]; shown: string }> {
+export async function ledgerGroups(
+  settings: Settings,
+  reporter: Reporter,
+): Promise<{ groups: GroupStatus[]; shown: string }> {
   const api = ledgerQueryApi(settings, reporter);
   const filters: Record<string, string> = { job: settings.job };
   if (settings.service !== undefined) filters.service = settings.service;
@@ -30,8 +33,18 @@ export async function ledgerGroups(settings: Settings, reporter: Reporter): Prom
       let group = groups.get(keyOf(labels));
       if (!group) {
         group = {
-          job: labels.job ?? '', service: labels.service ?? '', environment: labels.environment ?? '',
-          version: '', commit: '', status: '', finishedAt: null, durationSeconds: null, inProgress: false, startedAt: null, deployments: {}, rollbacks: 0,
+          job: labels.job ?? '',
+          service: labels.service ?? '',
+          environment: labels.environment ?? '',
+          version: '',
+          commit: '',
+          status: '',
+          finishedAt: null,
+          durationSeconds: null,
+          inProgress: false,
+          startedAt: null,
+          deployments: {},
+          rollbacks: 0,
         };
         groups.set(keyOf(labels), group);
       }
@@ -40,7 +53,12 @@ export async function ledgerGroups(settings: Settings, reporter: Reporter): Prom
     for (const { labels, value } of versions) {
       const group = groupOf(labels);
       if (group.finishedAt !== null && group.finishedAt >= value) continue;
-      Object.assign(group, { version: labels.version ?? '', commit: labels.commit ?? '', status: labels.status ?? '', finishedAt: value });
+      Object.assign(group, {
+        version: labels.version ?? '',
+        commit: labels.commit ?? '',
+        status: labels.status ?? '',
+        finishedAt: value,
+      });
     }
     for (const { labels, value } of counts) groupOf(labels).deployments[labels.status ?? ''] = value;
     for (const { labels } of inProgress) groupOf(labels).inProgress = true;
@@ -53,9 +71,10 @@ export async function ledgerGroups(settings: Settings, reporter: Reporter): Prom
 /** What a remote-write store allows instead of `deployctl delete`. */
 export function deleteRefusal(): { message: string; hint: string } {
   return {
-    message: 'delete is not available with --remote-write: a remote-write store keeps samples until its retention ends, and deployctl never deletes them',
+    message:
+      'delete is not available with --remote-write: a remote-write store keeps samples until its retention ends, and deployctl never deletes them',
     hint:
-      'a retired group drops out of every window once its last deployment is older than the window. To remove it now, use the store\'s own API: ' +
+      "a retired group drops out of every window once its last deployment is older than the window. To remove it now, use the store's own API: " +
       'Prometheus POST /api/v1/admin/tsdb/delete_series (needs --web.enable-admin-api), VictoriaMetrics /api/v1/admin/tsdb/delete_series, Mimir and Cortex their tenant deletion API',
   };
 }

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
-import type { CommandContext } from '../context.js';
 import { openGateway } from '../../backends/pushgateway/client.js';
 import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
+import type { CommandContext } from '../context.js';
 import { requireTarget } from '../settings.js';
 
 /** Exit code of a prompt answered with Ctrl-C: 128 + SIGINT, as a shell reports it. */
@@ -37,13 +37,22 @@ export async function deleteCommand(flags: { yes?: boolean }, { settings, report
   const what = `the group of ${target.service} in ${target.environment} (job ${settings.job}) on ${gateway.displayUrl('')}`;
   try {
     if (settings.dryRun) {
-      reporter.raw(`DELETE ${gateway.displayUrl((await import('../../backends/pushgateway/client.js')).groupPath(grouping))}\n`);
+      reporter.raw(
+        `DELETE ${gateway.displayUrl((await import('../../backends/pushgateway/client.js')).groupPath(grouping))}\n`,
+      );
       return 0;
     }
     const groups = await gateway.readAllGroups();
-    const exists = groups.some(({ labels }) => labels.job === grouping.job && labels.service === grouping.service && labels.environment === grouping.environment);
+    const exists = groups.some(
+      ({ labels }) =>
+        labels.job === grouping.job &&
+        labels.service === grouping.service &&
+        labels.environment === grouping.environment,
+    );
     if (!exists) {
-      const sameService = groups.filter(({ labels }) => labels.job === grouping.job && labels.service === grouping.service).map(({ labels }) => labels.environment);
+      const sameService = groups
+        .filter(({ labels }) => labels.job === grouping.job && labels.service === grouping.service)
+        .map(({ labels }) => labels.environment);
       throw new DeployctlError(
         `there is no group of ${target.service} in ${target.environment} (job ${settings.job}) on ${gateway.displayUrl('')}: nothing deleted`,
         1,

@@ -1,11 +1,11 @@
-import type { CommandContext } from '../context.js';
+import { Prometheus, parseWindow } from '../../adapters/prometheus.js';
 import { BAND_NAMES, BANDS, band, type KeyBands } from '../../core/dora/bands.js';
 import { doraQueries, selector } from '../../core/dora/promql.js';
 import { DeployctlError, UsageError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
+import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
 import { renderTable } from '../table.js';
-import { parseWindow, Prometheus } from '../../adapters/prometheus.js';
 
 export interface DoraFlags {
   prometheus?: string;
@@ -45,8 +45,14 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
   const url = flags.prometheus ?? env.DEPLOYCTL_PROMETHEUS_URL;
   const window = flags.window ?? '30d';
   const days = parseWindow(window) / DAY;
-  const ledger = settings.remoteWrite ? (await import('../../backends/remote-write/query.js')).ledgerQueryApi(settings, reporter) : undefined;
-  if (!url && !ledger) throw new UsageError('--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)', 'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090');
+  const ledger = settings.remoteWrite
+    ? (await import('../../backends/remote-write/query.js')).ledgerQueryApi(settings, reporter)
+    : undefined;
+  if (!url && !ledger)
+    throw new UsageError(
+      '--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)',
+      'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090',
+    );
   const prometheus = ledger ?? new Prometheus(url!, settings.timeoutSeconds * 1000);
 
   const filters: Record<string, string> = { job: literalRegex(settings.job) };
@@ -54,9 +60,15 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
   if (settings.environment !== undefined) filters.environment = literalRegex(settings.environment);
   const q = (ledger?.doraQueries ?? doraQueries)(selector(filters), window, String(days));
   const [byStatus, rollbacks, frequency, failureRate, plainFailureRate, leadTime, restore] = await Promise.all(
-    [q.deploymentsByStatus, q.rollbacks, q.deploymentFrequencyPerDay, q.changeFailureRate, q.deploymentFailureRate, q.leadTimeMean, q.timeToRestoreMean].map((expr) =>
-      expr ? prometheus.query(expr) : Promise.resolve([]),
-    ),
+    [
+      q.deploymentsByStatus,
+      q.rollbacks,
+      q.deploymentFrequencyPerDay,
+      q.changeFailureRate,
+      q.deploymentFailureRate,
+      q.leadTimeMean,
+      q.timeToRestoreMean,
+    ].map((expr) => (expr ? prometheus.query(expr) : Promise.resolve([]))),
   ).finally(() => ledger?.close());
 
   const rows = new Map<string, DoraRow>();
@@ -66,8 +78,16 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
     if (!row) {
       const empty = { value: null, band: null };
       row = {
-        job: labels.job ?? '', service: labels.service ?? '', environment: labels.environment ?? '', deployments: {}, rollbacks: 0,
-        deploymentFrequencyPerDay: empty, leadTimeSeconds: empty, changeFailureRate: empty, deploymentFailureRate: null, timeToRestoreSeconds: empty,
+        job: labels.job ?? '',
+        service: labels.service ?? '',
+        environment: labels.environment ?? '',
+        deployments: {},
+        rollbacks: 0,
+        deploymentFrequencyPerDay: empty,
+        leadTimeSeconds: empty,
+        changeFailureRate: empty,
+        deploymentFailureRate: null,
+        timeToRestoreSeconds: empty,
       };
       rows.set(key, row);
     }
@@ -75,9 +95,18 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
   };
   for (const s of byStatus!) rowOf(s.labels).deployments[s.labels.status ?? ''] = s.value;
   if (rows.size === 0 && !ledger) await explainNoData(prometheus as Prometheus, filters);
-  for (const s of rollbacks!) if (rows.has(JSON.stringify([s.labels.job, s.labels.service, s.labels.environment]))) rowOf(s.labels).rollbacks = s.value;
+  for (const s of rollbacks!)
+    if (rows.has(JSON.stringify([s.labels.job, s.labels.service, s.labels.environment])))
+      rowOf(s.labels).rollbacks = s.value;
   for (const s of plainFailureRate!) if (Number.isFinite(s.value)) rowOf(s.labels).deploymentFailureRate = s.value;
-  const fill = (samples: { labels: Record<string, string>; value: number }[], field: keyof Pick<DoraRow, 'deploymentFrequencyPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'>, bands: KeyBands) => {
+  const fill = (
+    samples: { labels: Record<string, string>; value: number }[],
+    field: keyof Pick<
+      DoraRow,
+      'deploymentFrequencyPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'
+    >,
+    bands: KeyBands,
+  ) => {
     for (const s of samples) {
       if (!Number.isFinite(s.value)) continue;
       rowOf(s.labels)[field] = { value: s.value, band: BAND_NAMES[band(bands, s.value)] };
@@ -89,7 +118,9 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
   fill(failureRate!, 'changeFailureRate', BANDS.changeFailureRate);
   fill(restore!, 'timeToRestoreSeconds', BANDS.timeToRestore);
 
-  const result = [...rows.values()].sort((a, b) => a.service.localeCompare(b.service) || a.environment.localeCompare(b.environment));
+  const result = [...rows.values()].sort(
+    (a, b) => a.service.localeCompare(b.service) || a.environment.localeCompare(b.environment),
+  );
   if (settings.json) {
     reporter.json({ window, rows: result });
     return 0;
@@ -98,17 +129,30 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
     reporter.info(`no deployments in the last ${window} on ${prometheus.base.origin}`);
     return 0;
   }
-  const show = (key: Key, format: (v: number) => string) => (key.value === null ? '-' : `${format(key.value)} (${key.band})`);
+  const show = (key: Key, format: (v: number) => string) =>
+    key.value === null ? '-' : `${format(key.value)} (${key.band})`;
   const percent = (v: number) => `${Number((v * 100).toFixed(1))}%`;
   reporter.info(
     renderTable(
-      ['SERVICE', 'ENVIRONMENT', 'DEPLOYMENTS', 'ROLLBACKS', 'FREQUENCY', 'LEAD TIME', 'CHANGE FAILURE RATE', 'FAILED DEPLOYS', 'TIME TO RESTORE'],
+      [
+        'SERVICE',
+        'ENVIRONMENT',
+        'DEPLOYMENTS',
+        'ROLLBACKS',
+        'FREQUENCY',
+        'LEAD TIME',
+        'CHANGE FAILURE RATE',
+        'FAILED DEPLOYS',
+        'TIME TO RESTORE',
+      ],
       result.map((r) => [
         r.service,
         r.environment,
         String(Object.values(r.deployments).reduce((a, b) => a + b, 0)),
         String(r.rollbacks),
-        shortWindow ? `${r.deployments.success ?? 0} in ${window}` : show(r.deploymentFrequencyPerDay, (v) => `${Number(v.toFixed(2))}/day`),
+        shortWindow
+          ? `${r.deployments.success ?? 0} in ${window}`
+          : show(r.deploymentFrequencyPerDay, (v) => `${Number(v.toFixed(2))}/day`),
         show(r.leadTimeSeconds, formatDuration),
         show(r.changeFailureRate, percent),
         r.deploymentFailureRate === null ? '-' : percent(r.deploymentFailureRate),
@@ -127,7 +171,9 @@ export async function doraCommand(flags: DoraFlags, { settings, reporter, env }:
  */
 async function explainNoData(prometheus: Prometheus, filters: Record<string, string>): Promise<void> {
   const { job, ...rest } = filters;
-  const exported = await prometheus.query(`count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`);
+  const exported = await prometheus.query(
+    `count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
+  );
   const scrapeJob = exported[0]?.labels.job;
   if (scrapeJob !== undefined) {
     throw new DeployctlError(

@@ -1,12 +1,14 @@
-import type { CommandContext } from '../context.js';
 import { ExitCode } from '../../core/errors.js';
-import { renderFlushOutcome } from '../output.js';
 import { flushAll } from '../../recorder/recorder.js';
+import type { CommandContext } from '../context.js';
+import { renderFlushOutcome } from '../output.js';
 
 /** `deployctl flush`: sends each kept record to its own target; `--dry-run` lists them. */
 export async function flushCommand(context: CommandContext): Promise<number> {
   const outcome = await flushAll(context);
   renderFlushOutcome(outcome, context.settings, context.reporter);
   if (outcome.dryRun) return ExitCode.ok;
-  return outcome.targets.some((t) => t.remaining > 0) || outcome.quarantined.length > 0 ? ExitCode.failure : ExitCode.ok;
+  return outcome.targets.some((t) => t.remaining > 0) || outcome.quarantined.length > 0
+    ? ExitCode.failure
+    : ExitCode.ok;
 }

@@ -1,11 +1,11 @@
+import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
 import { newRecordId } from '../../adapters/random-id.js';
 import { UsageError } from '../../core/errors.js';
+import type { DeploymentRecord } from '../../core/record.js';
+import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
 import type { CommandContext } from '../context.js';
-import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
 import { sendRecord } from '../record.js';
 import { requireTarget } from '../settings.js';
-import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
-import type { DeploymentRecord } from '../../core/record.js';
 
 export interface RecordFlags extends MetadataFlags {
   status?: string;
@@ -26,7 +26,9 @@ export function resolveTiming(flags: RecordFlags, now: number): { finishedAt: nu
   if (flags.startedAt !== undefined) {
     const startedAt = parseTimestamp('--started-at', flags.startedAt, now);
     if (finishedAt < startedAt) {
-      throw new UsageError(`--finished-at (${new Date(finishedAt * 1000).toISOString()}) is before --started-at (${new Date(startedAt * 1000).toISOString()})`);
+      throw new UsageError(
+        `--finished-at (${new Date(finishedAt * 1000).toISOString()}) is before --started-at (${new Date(startedAt * 1000).toISOString()})`,
+      );
     }
     return { finishedAt, durationSeconds: checkDuration('--started-at to --finished-at', finishedAt - startedAt) };
   }
@@ -41,13 +43,15 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
   const timing = resolveTiming(flags, now());
   checkMetadataFlags(flags);
   // Version, commit and history (git) are read while the group's lock is taken and its read leaves.
-  const record: Promise<DeploymentRecord> = collectMetadata(flags, env, cwd, context.reporter.warn).then((metadata) => ({
-    kind: 'deployment',
-    id: newRecordId(),
-    status,
-    labels: settings.labels,
-    ...metadata,
-    ...timing,
-  }));
+  const record: Promise<DeploymentRecord> = collectMetadata(flags, env, cwd, context.reporter.warn).then(
+    (metadata) => ({
+      kind: 'deployment',
+      id: newRecordId(),
+      status,
+      labels: settings.labels,
+      ...metadata,
+      ...timing,
+    }),
+  );
   return sendRecord(context, { job: settings.job, ...target }, record);
 }

@@ -1,14 +1,19 @@
-import { newRecordId } from '../../adapters/random-id.js';
-import { childEnvironment, FORWARDED_SIGNALS, runChild, type ChildOutcome } from '../../adapters/child.js';
 import { isatty } from 'node:tty';
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../../core/errors.js';
-import { checkMetadataFlags, collectMetadata, type DeploymentMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
+import { type ChildOutcome, childEnvironment, FORWARDED_SIGNALS, runChild } from '../../adapters/child.js';
+import {
+  checkMetadataFlags,
+  collectMetadata,
+  type DeploymentMetadata,
+  type MetadataFlags,
+} from '../../adapters/metadata/collect.js';
+import { newRecordId } from '../../adapters/random-id.js';
 import type { Backend } from '../../backends/backend.js';
-import { requireTarget } from '../settings.js';
-import { noteUnsuccessfulStep } from '../../recorder/state-dir.js';
-import { parseLabelValue, parseSeconds } from '../../core/validate.js';
+import { UsageError } from '../../core/errors.js';
 import type { DeploymentRecord, Grouping, GroupRecord, Status, StepRecord } from '../../core/record.js';
+import { parseLabelValue, parseSeconds } from '../../core/validate.js';
+import { noteUnsuccessfulStep } from '../../recorder/state-dir.js';
+import type { CommandContext } from '../context.js';
+import { requireTarget } from '../settings.js';
 
 export interface RunFlags extends MetadataFlags {
   shell?: boolean;
@@ -20,13 +25,17 @@ export const DEFAULT_KILL_AFTER_SECONDS = 10;
 export const MARK_IN_PROGRESS_AFTER_MS = 1000;
 
 function childOptions(flags: RunFlags) {
-  const killAfter = flags.killAfter === undefined ? DEFAULT_KILL_AFTER_SECONDS : parseSeconds('--kill-after', flags.killAfter);
+  const killAfter =
+    flags.killAfter === undefined ? DEFAULT_KILL_AFTER_SECONDS : parseSeconds('--kill-after', flags.killAfter);
   return { shell: flags.shell ?? false, killAfterMs: killAfter * 1000 };
 }
 
 function requireCommand(command: readonly string[]): void {
   if (command.length === 0 || command[0] === '') {
-    throw new UsageError('no command given', 'put the command after --, e.g. deployctl run --service api --env prod -- ./deploy.sh');
+    throw new UsageError(
+      'no command given',
+      'put the command after --, e.g. deployctl run --service api --env prod -- ./deploy.sh',
+    );
   }
 }
 
@@ -60,7 +69,12 @@ function shownCommand(command: readonly string[], shell: boolean): string {
  * Runs the command; `context` is undefined when deployctl's surroundings (config file,
  * environment) are unusable: the command then runs all the same, and nothing is recorded.
  */
-async function runWrapped(command: string[], flags: RunFlags, context: CommandContext | undefined, onSpawn?: () => void): Promise<ChildOutcome> {
+async function runWrapped(
+  command: string[],
+  flags: RunFlags,
+  context: CommandContext | undefined,
+  onSpawn?: () => void,
+): Promise<ChildOutcome> {
   const env = context?.env ?? process.env;
   const outcome = await runChild(command, {
     ...childOptions(flags),
@@ -82,7 +96,11 @@ async function runWrapped(command: string[], flags: RunFlags, context: CommandCo
  * then on, while the record is made (`make` is given a promise the first signal settles) or sent,
  * ends the wait once the record is on disk: it is kept and sent by the next command.
  */
-async function recordAfterCommand(context: CommandContext, grouping: Grouping, make: (signalled: Promise<void>) => Promise<GroupRecord>): Promise<void> {
+async function recordAfterCommand(
+  context: CommandContext,
+  grouping: Grouping,
+  make: (signalled: Promise<void>) => Promise<GroupRecord>,
+): Promise<void> {
   let durable = false;
   let kept = false;
   let wake: (() => void) | undefined;
@@ -132,7 +150,11 @@ async function recordAfterCommand(context: CommandContext, grouping: Grouping, m
  * can stop the command from starting (checked by the CLI before this); afterwards deployctl
  * exits as the command did (128+N when deployctl passed on signal N), whatever happens to the metrics.
  */
-export async function runCommand(command: string[], flags: RunFlags, context: CommandContext | undefined): Promise<number> {
+export async function runCommand(
+  command: string[],
+  flags: RunFlags,
+  context: CommandContext | undefined,
+): Promise<number> {
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, env, cwd, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
@@ -140,7 +162,14 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
     const metadata = await collectMetadata(flags, env, cwd).catch(() => ({ version: '', commit: '' }));
-    const record: DeploymentRecord = { kind: 'deployment', id: newRecordId(), status: 'success', labels: settings.labels, finishedAt: now(), ...metadata };
+    const record: DeploymentRecord = {
+      kind: 'deployment',
+      id: newRecordId(),
+      status: 'success',
+      labels: settings.labels,
+      finishedAt: now(),
+      ...metadata,
+    };
     context.reporter.aside('and, if it succeeds:');
     const { sendRecord } = await import('../record.js');
     await sendRecord(context, grouping, record, { toStderr: true });
@@ -150,7 +179,9 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command;
   // the in-progress mark is sent once the command has run for a second (a mark over before any
   // scrape could see it would only delay the record). Neither may delay or fail the deploy.
-  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch((error: Error) => error);
+  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch(
+    (error: Error) => error,
+  );
   let inProgress: Promise<void> = Promise.resolve();
   let markTimer: NodeJS.Timeout | undefined;
   const outcome = await runWrapped(command, flags, context, () => {
@@ -166,7 +197,10 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
   await recordAfterCommand(context, grouping, async (signalled) => {
     const finishedAt = now();
     await Promise.race([inProgress, signalled]);
-    const collected = await Promise.race([metadata, signalled.then(() => new Error('interrupted before they were read'))]);
+    const collected = await Promise.race([
+      metadata,
+      signalled.then(() => new Error('interrupted before they were read')),
+    ]);
     if (collected instanceof Error) context.reporter.warn(`version and commit unknown: ${collected.message}`);
     const record: DeploymentRecord = {
       kind: 'deployment',
@@ -183,10 +217,17 @@ export async function runCommand(command: string[], flags: RunFlags, context: Co
 }
 
 /** Marks the deployment in progress while the command runs; best effort, never kept for later. */
-async function markInProgress({ settings, reporter }: CommandContext, grouping: Grouping, startedAt: number): Promise<void> {
+async function markInProgress(
+  { settings, reporter }: CommandContext,
+  grouping: Grouping,
+  startedAt: number,
+): Promise<void> {
   let backend: Backend | undefined;
   try {
-    const [{ openBackend }, { withGroupLock }] = await Promise.all([import('../../backends/index.js'), import('../../recorder/lock.js')]);
+    const [{ openBackend }, { withGroupLock }] = await Promise.all([
+      import('../../backends/index.js'),
+      import('../../recorder/lock.js'),
+    ]);
     backend = await openBackend(settings, reporter, { timeoutSeconds: 2 });
     const remaining = backend.remainingMs();
     await withGroupLock(settings.stateDir, grouping, remaining, () => backend!.markInProgress(grouping, startedAt));
@@ -198,21 +239,41 @@ async function markInProgress({ settings, reporter }: CommandContext, grouping: 
 }
 
 /** For `finish` without --status; a state directory that cannot be written only costs that. */
-async function noteStepForFinish(stateDir: string, grouping: Grouping, step: string, status: Exclude<Status, 'success'>, { reporter }: CommandContext): Promise<void> {
+async function noteStepForFinish(
+  stateDir: string,
+  grouping: Grouping,
+  step: string,
+  status: Exclude<Status, 'success'>,
+  { reporter }: CommandContext,
+): Promise<void> {
   try {
     await noteUnsuccessfulStep(stateDir, grouping, step, status);
   } catch (error) {
-    reporter.warn(`could not note the ${status} of step ${JSON.stringify(step)} for finish: ${(error as Error).message}; give finish --status`);
+    reporter.warn(
+      `could not note the ${status} of step ${JSON.stringify(step)} for finish: ${(error as Error).message}; give finish --status`,
+    );
   }
 }
 
 /** `deployctl step NAME -- COMMAND`: one timed step of the current deployment. */
-export async function stepCommand(name: string, command: string[], flags: RunFlags, context: CommandContext | undefined): Promise<number> {
+export async function stepCommand(
+  name: string,
+  command: string[],
+  flags: RunFlags,
+  context: CommandContext | undefined,
+): Promise<number> {
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
   const step = parseLabelValue('the step name', name);
-  const record = (status: Status, durationSeconds: number): StepRecord => ({ kind: 'step', id: newRecordId(), step, status, finishedAt: now(), durationSeconds });
+  const record = (status: Status, durationSeconds: number): StepRecord => ({
+    kind: 'step',
+    id: newRecordId(),
+    step,
+    status,
+    finishedAt: now(),
+    durationSeconds,
+  });
 
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);

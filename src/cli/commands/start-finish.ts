@@ -1,12 +1,18 @@
-import { newRecordId } from '../../adapters/random-id.js';
-import type { CommandContext } from '../context.js';
-import { UsageError } from '../../core/errors.js';
 import { checkMetadataFlags, collectMetadata, type MetadataFlags } from '../../adapters/metadata/collect.js';
+import { newRecordId } from '../../adapters/random-id.js';
+import { UsageError } from '../../core/errors.js';
+import type { DeploymentRecord, StartRecord, Status } from '../../core/record.js';
+import { checkDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
+import {
+  clearStarted,
+  inferStatus,
+  loadStarted,
+  type StartedDeployment,
+  saveStarted,
+} from '../../recorder/state-dir.js';
+import type { CommandContext } from '../context.js';
 import { sendRecord } from '../record.js';
 import { requireTarget } from '../settings.js';
-import { type StartedDeployment, clearStarted, inferStatus, loadStarted, saveStarted } from '../../recorder/state-dir.js';
-import { checkDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
-import type { DeploymentRecord, StartRecord, Status } from '../../core/record.js';
 
 export interface StartFlags extends MetadataFlags {
   startedAt?: string;
@@ -36,7 +42,9 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
       ...(flags.version !== undefined && { version: flags.version }),
       ...(flags.commit !== undefined && { commit: flags.commit }),
     }).catch((error: NodeJS.ErrnoException) =>
-      context.reporter.warn(`the start could not be kept on this machine (${error.code ?? error.message}); give finish --status`),
+      context.reporter.warn(
+        `the start could not be kept on this machine (${error.code ?? error.message}); give finish --status`,
+      ),
     );
   }
   const record: StartRecord = { kind: 'start', id: newRecordId(), startedAt, labels: settings.labels };
@@ -69,13 +77,20 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
 
   const local = await loadStarted(settings.stateDir, grouping);
   const status = flags.status === undefined ? inferredStatus(local, context) : parseStatus(flags.status);
-  const startedAt = flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt, now());
+  const startedAt =
+    flags.startedAt === undefined ? local?.startedAt : parseTimestamp('--started-at', flags.startedAt, now());
   if (startedAt !== undefined && finishedAt < startedAt) {
-    throw new UsageError(`the deployment finished (${new Date(finishedAt * 1000).toISOString()}) before it started (${new Date(startedAt * 1000).toISOString()})`);
+    throw new UsageError(
+      `the deployment finished (${new Date(finishedAt * 1000).toISOString()}) before it started (${new Date(startedAt * 1000).toISOString()})`,
+    );
   }
   if (startedAt !== undefined) checkDuration('start to finish', finishedAt - startedAt);
   const metadata = await collectMetadata(
-    { ...flags, ...(flags.version === undefined && local?.version !== undefined && { version: local.version }), ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }) },
+    {
+      ...flags,
+      ...(flags.version === undefined && local?.version !== undefined && { version: local.version }),
+      ...(flags.commit === undefined && local?.commit !== undefined && { commit: local.commit }),
+    },
     env,
     cwd,
     context.reporter.warn,

@@ -1,7 +1,7 @@
-import type { CommandContext } from '../context.js';
 import { openGateway } from '../../backends/pushgateway/client.js';
-import { FAMILIES } from '../../core/families.js';
 import type { GroupState, ScalarFamily } from '../../backends/pushgateway/model.js';
+import { FAMILIES } from '../../core/families.js';
+import type { CommandContext } from '../context.js';
 import { formatAgo, formatDuration } from '../output.js';
 import { renderTable } from '../table.js';
 
@@ -56,15 +56,23 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
 
 /** `deployctl status`: the latest deployment of each service and environment on the gateway. */
 export async function statusCommand({ settings, reporter, now }: CommandContext): Promise<number> {
-  const ledger = settings.remoteWrite ? await (await import('../../backends/remote-write/status.js')).ledgerGroups(settings, reporter) : undefined;
+  const ledger = settings.remoteWrite
+    ? await (await import('../../backends/remote-write/status.js')).ledgerGroups(settings, reporter)
+    : undefined;
   const gateway = openGateway(settings, reporter);
   try {
-    const groups = (ledger?.groups ?? (await gateway.readAllGroups())
-      .filter(({ labels, state }) => labels.job === settings.job && (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)))
-      .filter(({ labels }) => settings.service === undefined || labels.service === settings.service)
-      .filter(({ labels }) => settings.environment === undefined || labels.environment === settings.environment)
-      .map(({ labels, state }) => groupStatus(labels, state)))
-      .sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0) || a.service.localeCompare(b.service));
+    const groups = (
+      ledger?.groups ??
+      (await gateway.readAllGroups())
+        .filter(
+          ({ labels, state }) =>
+            labels.job === settings.job &&
+            (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)),
+        )
+        .filter(({ labels }) => settings.service === undefined || labels.service === settings.service)
+        .filter(({ labels }) => settings.environment === undefined || labels.environment === settings.environment)
+        .map(({ labels, state }) => groupStatus(labels, state))
+    ).sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0) || a.service.localeCompare(b.service));
     if (settings.json) {
       reporter.json(groups);
       return 0;
@@ -78,13 +86,20 @@ export async function statusCommand({ settings, reporter, now }: CommandContext)
       g.service,
       g.environment,
       g.version,
-      g.inProgress ? `${g.status || '-'} (deploying${g.startedAt === null ? '' : ` since ${iso(g.startedAt)}, ${formatAgo(now() - g.startedAt)}`})` : g.status,
+      g.inProgress
+        ? `${g.status || '-'} (deploying${g.startedAt === null ? '' : ` since ${iso(g.startedAt)}, ${formatAgo(now() - g.startedAt)}`})`
+        : g.status,
       g.finishedAt === null ? '' : iso(g.finishedAt),
       g.finishedAt === null ? '' : formatAgo(now() - g.finishedAt),
       g.durationSeconds === null ? '' : formatDuration(g.durationSeconds),
-      [...Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`), ...(g.rollbacks > 0 ? [`${g.rollbacks} rollback${g.rollbacks === 1 ? '' : 's'}`] : [])].join(', '),
+      [
+        ...Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`),
+        ...(g.rollbacks > 0 ? [`${g.rollbacks} rollback${g.rollbacks === 1 ? '' : 's'}`] : []),
+      ].join(', '),
     ]);
-    reporter.info(renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows));
+    reporter.info(
+      renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows),
+    );
     return 0;
   } finally {
     gateway.close();

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SettingsError } from '../../core/errors.js';
 import type { FileConfig } from './schema.js';
@@ -34,7 +33,10 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
   const dirs = searchDirs(cwd);
   // Most runs have no config file: look for one cheaply before loading cosmiconfig and the schema.
   if (!explicitPath && !(await someHaveConfig(dirs))) return { config: {}, warnings: [] };
-  const [{ explorer: makeExplorer }, { validateConfig }] = await Promise.all([import('./explorer.js'), import('./schema.js')]);
+  const [{ explorer: makeExplorer }, { validateConfig }] = await Promise.all([
+    import('./explorer.js'),
+    import('./schema.js'),
+  ]);
   const explorer = makeExplorer(dirs.at(-1)!);
   let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
@@ -71,7 +73,8 @@ const names = (dir: string): string[] => {
 async function mayHaveConfig(cwd: string): Promise<boolean> {
   const entries = await names(cwd);
   if (entries.some((name) => name.startsWith('.deployctlrc') || name.startsWith('deployctl.config.'))) return true;
-  if (entries.includes('.config') && (await names(join(cwd, '.config'))).some((name) => name.startsWith('deployctlrc'))) return true;
+  if (entries.includes('.config') && (await names(join(cwd, '.config'))).some((name) => name.startsWith('deployctlrc')))
+    return true;
   if (!entries.includes('package.json')) return false;
   try {
     return 'deployctl' in (JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as object);

@@ -10,7 +10,13 @@ export const ConfigSchema = v.object({
   job: v.optional(nonEmpty),
   service: v.optional(nonEmpty),
   environment: v.optional(nonEmpty),
-  timeout: v.optional(v.pipe(v.number('must be a number of seconds'), v.gtValue(0, 'must be more than 0'), v.maxValue(600, 'must be at most 600 seconds'))),
+  timeout: v.optional(
+    v.pipe(
+      v.number('must be a number of seconds'),
+      v.gtValue(0, 'must be more than 0'),
+      v.maxValue(600, 'must be at most 600 seconds'),
+    ),
+  ),
   strict: v.optional(v.boolean('must be true or false')),
   stateDir: v.optional(nonEmpty),
   auth: v.optional(
@@ -47,15 +53,18 @@ const SECRET_KEY = /^(auth|headers)\.|^pushgateway$/;
 /** The keys of the input that the schema does not know, as dot paths. */
 function unknownKeys(input: unknown): string[] {
   const objectKeys = (schema: v.ObjectSchema<v.ObjectEntries, undefined>) => Object.keys(schema.entries);
-  const isPlain = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  const isPlain = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
   if (!isPlain(input)) return [];
   const unknown: string[] = [];
   const known = objectKeys(ConfigSchema as unknown as v.ObjectSchema<v.ObjectEntries, undefined>);
   for (const key of Object.keys(input)) if (!known.includes(key)) unknown.push(key);
   for (const nested of ['auth', 'tls'] as const) {
     const value = input[nested];
-    const schema = (ConfigSchema.entries[nested] as unknown as { wrapped: v.ObjectSchema<v.ObjectEntries, undefined> }).wrapped;
-    if (isPlain(value)) for (const key of Object.keys(value)) if (!objectKeys(schema).includes(key)) unknown.push(`${nested}.${key}`);
+    const schema = (ConfigSchema.entries[nested] as unknown as { wrapped: v.ObjectSchema<v.ObjectEntries, undefined> })
+      .wrapped;
+    if (isPlain(value))
+      for (const key of Object.keys(value)) if (!objectKeys(schema).includes(key)) unknown.push(`${nested}.${key}`);
   }
   return unknown;
 }
@@ -69,7 +78,9 @@ export function validateConfig(input: unknown): { config?: FileConfig; problems:
     problems: result.issues.map((issue) => {
       const key = v.getDotPath(issue) ?? '(top level)';
       const expected = issue.message.replace(/^Invalid type: Expected (.*) but received .*$/, 'expected $1');
-      const message = SECRET_KEY.test(key) ? expected.replace(/ but received .*$/, '') : `${expected}, not ${issue.received}`;
+      const message = SECRET_KEY.test(key)
+        ? expected.replace(/ but received .*$/, '')
+        : `${expected}, not ${issue.received}`;
       return { key, message };
     }),
   };

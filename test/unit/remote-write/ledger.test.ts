@@ -1,22 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { classifyAnswer, queryBaseFor } from '../../../src/backends/remote-write/client.js';
 import { mergeEvents } from '../../../src/backends/remote-write/journal.js';
-import { historyQuery, LEDGER, ledgerFor, pastEvents, sampleTimeMs, type PastEvent } from '../../../src/backends/remote-write/ledger.js';
+import {
+  historyQuery,
+  LEDGER,
+  ledgerFor,
+  type PastEvent,
+  pastEvents,
+  sampleTimeMs,
+} from '../../../src/backends/remote-write/ledger.js';
 import type { TimeSeries } from '../../../src/backends/remote-write/protobuf.js';
 import type { DeploymentRecord } from '../../../src/core/record.js';
 
 const grouping = { job: 'deployctl', service: 'shop/api', environment: 'prod' };
 const T = 1_767_225_600;
 
-function deployment(id: string, status: DeploymentRecord['status'], finishedAt: number, extra: Partial<DeploymentRecord> = {}): DeploymentRecord {
+function deployment(
+  id: string,
+  status: DeploymentRecord['status'],
+  finishedAt: number,
+  extra: Partial<DeploymentRecord> = {},
+): DeploymentRecord {
   return { kind: 'deployment', id, status, finishedAt, version: '1.0', commit: `c-${id}`, labels: {}, ...extra };
 }
 
-const named = (series: TimeSeries[], name: string) => series.filter((s) => s.labels.some((l) => l.name === '__name__' && l.value === name));
+const named = (series: TimeSeries[], name: string) =>
+  series.filter((s) => s.labels.some((l) => l.name === '__name__' && l.value === name));
 const labelsOf = (s: TimeSeries) => Object.fromEntries(s.labels.map((l) => [l.name, l.value]));
 
 function past(record: DeploymentRecord): PastEvent {
-  return { kind: 'deployment', at: record.finishedAt, timestampMs: sampleTimeMs(record.finishedAt, record.id), status: record.status, commit: record.commit };
+  return {
+    kind: 'deployment',
+    at: record.finishedAt,
+    timestampMs: sampleTimeMs(record.finishedAt, record.id),
+    status: record.status,
+    commit: record.commit,
+  };
 }
 
 describe('sample times', () => {
@@ -38,7 +57,10 @@ describe('sample times', () => {
     const mine = sampleTimeMs(T, 'mine');
     const collided: PastEvent = { ...past(deployment('other', 'failure', T + 0.5)), timestampMs: mine };
     const next: PastEvent = { ...past(deployment('next', 'failure', T + 0.9)), timestampMs: mine + 1 };
-    const { series, timeToRestore } = ledgerFor(grouping, deployment('mine', 'success', T + 1 - 0.001), [collided, next]);
+    const { series, timeToRestore } = ledgerFor(grouping, deployment('mine', 'success', T + 1 - 0.001), [
+      collided,
+      next,
+    ]);
     expect(new Set(series.map((s) => s.samples[0]!.timestampMs))).toEqual(new Set([mine + 2]));
     // Both failures sit before its millisecond: it ended their streak.
     expect(timeToRestore).toBeCloseTo(0.499, 6);
@@ -47,7 +69,11 @@ describe('sample times', () => {
 
 describe('the ledger of a deployment', () => {
   it('is a sample per series at the finish time, labels sorted, --label ones kept', () => {
-    const record = deployment('a', 'success', T, { durationSeconds: 42, labels: { team: 'shop' }, commitTime: T - 600 });
+    const record = deployment('a', 'success', T, {
+      durationSeconds: 42,
+      labels: { team: 'shop' },
+      commitTime: T - 600,
+    });
     const { series, leadTimes } = ledgerFor(grouping, record, []);
     const t = sampleTimeMs(T, 'a');
     for (const s of series) {
@@ -56,7 +82,12 @@ describe('the ledger of a deployment', () => {
       const names = s.labels.map((l) => l.name);
       expect(names).toEqual([...names].sort());
     }
-    expect(labelsOf(named(series, LEDGER.finished)[0]!)).toEqual({ __name__: LEDGER.finished, ...grouping, status: 'success', team: 'shop' });
+    expect(labelsOf(named(series, LEDGER.finished)[0]!)).toEqual({
+      __name__: LEDGER.finished,
+      ...grouping,
+      status: 'success',
+      team: 'shop',
+    });
     expect(named(series, LEDGER.finished)[0]!.samples[0]!.value).toBe(T);
     expect(named(series, LEDGER.duration)[0]!.samples[0]!.value).toBe(42);
     expect(labelsOf(named(series, LEDGER.version)[0]!)).toMatchObject({ version: '1.0', commit: 'c-a' });
@@ -69,11 +100,21 @@ describe('the ledger of a deployment', () => {
   });
 
   it('observes time to restore from the first failure after the last success', () => {
-    const history = [deployment('s1', 'success', T), deployment('f1', 'failure', T + 100), deployment('x', 'cancelled', T + 150), deployment('f2', 'failure', T + 200)].map(past);
+    const history = [
+      deployment('s1', 'success', T),
+      deployment('f1', 'failure', T + 100),
+      deployment('x', 'cancelled', T + 150),
+      deployment('f2', 'failure', T + 200),
+    ].map(past);
     const ledger = ledgerFor(grouping, deployment('s2', 'success', T + 1_000), history);
     expect(ledger.timeToRestore).toBe(900);
     expect(named(ledger.series, LEDGER.timeToRestore)[0]!.samples[0]!.value).toBe(900);
-    expect(ledgerFor(grouping, deployment('s3', 'success', T + 2_000), [...history, past(deployment('s2', 'success', T + 1_000))]).timeToRestore).toBeUndefined();
+    expect(
+      ledgerFor(grouping, deployment('s3', 'success', T + 2_000), [
+        ...history,
+        past(deployment('s2', 'success', T + 1_000)),
+      ]).timeToRestore,
+    ).toBeUndefined();
     expect(ledgerFor(grouping, deployment('f3', 'failure', T + 2_000), history).timeToRestore).toBeUndefined();
   });
 
@@ -84,7 +125,9 @@ describe('the ledger of a deployment', () => {
       { sha: 'c1', parents: [], time: T - 1_000 },
     ];
     const previous = { ...past(deployment('s1', 'success', T - 500)), commit: 'c1' };
-    const ledger = ledgerFor(grouping, deployment('s2', 'success', T, { commit: 'c3', history: historyOfGit }), [previous]);
+    const ledger = ledgerFor(grouping, deployment('s2', 'success', T, { commit: 'c3', history: historyOfGit }), [
+      previous,
+    ]);
     expect(ledger.leadTimes?.sort()).toEqual([100, 200]);
     const first = ledgerFor(grouping, deployment('s0', 'success', T, { commit: 'c3', history: historyOfGit }), []);
     expect(first.leadTimes).toEqual([100]);
@@ -93,15 +136,23 @@ describe('the ledger of a deployment', () => {
 
   it('takes the duration from a start in the store when the record has none', () => {
     const start: PastEvent = { kind: 'start', at: T - 300, timestampMs: sampleTimeMs(T - 300, 'st') };
-    expect(ledgerFor(grouping, deployment('d', 'success', T, { durationFromGatewayStart: true }), [start]).durationSeconds).toBe(300);
+    expect(
+      ledgerFor(grouping, deployment('d', 'success', T, { durationFromGatewayStart: true }), [start]).durationSeconds,
+    ).toBe(300);
     const none = ledgerFor(grouping, deployment('d', 'success', T, { durationFromGatewayStart: true }), []);
     expect(none.durationSeconds).toBeUndefined();
     expect(none.notices.join()).toContain('no start of this deployment is known');
   });
 
   it('writes starts and steps as one sample each', () => {
-    expect(ledgerFor(grouping, { kind: 'start', id: 's', startedAt: T }, []).series.map(labelsOf)).toEqual([{ __name__: LEDGER.started, ...grouping }]);
-    const step = ledgerFor(grouping, { kind: 'step', id: 'p', step: 'build', status: 'success', finishedAt: T, durationSeconds: 3 }, []).series;
+    expect(ledgerFor(grouping, { kind: 'start', id: 's', startedAt: T }, []).series.map(labelsOf)).toEqual([
+      { __name__: LEDGER.started, ...grouping },
+    ]);
+    const step = ledgerFor(
+      grouping,
+      { kind: 'step', id: 'p', step: 'build', status: 'success', finishedAt: T, durationSeconds: 3 },
+      [],
+    ).series;
     expect(step.map(labelsOf)).toEqual([{ __name__: LEDGER.step, ...grouping, step: 'build', status: 'success' }]);
     expect(step[0]!.samples).toEqual([{ value: 3, timestampMs: sampleTimeMs(T, 'p') }]);
   });
@@ -112,7 +163,10 @@ describe('the history read back', () => {
     const ts = sampleTimeMs(T, 'a') / 1000;
     const events = pastEvents([
       { metric: { __name__: LEDGER.finished, status: 'success' }, values: [[ts, String(T)]] },
-      { metric: { __name__: LEDGER.version, status: 'success', commit: 'abc', version: '1' }, values: [[ts, String(T)]] },
+      {
+        metric: { __name__: LEDGER.version, status: 'success', commit: 'abc', version: '1' },
+        values: [[ts, String(T)]],
+      },
       { metric: { __name__: LEDGER.started }, values: [[ts - 60, String(T - 60)]] },
     ]);
     expect(events).toEqual([
@@ -155,7 +209,9 @@ describe('store answers', () => {
 describe('doctor', () => {
   it('reads the out-of-order window from a Prometheus configuration', async () => {
     const { outOfOrderWindow } = await import('../../../src/backends/remote-write/doctor.js');
-    expect(outOfOrderWindow('global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 30d\n')).toBe('30d');
+    expect(
+      outOfOrderWindow('global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 30d\n'),
+    ).toBe('30d');
     expect(outOfOrderWindow('global:\n  scrape_interval: 1m\n')).toBeUndefined();
   });
 });

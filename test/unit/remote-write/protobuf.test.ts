@@ -16,10 +16,22 @@ const WriteRequest = root.lookupType('prometheus.WriteRequest');
 
 const series: TimeSeries[] = [
   {
-    labels: sortedLabels({ status: 'success', __name__: 'deployctl_deployment_finished_timestamp_seconds', service: 'shop/api ✓', environment: 'prod', job: 'deployctl' }),
+    labels: sortedLabels({
+      status: 'success',
+      __name__: 'deployctl_deployment_finished_timestamp_seconds',
+      service: 'shop/api ✓',
+      environment: 'prod',
+      job: 'deployctl',
+    }),
     samples: [{ value: 1_767_229_200.25, timestampMs: 1_767_229_200_123 }],
   },
-  { labels: sortedLabels({ __name__: 'x', empty: '', a: 'b' }), samples: [{ value: 0, timestampMs: 0 }, { value: -1.5, timestampMs: -5 }] },
+  {
+    labels: sortedLabels({ __name__: 'x', empty: '', a: 'b' }),
+    samples: [
+      { value: 0, timestampMs: 0 },
+      { value: -1.5, timestampMs: -5 },
+    ],
+  },
 ];
 
 function decoded(bytes: Uint8Array) {
@@ -41,8 +53,14 @@ describe('remote-write protobuf encoder', () => {
           samples: [{ value: 1_767_229_200.25, timestamp: 1_767_229_200_123 }],
         },
         {
-          labels: [{ name: '__name__', value: 'x' }, { name: 'a', value: 'b' }],
-          samples: [{ value: 0, timestamp: 0 }, { value: -1.5, timestamp: -5 }],
+          labels: [
+            { name: '__name__', value: 'x' },
+            { name: 'a', value: 'b' },
+          ],
+          samples: [
+            { value: 0, timestamp: 0 },
+            { value: -1.5, timestamp: -5 },
+          ],
         },
       ],
     });
@@ -50,17 +68,31 @@ describe('remote-write protobuf encoder', () => {
 
   it('writes the same bytes as protobufjs', () => {
     const message = WriteRequest.fromObject({
-      timeseries: series.map((s) => ({ labels: s.labels, samples: s.samples.map((x) => ({ value: x.value, timestamp: x.timestampMs })) })),
+      timeseries: series.map((s) => ({
+        labels: s.labels,
+        samples: s.samples.map((x) => ({ value: x.value, timestamp: x.timestampMs })),
+      })),
     });
     expect(Buffer.from(encodeWriteRequest(series))).toEqual(Buffer.from(WriteRequest.encode(message).finish()));
   });
 
   it('matches golden bytes', () => {
-    const one: TimeSeries[] = [{ labels: sortedLabels({ b: '2', __name__: 'm' }), samples: [{ value: 1, timestampMs: 1000 }] }];
+    const one: TimeSeries[] = [
+      { labels: sortedLabels({ b: '2', __name__: 'm' }), samples: [{ value: 1, timestampMs: 1000 }] },
+    ];
     // WriteRequest.timeseries (field 1, 37 bytes) { labels (field 1) {name "__name__", value "m"},
     // labels {name "b", value "2"}, samples (field 2) {value 1.0 (fixed64), timestamp 1000 (varint)} }
     expect(Buffer.from(encodeWriteRequest(one)).toString('hex')).toBe(
-      '0a25' + '0a0d' + '0a085f5f6e616d655f5f' + '12016d' + '0a06' + '0a0162' + '120132' + '120c' + '09000000000000f03f' + '10e807',
+      '0a25' +
+        '0a0d' +
+        '0a085f5f6e616d655f5f' +
+        '12016d' +
+        '0a06' +
+        '0a0162' +
+        '120132' +
+        '120c' +
+        '09000000000000f03f' +
+        '10e807',
     );
   });
 
