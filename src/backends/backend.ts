@@ -1,6 +1,25 @@
-import type { Reporter } from '../cli/output.js';
-import type { Settings } from '../cli/settings.js';
-import type { Grouping, GroupRecord, Target } from '../core/record.js';
+import type { EndpointAuth, EndpointTls } from '../adapters/http-endpoint.js';
+import type { Log } from '../core/log.js';
+import type { Grouping, GroupRecord, Labels, Target } from '../core/record.js';
+
+/**
+ * Where records go and how to reach it, built once from the settings (src/cli/settings.ts,
+ * destinationOf): everything a backend needs of the configuration, and nothing else.
+ */
+export interface Destination {
+  /** Which backend, and its URL as shown and kept with records (no credentials). */
+  target: Target;
+  /** The backend's URL as configured: credentials in it become an authorization header, never shown. */
+  url: string;
+  /** A Prometheus query API (--prometheus): the store's own on remote-write, the one scraping the gateway otherwise. */
+  prometheus: string | undefined;
+  auth: EndpointAuth;
+  tls: EndpointTls;
+  /** Where this machine keeps what it remembers between invocations. */
+  stateDir: string;
+  /** The whole budget of one command's requests (--timeout). */
+  timeoutSeconds: number;
+}
 
 /** What a backend says about one record it has delivered: data for the report, nothing printed. */
 export interface Delivered {
@@ -19,14 +38,23 @@ export interface Delivered {
   /** The group's sequence number given to this record, where the backend numbers them. */
   sequence?: number;
   /** What this delivery's read said of each record asked about in `confirm`, by id. */
-  confirmed?: Record<string, 'held' | 'replaced' | 'unknown'>;
+  confirmed?: Record<string, Confirmation>;
+}
+
+/** What a read of a group says of a record stored earlier without a read-back. */
+export type Confirmation = 'held' | 'replaced' | 'unknown';
+
+/** A record stored without a read-back, by its id and the group's sequence number given to it. */
+export interface StoredRecord {
+  id: string;
+  sequence: number;
 }
 
 export interface DeliverOptions {
   /** Check right after the write that the record is there (default); without it the delivery may be unconfirmed. */
   readBack?: boolean;
-  /** Unconfirmed records of the same group (id and sequence), to be looked for in the read this delivery makes anyway. */
-  confirm?: readonly { id: string; sequence: number }[];
+  /** Unconfirmed records of the same group, to be looked for in the read this delivery makes anyway. */
+  confirm?: readonly StoredRecord[];
 }
 
 /** The exact request a record would make, for --dry-run. */
@@ -39,8 +67,8 @@ export interface Plan {
 }
 
 /**
- * A destination for records. The recorder (src/send.ts) owns everything around it: the
- * write-ahead outbox, the group lock, the budget's split between kept and new records, the report.
+ * A destination for records. The recorder (src/recorder/) owns everything around it: the
+ * write-ahead outbox, the group lock, the budget's split between kept and new records.
  * A backend delivers one record exactly once within its budget (retries included) or throws a
  * DeployctlError that says why.
  */
@@ -67,18 +95,106 @@ export interface Backend {
    */
   prepare?(grouping: Grouping): () => void;
   /** What a read of the group says of records stored earlier without a read-back (only backends that store so). */
-  confirm?(
-    grouping: Grouping,
-    stored: readonly { id: string; sequence: number }[],
-  ): Promise<Record<string, 'held' | 'replaced' | 'unknown'>>;
+  confirm?(grouping: Grouping, stored: readonly StoredRecord[]): Promise<Record<string, Confirmation>>;
   /** Marks a deployment wrapped by `run` in progress: best effort, never kept for later. */
   markInProgress(grouping: Grouping, startedAt: number): Promise<void>;
   close(): void;
 }
 
-/** How a backend is opened: for this configuration, or for a kept record's target (then without credentials unless it is the configured one). */
-export type OpenBackend = (
-  settings: Settings,
-  reporter: Reporter,
-  options: { target: Target; configured: boolean; timeoutSeconds: number },
-) => Backend;
+/** Which groups a reading command looks at: a job, and a service and environment when given. */
+export interface GroupFilter {
+  job: string;
+  service: string | undefined;
+  environment: string | undefined;
+}
+
+/** The latest deployment of one group, as `status` shows it. */
+export interface GroupStatus {
+  job: string;
+  service: string;
+  environment: string;
+  version: string;
+  commit: string;
+  status: string;
+  /** Unix seconds, or null when the group has no finished deployment yet. */
+  finishedAt: number | null;
+  durationSeconds: number | null;
+  inProgress: boolean;
+  /** Unix seconds: when the deployment in progress started, or null. */
+  startedAt: number | null;
+  deployments: Record<string, number>;
+  rollbacks: number;
+}
+
+/** One instant-vector sample of a query answer. */
+export interface LabeledValue {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The answers `dora` needs, one instant vector each, by the name of the DORA query that gave it. */
+export interface DoraAnswers {
+  deploymentsByStatus: LabeledValue[];
+  rollbacks: LabeledValue[];
+  deploymentFrequencyPerDay: LabeledValue[];
+  changeFailureRate: LabeledValue[];
+  deploymentFailureRate: LabeledValue[];
+  leadTimeMean: LabeledValue[];
+  timeToRestoreMean: LabeledValue[];
+}
+
+/** One line of `doctor`: a check that passed, failed, or is worth a warning. */
+export interface Check {
+  ok: boolean;
+  what: string;
+  fix?: string;
+  /** Worth fixing, but not a problem that fails doctor. */
+  warning?: boolean;
+}
+
+/** What `doctor` reports of a backend: its checks, and how the configuration reaches it. */
+export interface BackendDoctor {
+  checks: Check[];
+  /** The backend's URL as `doctor` shows it (credentials redacted). */
+  shownUrl: string;
+}
+
+/**
+ * The reading side of a backend: what `status`, `dora`, `delete` and `doctor` ask of it. Each
+ * answers as data; the commands render it.
+ */
+export interface BackendReader {
+  /** The backend's URL as messages show it. */
+  readonly shownUrl: string;
+  /** The latest deployment of each group that matches, and where they were read. */
+  status(filter: GroupFilter): Promise<{ groups: GroupStatus[]; shownUrl: string }>;
+  /** The DORA queries of this backend's metric contract over `window`, answered by its query API. */
+  dora(filter: GroupFilter, window: string): Promise<{ answers: DoraAnswers; shownUrl: string }>;
+  /**
+   * The group to retire, checked to exist (a DeployctlError says why not, or why this backend
+   * cannot retire groups); the returned function retires it.
+   */
+  findForDelete(grouping: Grouping): Promise<{ what: string; remove: () => Promise<void> }>;
+  /** The request `delete --dry-run` shows. */
+  deletePlan(grouping: Grouping): string;
+  /** The backend's checks for `doctor`, for the groups of `job`. */
+  doctor(job: string): Promise<BackendDoctor>;
+  /** What a first record of this group would write, as text, for `doctor`. */
+  wouldRecord(grouping: Grouping, labels: Labels, now: number): Promise<string>;
+  close(): void;
+}
+
+/** Options of a writer opened for a kept record's target rather than this configuration's. */
+export interface OpenOptions {
+  target: Target;
+  /** The target is the configured one: its credentials and query API may be used. */
+  configured: boolean;
+  timeoutSeconds: number;
+}
+
+/** What each backend's folder exports (its index.ts): how it is opened to write and to read. */
+export interface BackendModule {
+  openBackend(destination: Destination, log: Log, options: OpenOptions): Backend;
+  /** Loads the reading side only when a reading command asks for it. */
+  openReader(destination: Destination, log: Log): Promise<BackendReader>;
+}

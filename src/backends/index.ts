@@ -1,40 +1,38 @@
-import { redactUrl } from '../adapters/http-endpoint.js';
-import type { Reporter } from '../cli/output.js';
-import type { Settings } from '../cli/settings.js';
+import type { Log } from '../core/log.js';
 import { sameTarget, type Target } from '../core/record.js';
-import type { Backend, OpenBackend } from './backend.js';
-
-/** Every backend, by the name a kept record's target carries. Loaded only when used. */
-const BACKENDS: Record<Target['backend'], () => Promise<{ openBackend: OpenBackend }>> = {
-  pushgateway: () => import('./pushgateway/index.js'),
-  'remote-write': () => import('./remote-write/index.js'),
-};
-
-/** Where this configuration sends records: the backend and its URL without credentials or query. */
-export function targetOf(settings: Pick<Settings, 'pushgateway' | 'remoteWrite'>): Target {
-  if (settings.remoteWrite)
-    return { backend: 'remote-write', url: redactUrl(settings.remoteWrite, { dropCredentials: true }) };
-  return { backend: 'pushgateway', url: redactUrl(settings.pushgateway, { dropCredentials: true }) };
-}
+import type { Backend, BackendModule, BackendReader, Destination } from './backend.js';
 
 /**
- * The backend of this configuration, or of a kept record's target: with this configuration's
- * credentials only when the target is the configured one. `timeoutSeconds` narrows the budget.
+ * Every backend, by the name a target carries: one line each. A backend's folder is loaded only
+ * when it is used, and nothing outside src/backends/ imports one.
+ */
+const BACKENDS: Record<Target['backend'], () => Promise<BackendModule>> = {
+  pushgateway: async () => (await import('./pushgateway/index.js')).pushgateway,
+  'remote-write': async () => (await import('./remote-write/index.js')).remoteWrite,
+};
+
+/**
+ * The backend records of this destination go to, or a kept record's target: with the
+ * destination's credentials only when the target is the configured one. `timeoutSeconds`
+ * narrows the budget (never widens it).
  */
 export async function openBackend(
-  settings: Settings,
-  reporter: Reporter,
+  destination: Destination,
+  log: Log,
   {
-    target = targetOf(settings),
-    timeoutSeconds = settings.timeoutSeconds,
+    target = destination.target,
+    timeoutSeconds = destination.timeoutSeconds,
   }: { target?: Target; timeoutSeconds?: number } = {},
 ): Promise<Backend> {
-  const { openBackend: open } = await BACKENDS[target.backend]();
-  return open(settings, reporter, {
+  const backend = await BACKENDS[target.backend]();
+  return backend.openBackend(destination, log, {
     target,
-    configured: sameTarget(target, targetOf(settings)),
-    timeoutSeconds: Math.min(timeoutSeconds, settings.timeoutSeconds),
+    configured: sameTarget(target, destination.target),
+    timeoutSeconds: Math.min(timeoutSeconds, destination.timeoutSeconds),
   });
 }
 
-export const BACKEND_NAMES = Object.keys(BACKENDS) as Target['backend'][];
+/** What `status`, `dora`, `delete` and `doctor` read: the configured backend. */
+export async function openReader(destination: Destination, log: Log): Promise<BackendReader> {
+  return (await BACKENDS[destination.target.backend]()).openReader(destination, log);
+}

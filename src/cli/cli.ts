@@ -5,6 +5,7 @@ import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
 import type { CommandContext } from './context.js';
 import { type Invocation, parseQuick } from './options.js';
+import type { ReadingView } from './render/reading.js';
 import type { GlobalFlags } from './settings.js';
 
 type Action = (context: CommandContext) => Promise<number>;
@@ -31,6 +32,12 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
   now?: () => number;
+}
+
+/** What a reading command found, shown by the one renderer of reading commands; its exit code. */
+async function show(view: ReadingView, { settings, reporter, now }: CommandContext): Promise<number> {
+  const { renderReading } = await import('./render/reading.js');
+  return renderReading(view, settings, reporter, now());
 }
 
 /** Runs a parsed command line: each command's module is loaded only when it runs. */
@@ -66,19 +73,19 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     }
     case 'status': {
       const { statusCommand } = await import('./commands/status.js');
-      return run(flags, (context) => statusCommand(context));
+      return run(flags, async (context) => show(await statusCommand(context), context));
     }
     case 'delete': {
       const { deleteCommand } = await import('./commands/delete.js');
-      return run(flags, (context) => deleteCommand(flags, context));
+      return run(flags, async (context) => show(await deleteCommand(flags, context), context));
     }
     case 'doctor': {
       const { doctorCommand } = await import('./commands/doctor.js');
-      return run(flags, (context) => doctorCommand(flags, context));
+      return run(flags, async (context) => show(await doctorCommand(context), context));
     }
     case 'dora': {
       const { doraCommand } = await import('./commands/dora.js');
-      return run(flags, (context) => doraCommand(flags, context));
+      return run(flags, async (context) => show(await doraCommand(flags, context), context));
     }
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');
@@ -119,15 +126,15 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     if (spec.kind !== 'read') spec.check?.();
     let context: CommandContext;
     try {
-      const [{ resolveSettings, requireTarget }, { consoleReporter }] = await Promise.all([
+      const [{ resolveSettings, requireTarget, destinationOf }, { consoleReporter }] = await Promise.all([
         import('./settings.js'),
-        import('./output.js'),
+        import('./render/output.js'),
       ]);
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env);
       for (const warning of settings.warnings) reporter.warn(warning);
       if (spec.kind !== 'read') requireTarget(settings);
-      context = { settings, reporter, now, env, cwd };
+      context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;
       notRecorded(error, flags, spec);

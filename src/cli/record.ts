@@ -1,8 +1,8 @@
 import { ExitCode } from '../core/errors.js';
 import type { Grouping, GroupRecord } from '../core/record.js';
 import { recordOne } from '../recorder/recorder.js';
-import type { CommandContext } from './context.js';
-import { renderRecordOutcome, waitNotice } from './output.js';
+import { type CommandContext, recorderContext } from './context.js';
+import { renderRecordOutcome, waitNotice } from './render/output.js';
 
 /**
  * Records and reports one record. The recorder never changes the outcome of a deploy: a record
@@ -17,7 +17,7 @@ export async function sendRecord(
   { toStderr = false, onDurable }: { toStderr?: boolean; onDurable?: (kept: boolean) => void } = {},
 ): Promise<number> {
   const notice = waitNotice(context.settings);
-  const outcome = await recordOne(context, grouping, record, {
+  const outcome = await recordOne(recorderContext(context), grouping, record, {
     ...(onDurable && { onDurable }),
     waitingFor: notice.waitingFor,
     doneWaiting: notice.done,

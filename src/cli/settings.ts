@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { type EndpointAuth, type EndpointTls, parseEndpointUrl } from '../adapters/http-endpoint.js';
+import { type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl } from '../adapters/http-endpoint.js';
+import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
 import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
 import { defaultStateDir } from '../recorder/state-dir.js';
@@ -65,6 +66,22 @@ export interface Settings {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Where this configuration sends records and reads them back: the one place that picks the backend. */
+export function destinationOf(settings: Settings): Destination {
+  const [backend, url] = settings.remoteWrite
+    ? (['remote-write', settings.remoteWrite] as const)
+    : (['pushgateway', settings.pushgateway] as const);
+  return {
+    target: { backend, url: redactUrl(url, { dropCredentials: true }) },
+    url,
+    prometheus: settings.prometheus,
+    auth: settings.auth,
+    tls: settings.tls,
+    stateDir: settings.stateDir,
+    timeoutSeconds: settings.timeoutSeconds,
+  };
+}
 
 function pick<T>(flag: T | undefined, env: T | undefined, config: T | undefined, fallback: T): [T, Source] {
   if (flag !== undefined) return [flag, 'flag'];

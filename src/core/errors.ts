@@ -1,12 +1,8 @@
-export const ExitCode = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  cannotExecute: 126,
-  notFound: 127,
-} as const;
+import { ExitCode } from './exit-codes.js';
 
-/** Thrown anywhere below the CLI entry; only src/cli.ts turns it into an exit code. */
+export { ExitCode };
+
+/** Thrown anywhere below the CLI entry, with its exit code (exit-codes.ts); only src/cli/cli.ts ends a command with it. */
 export class DeployctlError extends Error {
   constructor(
     message: string,

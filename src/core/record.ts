@@ -1,4 +1,5 @@
 import type { CommitNode } from './lead-time.js';
+import { sha256Hex } from './sha256.js';
 
 /**
  * The domain: a deployment target (group), a status, and the records deployctl makes. Every
@@ -78,3 +79,8 @@ export interface Target {
 }
 
 export const sameTarget = (a: Target, b: Target) => a.backend === b.backend && a.url === b.url;
+
+/** A file name for a group that reveals nothing and survives any service or environment name. */
+export function groupFileName(grouping: Grouping): string {
+  return sha256Hex(JSON.stringify([grouping.job, grouping.service, grouping.environment])).slice(0, 32);
+}

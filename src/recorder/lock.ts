@@ -2,8 +2,8 @@ import net from 'node:net';
 import { resolve } from 'node:path';
 import { DeployctlError } from '../core/errors.js';
 import type { Grouping } from '../core/record.js';
+import { groupFileName } from '../core/record.js';
 import { sha256Hex } from '../core/sha256.js';
-import { groupFileName } from './state-dir.js';
 
 /**
  * This machine's lock on one group, so that concurrent deployctl processes read, merge and write

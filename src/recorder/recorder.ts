@@ -1,10 +1,20 @@
-import type { Backend, Delivered, DeliverOptions, Plan } from '../backends/backend.js';
-import { openBackend, targetOf } from '../backends/index.js';
-import type { CommandContext } from '../cli/context.js';
+import type { Backend, Delivered, DeliverOptions, Destination, Plan } from '../backends/backend.js';
+import { openBackend } from '../backends/index.js';
 import { DeployctlError } from '../core/errors.js';
+import type { Log } from '../core/log.js';
 import { type Grouping, type GroupRecord, sameTarget, type Target } from '../core/record.js';
 import { acquireGroupLock, type GroupLock, withGroupLock } from './lock.js';
 import { Outbox, type OutboxEntry, type QuarantinedEntry } from './outbox.js';
+
+/** What the recorder needs of the command that records: where to, where to say things, a clock. */
+export interface RecorderContext {
+  destination: Destination;
+  log: Log;
+  /** Unix seconds. */
+  now: () => number;
+  /** Show what would be sent; send and keep nothing. */
+  dryRun: boolean;
+}
 
 export interface Failure {
   message: string;
@@ -151,13 +161,13 @@ async function drainGroup(
  * one is tried.
  */
 async function drain(
-  context: CommandContext,
+  context: RecorderContext,
   backend: Backend,
   outbox: Outbox,
   entries: OutboxEntry[],
   { locked = false, readBack = false }: { locked?: boolean; readBack?: boolean } = {},
 ): Promise<DrainResult> {
-  const { settings, now } = context;
+  const { destination, now } = context;
   const result: DrainResult = { sent: [], failed: [], untried: [] };
   const byGroup = new Map<string, OutboxEntry[]>();
   for (const entry of entries) {
@@ -176,8 +186,11 @@ async function drain(
       continue;
     }
     try {
-      going = await withGroupLock(settings.stateDir, group[0]!.kept.grouping, Math.max(0, backend.remainingMs()), () =>
-        drainGroup(backend, outbox, group, result, { readBack }),
+      going = await withGroupLock(
+        destination.stateDir,
+        group[0]!.kept.grouping,
+        Math.max(0, backend.remainingMs()),
+        () => drainGroup(backend, outbox, group, result, { readBack }),
       );
     } catch (error) {
       // The lock could not be had in time: the group's records wait for the next run.
@@ -194,7 +207,7 @@ async function drain(
  * Undefined when another deployctl sent this record meanwhile.
  */
 async function deliverOwn(
-  context: CommandContext,
+  context: RecorderContext,
   main: Backend,
   outbox: Outbox,
   grouping: Grouping,
@@ -204,7 +217,7 @@ async function deliverOwn(
   notice: { waitingFor: (what: string) => void },
   forgetRead: (() => void) | undefined,
 ): Promise<Delivered | undefined> {
-  const { settings, reporter } = context;
+  const { destination, log } = context;
   const target = main.target;
   const [older, sent] = await Promise.all([
     outbox.list({ target, grouping, limit: BACKLOG_READ_LIMIT }).then(
@@ -213,7 +226,7 @@ async function deliverOwn(
         return listed.entries.filter((entry) => entry.kept.record.id !== record.id);
       },
       (error: unknown) => {
-        reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
+        log.debug(`could not read the outbox: ${asFailure(error).message}`);
         return [];
       },
     ),
@@ -225,9 +238,9 @@ async function deliverOwn(
   if (older.length > 0) {
     forgetRead?.(); // read before the backlog changed the group
     notice.waitingFor(
-      `the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(settings.timeoutSeconds / 2)}s)`,
+      `the gateway at ${target.url} to take ${older.length} record(s) kept earlier (at most ${Math.round(destination.timeoutSeconds / 2)}s)`,
     );
-    const backlogBackend = await openBackend(settings, reporter, { timeoutSeconds: settings.timeoutSeconds / 2 });
+    const backlogBackend = await openBackend(destination, log, { timeoutSeconds: destination.timeoutSeconds / 2 });
     try {
       const drained = await drain(context, backlogBackend, outbox, older, { locked: true });
       backlog.sent += drained.sent.length;
@@ -245,7 +258,7 @@ async function deliverOwn(
   const delivered = await deliverKept(main, outbox, own, { readBack: false, confirm });
   const replaced = await settleSent(outbox, sent, delivered.confirmed);
   if (replaced.length > 0) {
-    reporter.warn(
+    log.warn(
       `${replaced.length} earlier record(s) of ${grouping.service} in ${grouping.environment} were overwritten on the gateway by another writer; sending them again`,
     );
     const again = await drain(context, main, outbox, replaced, { locked: true });
@@ -269,21 +282,21 @@ export interface RecordHooks {
  * what is left. Nothing here throws: every failure is part of the outcome.
  */
 export async function recordOne(
-  context: CommandContext,
+  context: RecorderContext,
   grouping: Grouping,
   pending: GroupRecord | Promise<GroupRecord>,
   hooks: RecordHooks = {},
 ): Promise<RecordOutcome> {
-  const { settings, reporter, now } = context;
-  const target = targetOf(settings);
+  const { destination, log, now } = context;
+  const target = destination.target;
   const backlog: Backlog = { sent: 0, remaining: 0, quarantined: [], otherTargets: 0 };
 
-  if (settings.dryRun) {
+  if (context.dryRun) {
     const record = await pending;
     const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
     let backend: Backend | undefined;
     try {
-      backend = await openBackend(settings, reporter);
+      backend = await openBackend(destination, log);
       outcome.dryRun = await backend.plan(grouping, record);
     } catch (error) {
       const { message } = asFailure(error);
@@ -308,9 +321,9 @@ export async function recordOne(
   let notOpened: unknown;
   const open = async ({ early }: { early: boolean }) => {
     try {
-      backend = await openBackend(settings, reporter);
+      backend = await openBackend(destination, log);
       if (!early) return;
-      lock = await acquireGroupLock(settings.stateDir, grouping, 0).catch(() => undefined);
+      lock = await acquireGroupLock(destination.stateDir, grouping, 0).catch(() => undefined);
       forgetRead = lock ? backend.prepare?.(grouping) : undefined;
     } catch (error) {
       notOpened = error;
@@ -347,7 +360,7 @@ export async function recordOne(
   }
   const outcome: RecordOutcome = { record, grouping, target, delivered: false, backlog };
 
-  const outbox = new Outbox(settings.stateDir);
+  const outbox = new Outbox(destination.stateDir);
   let written: Promise<OutboxEntry | undefined> | undefined;
   const writeAhead = () =>
     (written ??= outbox.keep(target, grouping, record, now()).then(
@@ -375,7 +388,7 @@ export async function recordOne(
       notice.waitingFor(
         `another deployctl on this machine to finish with ${grouping.service} in ${grouping.environment}`,
       );
-      lock = await acquireGroupLock(settings.stateDir, grouping, Math.max(0, main.remainingMs()));
+      lock = await acquireGroupLock(destination.stateDir, grouping, Math.max(0, main.remainingMs()));
     }
     let delivery: Delivered | undefined;
     try {
@@ -405,7 +418,7 @@ export async function recordOne(
     if (counted.mine > 0) await sendOthersAndCount(context, outbox, grouping, backlog, outcome.delivered ? left : 0);
   } catch (error) {
     // what is left is reported by the next run
-    reporter.debug(`could not read the outbox: ${asFailure(error).message}`);
+    log.debug(`could not read the outbox: ${asFailure(error).message}`);
   }
   return outcome;
 }
@@ -416,23 +429,23 @@ export async function recordOne(
  * flight to another live process.
  */
 async function sendOthersAndCount(
-  context: CommandContext,
+  context: RecorderContext,
   outbox: Outbox,
   grouping: Grouping,
   backlog: Backlog,
   leftMs: number,
 ): Promise<void> {
-  const { settings, reporter, now } = context;
-  const target = targetOf(settings);
+  const { destination, log, now } = context;
+  const target = destination.target;
   if (leftMs > 100) {
-    const others = await openBackend(settings, reporter, { timeoutSeconds: Math.min(1, leftMs / 1000) });
+    const others = await openBackend(destination, log, { timeoutSeconds: Math.min(1, leftMs / 1000) });
     try {
       const listed = await outbox.list({ target, limit: BACKLOG_READ_LIMIT });
       backlog.quarantined.push(...listed.quarantined);
       const rest = listed.entries.filter((e) => groupKey(e.kept.grouping) !== groupKey(grouping));
       if (rest.length > 0) backlog.sent += (await drain(context, others, outbox, rest)).sent.length;
     } catch (error) {
-      reporter.debug(`could not send other kept records: ${asFailure(error).message}`);
+      log.debug(`could not send other kept records: ${asFailure(error).message}`);
     } finally {
       others.close();
     }
@@ -468,8 +481,8 @@ export interface FlushOutcome {
  * another writer replaced go back to the outbox to be sent again. A target out of reach keeps its
  * records for the next time.
  */
-async function confirmSent(context: CommandContext, outbox: Outbox): Promise<void> {
-  const { settings, reporter } = context;
+async function confirmSent(context: RecorderContext, outbox: Outbox): Promise<void> {
+  const { destination, log } = context;
   const byGroup = new Map<string, OutboxEntry[]>();
   for (const entry of (await outbox.list({ sent: true })).entries) {
     if (entry.kept.sentSequence === undefined) continue;
@@ -480,14 +493,14 @@ async function confirmSent(context: CommandContext, outbox: Outbox): Promise<voi
     const { target, grouping } = group[0]!.kept;
     let backend: Backend | undefined;
     try {
-      backend = await openBackend(settings, reporter, { target });
+      backend = await openBackend(destination, log, { target });
       const confirmed = await backend.confirm?.(
         grouping,
         group.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! })),
       );
       await settleSent(outbox, group, confirmed);
     } catch (error) {
-      reporter.debug(`could not confirm records sent to ${target.url}: ${asFailure(error).message}`);
+      log.debug(`could not confirm records sent to ${target.url}: ${asFailure(error).message}`);
     } finally {
       backend?.close();
     }
@@ -495,11 +508,11 @@ async function confirmSent(context: CommandContext, outbox: Outbox): Promise<voi
 }
 
 /** `deployctl flush`: each kept record to its own target, within the budget per target. */
-export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
-  const { settings, reporter } = context;
-  const outbox = new Outbox(settings.stateDir);
-  if (!settings.dryRun) await confirmSent(context, outbox);
-  const { entries, quarantined } = await outbox.list({ leaveInPlace: settings.dryRun });
+export async function flushAll(context: RecorderContext): Promise<FlushOutcome> {
+  const { destination, log } = context;
+  const outbox = new Outbox(destination.stateDir);
+  if (!context.dryRun) await confirmSent(context, outbox);
+  const { entries, quarantined } = await outbox.list({ leaveInPlace: context.dryRun });
   const byTarget = new Map<string, OutboxEntry[]>();
   for (const entry of entries) {
     const key = JSON.stringify(entry.kept.target);
@@ -508,8 +521,8 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
   const targets: TargetFlush[] = [];
   for (const group of byTarget.values()) {
     const target = group[0]!.kept.target;
-    const configured = sameTarget(target, targetOf(settings));
-    if (settings.dryRun) {
+    const configured = sameTarget(target, destination.target);
+    if (context.dryRun) {
       targets.push({
         target,
         sent: 0,
@@ -522,7 +535,7 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
     }
     let backend: Backend | undefined;
     try {
-      backend = await openBackend(settings, reporter, { target });
+      backend = await openBackend(destination, log, { target });
       const drained = await drain(context, backend, outbox, group, { readBack: true });
       targets.push({
         target,
@@ -550,5 +563,5 @@ export async function flushAll(context: CommandContext): Promise<FlushOutcome> {
       backend?.close();
     }
   }
-  return { targets, quarantined, dryRun: settings.dryRun };
+  return { targets, quarantined, dryRun: context.dryRun };
 }

@@ -1,20 +1,17 @@
+// Tests name groups' files through here.
+export { groupFileName } from '../core/record.js';
+
 import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileDurably } from '../adapters/durable-file.js';
-import type { Grouping, Status } from '../core/record.js';
-import { sha256Hex } from '../core/sha256.js';
+import { type Grouping, groupFileName, type Status } from '../core/record.js';
 
 /** `DEPLOYCTL_STATE_DIR`, else `$XDG_STATE_HOME/deployctl`, else `~/.local/state/deployctl`. */
 export function defaultStateDir(env: Record<string, string | undefined>): string {
   if (env.DEPLOYCTL_STATE_DIR) return env.DEPLOYCTL_STATE_DIR;
   const base = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
   return join(base, 'deployctl');
-}
-
-/** A file name for a group that reveals nothing and survives any service or environment name. */
-export function groupFileName(grouping: Grouping): string {
-  return sha256Hex(JSON.stringify([grouping.job, grouping.service, grouping.environment])).slice(0, 32);
 }
 
 /** What `deployctl start` leaves for `deployctl finish` on the same machine. */

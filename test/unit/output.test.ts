@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { colorsOff, formatDuration, formatLeadTimes } from '../../src/cli/output.js';
-import { renderTable } from '../../src/cli/table.js';
+import { colorsOff, formatDuration, formatLeadTimes } from '../../src/cli/render/output.js';
+import { renderTable } from '../../src/cli/render/table.js';
 
 describe('formatDuration', () => {
   it.each([

@@ -12,6 +12,7 @@ import {
   type ScalarFamily,
   type ScalarSeries,
   sameLabels,
+  scalarValue,
 } from './model.js';
 
 /**
@@ -93,9 +94,9 @@ function takeHistogram(state: GroupState, definition: FamilyDefinition & { type:
   return { name: definition.name, help: definition.help, type: 'histogram', series };
 }
 
-/** The value of a gauge without labels, or undefined when the group does not hold it. */
+/** The value of a gauge without labels, or undefined when the group does not hold it; a conflicting family throws. */
 function gaugeValue(state: GroupState, definition: FamilyDefinition & { type: 'gauge' }): number | undefined {
-  return (existingFamily(state, definition) as ScalarFamily | undefined)?.series[0]?.value;
+  return scalarValue(existingFamily(state, definition));
 }
 
 function scalar(family: { series: ScalarSeries[] }, labels: Labels): ScalarSeries {
@@ -164,7 +165,7 @@ export function alreadyApplied(state: GroupState, id: string): boolean {
  */
 function recordSequence(state: GroupState): { sequence: number; remembered: ScalarFamily } {
   const remembered = takeScalar(state, FAMILIES.appliedRecords);
-  const counted = (existingFamily(state, FAMILIES.recordsApplied) as ScalarFamily | undefined)?.series[0]?.value;
+  const counted = scalarValue(existingFamily(state, FAMILIES.recordsApplied));
   if (counted !== undefined) return { sequence: counted, remembered };
   remembered.series.sort((a, b) => a.value - b.value);
   for (const [i, series] of remembered.series.entries()) series.value = i + 1;
@@ -215,7 +216,7 @@ export interface StoredRecord {
  */
 export function confirmation(state: GroupState, stored: StoredRecord): 'held' | 'replaced' | 'unknown' {
   if (alreadyApplied(state, stored.id)) return 'held';
-  const current = (state.get(FAMILIES.recordsApplied.name) as ScalarFamily | undefined)?.series[0]?.value;
+  const current = scalarValue(state.get(FAMILIES.recordsApplied.name));
   const remembered =
     (state.get(FAMILIES.appliedRecords.name) as ScalarFamily | undefined)?.series.map((s) => s.value) ?? [];
   if (current === undefined || current < stored.sequence) return 'unknown';

@@ -11,10 +11,10 @@ import {
   urlBelow,
 } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
-import type { Reporter } from '../../cli/output.js';
-import type { Settings } from '../../cli/settings.js';
 import { GatewayError } from '../../core/errors.js';
+import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
+import type { Destination } from '../backend.js';
 import { findGroupState, type GroupEntry, parseAllGroups } from './group-state.js';
 import type { GroupState } from './model.js';
 import { notFoundHint, plainToTlsHint, schemeMismatchHint } from './url-hints.js';
@@ -204,15 +204,19 @@ export class Gateway {
   }
 }
 
-/** The gateway client for these settings; `timeoutSeconds` narrows the budget (never widens it). */
-export function openGateway(settings: Settings, reporter: Reporter, timeoutSeconds = settings.timeoutSeconds): Gateway {
-  const seconds = Math.min(timeoutSeconds, settings.timeoutSeconds);
+/** The gateway client of a destination; `timeoutSeconds` narrows the budget (never widens it). */
+export function openGateway(
+  destination: Pick<Destination, 'url' | 'auth' | 'tls' | 'timeoutSeconds'>,
+  log: Log,
+  timeoutSeconds = destination.timeoutSeconds,
+): Gateway {
+  const seconds = Math.min(timeoutSeconds, destination.timeoutSeconds);
   return new Gateway({
-    url: settings.pushgateway,
+    url: destination.url,
     timeoutMs: seconds * 1000,
     attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
-    auth: settings.auth,
-    tls: settings.tls,
-    log: reporter.debug,
+    auth: destination.auth,
+    tls: destination.tls,
+    log: log.debug,
   });
 }

@@ -7,7 +7,7 @@ import { type Gateway, groupPath } from './client.js';
 import type { Continuation } from './continuation.js';
 import type { Continued } from './continue.js';
 import { renderExposition } from './exposition.js';
-import type { Family, GroupState } from './model.js';
+import { type Family, type GroupState, totalsByStatus } from './model.js';
 
 export interface Delivery extends Applied {
   url: string;
@@ -47,21 +47,11 @@ export class LostUpdateError extends GatewayError {
   }
 }
 
-function totalsByStatus(families: Iterable<Family>, labels: Record<string, string>): Record<string, number> {
-  const totals: Record<string, number> = {};
-  const counter = [...families].find((f) => f.name === FAMILIES.deployments.name);
-  for (const series of counter?.series ?? []) {
-    const { status, ...rest } = series.labels;
-    if (status === undefined || !('value' in series)) continue;
-    if (
-      Object.keys(rest).length !== Object.keys(labels).length ||
-      Object.entries(labels).some(([k, v]) => rest[k] !== v)
-    )
-      continue;
-    totals[status] = series.value;
-  }
-  return totals;
-}
+const deploymentTotals = (families: Iterable<Family>, labels: Record<string, string>) =>
+  totalsByStatus(
+    [...families].find((f) => f.name === FAMILIES.deployments.name),
+    labels,
+  );
 
 async function readForDelivery(gateway: Gateway, grouping: Grouping, options: DeliverOptions): Promise<GroupState> {
   try {
@@ -101,7 +91,7 @@ async function attempt(
     const after = applied.duplicate
       ? state.values()
       : new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]).values();
-    return { ...applied, url, exposition, totals: totalsByStatus(after, labels), confirmed, unconfirmed: false };
+    return { ...applied, url, exposition, totals: deploymentTotals(after, labels), confirmed, unconfirmed: false };
   }
   await gateway.push(grouping, exposition);
   // Without compare-and-swap on the gateway, a concurrent writer from another machine can
@@ -111,7 +101,7 @@ async function attempt(
     ...applied,
     url,
     exposition,
-    totals: totalsByStatus(applied.families, labels),
+    totals: deploymentTotals(applied.families, labels),
     confirmed,
     unconfirmed: !readBack,
   };

@@ -1,17 +1,20 @@
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import type { Backend, OpenBackend } from '../backend.js';
+import type { Backend, BackendModule } from '../backend.js';
 import { groupPath, openGateway } from './client.js';
 import type { GroupState } from './model.js';
 
 /**
  * The Pushgateway: cumulative counters and histograms per group, carried forward by a
- * read-merge-write of the group (src/deliver.ts) that remembers record identities.
+ * read-merge-write of the group (deliver.ts) that remembers record identities.
  */
-export const openBackend: OpenBackend = (settings, reporter, { target, configured, timeoutSeconds }) => {
-  const gatewaySettings = configured ? settings : { ...settings, pushgateway: target.url, auth: {}, tls: {} };
-  const gateway = openGateway(gatewaySettings, reporter, timeoutSeconds);
+const openBackend: BackendModule['openBackend'] = (destination, log, { target, configured, timeoutSeconds }) => {
+  const gateway = openGateway(
+    configured ? destination : { ...destination, url: target.url, auth: {}, tls: {} },
+    log,
+    timeoutSeconds,
+  );
   const now = () => Date.now() / 1000;
   // What merges a record into the group is loaded once a delivery needs it: the early read of the
   // group (prepare) is under way by then.
@@ -23,9 +26,9 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     const options = {
       dryRun,
       now,
-      debug: reporter.debug,
-      warn: reporter.warn,
-      ...(!dryRun && { continueFrom: prometheusContinuation(settings.prometheus, gateway.remainingMs()) }),
+      debug: log.debug,
+      warn: log.warn,
+      ...(!dryRun && { continueFrom: prometheusContinuation(destination.prometheus, gateway.remainingMs()) }),
     };
     return { deliver, options };
   };
@@ -79,7 +82,7 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
       const [{ value: state }, { confirmation }] = await Promise.all([
         retryWithinBudget(
           () => gateway.remainingMs(),
-          reporter.debug,
+          log.debug,
           () => gateway.readGroup(grouping),
         ),
         import('./apply.js'),
@@ -99,4 +102,9 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     close: () => gateway.close(),
   };
   return backend;
+};
+
+export const pushgateway: BackendModule = {
+  openBackend,
+  openReader: async (destination, log) => (await import('./reader.js')).openReader(destination, log),
 };

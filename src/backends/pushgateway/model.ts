@@ -51,3 +51,33 @@ export function seriesKey(labels: Labels): string {
 export function sameLabels(a: Labels, b: Labels): boolean {
   return seriesKey(a) === seriesKey(b);
 }
+
+/** The value of a counter or gauge without labels of its own (its first series), or undefined when absent. */
+export function scalarValue(family: Family | undefined): number | undefined {
+  const series = family?.series[0];
+  return series && 'value' in series ? series.value : undefined;
+}
+
+/** A gauge or counter of the group by its definition, or undefined when the group does not hold it. */
+export function gaugeValue(state: GroupState, definition: { name: string }): number | undefined {
+  return scalarValue(state.get(definition.name));
+}
+
+/**
+ * Deployments by status from the deployments counter: of the series with exactly these extra
+ * labels when `labels` is given, else summed over every series of a status.
+ */
+export function totalsByStatus(family: Family | undefined, labels?: Labels): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const series of family?.series ?? []) {
+    const { status, ...rest } = series.labels;
+    if (status === undefined || !('value' in series)) continue;
+    if (labels === undefined) {
+      totals[status] = (totals[status] ?? 0) + series.value;
+      continue;
+    }
+    if (!sameLabels(rest, labels)) continue;
+    totals[status] = series.value;
+  }
+  return totals;
+}

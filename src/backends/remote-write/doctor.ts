@@ -1,12 +1,6 @@
-import { join } from 'node:path';
 import snappy from 'snappyjs';
-import type { Check } from '../../cli/commands/doctor.js';
-import type { Reporter } from '../../cli/output.js';
-import type { Settings } from '../../cli/settings.js';
-import { Outbox } from '../../recorder/outbox.js';
+import type { Check } from '../backend.js';
 import type { RemoteWriteClient } from './client.js';
-import { describeSamples, openRemoteWrite } from './index.js';
-import { ledgerFor } from './ledger.js';
 import { encodeWriteRequest } from './protobuf.js';
 
 const OUT_OF_ORDER_FIX =
@@ -57,11 +51,10 @@ async function storeSettingsCheck(client: RemoteWriteClient): Promise<Check> {
   };
 }
 
-/** `deployctl doctor` with --remote-write: the endpoint, the query API, and the store's settings for backfill and retries. */
-export async function remoteWriteChecks(settings: Settings, reporter: Reporter): Promise<Check[]> {
-  const client = openRemoteWrite(settings, reporter);
+/** `doctor`'s checks of a remote-write destination: the endpoint, the query API, and the store's settings for backfill and retries. */
+export async function remoteWriteChecks(client: RemoteWriteClient): Promise<Check[]> {
   const checks: Check[] = [];
-  try {
+  {
     const started = performance.now();
     try {
       await client.write(snappy.compress(Buffer.from(encodeWriteRequest([]))));
@@ -97,24 +90,6 @@ export async function remoteWriteChecks(settings: Settings, reporter: Reporter):
       }
     }
 
-    const { entries } = await new Outbox(join(settings.stateDir, 'remote-write')).list();
-    checks.push(
-      entries.length === 0
-        ? { ok: true, what: 'the remote-write outbox is empty' }
-        : {
-            ok: false,
-            what: `${entries.length} record(s) kept in the remote-write outbox, not yet in the store`,
-            fix: 'deployctl flush',
-          },
-    );
     return checks;
-  } finally {
-    client.close();
   }
-}
-
-/** The samples a first record of the target would write, as text. */
-export function wouldWrite(settings: Settings, now: number): string {
-  const grouping = { job: settings.job, service: settings.service ?? '', environment: settings.environment ?? '' };
-  return `${describeSamples(ledgerFor(grouping, { kind: 'deployment', id: 'doctor', status: 'success', finishedAt: now, version: '', commit: '', labels: settings.labels }, []).series)}\n`;
 }

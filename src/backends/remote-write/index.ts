@@ -1,11 +1,10 @@
 import snappy from 'snappyjs';
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
-import type { Reporter } from '../../cli/output.js';
-import type { Settings } from '../../cli/settings.js';
 import { GatewayError, UsageError } from '../../core/errors.js';
+import type { Log } from '../../core/log.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import type { Backend, OpenBackend } from '../backend.js';
+import type { Backend, BackendModule, Destination } from '../backend.js';
 import { REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
 import { Journal, mergeEvents } from './journal.js';
 import { historyQuery, historyTimeMs, type Ledger, ledgerFor, pastEvents } from './ledger.js';
@@ -14,21 +13,21 @@ import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
 /** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
 
+/** The remote-write client of a destination; `seconds` narrows the budget. */
 export function openRemoteWrite(
-  settings: Settings,
-  reporter: Reporter,
-  url = settings.remoteWrite,
-  seconds = settings.timeoutSeconds,
+  destination: Pick<Destination, 'url' | 'prometheus' | 'auth' | 'tls' | 'timeoutSeconds'>,
+  log: Log,
+  seconds = destination.timeoutSeconds,
 ): RemoteWriteClient {
-  if (!url) throw new UsageError('no --remote-write URL given');
+  if (!destination.url) throw new UsageError('no --remote-write URL given');
   return new RemoteWriteClient({
-    url,
-    ...(settings.prometheus && { queryUrl: settings.prometheus }),
+    url: destination.url,
+    ...(destination.prometheus && { queryUrl: destination.prometheus }),
     timeoutMs: seconds * 1000,
     attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
-    auth: settings.auth,
-    tls: settings.tls,
-    log: reporter.debug,
+    auth: destination.auth,
+    tls: destination.tls,
+    log: log.debug,
   });
 }
 
@@ -96,25 +95,27 @@ export function describeSamples(samples: readonly TimeSeries[]): string {
  * group's history is read through the store's query API; this machine's journal bridges the
  * store's read lag. Once computed, a record's samples are kept with it, so a resend is identical.
  */
-export const openBackend: OpenBackend = (settings, reporter, { target, configured, timeoutSeconds }) => {
-  const client = configured
-    ? openRemoteWrite(settings, reporter, settings.remoteWrite, timeoutSeconds)
-    : openRemoteWrite({ ...settings, auth: {}, tls: {}, prometheus: undefined }, reporter, target.url, timeoutSeconds);
+const openBackend: BackendModule['openBackend'] = (destination, log, { target, configured, timeoutSeconds }) => {
+  const client = openRemoteWrite(
+    configured ? destination : { ...destination, url: target.url, auth: {}, tls: {}, prometheus: undefined },
+    log,
+    timeoutSeconds,
+  );
   const backend: Backend = {
     target,
     remainingMs: () => client.remainingMs(),
     async deliver(grouping, record, fix) {
-      const journal = new Journal(settings.stateDir, grouping);
+      const journal = new Journal(destination.stateDir, grouping);
       const kept = record as KeptRemoteRecord;
       let samples = kept.samples;
       let ledger: Ledger | undefined;
       if (!samples) {
-        ledger = await computeLedger(client, journal, grouping, record, reporter.debug);
+        ledger = await computeLedger(client, journal, grouping, record, log.debug);
         samples = ledger.series;
         await fix?.({ ...record, samples } as unknown as GroupRecord);
       }
-      reporter.debug(`samples:\n${describeSamples(samples)}`);
-      const attempts = await writeSamples(client, samples, reporter.debug);
+      log.debug(`samples:\n${describeSamples(samples)}`);
+      const attempts = await writeSamples(client, samples, log.debug);
       await journal.remember(record, samples).catch(() => undefined);
       return {
         duplicate: false,
@@ -128,16 +129,10 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
     async plan(grouping, record) {
       let ledger: Ledger;
       try {
-        ledger = await computeLedger(
-          client,
-          new Journal(settings.stateDir, grouping),
-          grouping,
-          record,
-          reporter.debug,
-        );
+        ledger = await computeLedger(client, new Journal(destination.stateDir, grouping), grouping, record, log.debug);
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
-        reporter.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
+        log.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
         ledger = ledgerFor(grouping, record, []);
       }
       const headers = Object.entries(REMOTE_WRITE_HEADERS)
@@ -154,10 +149,15 @@ export const openBackend: OpenBackend = (settings, reporter, { target, configure
       await writeSamples(
         client,
         ledgerFor(grouping, { kind: 'start', id: newRecordId(), startedAt }, []).series,
-        reporter.debug,
+        log.debug,
       );
     },
     close: () => client.close(),
   };
   return backend;
+};
+
+export const remoteWrite: BackendModule = {
+  openBackend,
+  openReader: async (destination, log) => (await import('./reader.js')).openReader(destination, log),
 };

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurably } from '../../adapters/durable-file.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
-import { groupFileName } from '../../recorder/state-dir.js';
+import { type Grouping, type GroupRecord, groupFileName } from '../../core/record.js';
 import type { PastEvent } from './ledger.js';
 import type { TimeSeries } from './protobuf.js';
 

@@ -1,20 +1,15 @@
 /**
  * The DORA PromQL over the deployment ledger (see ledger.ts), shared by `deployctl dora`, the
- * remote-write dashboards and rules, as src/dora/promql.ts is for the Pushgateway's counters.
+ * remote-write dashboards and rules, as src/core/dora/promql.ts is for the Pushgateway's counters.
  * Every deployment is a sample stamped at its finish time, so a window's count is
  * count_over_time and a window's total is sum_over_time: exact, with no extrapolation.
  */
 
 import type { DoraQueries } from '../../core/dora/promql.js';
-import { GROUP, selector } from '../../core/dora/promql.js';
+import { GROUP, selector, withLabels } from '../../core/dora/promql.js';
 import { LEDGER } from './ledger.js';
 
 export { selector };
-
-function withLabels(sel: string, extra: string): string {
-  if (!extra) return sel;
-  return sel ? `${sel.slice(0, -1)}, ${extra}}` : `{${extra}}`;
-}
 
 /**
  * The four keys per job/service/environment over `window` (a PromQL duration, or Grafana's

@@ -1,11 +1,9 @@
 import { createInterface } from 'node:readline/promises';
-import { openGateway } from '../../backends/pushgateway/client.js';
-import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
+import { openReader } from '../../backends/index.js';
+import { UsageError } from '../../core/errors.js';
+import type { Grouping } from '../../core/record.js';
 import type { CommandContext } from '../context.js';
 import { requireTarget } from '../settings.js';
-
-/** Exit code of a prompt answered with Ctrl-C: 128 + SIGINT, as a shell reports it. */
-const INTERRUPTED = 130;
 
 /** Asks on the terminal; Ctrl-C (or the end of input) is a "no" that says it was interrupted. */
 async function confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> {
@@ -19,62 +17,44 @@ async function confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> 
     .then((answer) => (/^y(es)?$/i.test(answer.trim()) ? ('yes' as const) : ('no' as const)))
     .catch(() => 'interrupted' as const);
   try {
-    return await Promise.race([answered, interrupted]);
+    const answer = await Promise.race([answered, interrupted]);
+    if (answer === 'interrupted') process.stderr.write('\n'); // the prompt's line ends
+    return answer;
   } finally {
     prompt.close();
   }
 }
 
-/** `deployctl delete`: removes a retired service/environment group from the gateway. */
-export async function deleteCommand(flags: { yes?: boolean }, { settings, reporter }: CommandContext): Promise<number> {
+export interface DeleteView {
+  kind: 'delete';
+  /** What `--dry-run` would send. */
+  plan?: string;
+  deleted?: Grouping;
+  /** The group as the question and the answer name it. */
+  what: string;
+  /** The question was answered no, or interrupted (Ctrl-C, end of input). */
+  declined?: 'no' | 'interrupted';
+}
+
+/** `deployctl delete`: removes a retired service/environment group from the backend, after asking. */
+export async function deleteCommand(
+  flags: { yes?: boolean },
+  { settings, destination, reporter }: CommandContext,
+): Promise<DeleteView> {
   const target = requireTarget(settings);
-  if (settings.remoteWrite) {
-    const { message, hint } = (await import('../../backends/remote-write/status.js')).deleteRefusal();
-    throw new DeployctlError(message, ExitCode.failure, hint);
-  }
   const grouping = { job: settings.job, ...target };
-  const gateway = openGateway(settings, reporter);
-  const what = `the group of ${target.service} in ${target.environment} (job ${settings.job}) on ${gateway.displayUrl('')}`;
+  const reader = await openReader(destination, reporter);
   try {
-    if (settings.dryRun) {
-      reporter.raw(
-        `DELETE ${gateway.displayUrl((await import('../../backends/pushgateway/client.js')).groupPath(grouping))}\n`,
-      );
-      return 0;
-    }
-    const groups = await gateway.readAllGroups();
-    const exists = groups.some(
-      ({ labels }) =>
-        labels.job === grouping.job &&
-        labels.service === grouping.service &&
-        labels.environment === grouping.environment,
-    );
-    if (!exists) {
-      const sameService = groups
-        .filter(({ labels }) => labels.job === grouping.job && labels.service === grouping.service)
-        .map(({ labels }) => labels.environment);
-      throw new DeployctlError(
-        `there is no group of ${target.service} in ${target.environment} (job ${settings.job}) on ${gateway.displayUrl('')}: nothing deleted`,
-        1,
-        sameService.length
-          ? `${target.service} has groups in: ${sameService.map((e) => JSON.stringify(e)).join(', ')}`
-          : 'deployctl status lists the groups the gateway holds',
-      );
-    }
+    if (settings.dryRun) return { kind: 'delete', what: '', plan: reader.deletePlan(grouping) };
+    const { what, remove } = await reader.findForDelete(grouping);
     if (!flags.yes) {
       if (!process.stdin.isTTY) throw new UsageError(`not deleting ${what} without --yes (no terminal to ask on)`);
       const answer = await confirm(`Delete ${what}? Its counters start again from zero. [y/N] `);
-      if (answer !== 'yes') {
-        if (answer === 'interrupted') process.stderr.write('\n');
-        reporter.info('nothing deleted');
-        return answer === 'interrupted' ? INTERRUPTED : 1;
-      }
+      if (answer !== 'yes') return { kind: 'delete', what, declined: answer };
     }
-    await gateway.deleteGroup(grouping);
-    if (settings.json) reporter.json({ deleted: true, ...grouping });
-    else reporter.info(`deleted ${what}`);
-    return 0;
+    await remove();
+    return { kind: 'delete', what, deleted: grouping };
   } finally {
-    gateway.close();
+    reader.close();
   }
 }

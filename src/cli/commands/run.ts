@@ -218,7 +218,7 @@ export async function runCommand(
 
 /** Marks the deployment in progress while the command runs; best effort, never kept for later. */
 async function markInProgress(
-  { settings, reporter }: CommandContext,
+  { destination, reporter }: CommandContext,
   grouping: Grouping,
   startedAt: number,
 ): Promise<void> {
@@ -228,9 +228,9 @@ async function markInProgress(
       import('../../backends/index.js'),
       import('../../recorder/lock.js'),
     ]);
-    backend = await openBackend(settings, reporter, { timeoutSeconds: 2 });
+    backend = await openBackend(destination, reporter, { timeoutSeconds: 2 });
     const remaining = backend.remainingMs();
-    await withGroupLock(settings.stateDir, grouping, remaining, () => backend!.markInProgress(grouping, startedAt));
+    await withGroupLock(destination.stateDir, grouping, remaining, () => backend!.markInProgress(grouping, startedAt));
   } catch (error) {
     reporter.debug(`could not mark the deployment in progress: ${(error as Error).message}`);
   } finally {

@@ -18,7 +18,28 @@ export function selector(filters: Record<string, string>, matcher: '=' | '=~' = 
   return parts.length ? `{${parts.join(', ')}}` : '';
 }
 
-function withLabels(sel: string, extra: string): string {
+/** Escapes a literal value for a PromQL string matcher used with =~. */
+function literalRegex(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The groups a command asks about as a selector of literal values, matched with =~ as the dashboards do. */
+export function groupSelector(filter: {
+  job: string;
+  service?: string | undefined;
+  environment?: string | undefined;
+}): {
+  filters: Record<string, string>;
+  sel: string;
+} {
+  const filters: Record<string, string> = { job: literalRegex(filter.job) };
+  if (filter.service !== undefined) filters.service = literalRegex(filter.service);
+  if (filter.environment !== undefined) filters.environment = literalRegex(filter.environment);
+  return { filters, sel: selector(filters) };
+}
+
+/** A selector with more matchers added. */
+export function withLabels(sel: string, extra: string): string {
   if (!extra) return sel;
   return sel ? `${sel.slice(0, -1)}, ${extra}}` : `{${extra}}`;
 }

@@ -1,0 +1,149 @@
+import { redactUrl } from '../../adapters/http-endpoint.js';
+import { Prometheus, parseWindow } from '../../adapters/prometheus.js';
+import { doraQueries, groupSelector, selector } from '../../core/dora/promql.js';
+import { DeployctlError, UsageError } from '../../core/errors.js';
+import { FAMILIES } from '../../core/families.js';
+import type { Log } from '../../core/log.js';
+import type { Grouping } from '../../core/record.js';
+import type { BackendReader, Destination, DoraAnswers, GroupStatus } from '../backend.js';
+import { applyRecord } from './apply.js';
+import { type Gateway, groupPath, openGateway } from './client.js';
+import { gatewayChecks } from './doctor.js';
+import { renderExposition } from './exposition.js';
+import { type GroupState, gaugeValue, type ScalarFamily } from './model.js';
+
+const DAY = 86_400;
+
+/** The latest deployment of one group, from what the gateway holds. */
+export function groupStatus(labels: Record<string, string>, state: GroupState): GroupStatus {
+  const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels ?? {};
+  const deployments: Record<string, number> = {};
+  for (const series of (state.get(FAMILIES.deployments.name) as ScalarFamily | undefined)?.series ?? []) {
+    const status = series.labels.status ?? '';
+    deployments[status] = (deployments[status] ?? 0) + series.value;
+  }
+  const finishedAt = gaugeValue(state, FAMILIES.lastDeployment);
+  const duration = gaugeValue(state, FAMILIES.lastDuration);
+  const inProgress = gaugeValue(state, FAMILIES.inProgress) === 1;
+  const startedAt = gaugeValue(state, FAMILIES.startedAt);
+  return {
+    job: labels.job ?? '',
+    service: labels.service ?? '',
+    environment: labels.environment ?? '',
+    version: info.version ?? '',
+    commit: info.commit ?? '',
+    status: info.status ?? '',
+    finishedAt: finishedAt ?? null,
+    durationSeconds: duration === undefined || Number.isNaN(duration) ? null : duration,
+    inProgress,
+    startedAt: inProgress && startedAt ? startedAt : null,
+    deployments,
+    rollbacks: gaugeValue(state, FAMILIES.rollbacks) ?? 0,
+  };
+}
+
+/**
+ * No deployment matched. When Prometheus holds deployctl's series under `exported_job`, it scrapes
+ * the gateway without `honor_labels: true`: say so and how to fix it, instead of "no deployments".
+ */
+async function explainNoData(prometheus: Prometheus, filters: Record<string, string>): Promise<void> {
+  const { job, ...rest } = filters;
+  const exported = await prometheus.query(
+    `count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
+  );
+  const scrapeJob = exported[0]?.labels.job;
+  if (scrapeJob !== undefined) {
+    throw new DeployctlError(
+      `Prometheus holds deployctl's series with the job label renamed to exported_job (scrape job ${JSON.stringify(scrapeJob)}): it scrapes the Pushgateway without honor_labels`,
+      1,
+      `add honor_labels: true to the scrape job ${JSON.stringify(scrapeJob)} (see examples/prometheus/prometheus.yml); series scraped before the change keep exported_job`,
+    );
+  }
+}
+
+/** The Prometheus that scrapes the gateway: `dora` reads the DORA keys there. */
+function scrapingPrometheus(destination: Destination): Prometheus {
+  if (!destination.prometheus)
+    throw new UsageError(
+      '--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)',
+      'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090',
+    );
+  return new Prometheus(destination.prometheus, destination.timeoutSeconds * 1000);
+}
+
+/** The groups of the gateway and the Prometheus scraping it, as the reading commands ask. */
+export function openReader(destination: Destination, log: Log): BackendReader {
+  const gateway: Gateway = openGateway(destination, log);
+  const shownUrl = gateway.displayUrl('');
+  return {
+    shownUrl,
+    async status(filter) {
+      const groups = (await gateway.readAllGroups())
+        .filter(
+          ({ labels, state }) =>
+            labels.job === filter.job && (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)),
+        )
+        .filter(({ labels }) => filter.service === undefined || labels.service === filter.service)
+        .filter(({ labels }) => filter.environment === undefined || labels.environment === filter.environment)
+        .map(({ labels, state }) => groupStatus(labels, state));
+      return { groups, shownUrl };
+    },
+    async dora(filter, window) {
+      const prometheus = scrapingPrometheus(destination);
+      const { filters, sel } = groupSelector(filter);
+      const q = doraQueries(sel, window, String(parseWindow(window) / DAY));
+      const names = [
+        'deploymentsByStatus',
+        'rollbacks',
+        'deploymentFrequencyPerDay',
+        'changeFailureRate',
+        'deploymentFailureRate',
+        'leadTimeMean',
+        'timeToRestoreMean',
+      ] as const;
+      const answered = await Promise.all(names.map((name) => prometheus.query(q[name])));
+      const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
+      if (answers.deploymentsByStatus.length === 0) await explainNoData(prometheus, filters);
+      return { answers, shownUrl: prometheus.base.origin };
+    },
+    deletePlan: (grouping) => `DELETE ${gateway.displayUrl(groupPath(grouping))}`,
+    async findForDelete(grouping: Grouping) {
+      const groups = await gateway.readAllGroups();
+      const exists = groups.some(
+        ({ labels }) =>
+          labels.job === grouping.job &&
+          labels.service === grouping.service &&
+          labels.environment === grouping.environment,
+      );
+      if (!exists) {
+        const sameService = groups
+          .filter(({ labels }) => labels.job === grouping.job && labels.service === grouping.service)
+          .map(({ labels }) => labels.environment);
+        throw new DeployctlError(
+          `there is no group of ${grouping.service} in ${grouping.environment} (job ${grouping.job}) on ${shownUrl}: nothing deleted`,
+          1,
+          sameService.length
+            ? `${grouping.service} has groups in: ${sameService.map((e) => JSON.stringify(e)).join(', ')}`
+            : 'deployctl status lists the groups the gateway holds',
+        );
+      }
+      return {
+        what: `the group of ${grouping.service} in ${grouping.environment} (job ${grouping.job}) on ${shownUrl}`,
+        remove: () => gateway.deleteGroup(grouping),
+      };
+    },
+    doctor: async (job) => ({
+      checks: await gatewayChecks(gateway, destination, job),
+      shownUrl: redactUrl(destination.url),
+    }),
+    async wouldRecord(_grouping, labels, now) {
+      const applied = applyRecord(
+        new Map(),
+        { kind: 'deployment', id: 'doctor', status: 'success', finishedAt: now, version: '', commit: '', labels },
+        now,
+      );
+      return renderExposition(applied.families.filter((f) => f.name !== FAMILIES.appliedRecords.name));
+    },
+    close: () => gateway.close(),
+  };
+}

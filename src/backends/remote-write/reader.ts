@@ -1,0 +1,134 @@
+import { parseWindow } from '../../adapters/prometheus.js';
+import { GROUP, groupSelector, selector } from '../../core/dora/promql.js';
+import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
+import type { Log } from '../../core/log.js';
+import type { BackendReader, Destination, DoraAnswers, GroupStatus, LabeledValue } from '../backend.js';
+import type { RemoteWriteClient } from './client.js';
+import { remoteWriteChecks } from './doctor.js';
+import { describeSamples, openRemoteWrite } from './index.js';
+import { HISTORY_LOOKBACK, LEDGER, ledgerFor } from './ledger.js';
+import { inProgressQuery, ledgerDoraQueries } from './promql.js';
+
+const DAY = 86_400;
+
+const keyOf = (labels: Record<string, string>) => JSON.stringify([labels.job, labels.service, labels.environment]);
+
+/** The store's query API, or a usage error that says how to give it. */
+function queryApi(client: RemoteWriteClient): URL {
+  if (!client.queryBase)
+    throw new UsageError(
+      `no query API is known for --remote-write ${client.displayUrl}`,
+      "give the store's Prometheus query API with --prometheus or DEPLOYCTL_PROMETHEUS_URL",
+    );
+  return client.queryBase;
+}
+
+async function query(client: RemoteWriteClient, expr: string): Promise<LabeledValue[]> {
+  return (await client.vector(expr)).map((s) => ({ labels: s.metric, value: Number(s.value[1]) }));
+}
+
+/**
+ * The ledger of a remote-write store, read through its query API with the same credentials,
+ * tenant headers and TLS options as the writes.
+ */
+export function openReader(destination: Destination, log: Log): BackendReader {
+  const client = openRemoteWrite(destination, log);
+  const refusal = () =>
+    new DeployctlError(
+      'delete is not available with --remote-write: a remote-write store keeps samples until its retention ends, and deployctl never deletes them',
+      ExitCode.failure,
+      "a retired group drops out of every window once its last deployment is older than the window. To remove it now, use the store's own API: " +
+        'Prometheus POST /api/v1/admin/tsdb/delete_series (needs --web.enable-admin-api), VictoriaMetrics /api/v1/admin/tsdb/delete_series, Mimir and Cortex their tenant deletion API',
+    );
+  return {
+    shownUrl: client.displayUrl,
+    /**
+     * The latest deployment of each group: the version series with the latest finish time,
+     * deployments by status over HISTORY_LOOKBACK, and any start not finished. The duration of
+     * the last deployment is not read (null).
+     */
+    async status(filter) {
+      const base = queryApi(client);
+      const filters: Record<string, string> = { job: filter.job };
+      if (filter.service !== undefined) filters.service = filter.service;
+      if (filter.environment !== undefined) filters.environment = filter.environment;
+      const sel = selector(filters, '=');
+      const [versions, counts, inProgress] = await Promise.all([
+        query(client, `max_over_time(${LEDGER.version}${sel}[${HISTORY_LOOKBACK}])`),
+        query(client, `sum by (${GROUP}, status) (count_over_time(${LEDGER.finished}${sel}[${HISTORY_LOOKBACK}]))`),
+        query(client, inProgressQuery(sel)),
+      ]);
+      const groups = new Map<string, GroupStatus>();
+      const groupOf = (labels: Record<string, string>) => {
+        let group = groups.get(keyOf(labels));
+        if (!group) {
+          group = {
+            job: labels.job ?? '',
+            service: labels.service ?? '',
+            environment: labels.environment ?? '',
+            version: '',
+            commit: '',
+            status: '',
+            finishedAt: null,
+            durationSeconds: null,
+            inProgress: false,
+            startedAt: null,
+            deployments: {},
+            rollbacks: 0,
+          };
+          groups.set(keyOf(labels), group);
+        }
+        return group;
+      };
+      for (const { labels, value } of versions) {
+        const group = groupOf(labels);
+        if (group.finishedAt !== null && group.finishedAt >= value) continue;
+        Object.assign(group, {
+          version: labels.version ?? '',
+          commit: labels.commit ?? '',
+          status: labels.status ?? '',
+          finishedAt: value,
+        });
+      }
+      for (const { labels, value } of counts) groupOf(labels).deployments[labels.status ?? ''] = value;
+      for (const { labels } of inProgress) groupOf(labels).inProgress = true;
+      return { groups: [...groups.values()], shownUrl: base.toString() };
+    },
+    async dora(filter, window) {
+      const base = queryApi(client);
+      const q = ledgerDoraQueries(groupSelector(filter).sel, window, String(parseWindow(window) / DAY));
+      const names = [
+        'deploymentsByStatus',
+        'rollbacks',
+        'deploymentFrequencyPerDay',
+        'changeFailureRate',
+        'deploymentFailureRate',
+        'leadTimeMean',
+        'timeToRestoreMean',
+      ] as const;
+      const answered = await Promise.all(names.map((name) => (q[name] ? query(client, q[name]) : [])));
+      const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
+      return { answers, shownUrl: base.origin };
+    },
+    deletePlan() {
+      throw refusal();
+    },
+    async findForDelete() {
+      throw refusal();
+    },
+    doctor: async () => ({ checks: await remoteWriteChecks(client), shownUrl: client.displayUrl }),
+    async wouldRecord(grouping, labels, now) {
+      const record = {
+        kind: 'deployment',
+        id: 'doctor',
+        status: 'success',
+        finishedAt: now,
+        version: '',
+        commit: '',
+        labels,
+      } as const;
+      return `${describeSamples(ledgerFor(grouping, record, []).series)}\n`;
+    },
+    close: () => client.close(),
+  };
+}
