@@ -4,7 +4,7 @@
 // median B. Prints the table, writes it as JSON (bench/results.json or --json PATH).
 //
 //   node bench/run.mjs [--json PATH]      measure (BENCH_RUNS=N runs per side, BENCH_ROWS=1,2,4 to pick rows)
-//   node bench/run.mjs --readme [PATH]    rewrite the README's performance table from the JSON, measure nothing
+//   node bench/run.mjs --readme [PATH]    rewrite the performance table in docs/performance.md from the JSON, measure nothing
 import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -27,7 +27,7 @@ import { side, summaryLine, tableLines, withTable } from './report.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin/deployctl');
 const cache = join(root, 'bench/.cache');
-const readmeFile = join(root, 'README.md');
+const tableFile = join(root, 'docs/performance.md');
 
 const argv = process.argv.slice(2);
 const option = (name) => {
@@ -726,7 +726,7 @@ async function measure() {
   mkdirSync(join(jsonFile, '..'), { recursive: true });
   writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log(
-    `\nwritten to ${jsonFile} in ${report.seconds} s; \`npm run bench -- --readme\` puts the table into README.md`,
+    `\nwritten to ${jsonFile} in ${report.seconds} s; \`npm run bench -- --readme\` puts the table into docs/performance.md`,
   );
 }
 
@@ -817,13 +817,13 @@ async function remoteWriteRow(id, name, target, { add, skip, fail, deployctl, sl
 
 if (option('--help')) {
   console.log(`usage: node bench/run.mjs [--json PATH]    measure every row, write PATH (default bench/results.json)
-       node bench/run.mjs --readme [PATH]  rewrite the README's performance table from PATH
+       node bench/run.mjs --readme [PATH]  rewrite the performance table in docs/performance.md from PATH
 env: BENCH_RUNS (runs per side, default 21; the 10,000-group rows make half as many, at least 3),
      BENCH_ROWS (rows to measure, e.g. 1,2,3; default all: 1-6)`);
 } else if (option('--readme')) {
   const from = typeof option('--readme') === 'string' ? resolve(option('--readme')) : jsonFile;
-  writeFileSync(readmeFile, withTable(readFileSync(readmeFile, 'utf8'), JSON.parse(readFileSync(from, 'utf8'))));
-  console.log(`README.md performance table rewritten from ${from}`);
+  writeFileSync(tableFile, withTable(readFileSync(tableFile, 'utf8'), JSON.parse(readFileSync(from, 'utf8'))));
+  console.log(`docs/performance.md: performance table rewritten from ${from}`);
 } else {
   await measure();
 }

@@ -62,9 +62,12 @@ describe('the packed package', () => {
     );
     const installed = join(prefix, 'lib/node_modules/deployctl');
     expect(readdirSync(installed).sort()).toEqual([
+      'CHANGELOG.md',
+      'LICENSE',
       'README.md',
       'bin',
       'dist',
+      'docs',
       'examples',
       'grafana-dashboards',
       'package.json',

@@ -45,11 +45,11 @@ const report: Report = {
   ],
 };
 
-const readme = `# title\n\nbefore\n\n${BEGIN}\nold table\n${END}\n\nafter\n`;
+const page = `# title\n\nbefore\n\n${BEGIN}\nold table\n${END}\n\nafter\n`;
 
-describe('the README performance table', () => {
+describe('the performance table in docs/performance.md', () => {
   it('replaces only what lies between the markers', () => {
-    const text = withTable(readme, report);
+    const text = withTable(page, report);
     expect(text.startsWith(`# title\n\nbefore\n\n${BEGIN}\n`)).toBe(true);
     expect(text.endsWith(`${END}\n\nafter\n`)).toBe(true);
     expect(text).not.toContain('old table');
@@ -70,18 +70,18 @@ describe('the README performance table', () => {
   });
 
   it('gives the same text when run again', () => {
-    const once = withTable(readme, report);
+    const once = withTable(page, report);
     expect(withTable(once, report)).toBe(once);
   });
 
-  it('refuses a README without both markers, or with one twice', () => {
-    expect(() => withTable(readme.replace(END, ''), report)).toThrow(/once each/);
-    expect(() => withTable(readme.replace(BEGIN, ''), report)).toThrow(/once each/);
-    expect(() => withTable(`${readme}${BEGIN}\n`, report)).toThrow(/once each/);
+  it('refuses a page without both markers, or with one twice', () => {
+    expect(() => withTable(page.replace(END, ''), report)).toThrow(/once each/);
+    expect(() => withTable(page.replace(BEGIN, ''), report)).toThrow(/once each/);
+    expect(() => withTable(`${page}${BEGIN}\n`, report)).toThrow(/once each/);
   });
 
-  it('is in the README as bench/results.json gives it', () => {
-    const text = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it('is in docs/performance.md as bench/results.json gives it', () => {
+    const text = readFileSync(new URL('../../docs/performance.md', import.meta.url), 'utf8');
     const results = JSON.parse(readFileSync(new URL('../../bench/results.json', import.meta.url), 'utf8')) as Report;
     expect(withTable(text, results)).toBe(text);
   });
