@@ -1,4 +1,4 @@
-import { ExitCode } from '../core/errors.js';
+import { recordExitCode } from '../core/exit-codes.js';
 import type { Grouping, GroupRecord } from '../core/record.js';
 import { recordOne } from '../recorder/recorder.js';
 import { type CommandContext, recorderContext } from './context.js';
@@ -23,5 +23,5 @@ export async function sendRecord(
     doneWaiting: notice.done,
   });
   renderRecordOutcome(outcome, context.settings, context.reporter, { toStderr });
-  return outcome.delivered || outcome.dryRun ? ExitCode.ok : context.settings.strict ? ExitCode.failure : ExitCode.ok;
+  return recordExitCode(outcome, context.settings.strict);
 }

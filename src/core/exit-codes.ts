@@ -8,23 +8,37 @@ export const EXIT_CODES = [
     code: 0,
     name: 'ok',
     meaning:
-      'done: recorded, or kept for later, or not recorded because of the config or environment (recording commands without --strict)',
+      'recorded, or kept for later, or not recorded because of the config or the environment (a warning says which); also `--dry-run`, `--help` and `--version`',
   },
   {
     code: 1,
     name: 'failure',
     meaning:
-      'the backend failed or refused (reading commands, doctor with a problem, flush with records still kept, delete declined); a record not delivered under --strict',
+      'under `--strict`, `record`, `start` or `finish` could not deliver the record (it is kept) or could not make it; `flush` left records kept or quarantined; `doctor` found a problem; `status`, `delete` or `dora` could not reach the gateway or Prometheus; `delete` found no such group, was refused on remote-write or was answered no; an unexpected error outside recording',
   },
   {
     code: 2,
     name: 'usage',
     meaning:
-      'bad command line: nothing is pushed and no command runs; a bad config or environment for reading commands, and for recording commands under --strict',
+      'bad flags or values on the command line: nothing is pushed and no command is started; `delete` without `--yes` and no terminal to ask on; for `status`, `delete`, `doctor`, `dora` and `flush` also a bad config file or missing settings, and for `record`, `start`, `finish`, `run` and `step` the same under `--strict` (before `run` or `step` starts the command)',
   },
-  { code: 126, name: 'cannotExecute', meaning: 'run or step: the command was found but could not be started' },
-  { code: 127, name: 'notFound', meaning: 'run or step: the command was not found' },
-  { code: 130, name: 'interrupted', meaning: 'delete: the question was interrupted (Ctrl-C or the end of input)' },
+  {
+    code: 126,
+    name: 'cannotExecute',
+    meaning:
+      '`run` or `step`: the command could not be started (not executable, or another start error); nothing is recorded',
+  },
+  {
+    code: 127,
+    name: 'notFound',
+    meaning: '`run` or `step`: the command was not found; nothing is recorded',
+  },
+  {
+    code: 130,
+    name: 'interrupted',
+    meaning:
+      '`delete`: the question on the terminal was answered with Ctrl-C or the end of input (128 + SIGINT); nothing is deleted',
+  },
 ] as const;
 
 type Entry = (typeof EXIT_CODES)[number];

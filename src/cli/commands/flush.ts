@@ -1,4 +1,4 @@
-import { ExitCode } from '../../core/errors.js';
+import { flushExitCode } from '../../core/exit-codes.js';
 import { flushAll } from '../../recorder/recorder.js';
 import { type CommandContext, recorderContext } from '../context.js';
 import { renderFlushOutcome } from '../render/output.js';
@@ -7,8 +7,9 @@ import { renderFlushOutcome } from '../render/output.js';
 export async function flushCommand(context: CommandContext): Promise<number> {
   const outcome = await flushAll(recorderContext(context));
   renderFlushOutcome(outcome, context.settings, context.reporter);
-  if (outcome.dryRun) return ExitCode.ok;
-  return outcome.targets.some((t) => t.remaining > 0) || outcome.quarantined.length > 0
-    ? ExitCode.failure
-    : ExitCode.ok;
+  return flushExitCode({
+    dryRun: outcome.dryRun,
+    stillKept: outcome.targets.reduce((n, t) => n + t.remaining, 0),
+    quarantined: outcome.quarantined.length,
+  });
 }
