@@ -6,7 +6,7 @@ import { FAMILIES } from '../../src/core/families.js';
 const datasource = { type: 'prometheus', uid: '${datasource}' };
 const sel = '{service=~"$service", environment=~"$environment"}';
 const withStatus = (status: string) => `{service=~"$service", environment=~"$environment", status=~"${status}"}`;
-/** The change during the dashboard's time range, exactly (see src/dora/promql.ts). */
+/** The change during the dashboard's time range, exactly (see src/core/dora/promql.ts). */
 const inRange = (series: string) => windowIncrease(series, '$__range');
 const ROLLING = '7d';
 

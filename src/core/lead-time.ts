@@ -92,3 +92,43 @@ export function newlyDeployedCommits(
   }
   return { commits, alreadyDeployed };
 }
+
+/** What lead time needs of a successful deployment. */
+export interface DeployedChange {
+  commit: string;
+  /** --commit-time: the deployed commit's time, overriding git (Unix seconds). */
+  commitTime?: number;
+  /** The deployed commit and its ancestors, newest first, bounded. */
+  history?: readonly CommitNode[];
+  /** Unix seconds. */
+  finishedAt: number;
+}
+
+/**
+ * The lead time, in seconds, of each commit a successful deployment brings for the first time,
+ * for both backends: the same commits counted once, the same notices. `deployedBefore` holds the
+ * commits the group deployed before (and what those deployments brought).
+ */
+export function leadTimes(
+  change: DeployedChange,
+  deployedBefore: ReadonlySet<string>,
+): { commits: CommitNode[]; seconds: number[]; notice?: string } {
+  const { commit, finishedAt } = change;
+  const of = (commits: CommitNode[], notice?: string) => ({
+    commits,
+    seconds: commits.map((c) => Math.max(0, finishedAt - c.time)),
+    ...(notice && { notice }),
+  });
+  if (!commit) return of([]);
+  if (change.commitTime !== undefined)
+    return of(deployedBefore.has(commit) ? [] : [{ sha: commit, parents: [], time: change.commitTime }]);
+  if (!change.history) {
+    if (deployedBefore.has(commit)) return of([]);
+    return of(
+      [],
+      `commit ${short(commit)} is not in a local git history and no --commit-time was given: no lead time observed`,
+    );
+  }
+  const { commits, notice } = newlyDeployedCommits(change.history, commit, deployedBefore);
+  return of(commits, notice);
+}

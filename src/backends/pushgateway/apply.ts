@@ -1,6 +1,6 @@
 import { DeployctlError } from '../../core/errors.js';
 import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
-import { type CommitNode, newlyDeployedCommits } from '../../core/lead-time.js';
+import { leadTimes } from '../../core/lead-time.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 import { STATUSES } from '../../core/record.js';
 import {
@@ -430,26 +430,12 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
     );
   }
 
-  let brought: CommitNode[] = [];
-  if (!deployed || rollback) {
-    // nothing new
-  } else if (record.commitTime !== undefined) {
-    if (!known.has(deployed)) brought = [{ sha: deployed, parents: [], time: record.commitTime }];
-  } else if (!record.history) {
-    if (!known.has(deployed))
-      notices.push(
-        `commit ${deployed.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`,
-      );
-  } else {
-    // A group written before deployctl remembered deployed commits knows only the running one.
-    const result = newlyDeployedCommits(
-      record.history,
-      deployed,
-      new Set([...known.keys(), ...(running ? [running] : [])]),
-    );
-    brought = result.commits;
-    if (result.notice) notices.push(result.notice);
-  }
+  // A group written before deployctl remembered deployed commits knows only the running one.
+  const lead = rollback
+    ? { commits: [], seconds: [] }
+    : leadTimes(record, new Set([...known.keys(), ...(running ? [running] : [])]));
+  const brought = lead.commits;
+  if (lead.notice) notices.push(lead.notice);
 
   // Most recent first; within one sequence the deployed commit, then what it brought, newest first.
   // A success that arrives late (an older finish, from the outbox) adds what it brought but does
@@ -469,7 +455,7 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
 
   return {
     rollback,
-    leadTimes: brought.map((c) => Math.max(0, record.finishedAt - c.time)),
+    leadTimes: lead.seconds,
     deployedCommits: {
       name: FAMILIES.deployedCommits.name,
       help: FAMILIES.deployedCommits.help,

@@ -4,10 +4,10 @@ import { FAMILIES } from '../../core/families.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import { type Applied, alreadyApplied, applyRecord, confirmation, type StoredRecord } from './apply.js';
 import { type Gateway, groupPath } from './client.js';
-import type { Continuation } from './continuation.js';
-import type { Continued } from './continue.js';
 import { renderExposition } from './exposition.js';
+import type { Continued } from './lost-totals.js';
 import { type Family, type GroupState, totalsByStatus } from './model.js';
+import type { Continuation } from './scraped-totals.js';
 
 export interface Delivery extends Applied {
   url: string;

@@ -3,9 +3,9 @@ import { Prometheus } from '../../adapters/prometheus.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Check, Destination } from '../backend.js';
 import type { Gateway } from './client.js';
-import { CONTINUE_WINDOW } from './continuation.js';
-import { loweredTotals } from './continue.js';
+import { loweredTotals } from './lost-totals.js';
 import type { GroupState, ScalarFamily } from './model.js';
+import { CONTINUE_WINDOW } from './scraped-totals.js';
 
 /** What the gateway's own flags (its /api/v1/status) say about keeping the metrics across restarts. */
 export function persistenceCheck(flags: Record<string, string> | undefined): Check | undefined {

@@ -21,7 +21,7 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
   const delivery = async (dryRun: boolean) => {
     const [{ deliver }, { prometheusContinuation }] = await Promise.all([
       import('./deliver.js'),
-      import('./continuation.js'),
+      import('./scraped-totals.js'),
     ]);
     const options = {
       dryRun,

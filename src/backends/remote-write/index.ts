@@ -6,9 +6,9 @@ import type { Log } from '../../core/log.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, BackendModule, Destination } from '../backend.js';
 import { REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
-import { Journal, mergeEvents } from './journal.js';
 import { historyQuery, historyTimeMs, type Ledger, ledgerFor, pastEvents } from './ledger.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
+import { mergeEvents, RecentRecords } from './recent-records.js';
 
 /** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
@@ -38,14 +38,14 @@ export function openRemoteWrite(
  */
 async function computeLedger(
   client: RemoteWriteClient,
-  journal: Journal,
+  recentRecords: RecentRecords,
   grouping: Grouping,
   record: GroupRecord,
   debug: (m: string) => void,
 ): Promise<Ledger> {
   if (record.kind !== 'deployment') return ledgerFor(grouping, record, []);
   const before = historyTimeMs(record);
-  const recent = (await journal.events()).filter((e) => e.timestampMs <= before);
+  const recent = (await recentRecords.events()).filter((e) => e.timestampMs <= before);
   if (!client.queryBase) {
     const ledger = ledgerFor(grouping, record, recent);
     ledger.notices.push(
@@ -92,7 +92,7 @@ export function describeSamples(samples: readonly TimeSeries[]): string {
 /**
  * Prometheus remote-write: each record is written as samples stamped at its own time (the
  * ledger, ledger.ts), so counts are exact under any concurrency, retries and backfill. The
- * group's history is read through the store's query API; this machine's journal bridges the
+ * group's history is read through the store's query API; this machine's recent records bridge the
  * store's read lag. Once computed, a record's samples are kept with it, so a resend is identical.
  */
 const openBackend: BackendModule['openBackend'] = (destination, log, { target, configured, timeoutSeconds }) => {
@@ -105,18 +105,18 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     target,
     remainingMs: () => client.remainingMs(),
     async deliver(grouping, record, fix) {
-      const journal = new Journal(destination.stateDir, grouping);
+      const recentRecords = new RecentRecords(destination.stateDir, grouping);
       const kept = record as KeptRemoteRecord;
       let samples = kept.samples;
       let ledger: Ledger | undefined;
       if (!samples) {
-        ledger = await computeLedger(client, journal, grouping, record, log.debug);
+        ledger = await computeLedger(client, recentRecords, grouping, record, log.debug);
         samples = ledger.series;
         await fix?.({ ...record, samples } as unknown as GroupRecord);
       }
       log.debug(`samples:\n${describeSamples(samples)}`);
       const attempts = await writeSamples(client, samples, log.debug);
-      await journal.remember(record, samples).catch(() => undefined);
+      await recentRecords.remember(record, samples).catch(() => undefined);
       return {
         duplicate: false,
         notices: ledger?.notices ?? [],
@@ -129,7 +129,13 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     async plan(grouping, record) {
       let ledger: Ledger;
       try {
-        ledger = await computeLedger(client, new Journal(destination.stateDir, grouping), grouping, record, log.debug);
+        ledger = await computeLedger(
+          client,
+          new RecentRecords(destination.stateDir, grouping),
+          grouping,
+          record,
+          log.debug,
+        );
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
         log.warn(`${error.message}; showing the samples of a group with no earlier deployments`);

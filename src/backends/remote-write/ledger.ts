@@ -7,7 +7,7 @@
  * A retried write carries identical samples, which the store keeps once.
  */
 import { LONG_BUCKETS } from '../../core/families.js';
-import { newlyDeployedCommits } from '../../core/lead-time.js';
+import { leadTimes as leadTimesOf } from '../../core/lead-time.js';
 import type { DeploymentRecord, Grouping, GroupRecord } from '../../core/record.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
 
@@ -208,22 +208,6 @@ function deploymentLedger(
     ...(leadTimes && { leadTimes }),
     ...(timeToRestore !== undefined && { timeToRestore }),
   };
-}
-
-function leadTimesOf(
-  record: DeploymentRecord,
-  deployedBefore: ReadonlySet<string>,
-): { seconds: number[]; notice?: string } {
-  if (!record.commit) return { seconds: [] };
-  if (record.commitTime !== undefined) return { seconds: [Math.max(0, record.finishedAt - record.commitTime)] };
-  if (!record.history) {
-    return {
-      seconds: [],
-      notice: `commit ${record.commit.slice(0, 12)} is not in a local git history and no --commit-time was given: no lead time observed`,
-    };
-  }
-  const { commits, notice } = newlyDeployedCommits(record.history, record.commit, deployedBefore);
-  return { seconds: commits.map((c) => Math.max(0, record.finishedAt - c.time)), ...(notice && { notice }) };
 }
 
 function leadTimeHistogram(group: Record<string, string>, seconds: number[], t: number): TimeSeries[] {

@@ -4,7 +4,7 @@ import { UsageError } from '../../core/errors.js';
 import type { DeploymentRecord } from '../../core/record.js';
 import { checkDuration, parseDuration, parseStatus, parseTimestamp } from '../../core/validate.js';
 import type { CommandContext } from '../context.js';
-import { sendRecord } from '../record.js';
+import { sendRecord } from '../send-record.js';
 import { requireTarget } from '../settings.js';
 
 export interface RecordFlags extends MetadataFlags {

@@ -84,7 +84,7 @@ async function runWrapped(
     onSpawn: () => {
       onSpawn?.();
       // What records the command is loaded while it runs (on another core), not after it ends.
-      if (context) void import('../record.js');
+      if (context) void import('../send-record.js');
     },
   });
   if (outcome.startError) process.stderr.write(`deployctl: ${outcome.startError}; nothing recorded\n`);
@@ -119,7 +119,7 @@ async function recordAfterCommand(
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
   try {
-    const [record, { sendRecord }] = await Promise.all([make(anySignal), import('../record.js')]);
+    const [record, { sendRecord }] = await Promise.all([make(anySignal), import('../send-record.js')]);
     await Promise.race([
       sendRecord(context, grouping, record, {
         toStderr: true,
@@ -171,7 +171,7 @@ export async function runCommand(
       ...metadata,
     };
     context.reporter.aside('and, if it succeeds:');
-    const { sendRecord } = await import('../record.js');
+    const { sendRecord } = await import('../send-record.js');
     await sendRecord(context, grouping, record, { toStderr: true });
     return 0;
   }
@@ -278,7 +278,7 @@ export async function stepCommand(
   if (settings.dryRun) {
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
     context.reporter.aside('and, if it succeeds:');
-    const { sendRecord } = await import('../record.js');
+    const { sendRecord } = await import('../send-record.js');
     await sendRecord(context, grouping, record('success', 0), { toStderr: true });
     return 0;
   }

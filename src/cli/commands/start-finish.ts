@@ -11,7 +11,7 @@ import {
   saveStarted,
 } from '../../recorder/state-dir.js';
 import type { CommandContext } from '../context.js';
-import { sendRecord } from '../record.js';
+import { sendRecord } from '../send-record.js';
 import { requireTarget } from '../settings.js';
 
 export interface StartFlags extends MetadataFlags {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { classifyAnswer, queryBaseFor } from '../../../src/backends/remote-write/client.js';
-import { mergeEvents } from '../../../src/backends/remote-write/journal.js';
 import {
   historyQuery,
   LEDGER,
@@ -10,6 +9,7 @@ import {
   sampleTimeMs,
 } from '../../../src/backends/remote-write/ledger.js';
 import type { TimeSeries } from '../../../src/backends/remote-write/protobuf.js';
+import { mergeEvents } from '../../../src/backends/remote-write/recent-records.js';
 import type { DeploymentRecord } from '../../../src/core/record.js';
 
 const grouping = { job: 'deployctl', service: 'shop/api', environment: 'prod' };

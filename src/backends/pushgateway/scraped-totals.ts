@@ -1,7 +1,7 @@
 import type { Prometheus, Sample } from '../../adapters/prometheus.js';
 import { FAMILIES, type FamilyDefinition } from '../../core/families.js';
 import type { Grouping } from '../../core/record.js';
-import { type Continued, continueTotals, loweredTotals } from './continue.js';
+import { type Continued, continueTotals, loweredTotals } from './lost-totals.js';
 import type { GroupState, HistogramSeries, Labels, ScalarSeries } from './model.js';
 
 /** How far back Prometheus is asked for a group's last totals. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { continueTotals, loweredTotals } from '../../src/backends/pushgateway/continue.js';
+import { continueTotals, loweredTotals } from '../../src/backends/pushgateway/lost-totals.js';
 import type { Family, GroupState, HistogramFamily, ScalarFamily } from '../../src/backends/pushgateway/model.js';
 import { FAMILIES } from '../../src/core/families.js';
 

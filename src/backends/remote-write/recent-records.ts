@@ -11,9 +11,9 @@ const REMEMBERED = 50;
 /**
  * The records this machine wrote to a group lately. A store shows a new sample to queries only
  * after a while (VictoriaMetrics: seconds for a new series), so the next record of the same
- * group on this machine would not see the one before it; the journal fills that gap.
+ * group on this machine would not see the one before it; these records fill that gap.
  */
-export class Journal {
+export class RecentRecords {
   private readonly file: string;
 
   constructor(stateDir: string, grouping: Grouping) {
@@ -54,7 +54,7 @@ export class Journal {
       const events = mergeEvents(await this.events(), [event]).slice(-REMEMBERED);
       writeFileDurably(this.file, JSON.stringify(events), { makeDir: true });
     } catch {
-      // The journal only bridges the store's lag.
+      // These records only bridge the store's lag.
     }
   }
 }
