@@ -11,7 +11,9 @@ import {
   urlBelow,
 } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError, UsageError } from '../../core/errors.js';
+import type { Log } from '../../core/log.js';
+import type { Destination } from '../backend.js';
 import type { RawSeries } from './ledger.js';
 
 export interface RemoteWriteOptions {
@@ -239,4 +241,22 @@ function networkError(shown: string, error: Error & { code?: string }): GatewayE
     ? "a TLS problem: trust the store's CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure"
     : 'is the store running, and is --remote-write right?';
   return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
+}
+
+/** The remote-write client of a destination; `seconds` narrows the budget. */
+export function openRemoteWrite(
+  destination: Pick<Destination, 'url' | 'prometheus' | 'auth' | 'tls' | 'timeoutSeconds'>,
+  log: Log,
+  seconds = destination.timeoutSeconds,
+): RemoteWriteClient {
+  if (!destination.url) throw new UsageError('no --remote-write URL given');
+  return new RemoteWriteClient({
+    url: destination.url,
+    ...(destination.prometheus && { queryUrl: destination.prometheus }),
+    timeoutMs: seconds * 1000,
+    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
+    auth: destination.auth,
+    tls: destination.tls,
+    log: log.debug,
+  });
 }

@@ -1,35 +1,16 @@
 import snappy from 'snappyjs';
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
-import { GatewayError, UsageError } from '../../core/errors.js';
-import type { Log } from '../../core/log.js';
+import { GatewayError } from '../../core/errors.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import type { Backend, BackendModule, Destination } from '../backend.js';
-import { REMOTE_WRITE_HEADERS, RemoteWriteClient } from './client.js';
+import type { Backend, BackendModule } from '../backend.js';
+import { openRemoteWrite, REMOTE_WRITE_HEADERS, type RemoteWriteClient } from './client.js';
 import { historyQuery, historyTimeMs, type Ledger, ledgerFor, pastEvents } from './ledger.js';
-import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
+import { describeSamples, encodeWriteRequest, type TimeSeries } from './protobuf.js';
 import { mergeEvents, RecentRecords } from './recent-records.js';
 
 /** A record as the outbox keeps it for remote-write: with its samples once they are computed, so a resend is identical. */
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
-
-/** The remote-write client of a destination; `seconds` narrows the budget. */
-export function openRemoteWrite(
-  destination: Pick<Destination, 'url' | 'prometheus' | 'auth' | 'tls' | 'timeoutSeconds'>,
-  log: Log,
-  seconds = destination.timeoutSeconds,
-): RemoteWriteClient {
-  if (!destination.url) throw new UsageError('no --remote-write URL given');
-  return new RemoteWriteClient({
-    url: destination.url,
-    ...(destination.prometheus && { queryUrl: destination.prometheus }),
-    timeoutMs: seconds * 1000,
-    attemptTimeoutMs: Math.max(1000, (seconds * 1000) / 3),
-    auth: destination.auth,
-    tls: destination.tls,
-    log: log.debug,
-  });
-}
 
 /**
  * The samples of a record: the group's history is read at the record's own time through the
@@ -73,20 +54,6 @@ async function writeSamples(
     () => client.write(body),
   );
   return attempts;
-}
-
-/** Samples as text, one per line, for --dry-run and --verbose. */
-export function describeSamples(samples: readonly TimeSeries[]): string {
-  return samples
-    .flatMap((s) => {
-      const name = s.labels.find((l) => l.name === '__name__')?.value ?? '';
-      const labels = s.labels
-        .filter((l) => l.name !== '__name__')
-        .map((l) => `${l.name}=${JSON.stringify(l.value)}`)
-        .join(', ');
-      return s.samples.map((sample) => `${name}{${labels}} ${sample.value} ${sample.timestampMs}`);
-    })
-    .join('\n');
 }
 
 /**

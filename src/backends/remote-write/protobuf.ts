@@ -130,3 +130,17 @@ export function sortedLabels(labels: Record<string, string>): Label[] {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]) => ({ name, value }));
 }
+
+/** Samples as text, one per line, for --dry-run and --verbose. */
+export function describeSamples(samples: readonly TimeSeries[]): string {
+  return samples
+    .flatMap((s) => {
+      const name = s.labels.find((l) => l.name === '__name__')?.value ?? '';
+      const labels = s.labels
+        .filter((l) => l.name !== '__name__')
+        .map((l) => `${l.name}=${JSON.stringify(l.value)}`)
+        .join(', ');
+      return s.samples.map((sample) => `${name}{${labels}} ${sample.value} ${sample.timestampMs}`);
+    })
+    .join('\n');
+}

@@ -3,11 +3,11 @@ import { GROUP, groupSelector, selector } from '../../core/dora/promql.js';
 import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import type { BackendReader, Destination, DoraAnswers, GroupStatus, LabeledValue } from '../backend.js';
-import type { RemoteWriteClient } from './client.js';
+import { openRemoteWrite, type RemoteWriteClient } from './client.js';
 import { remoteWriteChecks } from './doctor.js';
-import { describeSamples, openRemoteWrite } from './index.js';
 import { HISTORY_LOOKBACK, LEDGER, ledgerFor } from './ledger.js';
 import { inProgressQuery, ledgerDoraQueries } from './promql.js';
+import { describeSamples } from './protobuf.js';
 
 const DAY = 86_400;
 
