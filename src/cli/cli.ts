@@ -106,18 +106,20 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
   const now = options.now ?? (() => Date.now() / 1000);
   let exitCode: number = ExitCode.ok;
   let verbose = argv.includes('--verbose') || argv.includes('-v');
-  const warn = (message: string) => process.stderr.write(`deployctl: warning: ${message}\n`);
+  const json = argv.includes('--json');
+  /** A reporter for what is said before (or without) the command's own: errors and records not made. */
+  const bareReporter = async (flags: { quiet?: boolean }, besideCommand: boolean) =>
+    (await import('./render/output.js')).consoleReporter({ json, quiet: flags.quiet ?? false, verbose }, env, {
+      besideCommand,
+    });
   /** Says a record was not made; under --json also as the one JSON document (stderr when a command owns stdout). */
-  const notRecorded = (error: unknown, flags: GlobalFlags, spec: CommandSpec) => {
-    const err = error as Error & { hint?: string };
-    const message = `${error instanceof DeployctlError ? '' : 'unexpected error: '}${err.message}`;
-    warn(`not recorded: ${message}`);
-    if (err.hint) warn(err.hint);
-    if (!(error instanceof DeployctlError) && (verbose || env.DEBUG)) process.stderr.write(`${err.stack}\n`);
-    if (flags.json)
-      (spec.kind === 'wrap' ? process.stderr : process.stdout).write(
-        `${JSON.stringify({ recorded: false, error: message })}\n`,
-      );
+  const notRecorded = async (error: unknown, flags: GlobalFlags, spec: CommandSpec) => {
+    const { renderNotRecorded } = await import('./render/output.js');
+    renderNotRecorded(
+      error,
+      { json: Boolean(flags.json), stack: verbose || Boolean(env.DEBUG) },
+      await bareReporter({}, spec.kind === 'wrap'),
+    );
   };
 
   const run = (async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
@@ -131,13 +133,13 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
         import('./render/output.js'),
       ]);
       const settings = await resolveSettings(flags, env, cwd);
-      const reporter = consoleReporter(settings, env);
+      const reporter = consoleReporter(settings, env, { besideCommand: spec.kind === 'wrap' });
       for (const warning of settings.warnings) reporter.warn(warning);
       if (spec.kind !== 'read') requireTarget(settings);
       context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;
-      notRecorded(error, flags, spec);
+      await notRecorded(error, flags, spec);
       exitCode = spec.kind === 'wrap' ? await action(undefined) : ExitCode.ok;
       return;
     }
@@ -151,7 +153,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       // Only the command line stops a record with exit 2; anything else is a warning.
       if (error instanceof UsageError && !(error instanceof SettingsError)) throw error;
       if (error instanceof SettingsError && context.settings.strict) throw error;
-      notRecorded(error, flags, spec);
+      await notRecorded(error, flags, spec);
       exitCode = context.settings.strict ? ExitCode.failure : ExitCode.ok;
     }
   }) as Runner;
@@ -174,21 +176,14 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     }
     // Under --json the answer is one JSON document, also when it is an error (stderr for run and step,
     // whose stdout is the command's).
-    const jsonError = (message: string, code: number) => {
-      if (!argv.includes('--json')) return;
-      const wraps = argv[0] === 'run' || argv[0] === 'step';
-      (wraps ? process.stderr : process.stdout).write(`${JSON.stringify({ error: message, exitCode: code })}\n`);
-    };
-    if (error instanceof DeployctlError) {
-      process.stderr.write(`deployctl: ${error.message}\n`);
-      if (error.hint) process.stderr.write(`  ${error.hint}\n`);
-      jsonError(error.message, error.exitCode);
-      return error.exitCode;
-    }
-    const err = error as Error;
-    process.stderr.write(`deployctl: unexpected error: ${err.message}\n`);
-    if (verbose || env.DEBUG) process.stderr.write(`${err.stack}\n`);
-    jsonError(`unexpected error: ${err.message}`, ExitCode.failure);
-    return ExitCode.failure;
+    const exit = error instanceof DeployctlError ? error.exitCode : ExitCode.failure;
+    const { renderError } = await import('./render/output.js');
+    renderError(
+      error,
+      exit,
+      { json, stack: verbose || Boolean(env.DEBUG) },
+      await bareReporter({}, argv[0] === 'run' || argv[0] === 'step'),
+    );
+    return exit;
   }
 }

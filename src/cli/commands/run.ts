@@ -87,7 +87,18 @@ async function runWrapped(
       if (context) void import('../send-record.js');
     },
   });
-  if (outcome.startError) process.stderr.write(`deployctl: ${outcome.startError}; nothing recorded\n`);
+  if (outcome.startError) {
+    const reporter =
+      context?.reporter ??
+      (await import('../render/output.js')).consoleReporter(
+        { json: false, quiet: false, verbose: false },
+        process.env,
+        {
+          besideCommand: true,
+        },
+      );
+    reporter.error(`${outcome.startError}; nothing recorded`);
+  }
   return outcome;
 }
 
@@ -122,7 +133,6 @@ async function recordAfterCommand(
     const [record, { sendRecord }] = await Promise.all([make(anySignal), import('../send-record.js')]);
     await Promise.race([
       sendRecord(context, grouping, record, {
-        toStderr: true,
         onDurable: (onDisk) => {
           durable = true;
           kept = onDisk;
@@ -172,7 +182,7 @@ export async function runCommand(
     };
     context.reporter.aside('and, if it succeeds:');
     const { sendRecord } = await import('../send-record.js');
-    await sendRecord(context, grouping, record, { toStderr: true });
+    await sendRecord(context, grouping, record);
     return 0;
   }
 
@@ -279,7 +289,7 @@ export async function stepCommand(
     context.reporter.aside(`would run: ${shownCommand(command, flags.shell ?? false)}`);
     context.reporter.aside('and, if it succeeds:');
     const { sendRecord } = await import('../send-record.js');
-    await sendRecord(context, grouping, record('success', 0), { toStderr: true });
+    await sendRecord(context, grouping, record('success', 0));
     return 0;
   }
   const outcome = await runWrapped(command, flags, context);

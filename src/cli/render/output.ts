@@ -1,23 +1,41 @@
 import chalk, { chalkStderr } from 'chalk';
+import { DeployctlError } from '../../core/errors.js';
+import type { Log } from '../../core/log.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { FlushOutcome, RecordOutcome } from '../../recorder/recorder.js';
 import type { Settings } from '../settings.js';
 
-/** Where commands send what they have to say; tests can collect it instead of printing. */
-export interface Reporter {
+/**
+ * Where commands send what they have to say; the one way anything of deployctl reaches stdout or
+ * stderr. Tests collect it as data instead of printing (consoleReporter with other streams).
+ */
+export interface Reporter extends Log {
   /** The command's result for a person (stdout); nothing under --quiet or --json. */
   info(message: string): void;
-  /** Something a person should know (stderr), even under --quiet. */
-  warn(message: string): void;
-  /** Detail under --verbose (stderr). */
-  debug(message: string): void;
   /** Machine-readable result under --json (stdout). */
   json(value: unknown): void;
   /** Raw text that is the command's output (stdout), e.g. --dry-run's exposition. */
   raw(text: string): void;
   /** A line for a person on stderr (a wrapped command owns stdout); nothing under --quiet. */
   aside(message: string): void;
+  /** A fact worth a line, not a problem (stderr); nothing under --quiet. */
+  note(message: string): void;
+  /** Why the command stopped, and how to fix it (stderr), whatever --quiet says. */
+  error(message: string, hint?: string): void;
+  /** A stack trace for an unexpected error (stderr), under --verbose or DEBUG. */
+  stack(text: string): void;
 }
+
+/** Where a reporter writes: the process's own streams, or a test's collector. */
+export interface Streams {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processStreams: Streams = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
 
 /**
  * NO_COLOR (any non-empty value) turns colors off, on a terminal too; FORCE_COLOR wins over it
@@ -27,29 +45,72 @@ export function colorsOff(env: Record<string, string | undefined>): boolean {
   return Boolean(env.NO_COLOR) && env.FORCE_COLOR === undefined;
 }
 
+/**
+ * The reporter of one command. `besideCommand`: a wrapped command owns stdout (run, step), so the
+ * result goes to stderr as a `deployctl:` line, or as one line of JSON.
+ */
 export function consoleReporter(
   settings: Pick<Settings, 'json' | 'quiet' | 'verbose'>,
   env: Record<string, string | undefined> = process.env,
+  { streams = processStreams, besideCommand = false }: { streams?: Streams; besideCommand?: boolean } = {},
 ): Reporter {
   if (colorsOff(env)) {
     chalk.level = 0;
     chalkStderr.level = 0;
   }
   const err = chalkStderr;
-  return {
-    info: (message) => {
-      if (!settings.quiet && !settings.json) process.stdout.write(`${message}\n`);
-    },
-    warn: (message) => process.stderr.write(`${err.yellow('deployctl: warning:')} ${message}\n`),
-    debug: (message) => {
-      if (settings.verbose) process.stderr.write(`${err.dim(`deployctl: ${message}`)}\n`);
-    },
-    json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
-    raw: (text) => process.stdout.write(text),
-    aside: (message) => {
-      if (!settings.quiet) process.stderr.write(`deployctl: ${message}\n`);
-    },
+  const aside = (message: string) => {
+    if (!settings.quiet) streams.stderr(`deployctl: ${message}\n`);
   };
+  return {
+    info: besideCommand
+      ? aside
+      : (message) => {
+          if (!settings.quiet && !settings.json) streams.stdout(`${message}\n`);
+        },
+    warn: (message) => streams.stderr(`${err.yellow('deployctl: warning:')} ${message}\n`),
+    debug: (message) => {
+      if (settings.verbose) streams.stderr(`${err.dim(`deployctl: ${message}`)}\n`);
+    },
+    json: besideCommand
+      ? (value) => streams.stderr(`${JSON.stringify(value)}\n`)
+      : (value) => streams.stdout(`${JSON.stringify(value, null, 2)}\n`),
+    raw: besideCommand ? streams.stderr : streams.stdout,
+    aside,
+    note: (message) => aside(`note: ${message}`),
+    error: (message, hint) => streams.stderr(`deployctl: ${message}\n${hint ? `  ${hint}\n` : ''}`),
+    stack: (text) => streams.stderr(`${text}\n`),
+  };
+}
+
+/**
+ * A record that was not made, and why (a warning: the deploy goes on); under --json also the one
+ * JSON document of the command.
+ */
+export function renderNotRecorded(
+  error: unknown,
+  { json, stack }: { json: boolean; stack: boolean },
+  reporter: Reporter,
+) {
+  const err = error as Error & { hint?: string };
+  const message = `${error instanceof DeployctlError ? '' : 'unexpected error: '}${err.message}`;
+  reporter.warn(`not recorded: ${message}`);
+  if (err.hint) reporter.warn(err.hint);
+  if (!(error instanceof DeployctlError) && stack) reporter.stack(err.stack ?? '');
+  if (json) reporter.raw(`${JSON.stringify({ recorded: false, error: message })}\n`);
+}
+
+/** The error a command ended with, and its exit code; under --json also as the one JSON document. */
+export function renderError(
+  error: unknown,
+  exitCode: number,
+  { json, stack }: { json: boolean; stack: boolean },
+  reporter: Reporter,
+): void {
+  const message = error instanceof DeployctlError ? error.message : `unexpected error: ${(error as Error).message}`;
+  reporter.error(message, error instanceof DeployctlError ? error.hint : undefined);
+  if (!(error instanceof DeployctlError) && stack) reporter.stack((error as Error).stack ?? '');
+  if (json) reporter.raw(`${JSON.stringify({ error: message, exitCode })}\n`);
 }
 
 export function formatDuration(seconds: number): string {
@@ -101,18 +162,16 @@ function summaryLine(outcome: RecordOutcome): string {
   return `recorded ${what}${details.length ? ` (${details.join(', ')})` : ''}${totals ? `; deployments now: ${totals}` : ''}`;
 }
 
-/** One record's outcome, as text or as one JSON document; `toStderr` when a wrapped command owns stdout. */
+/** One record's outcome, as text or as one JSON document. */
 export function renderRecordOutcome(
   outcome: RecordOutcome,
   settings: Pick<Settings, 'json' | 'quiet'>,
   reporter: Reporter,
-  { toStderr = false } = {},
 ): void {
   const { record, grouping, failure, backlog } = outcome;
   const what = describeRecord(record, grouping);
-  const say = toStderr ? reporter.aside : reporter.info;
-  const json = (value: unknown) =>
-    toStderr ? process.stderr.write(`${JSON.stringify(value)}\n`) : reporter.json(value);
+  const say = reporter.info;
+  const json = reporter.json;
 
   const seen = new Set<string>();
   for (const q of backlog.quarantined) {
@@ -125,7 +184,6 @@ export function renderRecordOutcome(
 
   if (outcome.dryRun) {
     if (settings.json) json({ dryRun: true, ...(failure && { error: failure.message }), ...outcome.dryRun.json });
-    else if (toStderr) process.stderr.write(outcome.dryRun.text);
     else reporter.raw(outcome.dryRun.text);
     return;
   }
@@ -134,8 +192,7 @@ export function renderRecordOutcome(
       `${what} could not be kept on disk before sending (${outcome.notKept}); ${outcome.delivered ? 'it was sent' : 'it is lost if it cannot be sent now'}`,
     );
   }
-  for (const notice of outcome.delivery?.notices ?? [])
-    if (!settings.quiet) process.stderr.write(`deployctl: note: ${notice}\n`);
+  for (const notice of outcome.delivery?.notices ?? []) reporter.note(notice);
 
   if (outcome.delivered) {
     if (settings.json) {
@@ -175,8 +232,7 @@ export function renderRecordOutcome(
       });
     }
   }
-  if (backlog.sent > 0 && !settings.quiet && !settings.json)
-    process.stderr.write(`deployctl: also sent ${backlog.sent} record(s) kept earlier\n`);
+  if (backlog.sent > 0 && !settings.json) reporter.aside(`also sent ${backlog.sent} record(s) kept earlier`);
   const others = backlog.remaining - (outcome.delivered ? 0 : 1);
   if (others > 0) reporter.warn(`${others} record(s) for this gateway are still kept; deployctl flush sends them`);
   if (backlog.otherTargets > 0)
