@@ -491,4 +491,4 @@ export function doraDashboard(): Dashboard {
   );
 }
 
-export { bandPanel, dashboard, datasource, panel, stat };
+export { bandPanel, dashboard, panel, stat };

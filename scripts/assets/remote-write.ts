@@ -62,9 +62,9 @@ const deployMarkers = (datasource: unknown): Dashboard['annotations'] => ({
   ],
 });
 
-export const IN_PROGRESS = inProgressQuery(sel);
+const IN_PROGRESS = inProgressQuery(sel);
 
-export function remoteWriteDeploymentsDashboard(): Dashboard {
+function remoteWriteDeploymentsDashboard(): Dashboard {
   const count = (status: string) => `sum(count_over_time(${LEDGER.finished}${withStatus(status)}[$__range]))`;
   const panels: Panel[] = [
     stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', {
@@ -220,7 +220,7 @@ export function remoteWriteDeploymentsDashboard(): Dashboard {
   return ledgerVariables({ ...board, annotations: deployMarkers(panels[0]!.datasource) });
 }
 
-export function remoteWriteDoraDashboard(): Dashboard {
+function remoteWriteDoraDashboard(): Dashboard {
   const range = ledgerDoraQueries(sel, '$__range', '($__range_s / 86400)');
   const rolling = ledgerDoraQueries(sel, ROLLING, '7');
   const keys = [
@@ -321,7 +321,7 @@ const WINDOWS = [
 const target = '{{ $labels.service }} in {{ $labels.environment }}';
 
 /** Recording and alerting rules over the ledger; the recorded names are the Pushgateway rules' with `rw` added. */
-export function remoteWriteRulesYaml(): string {
+function remoteWriteRulesYaml(): string {
   const recording = WINDOWS.flatMap(([window, days]) => {
     const q = ledgerDoraQueries('', window, String(days));
     return [

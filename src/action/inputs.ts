@@ -19,7 +19,7 @@ export interface ActionPlan {
 }
 
 /** An input as the runner passes it: INPUT_ and the name in capitals, spaces as underscores. */
-export function input(env: Env, name: string): string {
+function input(env: Env, name: string): string {
   return (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
 }
 

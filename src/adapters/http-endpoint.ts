@@ -91,7 +91,7 @@ export function basicAuthorization(user: string, password: string): string | und
 }
 
 /** Text that may hold a URL with a password: mask everything between :// (or the start) and the last @. */
-export function safeText(value: string): string {
+function safeText(value: string): string {
   if (!value.includes('@')) return value.replace(/\?.*$/s, '');
   const at = value.lastIndexOf('@');
   const scheme = value.indexOf('://');

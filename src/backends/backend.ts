@@ -41,10 +41,10 @@ export interface Delivered {
   confirmed?: Record<string, Confirmation>;
 }
 
-/** What a read of a group says of a record stored earlier without a read-back. */
+/** What a read of a group says of a record stored earlier without a read-back. @public */
 export type Confirmation = 'held' | 'replaced' | 'unknown';
 
-/** A record stored without a read-back, by its id and the group's sequence number given to it. */
+/** A record stored without a read-back, by its id and the group's sequence number given to it. @public */
 export interface StoredRecord {
   id: string;
   sequence: number;
@@ -101,7 +101,7 @@ export interface Backend {
   close(): void;
 }
 
-/** Which groups a reading command looks at: a job, and a service and environment when given. */
+/** Which groups a reading command looks at: a job, and a service and environment when given. @public */
 export interface GroupFilter {
   job: string;
   service: string | undefined;
@@ -152,7 +152,7 @@ export interface Check {
   warning?: boolean;
 }
 
-/** What `doctor` reports of a backend: its checks, and how the configuration reaches it. */
+/** What `doctor` reports of a backend: its checks, and how the configuration reaches it. @public */
 export interface BackendDoctor {
   checks: Check[];
   /** The backend's URL as `doctor` shows it (credentials redacted). */
@@ -184,7 +184,7 @@ export interface BackendReader {
   close(): void;
 }
 
-/** Options of a writer opened for a kept record's target rather than this configuration's. */
+/** Options of a writer opened for a kept record's target rather than this configuration's. @public */
 export interface OpenOptions {
   target: Target;
   /** The target is the configured one: its credentials and query API may be used. */

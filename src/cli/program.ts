@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { COMMANDS, type CommandName, type Invocation, type OptionSpec } from './options.js';
 
 declare const __DEPLOYCTL_VERSION__: string;
-export const VERSION = typeof __DEPLOYCTL_VERSION__ === 'string' ? __DEPLOYCTL_VERSION__ : '0.0.0-dev';
+const VERSION = typeof __DEPLOYCTL_VERSION__ === 'string' ? __DEPLOYCTL_VERSION__ : '0.0.0-dev';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

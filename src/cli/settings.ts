@@ -7,9 +7,9 @@ import { defaultStateDir } from '../recorder/state-dir.js';
 import { loadConfig } from './config/load.js';
 import type { FileConfig } from './config/schema.js';
 
-export const DEFAULT_PUSHGATEWAY = 'http://localhost:9091';
-export const DEFAULT_JOB = 'deployctl';
-export const DEFAULT_TIMEOUT_SECONDS = 5;
+const DEFAULT_PUSHGATEWAY = 'http://localhost:9091';
+const DEFAULT_JOB = 'deployctl';
+const DEFAULT_TIMEOUT_SECONDS = 5;
 
 /** The options every command takes, as commander hands them over. */
 export interface GlobalFlags {
@@ -95,7 +95,7 @@ function envValue(env: Env, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-export function envBoolean(env: Env, name: string): boolean | undefined {
+function envBoolean(env: Env, name: string): boolean | undefined {
   const value = envValue(env, name);
   if (value === undefined) return undefined;
   if (/^(1|true|yes)$/i.test(value)) return true;
@@ -118,7 +118,7 @@ function bySource<T>(source: Source, check: () => T): T {
 }
 
 /** Checks every value given on the command line, before anything from the surroundings is read. */
-export function checkGlobalFlags(flags: GlobalFlags): void {
+function checkGlobalFlags(flags: GlobalFlags): void {
   if (flags.pushgateway !== undefined) parseEndpointUrl(flags.pushgateway, '--pushgateway');
   if (flags.remoteWrite !== undefined) parseEndpointUrl(flags.remoteWrite, '--remote-write');
   if (flags.prometheus !== undefined) parseEndpointUrl(flags.prometheus, '--prometheus');

@@ -15,7 +15,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /** Seconds to an hour and a bit: how long a deployment or one of its steps takes. */
-export const DURATION_BUCKETS = [
+const DURATION_BUCKETS = [
   1,
   5,
   10,

@@ -3,7 +3,7 @@ import { MAX_DURATION_SECONDS } from './families.js';
 import { STATUSES, type Status } from './record.js';
 
 /** Labels that deployctl sets itself or that Prometheus and the gateway reserve. */
-export const RESERVED_LABELS = new Set([
+const RESERVED_LABELS = new Set([
   'job',
   'instance',
   'service',
@@ -114,11 +114,11 @@ const ISO_8601 =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
 /** 2000-01-01T00:00:00Z: nothing deployctl records happened before. */
-export const EARLIEST_TIMESTAMP = 946_684_800;
+const EARLIEST_TIMESTAMP = 946_684_800;
 /** How far ahead of this machine's clock a time may be (clocks differ a little). */
-export const FUTURE_TOLERANCE_SECONDS = 5 * 60;
+const FUTURE_TOLERANCE_SECONDS = 5 * 60;
 
-export const TIMESTAMP_FORMATS =
+const TIMESTAMP_FORMATS =
   'accepted: Unix seconds (1767225600 or 1767225600.5), an ISO 8601 date (2026-01-01, UTC) or date and time ' +
   '(2026-01-01T12:00:00Z, 2026-01-01 12:00:00+02:00; without Z or an offset, local time)';
 

@@ -12,10 +12,10 @@ export function insideRepository(cwd: string, env: Record<string, string | undef
 }
 
 /** How far back the history for lead time goes; a previous deploy further back counts the deployed commit alone. */
-export const HISTORY_LIMIT = 2000;
+const HISTORY_LIMIT = 2000;
 
 /** The note for a repository that git refuses to read because another user owns it, with the fix. */
-export function refusedRepositoryNote(stderr: string): string | undefined {
+function refusedRepositoryNote(stderr: string): string | undefined {
   const match = /detected dubious ownership in repository at '([^']+)'/.exec(stderr);
   if (!match) return undefined;
   return (

@@ -26,7 +26,7 @@ export const REMEMBERED_RECORDS = 100;
 export const REMEMBERED_COMMITS = 100;
 
 /** A record finishing more than this after it is applied is from a clock that runs ahead. */
-export const MAX_FUTURE_SECONDS = 5 * 60;
+const MAX_FUTURE_SECONDS = 5 * 60;
 
 export interface Applied {
   /** The families that changed, each whole: what a POST to the group must carry. */
@@ -381,7 +381,7 @@ function applyDeployment(state: GroupState, record: DeploymentRecord, sequence: 
 }
 
 /** The commit of the last successful deployment the group knows of: the commit it runs now. */
-export function runningCommit(state: GroupState): string | undefined {
+function runningCommit(state: GroupState): string | undefined {
   const fromSuccess = (state.get(FAMILIES.lastSuccessInfo.name) as ScalarFamily | undefined)?.series[0]?.labels.commit;
   if (fromSuccess) return fromSuccess;
   const info = (state.get(FAMILIES.info.name) as ScalarFamily | undefined)?.series[0]?.labels;
@@ -389,7 +389,7 @@ export function runningCommit(state: GroupState): string | undefined {
 }
 
 /** The commits the group remembers as deployed, each with the record sequence that last ran it or a descendant. */
-export function deployedCommits(state: GroupState): Map<string, number> {
+function deployedCommits(state: GroupState): Map<string, number> {
   const family = existingFamily(state, FAMILIES.deployedCommits) as ScalarFamily | undefined;
   return new Map((family?.series ?? []).map((s) => [s.labels.commit ?? '', s.value]));
 }

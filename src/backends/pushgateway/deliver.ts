@@ -40,7 +40,7 @@ export interface DeliverOptions {
 }
 
 /** Another writer replaced the group between our read and write: the merge is done again. */
-export class LostUpdateError extends GatewayError {
+class LostUpdateError extends GatewayError {
   constructor(grouping: Grouping) {
     super(`another writer replaced ${grouping.service} in ${grouping.environment} at the same time`, undefined, true);
     this.name = 'LostUpdateError';

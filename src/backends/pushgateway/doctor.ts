@@ -8,7 +8,7 @@ import type { GroupState, ScalarFamily } from './model.js';
 import { CONTINUE_WINDOW } from './scraped-totals.js';
 
 /** What the gateway's own flags (its /api/v1/status) say about keeping the metrics across restarts. */
-export function persistenceCheck(flags: Record<string, string> | undefined): Check | undefined {
+function persistenceCheck(flags: Record<string, string> | undefined): Check | undefined {
   if (!flags || !('persistence.file' in flags)) return undefined;
   if (flags['persistence.file'])
     return {
@@ -41,7 +41,7 @@ function sameHost(a: URL, b: URL): boolean {
 }
 
 /** Whether the scrape job named `job` in Prometheus's loaded configuration keeps pushed labels. */
-export function honorsLabels(configYaml: string, job: string): boolean {
+function honorsLabels(configYaml: string, job: string): boolean {
   const blocks = configYaml.split(/\n(?=- job_name: )/);
   const block = blocks.find((b) => b.startsWith(`- job_name: ${job}\n`) || b.includes(`\n- job_name: ${job}\n`));
   return block !== undefined && /\n\s+honor_labels: true\n/.test(`${block}\n`);

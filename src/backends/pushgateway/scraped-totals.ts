@@ -14,7 +14,7 @@ function own(labels: Labels): Labels {
 }
 
 /** A PromQL selector for exactly this group. */
-export function groupSelector(grouping: Grouping): string {
+function groupSelector(grouping: Grouping): string {
   return `{job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}`;
 }
 
@@ -87,7 +87,7 @@ function histogramSeries(
  * undefined when it holds nothing of the group. Counters and histograms are the highest values
  * seen (they only grow); record identities and deployed commits are every series seen.
  */
-export async function readScrapedGroup(prometheus: Prometheus, grouping: Grouping): Promise<GroupState | undefined> {
+async function readScrapedGroup(prometheus: Prometheus, grouping: Grouping): Promise<GroupState | undefined> {
   const sel = groupSelector(grouping);
   const over = (fn: string, name: string) => prometheus.query(`${fn}(${name}${sel}[${CONTINUE_WINDOW}])`);
   const [highest, last, histograms] = await Promise.all([
@@ -119,7 +119,7 @@ export async function readScrapedGroup(prometheus: Prometheus, grouping: Groupin
  * Prometheus last scraped, continued from Prometheus (see continueTotals). A first, small query
  * (the deployments and records counters) tells whether anything was lost; only then is the rest read.
  */
-export async function continueFromPrometheus(
+async function continueFromPrometheus(
   prometheus: Prometheus,
   grouping: Grouping,
   onGateway: GroupState,

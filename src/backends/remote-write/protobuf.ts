@@ -15,7 +15,7 @@ export interface Label {
   value: string;
 }
 
-export interface Sample {
+interface Sample {
   value: number;
   /** Milliseconds since the epoch. */
   timestampMs: number;

@@ -13,7 +13,7 @@ interface Key {
   band: string | null;
 }
 
-export interface DoraRow {
+interface DoraRow {
   job: string;
   service: string;
   environment: string;
@@ -42,7 +42,7 @@ export interface DoraView {
 const DAY = 86_400;
 
 /** The keys per service and environment, from the answers of the backend's DORA queries. */
-export function doraRows(answers: DoraAnswers, shortWindow: boolean): DoraRow[] {
+function doraRows(answers: DoraAnswers, shortWindow: boolean): DoraRow[] {
   const rows = new Map<string, DoraRow>();
   const keyOf = (labels: Record<string, string>) => JSON.stringify([labels.job, labels.service, labels.environment]);
   const rowOf = (labels: Record<string, string>) => {

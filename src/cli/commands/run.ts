@@ -20,9 +20,9 @@ export interface RunFlags extends MetadataFlags {
   killAfter?: string;
 }
 
-export const DEFAULT_KILL_AFTER_SECONDS = 10;
+const DEFAULT_KILL_AFTER_SECONDS = 10;
 /** A wrapped command that ends sooner is not marked in progress. */
-export const MARK_IN_PROGRESS_AFTER_MS = 1000;
+const MARK_IN_PROGRESS_AFTER_MS = 1000;
 
 function childOptions(flags: RunFlags) {
   const killAfter =
@@ -53,7 +53,7 @@ export function checkStepLine(name: string, command: readonly string[], flags: R
   childOptions(flags);
 }
 
-export function statusOf(outcome: ChildOutcome): Status {
+function statusOf(outcome: ChildOutcome): Status {
   if (outcome.cancelledBy) return 'cancelled';
   return outcome.exitCode === 0 ? 'success' : 'failure';
 }

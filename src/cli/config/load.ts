@@ -16,7 +16,7 @@ export interface LoadedConfig {
  * the git repository (the folder holding .git), so that a run from a subfolder finds the
  * repository's config. Outside a repository, the current folder alone.
  */
-export function searchDirs(cwd: string): string[] {
+function searchDirs(cwd: string): string[] {
   const dirs: string[] = [];
   for (let dir = cwd; ; dir = dirname(dir)) {
     dirs.push(dir);

@@ -3,7 +3,7 @@ import * as v from 'valibot';
 const nonEmpty = v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty'));
 
 /** The keys a config file may set; anything else is ignored with a warning that names it. */
-export const ConfigSchema = v.object({
+const ConfigSchema = v.object({
   pushgateway: v.optional(v.pipe(v.string(), v.url('must be a URL such as http://localhost:9091'))),
   remoteWrite: v.optional(v.pipe(v.string(), v.url('must be a URL such as http://localhost:9090/api/v1/write'))),
   prometheus: v.optional(v.pipe(v.string(), v.url('must be a URL such as http://localhost:9090'))),
