@@ -13,11 +13,13 @@ type Action = (context: CommandContext) => Promise<number>;
 type WrapAction = (context: CommandContext | undefined) => Promise<number>;
 
 /**
- * How a command meets problems: `read` commands (status, doctor, …) stop with exit 2; `record`
- * commands warn "not recorded" and exit 0; `wrap` commands (run, step) warn and run the command.
- * `--strict` makes the last two exit 2. `check` validates the command line before anything else.
+ * How a command meets a bad config or environment: `read` commands (status, doctor, …) stop with
+ * exit 2; `record` commands warn "not recorded" and exit 0; `wrap` commands (run, step) warn and
+ * run the command. `--strict` makes the last two exit 2 as well, before anything runs. (A record
+ * that could not be delivered is another matter: send-record.ts.) `check` validates the command
+ * line before anything else.
  */
-export type CommandSpec =
+export type ProblemHandling =
   | { kind: 'read' }
   | { kind: 'record'; check?: () => void }
   | { kind: 'wrap'; check: () => void };
@@ -113,7 +115,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       besideCommand,
     });
   /** Says a record was not made; under --json also as the one JSON document (stderr when a command owns stdout). */
-  const notRecorded = async (error: unknown, flags: GlobalFlags, spec: CommandSpec) => {
+  const notRecorded = async (error: unknown, flags: GlobalFlags, spec: ProblemHandling) => {
     const { renderNotRecorded } = await import('./render/output.js');
     renderNotRecorded(
       error,
@@ -122,7 +124,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
     );
   };
 
-  const run = (async (flags: GlobalFlags, action: WrapAction, spec: CommandSpec = { kind: 'read' }) => {
+  const run = (async (flags: GlobalFlags, action: WrapAction, spec: ProblemHandling = { kind: 'read' }) => {
     verbose = flags.verbose ?? false;
     if (flags.environment !== undefined) flags.env ??= flags.environment;
     if (spec.kind !== 'read') spec.check?.();

@@ -26,7 +26,7 @@ export type CommandName =
   | 'dora'
   | 'flush';
 
-export interface CommandSpec {
+export interface CommandDefinition {
   description: string;
   /** Commander's notation: `<name>`, `[command...]`. */
   arguments?: { name: string; description: string }[];
@@ -102,7 +102,7 @@ const STATUS: OptionSpec = {
 };
 const COMMAND_ARGUMENT = { name: '[command...]', description: 'the command and its arguments, after --' };
 
-export const COMMANDS: Record<CommandName, CommandSpec> = {
+export const COMMANDS: Record<CommandName, CommandDefinition> = {
   record: {
     description: 'record one finished deployment',
     options: [

@@ -6,9 +6,10 @@ import { renderRecordOutcome, waitNotice } from './render/output.js';
 
 /**
  * Records and reports one record. The recorder never changes the outcome of a deploy: a record
- * that could not be delivered stays kept with a warning, and the exit code is 0 (1 under --strict).
- * A wrapped command's reporter keeps stdout for the command's own output; `onDurable` is called once the
- * record is on disk (or could not be put there).
+ * that could not be delivered stays kept with a warning, and the exit code is 0 (1 under --strict
+ * for record, start and finish; run and step exit with their command's code whatever this returns).
+ * A wrapped command's reporter keeps stdout for the command's own output; `onDurable` is called
+ * once the record is on disk (or could not be put there).
  */
 export async function sendRecord(
   context: CommandContext,

@@ -21,7 +21,7 @@ export interface Delivery extends Applied {
   unconfirmed: boolean;
 }
 
-export interface DeliverOptions {
+export interface MergeOptions {
   dryRun: boolean;
   now: () => number;
   warn?: (message: string) => void;
@@ -53,7 +53,7 @@ const deploymentTotals = (families: Iterable<Family>, labels: Record<string, str
     labels,
   );
 
-async function readForDelivery(gateway: Gateway, grouping: Grouping, options: DeliverOptions): Promise<GroupState> {
+async function readForDelivery(gateway: Gateway, grouping: Grouping, options: MergeOptions): Promise<GroupState> {
   try {
     return await gateway.readGroup(grouping);
   } catch (error) {
@@ -72,7 +72,7 @@ async function attempt(
   gateway: Gateway,
   grouping: Grouping,
   record: GroupRecord,
-  options: DeliverOptions,
+  options: MergeOptions,
   early?: Promise<GroupState>,
 ): Promise<Omit<Delivery, 'attempts'>> {
   const read = early ? await early : await readForDelivery(gateway, grouping, options);
@@ -129,7 +129,7 @@ export async function deliver(
   gateway: Gateway,
   grouping: Grouping,
   record: GroupRecord,
-  options: DeliverOptions,
+  options: MergeOptions,
 ): Promise<Delivery> {
   let early = options.firstRead;
   const { value: delivery, attempts } = await retryWithinBudget(
