@@ -1,6 +1,7 @@
 import chalk, { chalkStderr } from 'chalk';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import type { FlushOutcome, RecordOutcome } from '../../recorder/recorder.js';
+import type { FlushOutcome } from '../../recorder/flush.js';
+import type { RecordOutcome } from '../../recorder/record-one.js';
 import type { Settings } from '../settings.js';
 
 /** Where commands send what they have to say; tests can collect it instead of printing. */
