@@ -18,7 +18,7 @@ import type { RecorderContext } from '../../../src/recorder/context.js';
 import { Outbox, type OutboxEntry } from '../../../src/recorder/outbox.js';
 
 /** What one record does when delivered: how long it takes on the fake clock, a failure, a wait. */
-export interface Behaviour {
+interface Behaviour {
   costMs?: number;
   fail?: Error;
   /** The delivery waits for this before it goes on. */
@@ -26,7 +26,7 @@ export interface Behaviour {
 }
 
 /** One delivery asked of a fake backend, in the order asked. */
-export interface Attempt {
+interface Attempt {
   id: string;
   target: Target;
   options: DeliverOptions;
@@ -38,7 +38,7 @@ export interface Attempt {
  * In-memory backends sharing one fake clock (ms): each delivery moves it on by its cost, and a
  * backend's budget runs out as a real one's would. Records what was asked of them, in order.
  */
-export class FakeBackends {
+class FakeBackends {
   clockMs = 0;
   /** What a delivery costs when its record has no behaviour of its own. */
   costMs = 10;
@@ -83,7 +83,7 @@ export class FakeBackends {
   }
 }
 
-export class FakeBackend implements Backend {
+class FakeBackend implements Backend {
   private readonly deadline: number;
   /** Each early read started, and whether it was dropped. */
   readonly prepared: { grouping: Grouping; dropped: boolean }[] = [];
@@ -167,7 +167,7 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   return { promise, resolve };
 }
 
-export const NOW = 1_767_225_600;
+const NOW = 1_767_225_600;
 export const GATEWAY: Target = { backend: 'pushgateway', url: 'http://gateway.test:9091' };
 export const api: Grouping = { job: 'deployments', service: 'api', environment: 'production' };
 export const web: Grouping = { job: 'deployments', service: 'web', environment: 'production' };
