@@ -1,5 +1,5 @@
 import type { Destination } from '../backends/backend.js';
-import type { RecorderContext } from '../recorder/recorder.js';
+import type { RecorderContext } from '../recorder/context.js';
 import type { Reporter } from './render/output.js';
 import type { Settings } from './settings.js';
 

@@ -1,6 +1,6 @@
 import { recordExitCode } from '../core/exit-codes.js';
 import type { Grouping, GroupRecord } from '../core/record.js';
-import { recordOne } from '../recorder/recorder.js';
+import { recordOne } from '../recorder/record-one.js';
 import { type CommandContext, recorderContext } from './context.js';
 import { renderRecordOutcome, waitNotice } from './render/output.js';
 

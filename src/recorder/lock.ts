@@ -22,7 +22,7 @@ export interface GroupLock {
   release(): Promise<void>;
 }
 
-export class LockTimeoutError extends DeployctlError {
+class LockTimeoutError extends DeployctlError {
   constructor(grouping: Grouping, waitMs: number) {
     super(
       `another deployctl on this machine held the lock on ${grouping.service} in ${grouping.environment} for longer than ${(waitMs / 1000).toFixed(1)}s`,

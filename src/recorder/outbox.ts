@@ -6,7 +6,7 @@ import { type Grouping, type GroupRecord, groupFileName, STATUSES, sameTarget, t
 import { sha256Hex } from '../core/sha256.js';
 
 /** A record on disk: written before its first request leaves, removed once the backend confirmed it. */
-export interface KeptRecord {
+interface KeptRecord {
   format: 2;
   /** Unix seconds. */
   keptAt: number;
@@ -70,7 +70,7 @@ function isHistory(value: unknown): boolean {
 }
 
 /** Why a parsed file is not a record deployctl would send, or undefined when it is one. */
-export function problemWithKept(value: unknown): string | undefined {
+function problemWithKept(value: unknown): string | undefined {
   if (!isObject(value)) return 'not a deployctl record';
   if (value.format === 1) return 'kept by an older deployctl that did not note where it was meant to go';
   if (value.format !== 2) return 'not a deployctl record';

@@ -1,5 +1,5 @@
 import { flushExitCode } from '../../core/exit-codes.js';
-import { flushAll } from '../../recorder/recorder.js';
+import { flushAll } from '../../recorder/flush.js';
 import { type CommandContext, recorderContext } from '../context.js';
 import { renderFlushOutcome } from '../render/output.js';
 

@@ -2,7 +2,8 @@ import chalk, { chalkStderr } from 'chalk';
 import { DeployctlError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import type { FlushOutcome, RecordOutcome } from '../../recorder/recorder.js';
+import type { FlushOutcome } from '../../recorder/flush.js';
+import type { RecordOutcome } from '../../recorder/record-one.js';
 import type { Settings } from '../settings.js';
 
 /**
