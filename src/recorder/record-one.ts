@@ -89,13 +89,12 @@ class Recording {
    */
   async make(pending: GroupRecord | Promise<GroupRecord>): Promise<GroupRecord> {
     await this.open({ early: true });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      let timer: NodeJS.Timeout | undefined;
       const made = await Promise.race([
         pending,
         new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), EARLY_MS))),
-      ]);
-      clearTimeout(timer);
+      ]).finally(() => clearTimeout(timer));
       if (made !== undefined) return made;
       await this.letGo();
       const record = await pending;
