@@ -8,6 +8,19 @@ export interface CommitNode {
   shallow?: boolean;
 }
 
+/** What a group knows was deployed to it: a deployed commit, what a deployment brought, or an ancestor of one it remembers. */
+export interface KnownCommits {
+  has(sha: string): boolean;
+  /** Nothing was deployed to the group before. */
+  readonly empty: boolean;
+}
+
+/** A plain set of commits as KnownCommits. */
+export function knownCommits(shas: Iterable<string>): KnownCommits {
+  const set = new Set(shas);
+  return { has: (sha) => set.has(sha), empty: set.size === 0 };
+}
+
 export interface NewCommits {
   /** The commits this deployment brings to the environment for the first time. */
   commits: CommitNode[];
@@ -46,7 +59,7 @@ function reachable(starts: Iterable<string>, bySha: Map<string, CommitNode>): Se
 export function newlyDeployedCommits(
   history: readonly CommitNode[],
   deployed: string,
-  known: ReadonlySet<string>,
+  known: KnownCommits,
 ): NewCommits {
   const bySha = new Map(history.map((node) => [node.sha, node]));
   const deployedNode = bySha.get(deployed);
@@ -56,10 +69,10 @@ export function newlyDeployedCommits(
       alreadyDeployed: new Set(),
       notice: `commit ${short(deployed)} is not in the local history: no lead time observed`,
     };
-  const knownInHistory = [...known].filter((sha) => bySha.has(sha));
+  const knownInHistory = history.filter((node) => known.has(node.sha)).map((node) => node.sha);
   const alreadyDeployed = reachable(knownInHistory, bySha);
   if (alreadyDeployed.has(deployed)) return { commits: [], alreadyDeployed };
-  if (known.size === 0) {
+  if (known.empty) {
     return {
       commits: [deployedNode],
       alreadyDeployed,
@@ -106,12 +119,12 @@ export interface DeployedChange {
 
 /**
  * The lead time, in seconds, of each commit a successful deployment brings for the first time,
- * for both backends: the same commits counted once, the same notices. `deployedBefore` holds the
+ * for both backends: the same commits counted once, the same notices. `deployedBefore` knows the
  * commits the group deployed before (and what those deployments brought).
  */
 export function leadTimes(
   change: DeployedChange,
-  deployedBefore: ReadonlySet<string>,
+  deployedBefore: KnownCommits,
 ): { commits: CommitNode[]; seconds: number[]; notice?: string } {
   const { commit, finishedAt } = change;
   const of = (commits: CommitNode[], notice?: string) => ({

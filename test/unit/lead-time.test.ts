@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type CommitNode, newlyDeployedCommits } from '../../src/core/lead-time.js';
+import { type CommitNode, knownCommits, newlyDeployedCommits } from '../../src/core/lead-time.js';
 
 const node = (sha: string, time: number, ...parents: string[]): CommitNode => ({ sha, time, parents });
 
 // a ← b ← c ← m (merge of c and f) ; a ← f (a feature branch, older than b and c)
 const history = [node('m', 50, 'c', 'f'), node('c', 40, 'b'), node('b', 30, 'a'), node('f', 20, 'a'), node('a', 10)];
 const shas = (result: { commits: CommitNode[] }) => result.commits.map((c) => c.sha).sort();
-const known = (...list: string[]) => new Set(list);
+const known = (...list: string[]) => knownCommits(list);
 
 describe('newlyDeployedCommits', () => {
   it('is the deployed commit alone on the first deployment, with a notice', () => {

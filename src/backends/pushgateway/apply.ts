@@ -1,6 +1,6 @@
+import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import { DeployctlError } from '../../core/errors.js';
 import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
-import { leadTimes } from '../../core/lead-time.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 import { STATUSES } from '../../core/record.js';
 import {
@@ -22,8 +22,11 @@ import {
  */
 export const REMEMBERED_RECORDS = 100;
 
-/** How many deployed commits a group remembers for lead time and rollbacks. */
-export const REMEMBERED_COMMITS = 100;
+/**
+ * How many commits a group remembers for lead time and rollbacks: deployed ones, what they brought,
+ * and the running commit's recent ancestors (REMEMBERED_ANCESTORS of them).
+ */
+export const REMEMBERED_COMMITS = 200;
 
 /** A record finishing more than this after it is applied is from a clock that runs ahead. */
 const MAX_FUTURE_SECONDS = 5 * 60;
@@ -415,27 +418,17 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   const known = deployedCommits(state);
   const running = runningCommit(state);
   const deployed = record.commit;
-  const notices: string[] = [];
-  // A late success (an older finish) came before the running commit: it rolls nothing back.
-  const rollback =
-    isLatestSuccess &&
-    deployed !== '' &&
-    running !== undefined &&
-    deployed !== running &&
-    known.has(deployed) &&
-    known.get(deployed) === known.get(running);
-  if (rollback) {
-    notices.push(
-      `rollback: commit ${deployed.slice(0, 12)} is an ancestor of ${running.slice(0, 12)}, which the group ran; it brings no lead time`,
-    );
-  }
-
   // A group written before deployctl remembered deployed commits knows only the running one.
-  const lead = rollback
-    ? { commits: [], seconds: [] }
-    : leadTimes(record, new Set([...known.keys(), ...(running ? [running] : [])]));
-  const brought = lead.commits;
-  if (lead.notice) notices.push(lead.notice);
+  const memory: CommitMemory = {
+    has: (sha) => known.has(sha) || sha === running,
+    empty: known.size === 0 && running === undefined,
+    running,
+    runs: (sha) => running !== undefined && known.has(sha) && known.get(sha) === known.get(running),
+  };
+  // A late success (an older finish) came before the running commit: it rolls nothing back.
+  const change = successfulChange(record, memory, { latest: isLatestSuccess });
+  const { rollback, notices } = change;
+  const brought = change.commits;
 
   // Most recent first; within one sequence the deployed commit, then what it brought, newest first.
   // A success that arrives late (an older finish, from the outbox) adds what it brought but does
@@ -444,7 +437,9 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
   if (deployed && (isLatestSuccess || !known.has(deployed))) next.set(deployed, sequence);
   for (const commit of brought) next.set(commit.sha, sequence);
   if (isLatestSuccess) {
-    // The history holds the deployed commit's ancestors: the remembered ones are the running commit's now.
+    // The history holds the deployed commit's ancestors: the recent ones, and every remembered
+    // one, are the running commit's now (so a rollback to one is known from the first deployment on).
+    for (const sha of rememberedAncestors(record)) next.set(sha, sequence);
     for (const commit of record.history ?? []) if (known.has(commit.sha)) next.set(commit.sha, sequence);
   }
   for (const [sha, value] of [...known].sort((a, b) => b[1] - a[1])) if (!next.has(sha)) next.set(sha, value);
@@ -455,7 +450,7 @@ function changeOf(state: GroupState, record: DeploymentRecord, sequence: number,
 
   return {
     rollback,
-    leadTimes: lead.seconds,
+    leadTimes: change.seconds,
     deployedCommits: {
       name: FAMILIES.deployedCommits.name,
       help: FAMILIES.deployedCommits.help,

@@ -6,8 +6,9 @@
  * time; counts, sums and means over a window come from count_over_time and sum_over_time.
  * A retried write carries identical samples, which the store keeps once.
  */
+
+import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import { LONG_BUCKETS } from '../../core/families.js';
-import { leadTimes as leadTimesOf } from '../../core/lead-time.js';
 import type { DeploymentRecord, Grouping, GroupRecord } from '../../core/record.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
 
@@ -29,7 +30,45 @@ export const LEDGER = {
   started: 'deployctl_deployment_started_timestamp_seconds',
   /** One sample per `deployctl step`; the value is its duration. Labels: step, status. */
   step: 'deployctl_step_finished_duration_seconds',
+  /** One sample per successful deployment that rolled back to an ancestor of the running commit; the value is its finish time. */
+  rollback: 'deployctl_deployment_rollback_timestamp_seconds',
+  /**
+   * One sample per successful deployment with a commit; the value is its finish time. Labels:
+   * commit, and `ancestors`: the commit and its recent ancestors (REMEMBERED_ANCESTORS), each cut
+   * to ANCESTOR_PREFIX characters, comma-separated. A commit's ancestors are always the same, so
+   * a group has one such series per deployed commit, as for LEDGER.version.
+   */
+  ancestors: 'deployctl_deployment_ancestors_finished_timestamp_seconds',
 } as const;
+
+/** How much of a SHA the ancestors label keeps: 8 hex characters tell a group's recent commits apart. */
+const ANCESTOR_PREFIX = 8;
+
+/** The ancestors label of a deployed commit. */
+export function ancestorsLabel(change: Pick<DeploymentRecord, 'commit' | 'history'>): string {
+  return rememberedAncestors(change)
+    .map((sha) => sha.slice(0, ANCESTOR_PREFIX))
+    .join(',');
+}
+
+/**
+ * What the group's past successful deployments say of its commits: each deployed commit and the
+ * ancestors remembered with it (deployed by it too); the running commit is the latest's.
+ */
+function commitMemory(deployments: readonly PastEvent[]): CommitMemory {
+  const successes = deployments.filter((e) => e.status === 'success' && e.commit);
+  const deployed = new Set(successes.map((e) => e.commit!));
+  const prefixes = new Set(successes.flatMap((e) => e.ancestors?.split(',') ?? []));
+  const latest = successes.at(-1);
+  const runningAncestors = new Set(latest?.ancestors?.split(',') ?? []);
+  const prefix = (sha: string) => sha.slice(0, ANCESTOR_PREFIX);
+  return {
+    has: (sha) => deployed.has(sha) || prefixes.has(prefix(sha)),
+    empty: successes.length === 0,
+    running: latest?.commit,
+    runs: (sha) => sha === latest?.commit || runningAncestors.has(prefix(sha)),
+  };
+}
 
 /** How far back a record looks for the deployments before it (the previous success, a failing streak, a start). */
 export const HISTORY_LOOKBACK = '365d';
@@ -66,11 +105,15 @@ export interface PastEvent {
   status?: string;
   commit?: string;
   version?: string;
+  /** A success's ancestors label (see LEDGER.ancestors). */
+  ancestors?: string;
 }
 
 export interface Ledger {
   series: TimeSeries[];
   leadTimes?: number[];
+  /** A successful deployment of an ancestor of the running commit. */
+  rollback?: boolean;
   timeToRestore?: number;
   durationSeconds?: number;
   notices: string[];
@@ -83,14 +126,16 @@ export interface RawSeries {
 }
 
 /**
- * The group's past events from one query over LEDGER.finished, LEDGER.version and LEDGER.started:
- * a deployment's time and status come from the first, its commit and version from the second
- * (matched by sample time, unique inside a group), oldest first.
+ * The group's past events from one query over LEDGER.finished, LEDGER.version, LEDGER.started and
+ * LEDGER.ancestors: a deployment's time and status come from the first, its commit and version
+ * from the second, a success's ancestors from the last (matched by sample time, unique inside a
+ * group), oldest first.
  */
 export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
   const deployments = new Map<number, PastEvent>();
   const starts: PastEvent[] = [];
   const info = new Map<number, { commit?: string; version?: string }>();
+  const ancestry = new Map<number, string>();
   for (const series of raw) {
     const name = series.metric.__name__;
     for (const [seconds, value] of series.values) {
@@ -106,12 +151,18 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
         info.set(timestampMs, { commit: series.metric.commit ?? '', version: series.metric.version ?? '' });
       } else if (name === LEDGER.started) {
         starts.push({ kind: 'start', at: Number(value), timestampMs });
+      } else if (name === LEDGER.ancestors) {
+        ancestry.set(timestampMs, series.metric.ancestors ?? '');
       }
     }
   }
   for (const [timestampMs, details] of info) {
     const deployment = deployments.get(timestampMs);
     if (deployment) Object.assign(deployment, details);
+  }
+  for (const [timestampMs, ancestors] of ancestry) {
+    const deployment = deployments.get(timestampMs);
+    if (deployment) deployment.ancestors = ancestors;
   }
   return [...deployments.values(), ...starts].sort((a, b) => a.timestampMs - b.timestampMs);
 }
@@ -178,16 +229,27 @@ function deploymentLedger(
   if (durationSeconds !== undefined) out.push(series(LEDGER.duration, labels, durationSeconds, t));
 
   let leadTimes: number[] | undefined;
+  let rollback = false;
   if (record.status === 'success') {
-    // Every commit deployed successfully before, as far as the history reaches: a commit counts once.
-    const lead = leadTimesOf(
-      record,
-      new Set(deployments.filter((e) => e.status === 'success' && e.commit).map((e) => e.commit!)),
-    );
-    if (lead.notice) notices.push(lead.notice);
-    if (lead.seconds.length > 0) {
-      leadTimes = lead.seconds;
-      out.push(...leadTimeHistogram(group, lead.seconds, t));
+    // The same decision as on the Pushgateway: a rollback brings nothing; otherwise every commit
+    // never deployed before (by the history's reach) counts once.
+    const change = successfulChange(record, commitMemory(deployments));
+    notices.push(...change.notices);
+    rollback = change.rollback;
+    if (rollback) out.push(series(LEDGER.rollback, group, record.finishedAt, t));
+    if (change.seconds.length > 0) {
+      leadTimes = change.seconds;
+      out.push(...leadTimeHistogram(group, change.seconds, t));
+    }
+    if (record.commit) {
+      out.push(
+        series(
+          LEDGER.ancestors,
+          { ...group, commit: record.commit, ancestors: ancestorsLabel(record) },
+          record.finishedAt,
+          t,
+        ),
+      );
     }
   }
 
@@ -206,6 +268,7 @@ function deploymentLedger(
     notices,
     ...(durationSeconds !== undefined && { durationSeconds }),
     ...(leadTimes && { leadTimes }),
+    ...(rollback && { rollback }),
     ...(timeToRestore !== undefined && { timeToRestore }),
   };
 }
@@ -229,7 +292,7 @@ function leadTimeHistogram(group: Record<string, string>, seconds: number[], t: 
 
 /** The PromQL selector of one group's history, for a query at the record's own time. */
 export function historyQuery(grouping: Grouping): string {
-  const names = [LEDGER.finished, LEDGER.version, LEDGER.started].join('|');
+  const names = [LEDGER.finished, LEDGER.version, LEDGER.started, LEDGER.ancestors].join('|');
   return `{__name__=~"${names}", job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}[${HISTORY_LOOKBACK}]`;
 }
 

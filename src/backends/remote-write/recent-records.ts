@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurably } from '../../adapters/durable-file.js';
 import { type Grouping, type GroupRecord, groupFileName } from '../../core/record.js';
-import type { PastEvent } from './ledger.js';
+import { ancestorsLabel, type PastEvent } from './ledger.js';
 import type { TimeSeries } from './protobuf.js';
 
 /** How many of its own recent records of a group this machine remembers. */
@@ -44,6 +44,7 @@ export class RecentRecords {
         status: record.status,
         commit: record.commit,
         version: record.version,
+        ...(record.status === 'success' && record.commit && { ancestors: ancestorsLabel(record) }),
       };
     } else if (record.kind === 'start') {
       event = { kind: 'start', at: record.startedAt, timestampMs };

@@ -178,7 +178,7 @@ describe('the history read back', () => {
 
   it('selects one group, quoting its values', () => {
     expect(historyQuery({ job: 'j', service: 'a"b', environment: 'p' })).toBe(
-      `{__name__=~"${LEDGER.finished}|${LEDGER.version}|${LEDGER.started}", job="j", service="a\\"b", environment="p"}[365d]`,
+      `{__name__=~"${LEDGER.finished}|${LEDGER.version}|${LEDGER.started}|${LEDGER.ancestors}", job="j", service="a\\"b", environment="p"}[365d]`,
     );
   });
 });
