@@ -14,7 +14,9 @@ export interface RunningReceiver {
   port: number;
   process: ChildProcess;
   stop(): Promise<void>;
-  /** An instant query; `time` in Unix seconds. */
+  /** Makes every sample taken so far visible to queries (Prometheus shows them at once). */
+  flush(): Promise<void>;
+  /** An instant query, of everything taken so far; `time` in Unix seconds. */
   query(expr: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
 }
 
@@ -58,8 +60,9 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-function querier(base: string, extra: Record<string, string> = {}) {
+function querier(base: string, flush: () => Promise<void>, extra: Record<string, string> = {}) {
   return async (expr: string, time?: number) => {
+    await flush();
     const params = new URLSearchParams({ query: expr, ...extra, ...(time !== undefined && { time: String(time) }) });
     const response = await fetch(`${base}/api/v1/query?${params}`);
     const body = (await response.json()) as {
@@ -76,6 +79,8 @@ function querier(base: string, extra: Record<string, string> = {}) {
 /**
  * Debian's VictoriaMetrics on a free 127.0.0.1 port: deduplication at 1 ms (so that a retried
  * sample counts once), no query cache and no latency offset (tests read right after writing).
+ * It shows new samples to queries only after it has flushed them (within seconds): `flush()`
+ * (/internal/force_flush) does that at once, and every `query()` of the test flushes first.
  */
 export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
   const port = await freePort();
@@ -97,11 +102,17 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
     port,
     `${url}/health`,
   );
+  const flush = async () => {
+    const response = await fetch(`${url}/internal/force_flush`);
+    if (!response.ok) throw new Error(`victoria-metrics did not flush: HTTP ${response.status}`);
+    await response.arrayBuffer();
+  };
   return {
     ...server,
     name: 'victoria-metrics',
     writeUrl: `${url}/api/v1/write`,
-    query: querier(url, { nocache: '1' }),
+    flush,
+    query: querier(url, flush, { nocache: '1' }),
   };
 }
 
@@ -144,7 +155,8 @@ export async function startPrometheusReceiver(
     port,
     process: child,
     stop: stopper(child),
-    query: querier(url),
+    flush: async () => undefined,
+    query: querier(url, async () => undefined),
   };
 }
 
