@@ -2,12 +2,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
+import { BIN, cliEnv, deployctl, gatewayEnv, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
 import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 import { type ProxyAction, startProxy } from '../helpers/proxy.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { until } from '../helpers/wait.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const workdir = tempDir();
@@ -141,7 +142,7 @@ async function scriptedHistory(): Promise<void> {
 
 beforeAll(async () => {
   gateway = await startPushgateway();
-  env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
+  env = gatewayEnv(gateway.url, join(workdir.path, 'state'));
   prometheus = await startPrometheus(workdir.path, gateway.url, [
     join(root, 'examples/prometheus/deployctl-rules.yml'),
   ]);
@@ -306,7 +307,7 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
 /** Runs the built binary with this machine's clock moved by `offset` (faketime), as deployctl() does otherwise. */
 async function deployctlAt(offset: string, args: string[], extraEnv: Record<string, string>) {
   const result = await execa('faketime', ['-f', offset, process.execPath, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', ...extraEnv },
+    env: cliEnv({ HOME: workdir.path, ...extraEnv }),
     extendEnv: false,
     reject: false,
     timeout: 20_000,
@@ -604,7 +605,12 @@ describe('a gateway restarted empty, with Prometheus having scraped it', () => {
 
       await lost.stop();
       lost = await startPushgateway([], { port });
-      await new Promise((r) => setTimeout(r, 2_000)); // a scrape of the empty gateway
+      // A scrape of the empty gateway: one that started after it did, and reached it.
+      const restartedAt = Date.now() / 1_000;
+      const scrapedEmpty = async () =>
+        (await scraper.query('up{job="pushgateway"}'))[0]?.value[1] === '1' &&
+        Number((await scraper.query('timestamp(up{job="pushgateway"})'))[0]?.value[1]) > restartedAt;
+      expect(await until(scrapedEmpty, 30_000, 100)).toBe(true);
       const doctor = await deployctl(['doctor', '--prometheus', scraper.url], { env: restartEnv, cwd: dir });
       expect(doctor.stdout).toContain('1 group(s) hold fewer deployments on the gateway than Prometheus saw');
       expect(doctor.stdout).toContain('restart/api in prod');
