@@ -1,10 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, deployctl } from '../helpers/cli.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
-import { makePki, type TestPki } from '../helpers/tls.js';
+import { makePki, type TestPki, writeWebConfig } from '../helpers/tls.js';
 
 const PASSWORD = 'pw-Zx9!q"s3cr3t';
 const TOKEN = 'tok-4f1c2b9e8d7a6';
@@ -24,22 +23,9 @@ function fetchText(url: string, init: RequestInit = {}): Promise<string> {
 
 beforeAll(async () => {
   pki = makePki(workdir.path);
-  const hash = bcrypt.hashSync(PASSWORD, 4);
-  const basicConfig = join(workdir.path, 'basic.yml');
-  writeFileSync(basicConfig, `basic_auth_users:\n  alice: ${hash}\n`);
+  const basicConfig = writeWebConfig(join(workdir.path, 'basic.yml'), { users: { alice: PASSWORD } });
   basic = await startPushgateway([`--web.config.file=${basicConfig}`], { scheme: 'http' });
-  const tlsConfig = join(workdir.path, 'tls.yml');
-  writeFileSync(
-    tlsConfig,
-    [
-      'tls_server_config:',
-      `  cert_file: ${pki.serverCert}`,
-      `  key_file: ${pki.serverKey}`,
-      '  client_auth_type: RequireAndVerifyClientCert',
-      `  client_ca_file: ${pki.caCert}`,
-      '',
-    ].join('\n'),
-  );
+  const tlsConfig = writeWebConfig(join(workdir.path, 'tls.yml'), { pki });
   mtls = await startPushgateway([`--web.config.file=${tlsConfig}`], { scheme: 'https' });
 });
 

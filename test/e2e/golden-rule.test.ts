@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockAddress } from '../../src/recorder/lock.js';
 import { groupFileName } from '../../src/recorder/state-dir.js';
-import { BIN, cliEnv, deployctl, deployments, gatewayEnv, keptRecords } from '../helpers/cli.js';
+import { deployctl, deployments, gatewayEnv, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { type DelayProxy, startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -19,15 +19,8 @@ const { workdir } = stack;
 const counted = (service: string, status = 'success') => deployments(stack.gateway.url, service, status);
 
 /** deployctl started in the background, to be killed. */
-function launch(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: cliEnv({ HOME: workdir.path, ...env }),
-    cwd: workdir.path,
-    stdio: 'ignore',
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited };
-}
+const launch = (args: string[], env: Record<string, string>) =>
+  startDeployctl(args, { env: { HOME: workdir.path, ...env }, cwd: workdir.path });
 
 describe('write-ahead under kill -9', () => {
   /** Trials wanted of each kind: killed in the middle of its push, killed before it, and with a record to lose. */

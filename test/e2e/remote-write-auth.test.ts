@@ -1,10 +1,9 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployctl } from '../helpers/cli.js';
 import { tempDir } from '../helpers/pushgateway.js';
-import { makePki, type TestPki } from '../helpers/tls.js';
+import { makePki, type TestPki, writeWebConfig } from '../helpers/tls.js';
 import { type RunningReceiver, startPrometheusReceiver } from '../helpers/victoria-metrics.js';
 
 const workdir = tempDir();
@@ -13,20 +12,7 @@ let receiver: RunningReceiver;
 
 beforeAll(async () => {
   pki = makePki(workdir.path);
-  const webConfig = join(workdir.path, 'web.yml');
-  writeFileSync(
-    webConfig,
-    [
-      'tls_server_config:',
-      `  cert_file: ${pki.serverCert}`,
-      `  key_file: ${pki.serverKey}`,
-      '  client_auth_type: RequireAndVerifyClientCert',
-      `  client_ca_file: ${pki.caCert}`,
-      'basic_auth_users:',
-      `  alice: ${bcrypt.hashSync('wonder land', 4)}`,
-      '',
-    ].join('\n'),
-  );
+  const webConfig = writeWebConfig(join(workdir.path, 'web.yml'), { pki, users: { alice: 'wonder land' } });
   receiver = await startPrometheusReceiver(join(workdir.path, 'prometheus'), { webConfigFile: webConfig });
 }, 60_000);
 

@@ -1,10 +1,10 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, deployctl, deployments } from '../helpers/cli.js';
 import { type DelayProxy, startDelayProxy } from '../helpers/delay-proxy.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { writeWebConfig } from '../helpers/tls.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -27,11 +27,9 @@ let slow: DelayProxy;
 let holdUp = 0;
 
 beforeAll(async () => {
-  const users = [PASSWORD, CONFIG_PASSWORD, FILE_PASSWORD].map(
-    (pw, i) => `  ${['deploy', 'cfg', 'file'][i]}: ${bcrypt.hashSync(pw, 4)}`,
-  );
-  const config = join(workdir.path, 'web.yml');
-  writeFileSync(config, `basic_auth_users:\n${users.join('\n')}\n`);
+  const config = writeWebConfig(join(workdir.path, 'web.yml'), {
+    users: { [USER]: PASSWORD, cfg: CONFIG_PASSWORD, file: FILE_PASSWORD },
+  });
   [basic, plain] = await Promise.all([startPushgateway([`--web.config.file=${config}`]), startPushgateway()]);
   slow = await startDelayProxy(basic.url, { before: () => holdUp, after: () => 0 });
 });

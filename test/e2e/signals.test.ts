@@ -1,12 +1,13 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cliEnv, deployctl, deployments, gatewayEnv, gatewaySample, keptRecords } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { deployctl, deployments, gatewayEnv, gatewaySample, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { deployctlLine, useTmux } from '../helpers/tmux.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -42,23 +43,7 @@ setTimeout(() => process.exit(9), 15000);
   return file;
 }
 
-/** This file's own tmux server (its own socket): only its sessions are touched, and it is killed after. */
-const socket = `deployctl-signals-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) =>
-  execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-afterAll(() => {
-  try {
-    tmux('kill-server');
-  } catch {
-    // no session left: the server is gone already
-  }
-  // tmux leaves its socket file behind; it is this file's own.
-  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
-});
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const tmux = useTmux();
 
 describe('Ctrl-C at a terminal', () => {
   it('reaches the wrapped command exactly once; deployctl exits 130 and records one cancelled deployment', async () => {
@@ -73,11 +58,7 @@ describe('Ctrl-C at a terminal', () => {
       DEPLOYCTL_STATE_DIR: join(workdir.path, 'tty'),
     };
     const session = `s${randomUUID().slice(0, 8)}`;
-    const line = `env -i ${Object.entries(vars)
-      .map(([k, v]) => quote(`${k}=${v}`))
-      .join(
-        ' ',
-      )} ${quote(process.execPath)} ${quote(BIN)} run -s ctrl-c -e prod -- ${quote(process.execPath)} ${quote(script)}; echo "[exit $?]"; sleep 30`;
+    const line = deployctlLine(vars, ['run', '-s', 'ctrl-c', '-e', 'prod', '--', process.execPath, script]);
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '30', line);
     try {
       expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
@@ -102,17 +83,13 @@ describe('a signal sent to deployctl itself', () => {
       const service = `sig-${signal.toLowerCase()}`;
       const countFile = join(workdir.path, `${service}.count`);
       const script = countingScript(signal, countFile);
-      const child = spawn(process.execPath, [BIN, 'run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
-        env: cliEnv(gatewayEnv(stack.gateway.url, join(workdir.path, 'sig'))),
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const run = startDeployctl(['run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
+        env: gatewayEnv(stack.gateway.url, join(workdir.path, 'sig')),
       });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
-      child.kill(signal);
-      const code = await exited;
-      expect({ code, stderr }).toEqual({
+      run.child.kill(signal);
+      const code = await run.exited;
+      expect({ code, stderr: run.stderr() }).toEqual({
         code: 128 + constants.signals[signal],
         stderr: expect.stringContaining(`recorded cancelled of ${service} in prod`),
       });
@@ -130,28 +107,24 @@ describe('SIGTERM while deployctl pushes after the command ended', () => {
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 4_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-push');
     const ended = join(workdir.path, 'term-push.ended');
-    const env = cliEnv(gatewayEnv(proxy.url, stateDir));
+    const env = gatewayEnv(proxy.url, stateDir);
     try {
-      const child = spawn(
-        process.execPath,
-        [BIN, 'run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`],
-        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      const run = startDeployctl(
+        ['run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`],
+        { env },
       );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       expect(await until(() => existsSync(ended), 10_000)).toBe(true);
       slow = true;
       expect(await until(() => keptRecords(stateDir).length > 0, 5_000)).toBe(true);
       // The record is on disk and its push is held up by the slow gateway.
       expect(await until(() => proxy.pending() > 0, 5_000)).toBe(true);
       const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
+      run.child.kill('SIGTERM');
+      const code = await run.exited;
       const took = Date.now() - sent;
       expect(code).toBe(5);
       expect(took).toBeLessThan(1_000);
-      expect(stderr).toContain('interrupted while recording; the record is kept');
+      expect(run.stderr()).toContain('interrupted while recording; the record is kept');
       expect(readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
       expect(await counted('term-push', 'failure')).toBe(0);
       slow = false;
@@ -178,27 +151,22 @@ describe('SIGTERM after the command ended, while the in-progress mark is still o
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 5_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-mark');
     const ended = join(workdir.path, 'term-mark.ended');
-    const env = cliEnv(gatewayEnv(proxy.url, stateDir));
+    const env = gatewayEnv(proxy.url, stateDir);
     try {
-      const child = spawn(
-        process.execPath,
-        [BIN, 'run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`],
-        { env, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const run = startDeployctl(['run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`], {
+        env,
+      });
       expect(await until(() => existsSync(ended), 10_000)).toBe(true);
       // The command has ended; deployctl waits for its request to the gateway (held 5 s), for 400 ms at least.
       const endedAt = Date.now();
       expect(await until(() => proxy.requests.length > 0, 10_000)).toBe(true);
       await sleep(endedAt + 400 - Date.now());
       const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
+      run.child.kill('SIGTERM');
+      const code = await run.exited;
       expect(code).toBe(5);
       expect(Date.now() - sent).toBeLessThan(1_000);
-      expect(stderr).toContain('interrupted while recording; the record is kept');
+      expect(run.stderr()).toContain('interrupted while recording; the record is kept');
       expect(readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
       slow = false;
       const flush = await deployctl(['flush'], { env, cwd: workdir.path });
@@ -222,26 +190,21 @@ describe('SIGTERM during the final push with a read-only state directory', () =>
       const proxy = await startDelayProxy(stack.gateway.url, { before: () => 5_000, after: () => 0 });
       const ended = join(workdir.path, 'ro-term.ended');
       try {
-        const env = cliEnv(gatewayEnv(proxy.url, join(stateRoot, 'state')));
-        const child = spawn(
-          process.execPath,
-          [BIN, 'run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`],
-          { env, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        const env = gatewayEnv(proxy.url, join(stateRoot, 'state'));
+        const run = startDeployctl(['run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`], {
+          env,
+        });
         expect(await until(() => existsSync(ended), 10_000)).toBe(true);
         // The in-progress mark (its 2 s budget) and then the final push are both held up by the gateway.
         await until(() => proxy.requests.length >= 2, 10_000);
         expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
         const sent = Date.now();
-        child.kill('SIGTERM');
-        const code = await exited;
+        run.child.kill('SIGTERM');
+        const code = await run.exited;
         expect(code).toBe(6);
         expect(Date.now() - sent).toBeLessThan(1_000);
-        expect(stderr).toContain('the record could not be kept on disk');
-        expect(stderr).not.toContain('the record is kept');
+        expect(run.stderr()).toContain('the record could not be kept on disk');
+        expect(run.stderr()).not.toContain('the record is kept');
         expect(await counted('ro-term', 'failure')).toBe(0);
       } finally {
         await proxy.close();

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,23 @@ export async function deployctl(
   };
   const result = await execa(process.execPath, [BIN, ...args], options);
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** deployctl started in the background, to be signalled or killed; what it says on stderr is kept. */
+export function startDeployctl(
+  args: string[],
+  { env = {}, cwd }: { env?: Record<string, string>; cwd?: string } = {},
+): { child: ChildProcess; exited: Promise<number | null>; stderr(): string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: cliEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd && { cwd }),
+  });
+  let stderr = '';
+  child.stdout!.resume();
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
 }
 
 /** Everything the gateway serves on /metrics, parsed; `init` carries credentials where it asks for them. */
