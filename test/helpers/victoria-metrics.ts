@@ -26,7 +26,7 @@ export interface RunningReceiver {
  * It shows new samples to queries only after it has flushed them (within seconds): `flush()`
  * (/internal/force_flush) does that at once, and every `query()` of the test flushes first.
  */
-export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
+async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
   const port = await freePort();
   const data = join(dir, 'victoria-metrics');
   mkdirSync(data, { recursive: true });
