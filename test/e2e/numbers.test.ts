@@ -15,6 +15,12 @@ const workdir = tempDir();
 let gateway: RunningServer;
 let prometheus: RunningPrometheus;
 let env: Record<string, string>;
+/**
+ * Servers of later tests, started with the file's own: Prometheus scrapes a target only some
+ * seconds after it starts, and these seconds pass while the tests before run.
+ */
+let withoutHonorLabels: Promise<RunningPrometheus>;
+let restartStack: Promise<{ gateway: RunningServer; scraper: RunningPrometheus }>;
 
 const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z: commit and finish times of the script are fixed
 const H = 3_600;
@@ -143,6 +149,18 @@ async function scriptedHistory(): Promise<void> {
 beforeAll(async () => {
   gateway = await startPushgateway();
   env = gatewayEnv(gateway.url, join(workdir.path, 'state'));
+  const plainDir = join(workdir.path, 'prometheus-without-honor-labels');
+  mkdirSync(plainDir);
+  withoutHonorLabels = startPrometheus(plainDir, gateway.url, [], { honorLabels: false });
+  const restartDir = join(workdir.path, 'restart');
+  mkdirSync(restartDir);
+  restartStack = startPushgateway().then(async (lost) => ({
+    gateway: lost,
+    scraper: await startPrometheus(restartDir, lost.url),
+  }));
+  // A failed start fails the test that awaits it, not the whole file now.
+  withoutHonorLabels.catch(() => undefined);
+  restartStack.catch(() => undefined);
   prometheus = await startPrometheus(workdir.path, gateway.url, [
     join(root, 'examples/prometheus/deployctl-rules.yml'),
   ]);
@@ -163,6 +181,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await gateway?.stop();
+  await (await withoutHonorLabels.catch(() => undefined))?.stop();
+  const restart = await restartStack.catch(() => undefined);
+  await restart?.scraper.stop();
+  await restart?.gateway.stop();
   workdir.remove();
 });
 
@@ -469,9 +491,7 @@ describe('impossible times are refused, and nothing is pushed', () => {
 
 describe('dora with a Prometheus that scrapes the gateway without honor_labels', () => {
   it('says so and how to fix it, instead of "no deployments"', async () => {
-    const dir = join(workdir.path, 'prometheus-without-honor-labels');
-    mkdirSync(dir);
-    const plain = await startPrometheus(dir, gateway.url, [], { honorLabels: false });
+    const plain = await withoutHonorLabels;
     try {
       const ready = await eventually(
         () => plain.query('count(deployctl_deployments_total{exported_job="deployctl"})'),
@@ -556,10 +576,9 @@ describe('the smaller numbers', () => {
 describe('a gateway restarted empty, with Prometheus having scraped it', () => {
   it('continues every total from Prometheus, so that Prometheus never sees a reset; doctor reports the loss first', async () => {
     const dir = join(workdir.path, 'restart');
-    mkdirSync(dir);
-    let lost = await startPushgateway();
+    const { gateway: started, scraper } = await restartStack;
+    let lost = started;
     const port = lost.port;
-    const scraper = await startPrometheus(dir, lost.url);
     try {
       const group = { service: 'restart/api', environment: 'prod' };
       const repo = new TestRepo(join(dir, 'repo'));
