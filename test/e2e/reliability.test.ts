@@ -215,7 +215,12 @@ describe('lost answers, failing and hanging gateways', () => {
       });
       const elapsed = Date.now() - started;
       expect(result.exitCode).toBe(0);
-      expect(result.stderr).toMatch(/timed out after \d+ ms \(\d+ attempts in 2\.\ds\)/);
+      // The attempts' own time, as reported, falls short of 2 s by whatever came before the first
+      // one (less on a busy machine); that the budget was spent shows in the time the command took.
+      const reported = /timed out after \d+ ms \(\d+ attempts in (\d+\.\d)s\)/.exec(result.stderr);
+      expect(reported, result.stderr).not.toBeNull();
+      expect(Number(reported![1])).toBeLessThan(3);
+      expect(elapsed).toBeGreaterThanOrEqual(2_000);
       expect(elapsed).toBeLessThan(2_000 + 1_500);
       expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
       expect(readdirSync(join(stateDir('hang'), 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(1);

@@ -60,9 +60,13 @@ describe('on a terminal', () => {
     const proxy = await startProxy(context.gateway.url, () => 'hang');
     try {
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'waits') };
-      const screen = await onTerminal(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], {
-        env,
-      });
+      // A budget of 2.4 s shows as "2s more" whether the wait begins at once or up to 0.9 s into it.
+      const screen = await onTerminal(
+        ['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2.4'],
+        {
+          env,
+        },
+      );
       expect(screen).toContain(
         `deployctl: waiting for the gateway at ${proxy.url}/ (retrying for up to 2s more, --timeout)…`,
       );
