@@ -102,3 +102,8 @@ export function writeWebConfig(
   writeFileSync(path, [...lines, ''].join('\n'));
   return path;
 }
+
+/** deployctl's flags for a client certificate of `pki`, and its CA unless `withCa` is false. */
+export function clientTlsFlags(pki: TestPki, { withCa = true }: { withCa?: boolean } = {}): string[] {
+  return [...(withCa ? ['--ca-file', pki.caCert] : []), '--cert-file', pki.clientCert, '--key-file', pki.clientKey];
+}
