@@ -18,7 +18,10 @@ interface ActionYaml {
   outputs: Record<string, { description: string }>;
 }
 
-/** The repository as `actions/checkout` leaves it: the tracked files, nothing built, nothing installed. */
+/**
+ * The repository as `actions/checkout` leaves it: the tracked files, nothing built, nothing
+ * installed (not even a node_modules that is a link, which the ignore rule for the folder misses).
+ */
 function plainCheckout(): string {
   const dir = join(context.workdir.path, 'action-checkout');
   if (existsSync(dir)) return dir;
@@ -27,7 +30,7 @@ function plainCheckout(): string {
     encoding: 'utf8',
   })
     .split('\0')
-    .filter(Boolean)) {
+    .filter((file) => file !== '' && file !== 'node_modules')) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     copyFileSync(join(root, file), join(dir, file));
   }

@@ -1,10 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, deployctl } from '../helpers/cli.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
-import { makePki, type TestPki } from '../helpers/tls.js';
+import { clientTlsFlags, makePki, type TestPki, writeWebConfig } from '../helpers/tls.js';
 
 const PASSWORD = 'pw-Zx9!q"s3cr3t';
 const TOKEN = 'tok-4f1c2b9e8d7a6';
@@ -24,22 +23,9 @@ function fetchText(url: string, init: RequestInit = {}): Promise<string> {
 
 beforeAll(async () => {
   pki = makePki(workdir.path);
-  const hash = bcrypt.hashSync(PASSWORD, 4);
-  const basicConfig = join(workdir.path, 'basic.yml');
-  writeFileSync(basicConfig, `basic_auth_users:\n  alice: ${hash}\n`);
+  const basicConfig = writeWebConfig(join(workdir.path, 'basic.yml'), { users: { alice: PASSWORD } });
   basic = await startPushgateway([`--web.config.file=${basicConfig}`], { scheme: 'http' });
-  const tlsConfig = join(workdir.path, 'tls.yml');
-  writeFileSync(
-    tlsConfig,
-    [
-      'tls_server_config:',
-      `  cert_file: ${pki.serverCert}`,
-      `  key_file: ${pki.serverKey}`,
-      '  client_auth_type: RequireAndVerifyClientCert',
-      `  client_ca_file: ${pki.caCert}`,
-      '',
-    ].join('\n'),
-  );
+  const tlsConfig = writeWebConfig(join(workdir.path, 'tls.yml'), { pki });
   mtls = await startPushgateway([`--web.config.file=${tlsConfig}`], { scheme: 'https' });
 });
 
@@ -119,26 +105,9 @@ describe('basic auth on the real gateway', () => {
 
 describe('TLS with a client certificate on the real gateway', () => {
   it('records with --ca-file, --cert-file and --key-file', async () => {
-    const result = await cli(
-      [
-        'record',
-        '-s',
-        'tls',
-        '-e',
-        'prod',
-        '--status',
-        'success',
-        '--ca-file',
-        pki.caCert,
-        '--cert-file',
-        pki.clientCert,
-        '--key-file',
-        pki.clientKey,
-      ],
-      {
-        DEPLOYCTL_PUSHGATEWAY_URL: mtls.url,
-      },
-    );
+    const result = await cli(['record', '-s', 'tls', '-e', 'prod', '--status', 'success', ...clientTlsFlags(pki)], {
+      DEPLOYCTL_PUSHGATEWAY_URL: mtls.url,
+    });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('recorded success of tls in prod');
@@ -156,19 +125,7 @@ describe('TLS with a client certificate on the real gateway', () => {
 
   it('explains an untrusted certificate and keeps the record', async () => {
     const result = await cli(
-      [
-        'record',
-        '-s',
-        'tls',
-        '-e',
-        'prod',
-        '--status',
-        'success',
-        '--cert-file',
-        pki.clientCert,
-        '--key-file',
-        pki.clientKey,
-      ],
+      ['record', '-s', 'tls', '-e', 'prod', '--status', 'success', ...clientTlsFlags(pki, { withCa: false })],
       {
         DEPLOYCTL_PUSHGATEWAY_URL: mtls.url,
         DEPLOYCTL_STATE_DIR: join(workdir.path, 'untrusted'),

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { groupFileName } from '../../src/recorder/state-dir.js';
-import { deployctl, hasGroup, scrape } from '../helpers/cli.js';
+import { deployctl, deployments, gatewayEnv, gatewaySample, hasGroup, keptRecords, scrape } from '../helpers/cli.js';
 import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 /**
@@ -18,30 +18,13 @@ const { workdir } = stack;
 
 const cli = (args: string[], env: Record<string, string> = {}, cwd = workdir.path) =>
   deployctl(args, {
-    env: { DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state'), ...env },
+    env: gatewayEnv(stack.gateway.url, join(workdir.path, 'state'), env),
     cwd,
     timeout: 30_000,
   });
 
-async function deployments(service: string, status = 'success', url = stack.gateway.url): Promise<number> {
-  const found = (await scrape(url)).filter(
-    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
-  );
-  return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
-}
-
-async function sample(service: string, name: string): Promise<number | undefined> {
-  const found = (await scrape(stack.gateway.url)).filter((s) => s.name === name && s.labels.service === service);
-  return found.length === 1 ? found[0]!.value : undefined;
-}
-
-const keptIn = (stateDir: string) => {
-  try {
-    return readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'));
-  } catch {
-    return [];
-  }
-};
+const counted = (service: string, status = 'success', url = stack.gateway.url) => deployments(url, service, status);
+const sample = (service: string, name: string) => gatewaySample(stack.gateway.url, name, { service });
 
 const warnings = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('deployctl: warning:'));
 
@@ -87,12 +70,12 @@ describe('local faults never change the outcome', () => {
         expect(record.stderr).toMatch(
           /^deployctl: warning: success of ro-\w+ in prod could not be kept on disk before sending \((EROFS|ENOENT)\); it was sent\n$/,
         );
-        expect(await deployments(`ro-${stateDir === mounted ? 'top' : 'sub'}`)).toBe(1);
+        expect(await counted(`ro-${stateDir === mounted ? 'top' : 'sub'}`)).toBe(1);
       }
 
       const run = await cli(['run', '-s', 'ro-run', '-e', 'prod', '--', 'sh', '-c', 'exit 3'], env);
       expect(run.exitCode).toBe(3);
-      expect(await deployments('ro-run', 'failure')).toBe(1);
+      expect(await counted('ro-run', 'failure')).toBe(1);
       expect(warnings(run.stderr)).toHaveLength(1);
       expect(run.stderr).toContain('could not be kept');
 
@@ -107,7 +90,7 @@ describe('local faults never change the outcome', () => {
       expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(1);
       const finish = await cli(['finish', '-s', 'ro-start', '-e', 'prod', '--status', 'success'], env);
       expect(finish.exitCode).toBe(0);
-      expect(await deployments('ro-start')).toBe(1);
+      expect(await counted('ro-start')).toBe(1);
       expect(await sample('ro-start', 'deployctl_deployment_in_progress')).toBe(0);
       expect(readdirSync(mounted)).toEqual([]);
     },
@@ -152,8 +135,8 @@ describe('local faults never change the outcome', () => {
       expect(result.exitCode).toBe(code);
       expect(result.stderr).not.toMatch(/unexpected error|not recorded|\n\s+at /);
     }
-    expect(await deployments(service, 'failure')).toBe(1);
-    expect(await deployments(service)).toBe(2);
+    expect(await counted(service, 'failure')).toBe(1);
+    expect(await counted(service)).toBe(2);
     const flush = await cli(['flush'], env);
     expect([0, 1]).toContain(flush.exitCode);
     expect(flush.stderr).not.toMatch(/unexpected error|\n\s+at /);
@@ -292,7 +275,7 @@ describe('kept records go only to their own target', () => {
     });
     expect(down.exitCode).toBe(0);
     expect(down.stderr).toContain('is not on the gateway yet');
-    expect(keptIn(stateDir)).toHaveLength(1);
+    expect(keptRecords(stateDir)).toHaveLength(1);
 
     const toB = await cli(['record', '-s', 'tgt', '-e', 'prod', '--status', 'success'], env);
     expect(toB.exitCode).toBe(0);
@@ -302,9 +285,9 @@ describe('kept records go only to their own target', () => {
     const flushB = await cli(['flush', '--timeout', '0.5'], env);
     expect(flushB.exitCode).toBe(1);
     expect(flushB.stdout).toContain(`${urlA}/: sent 0 kept record(s); 1 still kept`);
-    expect(await deployments('tgt')).toBe(1);
-    expect(await deployments('tgt', 'failure')).toBe(0);
-    expect(keptIn(stateDir)).toHaveLength(1);
+    expect(await counted('tgt')).toBe(1);
+    expect(await counted('tgt', 'failure')).toBe(0);
+    expect(keptRecords(stateDir)).toHaveLength(1);
 
     const gatewayA = await startPushgateway([], { port: portA });
     try {
@@ -313,10 +296,10 @@ describe('kept records go only to their own target', () => {
       expect(flush.stdout).toContain(`${urlA}/: sent 1 kept record(s); 0 still kept`);
       const again = await cli(['flush'], { ...env, DEPLOYCTL_PUSHGATEWAY_URL: urlA });
       expect(again.stdout).toContain('nothing kept');
-      expect(await deployments('tgt', 'failure', urlA)).toBe(1);
-      expect(await deployments('tgt', 'success', urlA)).toBe(0);
-      expect(await deployments('tgt', 'failure')).toBe(0);
-      expect(await deployments('tgt')).toBe(1);
+      expect(await counted('tgt', 'failure', urlA)).toBe(1);
+      expect(await counted('tgt', 'success', urlA)).toBe(0);
+      expect(await counted('tgt', 'failure')).toBe(0);
+      expect(await counted('tgt')).toBe(1);
     } finally {
       await gatewayA.stop();
     }
@@ -358,9 +341,9 @@ describe('quarantine', () => {
     );
     expect(warnings(record.stderr)).toHaveLength(3);
     expect(readdirSync(q).sort()).toEqual(Object.values(names).sort());
-    expect(keptIn(stateDir)).toEqual([]);
-    expect(await deployments('quar')).toBe(1);
-    expect(await deployments('quar', 'failure')).toBe(1);
+    expect(keptRecords(stateDir)).toEqual([]);
+    expect(await counted('quar')).toBe(1);
+    expect(await counted('quar', 'failure')).toBe(1);
     const applied = (await scrape(stack.gateway.url))
       .filter((s) => s.name === 'deployctl_applied_record_timestamp_seconds' && s.labels.service === 'quar')
       .map((s) => s.labels.record_id);
@@ -371,7 +354,7 @@ describe('quarantine', () => {
     const flush = await cli(['flush'], env);
     expect(flush.exitCode).toBe(0);
     expect(flush.stdout).toContain('nothing kept');
-    expect(await deployments('quar')).toBe(1);
+    expect(await counted('quar')).toBe(1);
   });
 });
 
@@ -401,7 +384,7 @@ describe('a large outbox', () => {
     console.log(`large outbox: record took ${elapsed} ms`);
     expect(result.exitCode).toBe(0);
     expect(elapsed).toBeLessThan(5_000 + 1_500);
-    expect(await deployments('large-new')).toBe(1);
+    expect(await counted('large-new')).toBe(1);
     // Some of this gateway's kept records went along, within what was left of the budget; the
     // warning says how many are still kept, and together they are all there is: none dropped.
     const groups = (await (await fetch(`${stack.gateway.url}/api/v1/metrics`)).json()) as {
@@ -414,7 +397,7 @@ describe('a large outbox', () => {
     expect(result.stderr).toContain(
       `${OTHER_TARGET} kept record(s) are meant for other gateways; deployctl flush sends each to its own`,
     );
-    expect(keptIn(stateDir)).toHaveLength(SAME_TARGET + OTHER_TARGET - sent);
+    expect(keptRecords(stateDir)).toHaveLength(SAME_TARGET + OTHER_TARGET - sent);
     const samples = await scrape(stack.gateway.url);
     for (const g of groups.data.filter((g) => /^bulk-\d+$/.test(g.labels.service ?? ''))) {
       expect(
@@ -450,14 +433,14 @@ describe('a long backlog of the same group', () => {
     const elapsed = Date.now() - started;
     expect(result.exitCode).toBe(0);
     expect(elapsed).toBeLessThan(5_000 + 1_500);
-    expect(await deployments('backlog', 'failure')).toBe(1);
-    const sent = await deployments('backlog');
+    expect(await counted('backlog', 'failure')).toBe(1);
+    const sent = await counted('backlog');
     const stillKept = Number(/(\d+) record\(s\) for this gateway are still kept/.exec(result.stderr)?.[1] ?? 0);
     console.log(`same-group backlog: record took ${elapsed} ms, sent ${sent} older, ${stillKept} still kept`);
     expect(sent).toBeGreaterThan(0);
     expect(result.stderr).toContain(`also sent ${sent} record(s) kept earlier`);
     expect(sent + stillKept).toBe(KEPT);
-    expect(keptIn(stateDir)).toHaveLength(stillKept);
+    expect(keptRecords(stateDir)).toHaveLength(stillKept);
   }, 30_000);
 });
 
@@ -474,7 +457,7 @@ describe('problems of the surroundings are warnings', () => {
     expect(unknown.exitCode).toBe(3);
     expect(existsSync(marker)).toBe(true);
     expect(unknown.stderr).toContain('colour is not a deployctl setting; ignored');
-    expect(await deployments('cfg', 'failure')).toBe(1);
+    expect(await counted('cfg', 'failure')).toBe(1);
 
     writeFileSync(
       join(dir, '.deployctlrc.json'),
@@ -493,15 +476,15 @@ describe('problems of the surroundings are warnings', () => {
     }
     expect(existsSync(`${marker}-2`)).toBe(true);
     expect(existsSync(`${marker}-3`)).toBe(true);
-    expect(await deployments('cfg', 'failure')).toBe(1);
-    expect(await deployments('cfg')).toBe(0);
+    expect(await counted('cfg', 'failure')).toBe(1);
+    expect(await counted('cfg')).toBe(0);
 
     const strict = await cli(['run', '--strict', '--', 'sh', '-c', `touch ${marker}-4`], {}, dir);
     expect(strict.exitCode).toBe(2);
     expect(existsSync(`${marker}-4`)).toBe(false);
     const strictRecord = await cli(['record', '--status', 'success', '--strict'], {}, dir);
     expect(strictRecord.exitCode).toBe(2);
-    expect(await deployments('cfg')).toBe(0);
+    expect(await counted('cfg')).toBe(0);
   });
 
   it('a missing DEPLOYCTL_ENV: run runs and its exit code wins; record warns and exits 0; --strict gives 2 and runs nothing', async () => {
@@ -556,7 +539,7 @@ describe('problems of the surroundings are warnings', () => {
     expect(result.exitCode).toBe(127);
     expect(result.stderr).toBe('deployctl: ./does-not-exist: command not found; nothing recorded\n');
     expect(await hasGroup(stack.gateway.url, 'unstartable')).toBe(false);
-    expect(keptIn(stateDir)).toEqual([]);
+    expect(keptRecords(stateDir)).toEqual([]);
     writeFileSync(join(workdir.path, 'not-executable.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
     const denied = await cli(
       ['run', '-s', 'unstartable', '-e', 'prod', '--', join(workdir.path, 'not-executable.sh')],

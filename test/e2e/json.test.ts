@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deployctl } from '../helpers/cli.js';
+import { deployctl, gatewayEnv } from '../helpers/cli.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const context = useGatewayAndWorkdir();
@@ -8,11 +8,7 @@ const context = useGatewayAndWorkdir();
 /** Runs deployctl with --json and parses stdout, which must be exactly one JSON document. */
 async function json(args: string[], env: Record<string, string> = {}) {
   const result = await deployctl([...args, '--json'], {
-    env: {
-      DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url,
-      DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'state'),
-      ...env,
-    },
+    env: gatewayEnv(context.gateway.url, join(context.workdir.path, 'state'), env),
     cwd: context.workdir.path,
   });
   expect(() => JSON.parse(result.stdout), `stdout of ${args.join(' ')}: ${result.stdout}`).not.toThrow();
@@ -52,7 +48,7 @@ describe('--json prints one JSON document on stdout', () => {
       recorded: true,
       status: 'success',
     });
-    expect((await json(['flush'], down)).document).toHaveProperty('targets');
+    expect((await json(['flush', '--timeout', '0.5'], down)).document).toHaveProperty('targets');
     expect((await json(['status', '-s', 'json2'])).document).toBeTypeOf('object');
     const statusDown = await json(['status', '--timeout', '0.5'], down);
     expect(statusDown.exitCode).not.toBe(0);

@@ -2,18 +2,25 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
+import { BIN, cliEnv, deployctl, gatewayEnv, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
 import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 import { type ProxyAction, startProxy } from '../helpers/proxy.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { until } from '../helpers/wait.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const workdir = tempDir();
 let gateway: RunningServer;
 let prometheus: RunningPrometheus;
 let env: Record<string, string>;
+/**
+ * Servers of later tests, started with the file's own: Prometheus scrapes a target only some
+ * seconds after it starts, and these seconds pass while the tests before run.
+ */
+let withoutHonorLabels: Promise<RunningPrometheus>;
+let restartStack: Promise<{ gateway: RunningServer; scraper: RunningPrometheus }>;
 
 const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z: commit and finish times of the script are fixed
 const H = 3_600;
@@ -141,7 +148,19 @@ async function scriptedHistory(): Promise<void> {
 
 beforeAll(async () => {
   gateway = await startPushgateway();
-  env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
+  env = gatewayEnv(gateway.url, join(workdir.path, 'state'));
+  const plainDir = join(workdir.path, 'prometheus-without-honor-labels');
+  mkdirSync(plainDir);
+  withoutHonorLabels = startPrometheus(plainDir, gateway.url, [], { honorLabels: false });
+  const restartDir = join(workdir.path, 'restart');
+  mkdirSync(restartDir);
+  restartStack = startPushgateway().then(async (lost) => ({
+    gateway: lost,
+    scraper: await startPrometheus(restartDir, lost.url),
+  }));
+  // A failed start fails the test that awaits it, not the whole file now.
+  withoutHonorLabels.catch(() => undefined);
+  restartStack.catch(() => undefined);
   prometheus = await startPrometheus(workdir.path, gateway.url, [
     join(root, 'examples/prometheus/deployctl-rules.yml'),
   ]);
@@ -162,6 +181,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await gateway?.stop();
+  await (await withoutHonorLabels.catch(() => undefined))?.stop();
+  const restart = await restartStack.catch(() => undefined);
+  await restart?.scraper.stop();
+  await restart?.gateway.stop();
   workdir.remove();
 });
 
@@ -306,7 +329,7 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
 /** Runs the built binary with this machine's clock moved by `offset` (faketime), as deployctl() does otherwise. */
 async function deployctlAt(offset: string, args: string[], extraEnv: Record<string, string>) {
   const result = await execa('faketime', ['-f', offset, process.execPath, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', ...extraEnv },
+    env: cliEnv({ HOME: workdir.path, ...extraEnv }),
     extendEnv: false,
     reject: false,
     timeout: 20_000,
@@ -468,9 +491,7 @@ describe('impossible times are refused, and nothing is pushed', () => {
 
 describe('dora with a Prometheus that scrapes the gateway without honor_labels', () => {
   it('says so and how to fix it, instead of "no deployments"', async () => {
-    const dir = join(workdir.path, 'prometheus-without-honor-labels');
-    mkdirSync(dir);
-    const plain = await startPrometheus(dir, gateway.url, [], { honorLabels: false });
+    const plain = await withoutHonorLabels;
     try {
       const ready = await eventually(
         () => plain.query('count(deployctl_deployments_total{exported_job="deployctl"})'),
@@ -555,10 +576,9 @@ describe('the smaller numbers', () => {
 describe('a gateway restarted empty, with Prometheus having scraped it', () => {
   it('continues every total from Prometheus, so that Prometheus never sees a reset; doctor reports the loss first', async () => {
     const dir = join(workdir.path, 'restart');
-    mkdirSync(dir);
-    let lost = await startPushgateway();
+    const { gateway: started, scraper } = await restartStack;
+    let lost = started;
     const port = lost.port;
-    const scraper = await startPrometheus(dir, lost.url);
     try {
       const group = { service: 'restart/api', environment: 'prod' };
       const repo = new TestRepo(join(dir, 'repo'));
@@ -604,7 +624,12 @@ describe('a gateway restarted empty, with Prometheus having scraped it', () => {
 
       await lost.stop();
       lost = await startPushgateway([], { port });
-      await new Promise((r) => setTimeout(r, 2_000)); // a scrape of the empty gateway
+      // A scrape of the empty gateway: one that started after it did, and reached it.
+      const restartedAt = Date.now() / 1_000;
+      const scrapedEmpty = async () =>
+        (await scraper.query('up{job="pushgateway"}'))[0]?.value[1] === '1' &&
+        Number((await scraper.query('timestamp(up{job="pushgateway"})'))[0]?.value[1]) > restartedAt;
+      expect(await until(scrapedEmpty, 30_000, 100)).toBe(true);
       const doctor = await deployctl(['doctor', '--prometheus', scraper.url], { env: restartEnv, cwd: dir });
       expect(doctor.stdout).toContain('1 group(s) hold fewer deployments on the gateway than Prometheus saw');
       expect(doctor.stdout).toContain('restart/api in prod');

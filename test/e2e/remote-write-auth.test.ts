@@ -1,10 +1,9 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployctl } from '../helpers/cli.js';
 import { tempDir } from '../helpers/pushgateway.js';
-import { makePki, type TestPki } from '../helpers/tls.js';
+import { clientTlsFlags, makePki, type TestPki, writeWebConfig } from '../helpers/tls.js';
 import { type RunningReceiver, startPrometheusReceiver } from '../helpers/victoria-metrics.js';
 
 const workdir = tempDir();
@@ -13,20 +12,7 @@ let receiver: RunningReceiver;
 
 beforeAll(async () => {
   pki = makePki(workdir.path);
-  const webConfig = join(workdir.path, 'web.yml');
-  writeFileSync(
-    webConfig,
-    [
-      'tls_server_config:',
-      `  cert_file: ${pki.serverCert}`,
-      `  key_file: ${pki.serverKey}`,
-      '  client_auth_type: RequireAndVerifyClientCert',
-      `  client_ca_file: ${pki.caCert}`,
-      'basic_auth_users:',
-      `  alice: ${bcrypt.hashSync('wonder land', 4)}`,
-      '',
-    ].join('\n'),
-  );
+  const webConfig = writeWebConfig(join(workdir.path, 'web.yml'), { pki, users: { alice: 'wonder land' } });
   receiver = await startPrometheusReceiver(join(workdir.path, 'prometheus'), { webConfigFile: webConfig });
 }, 60_000);
 
@@ -38,7 +24,6 @@ afterAll(async () => {
 describe('remote-write with mutual TLS and basic auth (Prometheus --web.config.file)', () => {
   const writeUrl = (user = 'alice', password = 'wonder%20land') =>
     `https://${user}:${password}@127.0.0.1:${receiver.port}/api/v1/write`;
-  const tlsFlags = () => ['--ca-file', pki.caCert, '--cert-file', pki.clientCert, '--key-file', pki.clientKey];
   const env = (machine: string, url = writeUrl()) => ({
     DEPLOYCTL_REMOTE_WRITE_URL: url,
     DEPLOYCTL_STATE_DIR: join(workdir.path, machine),
@@ -62,7 +47,7 @@ describe('remote-write with mutual TLS and basic auth (Prometheus --web.config.f
         '--finished-at',
         String(now - 60),
         '-v',
-        ...tlsFlags(),
+        ...clientTlsFlags(pki),
       ],
       { env: env('ok') },
     );
@@ -70,7 +55,9 @@ describe('remote-write with mutual TLS and basic auth (Prometheus --web.config.f
     expect(recorded.stdout).toContain('recorded success of tls in prod');
     expect(recorded.stdout + recorded.stderr).not.toContain('wonder');
 
-    const status = await deployctl(['status', '-s', 'tls', '-e', 'prod', '--json', ...tlsFlags()], { env: env('ok') });
+    const status = await deployctl(['status', '-s', 'tls', '-e', 'prod', '--json', ...clientTlsFlags(pki)], {
+      env: env('ok'),
+    });
     expect(status.exitCode, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject([
       { service: 'tls', status: 'success', commit: 't1', finishedAt: now - 60, deployments: { success: 1 } },
@@ -89,10 +76,7 @@ describe('remote-write with mutual TLS and basic auth (Prometheus --web.config.f
         'success',
         '--commit',
         't2',
-        '--cert-file',
-        pki.clientCert,
-        '--key-file',
-        pki.clientKey,
+        ...clientTlsFlags(pki, { withCa: false }),
       ],
       { env: env('no-ca') },
     );
@@ -107,7 +91,7 @@ describe('remote-write with mutual TLS and basic auth (Prometheus --web.config.f
 
   it('takes a wrong password as permanent (401, not retried) and says to check the credentials', async () => {
     const result = await deployctl(
-      ['record', '-s', 'tls', '-e', 'prod', '--status', 'success', '--commit', 't3', ...tlsFlags()],
+      ['record', '-s', 'tls', '-e', 'prod', '--status', 'success', '--commit', 't3', ...clientTlsFlags(pki)],
       { env: env('wrong', writeUrl('alice', 'nope')) },
     );
     expect(result.exitCode).toBe(0);

@@ -39,9 +39,19 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
   const target = (g: { service: string; environment: string }) => ['-s', g.service, '-e', g.environment];
   const sel = (g: { service: string; environment: string }) =>
     selector({ job: 'deployctl', service: g.service, environment: g.environment }, '=');
-  /** A query that waits for the store to show `expected` (VictoriaMetrics indexes new series within seconds). */
+  /**
+   * A read that waits for the store to show `expected`, after making all it has taken visible
+   * (VictoriaMetrics would show new samples only within seconds).
+   */
   const settle = <T>(get: () => Promise<T>, expected: T) =>
-    eventually(get, (v) => canonical(v) === canonical(expected), 20_000);
+    eventually(
+      async () => {
+        await receiver.flush();
+        return get();
+      },
+      (v) => canonical(v) === canonical(expected),
+      20_000,
+    );
 
   beforeAll(async () => {
     receiver = await RECEIVERS[name](join(workdir.path, name));

@@ -3,10 +3,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl, hasGroup, scrape } from '../helpers/cli.js';
+import { BIN, cliEnv, deployctl, gatewayEnv, gatewaySample, hasGroup, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { until } from '../helpers/wait.js';
 
 let gateway: RunningServer;
 const workdir = tempDir();
@@ -14,7 +15,7 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   gateway = await startPushgateway();
-  env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
+  env = gatewayEnv(gateway.url, join(workdir.path, 'state'));
 });
 afterAll(async () => {
   await gateway?.stop();
@@ -59,15 +60,9 @@ describe('deployctl run', () => {
       '-c',
       `while [ ! -e ${gate} ]; do sleep 0.05; done`,
     ]);
-    let seen: number | undefined;
-    for (
-      const end = Date.now() + 10_000;
-      Date.now() < end && seen !== 1;
-      await new Promise((r) => setTimeout(r, 100))
-    ) {
-      seen = select(await scrape(gateway.url), 'deployctl_deployment_in_progress', { service: 'marked' })[0]?.value;
-    }
-    expect(seen).toBe(1);
+    const marked = () => gatewaySample(gateway.url, 'deployctl_deployment_in_progress', { service: 'marked' });
+    await until(async () => (await marked()) === 1, 10_000, 100);
+    expect(await marked()).toBe(1);
     writeFileSync(gate, '');
     expect((await running).exitCode).toBe(0);
     expect(value(await scrape(gateway.url), 'deployctl_deployment_in_progress', { service: 'marked' })).toBe(0);
@@ -194,7 +189,7 @@ describe('deployctl run', () => {
     const result = await cli(
       ['run', '-s', 'down', '-e', 'prod', '--timeout', '1', '--', 'sh', '-c', 'echo deployed; exit 4'],
       {
-        env: { DEPLOYCTL_PUSHGATEWAY_URL: 'http://127.0.0.1:9', DEPLOYCTL_STATE_DIR: join(workdir.path, 'down') },
+        env: gatewayEnv('http://127.0.0.1:9', join(workdir.path, 'down')),
       },
     );
     expect(result.exitCode).toBe(4);
@@ -214,7 +209,7 @@ describe('deployctl run', () => {
       process.execPath,
       [BIN, 'run', '-s', service, '-e', 'prod', ...extraArgs, '--', process.execPath, '-e', childScript],
       {
-        env: { PATH: process.env.PATH ?? '', HOME: workdir.path, NO_COLOR: '1', ...env },
+        env: cliEnv({ HOME: workdir.path, ...env }),
         extendEnv: false,
         reject: false,
         timeout: 20_000,

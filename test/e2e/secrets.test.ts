@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, deployctl, scrape } from '../helpers/cli.js';
+import { type CliResult, deployctl, deployments } from '../helpers/cli.js';
 import { type DelayProxy, startDelayProxy } from '../helpers/delay-proxy.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { writeWebConfig } from '../helpers/tls.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * No password, token or URL credential in any output (plain, --verbose, --json, errors), outbox
@@ -26,11 +27,9 @@ let slow: DelayProxy;
 let holdUp = 0;
 
 beforeAll(async () => {
-  const users = [PASSWORD, CONFIG_PASSWORD, FILE_PASSWORD].map(
-    (pw, i) => `  ${['deploy', 'cfg', 'file'][i]}: ${bcrypt.hashSync(pw, 4)}`,
-  );
-  const config = join(workdir.path, 'web.yml');
-  writeFileSync(config, `basic_auth_users:\n${users.join('\n')}\n`);
+  const config = writeWebConfig(join(workdir.path, 'web.yml'), {
+    users: { [USER]: PASSWORD, cfg: CONFIG_PASSWORD, file: FILE_PASSWORD },
+  });
   [basic, plain] = await Promise.all([startPushgateway([`--web.config.file=${config}`]), startPushgateway()]);
   slow = await startDelayProxy(basic.url, { before: () => holdUp, after: () => 0 });
 });
@@ -80,20 +79,10 @@ function expectNoSecret(results: CliResult[], stateDir = join(workdir.path, 'sta
   expect(found).toEqual([]);
 }
 
-async function deployments(url: string, service: string, auth?: string): Promise<number> {
-  const response = await fetch(`${url}/metrics`, auth ? { headers: { authorization: auth } } : {});
-  const text = await response.text();
-  const line = text
-    .split('\n')
-    .find(
-      (l) =>
-        l.startsWith('deployctl_deployments_total{') &&
-        l.includes(`service="${service}"`) &&
-        l.includes('status="success"'),
-    );
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
 const basicAuth = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+/** Successful deployments of `service` on the gateway with basic auth, read with its credentials. */
+const counted = (service: string) =>
+  deployments(basic.url, service, 'success', { headers: { authorization: basicAuth } });
 
 describe('secrets stay secret', () => {
   it('a URL password with /, @ and : (percent-encoded): records, and appears in no output, outbox or state file', async () => {
@@ -108,7 +97,7 @@ describe('secrets stay secret', () => {
       await cli(['record', '-s', 'url-pw', '-e', 'prod', '--status', 'success', '--dry-run', '--verbose'], env),
     ];
     expect(results.slice(0, 5).map((r) => r.exitCode)).toEqual([0, 0, 0, 0, 0]);
-    expect(await deployments(basic.url, 'url-pw', basicAuth)).toBe(3);
+    expect(await counted('url-pw')).toBe(3);
     // A wrong password: refused, and neither password is shown.
     results.push(
       await cli(['record', '-s', 'url-pw', '-e', 'prod', '--status', 'success', '--verbose', '--json'], {
@@ -151,7 +140,7 @@ describe('secrets stay secret', () => {
       expect(doctor.exitCode).toBe(2);
       results.push(flag, fromEnv, run, fromConfig, doctor);
     }
-    expect(await deployments(basic.url, 'bad-url', basicAuth)).toBe(0);
+    expect(await counted('bad-url')).toBe(0);
     expectNoSecret(results);
   });
 
@@ -171,7 +160,7 @@ describe('secrets stay secret', () => {
       }),
     ];
     expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0]);
-    expect(await deployments(basic.url, 'env-pw', basicAuth)).toBe(2); // the third used the wrong password from the environment
+    expect(await counted('env-pw')).toBe(2); // the third used the wrong password from the environment
     for (const run of results.slice(1)) {
       const childEnv = run.stdout.split('\n').filter((line) => line.startsWith('DEPLOYCTL_'));
       expect(childEnv.filter((line) => /PASSWORD|TOKEN/.test(line))).toEqual([]);
@@ -200,12 +189,7 @@ describe('secrets stay secret', () => {
     );
     expect(results[3]!.stderr).toContain('401');
     expect(results[5]!.stdout.split('\n').filter((line) => line.startsWith('DEPLOYCTL_PUSHGATEWAY_TOKEN'))).toEqual([]);
-    expect(
-      (await scrape(plain.url)).find(
-        (s) =>
-          s.name === 'deployctl_deployments_total' && s.labels.service === 'env-token' && s.labels.status === 'success',
-      )?.value,
-    ).toBe(2);
+    expect(await deployments(plain.url, 'env-token')).toBe(2);
     expectNoSecret(results);
   });
 
@@ -227,10 +211,11 @@ describe('secrets stay secret', () => {
       expect((JSON.parse(file.text) as { target: { url: string } }).target.url).toBe(`${slow.url}/`);
     const dry = await cli(['flush', '--dry-run', '--verbose'], env);
     expect(dry.stdout).toContain(`would send 2 kept record(s) to ${slow.url}/:`);
-    await new Promise((resolve) => setTimeout(resolve, 3_200)); // the held requests are answered (401 or not) and gone
+    // The held requests are answered (401 or not) and gone.
+    expect(await until(() => slow.pending() === 0, 10_000)).toBe(true);
     const flush = await cli(['flush', '--verbose', '--json'], env);
     expect(flush.exitCode).toBe(0);
-    expect(await deployments(basic.url, 'kept-pw', basicAuth)).toBe(2);
+    expect(await counted('kept-pw')).toBe(2);
     expectNoSecret([kept, run, dry, flush], stateDir);
   }, 20_000);
 
@@ -283,7 +268,7 @@ describe('secrets stay secret', () => {
     const closed = await cli(['record', '--status', 'success'], env, dir);
     expect(closed.stderr).toBe('');
     results.push(open, group, closed);
-    expect(await deployments(basic.url, 'cfg-pw', basicAuth)).toBe(4);
+    expect(await counted('cfg-pw')).toBe(4);
     expectNoSecret(results, stateDir);
   });
 });

@@ -1,12 +1,14 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl, scrape } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { deployctl, deployments, gatewayEnv, gatewaySample, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { deployctlLine, useTmux } from '../helpers/tmux.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * Signals under the golden rule: Ctrl-C at a real terminal reaches the command once, a signal
@@ -15,20 +17,9 @@ import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
  */
 const stack = useGatewayAndWorkdir();
 const { workdir } = stack;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function deployments(service: string, status: string, url = stack.gateway.url): Promise<number> {
-  const found = (await scrape(url)).filter(
-    (s) => s.name === 'deployctl_deployments_total' && s.labels.service === service && s.labels.status === status,
-  );
-  return found.length === 0 ? 0 : found.length === 1 ? found[0]!.value : NaN;
-}
-async function inProgress(service: string): Promise<number | undefined> {
-  const found = (await scrape(stack.gateway.url)).filter(
-    (s) => s.name === 'deployctl_deployment_in_progress' && s.labels.service === service,
-  );
-  return found.length === 1 ? found[0]!.value : undefined;
-}
+const counted = (service: string, status: string) => deployments(stack.gateway.url, service, status);
+const inProgress = (service: string) =>
+  gatewaySample(stack.gateway.url, 'deployctl_deployment_in_progress', { service });
 
 /**
  * A deploy command that counts each of `signal` it receives, and once the first came, waits a
@@ -52,29 +43,7 @@ setTimeout(() => process.exit(9), 15000);
   return file;
 }
 
-async function until(condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition() && Date.now() < end) await sleep(20);
-  return condition();
-}
-
-/** This file's own tmux server (its own socket): only its sessions are touched, and it is killed after. */
-const socket = `deployctl-signals-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) =>
-  execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-afterAll(() => {
-  try {
-    tmux('kill-server');
-  } catch {
-    // no session left: the server is gone already
-  }
-  // tmux leaves its socket file behind; it is this file's own.
-  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
-});
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const tmux = useTmux();
 
 describe('Ctrl-C at a terminal', () => {
   it('reaches the wrapped command exactly once; deployctl exits 130 and records one cancelled deployment', async () => {
@@ -89,11 +58,7 @@ describe('Ctrl-C at a terminal', () => {
       DEPLOYCTL_STATE_DIR: join(workdir.path, 'tty'),
     };
     const session = `s${randomUUID().slice(0, 8)}`;
-    const line = `env -i ${Object.entries(vars)
-      .map(([k, v]) => quote(`${k}=${v}`))
-      .join(
-        ' ',
-      )} ${quote(process.execPath)} ${quote(BIN)} run -s ctrl-c -e prod -- ${quote(process.execPath)} ${quote(script)}; echo "[exit $?]"; sleep 30`;
+    const line = deployctlLine(vars, ['run', '-s', 'ctrl-c', '-e', 'prod', '--', process.execPath, script]);
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '30', line);
     try {
       expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
@@ -105,8 +70,8 @@ describe('Ctrl-C at a terminal', () => {
       tmux('kill-session', '-t', session);
     }
     expect(readFileSync(countFile, 'utf8')).toBe('1');
-    expect(await deployments('ctrl-c', 'cancelled')).toBe(1);
-    expect(await deployments('ctrl-c', 'success')).toBe(0);
+    expect(await counted('ctrl-c', 'cancelled')).toBe(1);
+    expect(await counted('ctrl-c', 'success')).toBe(0);
     expect(await inProgress('ctrl-c')).toBe(0);
   });
 });
@@ -118,29 +83,19 @@ describe('a signal sent to deployctl itself', () => {
       const service = `sig-${signal.toLowerCase()}`;
       const countFile = join(workdir.path, `${service}.count`);
       const script = countingScript(signal, countFile);
-      const child = spawn(process.execPath, [BIN, 'run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: workdir.path,
-          NO_COLOR: '1',
-          DEPLOYCTL_PUSHGATEWAY_URL: stack.gateway.url,
-          DEPLOYCTL_STATE_DIR: join(workdir.path, 'sig'),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const run = startDeployctl(['run', '-s', service, '-e', 'prod', '--', process.execPath, script], {
+        env: gatewayEnv(stack.gateway.url, join(workdir.path, 'sig')),
       });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       expect(await until(() => existsSync(`${countFile}.ready`), 10_000)).toBe(true);
-      child.kill(signal);
-      const code = await exited;
-      expect({ code, stderr }).toEqual({
+      run.child.kill(signal);
+      const code = await run.exited;
+      expect({ code, stderr: run.stderr() }).toEqual({
         code: 128 + constants.signals[signal],
         stderr: expect.stringContaining(`recorded cancelled of ${service} in prod`),
       });
       expect(readFileSync(countFile, 'utf8')).toBe('1');
-      expect(await deployments(service, 'cancelled')).toBe(1);
-      expect(await deployments(service, 'success')).toBe(0);
+      expect(await counted(service, 'cancelled')).toBe(1);
+      expect(await counted(service, 'success')).toBe(0);
       expect(await inProgress(service)).toBe(0);
     },
   );
@@ -152,50 +107,38 @@ describe('SIGTERM while deployctl pushes after the command ended', () => {
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 4_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-push');
     const ended = join(workdir.path, 'term-push.ended');
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: workdir.path,
-      NO_COLOR: '1',
-      DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
-      DEPLOYCTL_STATE_DIR: stateDir,
-    };
+    const env = gatewayEnv(proxy.url, stateDir);
     try {
-      const child = spawn(
-        process.execPath,
-        [BIN, 'run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`],
-        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      const run = startDeployctl(
+        ['run', '-s', 'term-push', '-e', 'prod', '--', 'sh', '-c', `sleep 0.5; touch ${ended}; exit 5`],
+        { env },
       );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       expect(await until(() => existsSync(ended), 10_000)).toBe(true);
       slow = true;
-      const outbox = join(stateDir, 'outbox');
-      const keptNow = () => existsSync(outbox) && readdirSync(outbox).some((name) => name.endsWith('.json'));
-      expect(await until(keptNow, 5_000)).toBe(true);
+      expect(await until(() => keptRecords(stateDir).length > 0, 5_000)).toBe(true);
       // The record is on disk and its push is held up by the slow gateway.
-      const requestsBeforeTerm = proxy.requests.length;
-      await until(() => proxy.requests.length > requestsBeforeTerm, 2_000);
+      expect(await until(() => proxy.pending() > 0, 5_000)).toBe(true);
       const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
+      run.child.kill('SIGTERM');
+      const code = await run.exited;
       const took = Date.now() - sent;
       expect(code).toBe(5);
       expect(took).toBeLessThan(1_000);
-      expect(stderr).toContain('interrupted while recording; the record is kept');
-      expect(readdirSync(outbox).filter((name) => name.endsWith('.json'))).toHaveLength(1);
-      expect(await deployments('term-push', 'failure')).toBe(0);
+      expect(run.stderr()).toContain('interrupted while recording; the record is kept');
+      expect(readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
+      expect(await counted('term-push', 'failure')).toBe(0);
       slow = false;
-      await sleep(4_200); // the held request, if it was ever forwarded, has landed by now
-      expect(await deployments('term-push', 'failure')).toBe(0);
+      // The held request, if it is ever forwarded, has landed once the proxy is done with it.
+      expect(await until(() => proxy.pending() === 0, 10_000)).toBe(true);
+      expect(await counted('term-push', 'failure')).toBe(0);
 
       const flush = await deployctl(['flush'], { env, cwd: workdir.path });
       expect(flush.exitCode).toBe(0);
       expect(flush.stdout).toContain('sent 1 kept record(s); 0 still kept');
       const again = await deployctl(['flush'], { env, cwd: workdir.path });
       expect(again.stdout).toContain('nothing kept');
-      expect(await deployments('term-push', 'failure')).toBe(1);
-      expect(await deployments('term-push', 'cancelled')).toBe(0);
+      expect(await counted('term-push', 'failure')).toBe(1);
+      expect(await counted('term-push', 'cancelled')).toBe(0);
     } finally {
       await proxy.close();
     }
@@ -208,37 +151,29 @@ describe('SIGTERM after the command ended, while the in-progress mark is still o
     const proxy = await startDelayProxy(stack.gateway.url, { before: () => (slow ? 5_000 : 0), after: () => 0 });
     const stateDir = join(workdir.path, 'term-mark');
     const ended = join(workdir.path, 'term-mark.ended');
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: workdir.path,
-      NO_COLOR: '1',
-      DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
-      DEPLOYCTL_STATE_DIR: stateDir,
-    };
+    const env = gatewayEnv(proxy.url, stateDir);
     try {
-      const child = spawn(
-        process.execPath,
-        [BIN, 'run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`],
-        { env, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const run = startDeployctl(['run', '-s', 'term-mark', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 5`], {
+        env,
+      });
       expect(await until(() => existsSync(ended), 10_000)).toBe(true);
-      await sleep(400); // the command has ended; deployctl waits for its in-progress mark (held 5 s)
+      // The command has ended; deployctl waits for its request to the gateway (held 5 s), for 400 ms at least.
+      const endedAt = Date.now();
+      expect(await until(() => proxy.requests.length > 0, 10_000)).toBe(true);
+      await sleep(endedAt + 400 - Date.now());
       const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
+      run.child.kill('SIGTERM');
+      const code = await run.exited;
       expect(code).toBe(5);
       expect(Date.now() - sent).toBeLessThan(1_000);
-      expect(stderr).toContain('interrupted while recording; the record is kept');
+      expect(run.stderr()).toContain('interrupted while recording; the record is kept');
       expect(readdirSync(join(stateDir, 'outbox')).filter((name) => name.endsWith('.json'))).toHaveLength(1);
       slow = false;
       const flush = await deployctl(['flush'], { env, cwd: workdir.path });
       expect(flush.exitCode).toBe(0);
       expect(flush.stdout).toContain('sent 1 kept record(s); 0 still kept');
-      expect(await deployments('term-mark', 'failure')).toBe(1);
-      expect(await deployments('term-mark', 'cancelled')).toBe(0);
+      expect(await counted('term-mark', 'failure')).toBe(1);
+      expect(await counted('term-mark', 'cancelled')).toBe(0);
     } finally {
       await proxy.close();
     }
@@ -255,33 +190,22 @@ describe('SIGTERM during the final push with a read-only state directory', () =>
       const proxy = await startDelayProxy(stack.gateway.url, { before: () => 5_000, after: () => 0 });
       const ended = join(workdir.path, 'ro-term.ended');
       try {
-        const env = {
-          PATH: process.env.PATH ?? '',
-          HOME: workdir.path,
-          NO_COLOR: '1',
-          DEPLOYCTL_PUSHGATEWAY_URL: proxy.url,
-          DEPLOYCTL_STATE_DIR: join(stateRoot, 'state'),
-        };
-        const child = spawn(
-          process.execPath,
-          [BIN, 'run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`],
-          { env, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        const env = gatewayEnv(proxy.url, join(stateRoot, 'state'));
+        const run = startDeployctl(['run', '-s', 'ro-term', '-e', 'prod', '--', 'sh', '-c', `touch ${ended}; exit 6`], {
+          env,
+        });
         expect(await until(() => existsSync(ended), 10_000)).toBe(true);
         // The in-progress mark (its 2 s budget) and then the final push are both held up by the gateway.
-        await sleep(2_500);
+        await until(() => proxy.requests.length >= 2, 10_000);
         expect(proxy.requests.length).toBeGreaterThanOrEqual(2);
         const sent = Date.now();
-        child.kill('SIGTERM');
-        const code = await exited;
+        run.child.kill('SIGTERM');
+        const code = await run.exited;
         expect(code).toBe(6);
         expect(Date.now() - sent).toBeLessThan(1_000);
-        expect(stderr).toContain('the record could not be kept on disk');
-        expect(stderr).not.toContain('the record is kept');
-        expect(await deployments('ro-term', 'failure')).toBe(0);
+        expect(run.stderr()).toContain('the record could not be kept on disk');
+        expect(run.stderr()).not.toContain('the record is kept');
+        expect(await counted('ro-term', 'failure')).toBe(0);
       } finally {
         await proxy.close();
         execFileSync('umount', [stateRoot]);

@@ -1,30 +1,15 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, deployctl } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { deployctl } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { deployctlLine, useTmux } from '../helpers/tmux.js';
 
 const context = useGatewayAndWorkdir();
 
-/** A tmux server of this test file's own (its own socket), so that only its sessions are touched. */
-const socket = `deployctl-test-${randomUUID().slice(0, 8)}`;
-const tmux = (...args: string[]) =>
-  execFileSync('tmux', ['-u', '-L', socket, '-f', '/dev/null', ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-afterAll(() => {
-  try {
-    tmux('kill-server');
-  } catch {
-    // no session was left
-  }
-});
-
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const tmux = useTmux();
 
 /**
  * Runs deployctl on a real terminal (a detached tmux pane of `width` columns) and returns the
@@ -48,10 +33,7 @@ async function onTerminal(
     DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url,
     ...env,
   };
-  const line = `env -i ${Object.entries(vars)
-    .map(([k, v]) => quote(`${k}=${v}`))
-    .join(' ')} ${quote(process.execPath)} ${quote(BIN)} ${args.map(quote).join(' ')}; echo "[exit $?]"; sleep 30`;
-  tmux('new-session', '-d', '-s', session, '-x', String(width), '-y', '40', line);
+  tmux('new-session', '-d', '-s', session, '-x', String(width), '-y', '40', deployctlLine(vars, args));
   try {
     const capture = () => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
     const until = Date.now() + 15_000;
@@ -78,9 +60,13 @@ describe('on a terminal', () => {
     const proxy = await startProxy(context.gateway.url, () => 'hang');
     try {
       const env = { DEPLOYCTL_PUSHGATEWAY_URL: proxy.url, DEPLOYCTL_STATE_DIR: join(context.workdir.path, 'waits') };
-      const screen = await onTerminal(['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2'], {
-        env,
-      });
+      // A budget of 2.4 s shows as "2s more" whether the wait begins at once or up to 0.9 s into it.
+      const screen = await onTerminal(
+        ['record', '-s', 'slow', '-e', 'prod', '--status', 'success', '--timeout', '2.4'],
+        {
+          env,
+        },
+      );
       expect(screen).toContain(
         `deployctl: waiting for the gateway at ${proxy.url}/ (retrying for up to 2s more, --timeout)…`,
       );

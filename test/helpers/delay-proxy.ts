@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { sleep } from './wait.js';
 
 export interface DelayProxy {
   url: string;
@@ -7,6 +8,8 @@ export interface DelayProxy {
   requests: { method: string; url: string; at: number }[];
   /** Requests forwarded to the gateway and not yet answered to the client. */
   inFlight(): number;
+  /** Requests received and not yet done with: held, forwarded, or answered only now. */
+  pending(): number;
   close(): Promise<void>;
 }
 
@@ -28,8 +31,16 @@ export async function startDelayProxy(target: string, options: DelayOptions): Pr
   const requests: DelayProxy['requests'] = [];
   const sockets = new Set<Socket>();
   let inFlight = 0;
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  let pending = 0;
   const server = http.createServer(async (request, response) => {
+    pending += 1;
+    try {
+      await relay(request, response);
+    } finally {
+      pending -= 1;
+    }
+  });
+  const relay = async (request: http.IncomingMessage, response: http.ServerResponse) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', at: Date.now() });
     options.onRequest?.(request);
     const chunks: Buffer[] = [];
@@ -66,7 +77,7 @@ export async function startDelayProxy(target: string, options: DelayOptions): Pr
     } finally {
       inFlight -= 1;
     }
-  });
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -77,6 +88,7 @@ export async function startDelayProxy(target: string, options: DelayOptions): Pr
     url: `http://127.0.0.1:${port}`,
     requests,
     inFlight: () => inFlight,
+    pending: () => pending,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();

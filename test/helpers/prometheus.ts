@@ -48,21 +48,29 @@ export async function startPrometheus(
     port,
     `http://127.0.0.1:${port}/-/ready`,
   );
-  const { url } = server;
-  return {
-    ...server,
-    async query(expr, time) {
-      const params = new URLSearchParams({ query: expr, ...(time !== undefined && { time: String(time) }) });
-      const response = await fetch(`${url}/api/v1/query?${params}`);
-      const body = (await response.json()) as {
-        status: string;
-        error?: string;
-        data: { resultType: string; result: unknown };
-      };
-      if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
-      if (body.data.resultType === 'scalar') return [{ metric: {}, value: body.data.result as [number, string] }];
-      return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
-    },
+  return { ...server, query: querier(server.url) };
+}
+
+/**
+ * Instant queries of the Prometheus API at `base` (a scalar comes back as one sample without
+ * labels); `flush` runs before each, `extra` goes with each as parameters.
+ */
+export function querier(
+  base: string,
+  { flush, extra = {} }: { flush?: () => Promise<void>; extra?: Record<string, string> } = {},
+) {
+  return async (expr: string, time?: number) => {
+    await flush?.();
+    const params = new URLSearchParams({ query: expr, ...extra, ...(time !== undefined && { time: String(time) }) });
+    const response = await fetch(`${base}/api/v1/query?${params}`);
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data: { resultType: string; result: unknown };
+    };
+    if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+    if (body.data.resultType === 'scalar') return [{ metric: {}, value: body.data.result as [number, string] }];
+    return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
   };
 }
 

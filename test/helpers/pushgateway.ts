@@ -110,20 +110,24 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs: number
 
 /**
  * Starts a server binary (Debian's Prometheus, Alertmanager, VictoriaMetrics) that listens on
- * 127.0.0.1:`port`, and waits until `readyUrl` answers 200; its stderr is in the error if it does not.
+ * 127.0.0.1:`port`, and waits until `readyUrl` answers 200 (or, without one, until the port takes
+ * connections); its stderr is in the error if it does not.
  */
 export async function startServer(
   what: string,
   binary: string,
   args: string[],
   port: number,
-  readyUrl: string,
+  readyUrl: string | undefined,
   deadlineMs = 30_000,
 ): Promise<RunningServer> {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  if (!(await waitUntilReady(readyUrl, child, deadlineMs))) {
+  const ready = readyUrl
+    ? await waitUntilReady(readyUrl, child, deadlineMs)
+    : await waitForPort(port, child, deadlineMs);
+  if (!ready) {
     child.kill('SIGKILL');
     throw new Error(`${what} did not become ready: ${stderr}`);
   }

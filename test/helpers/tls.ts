@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 
 export interface TestPki {
   caCert: string;
@@ -75,4 +77,33 @@ export function makePki(dir: string): TestPki {
     clientCert: join(dir, 'client.crt'),
     clientKey: join(dir, 'client.key'),
   };
+}
+
+/**
+ * Writes a --web.config.file (of the Prometheus exporter toolkit, which the gateway and Prometheus
+ * take) to `path`: mutual TLS with `pki`'s certificates, and basic auth for `users` (name to
+ * password, kept bcrypt-hashed). Returns `path`.
+ */
+export function writeWebConfig(
+  path: string,
+  { pki, users = {} }: { pki?: TestPki; users?: Record<string, string> },
+): string {
+  const lines = pki
+    ? [
+        'tls_server_config:',
+        `  cert_file: ${pki.serverCert}`,
+        `  key_file: ${pki.serverKey}`,
+        '  client_auth_type: RequireAndVerifyClientCert',
+        `  client_ca_file: ${pki.caCert}`,
+      ]
+    : [];
+  const hashed = Object.entries(users).map(([name, password]) => `  ${name}: ${bcrypt.hashSync(password, 4)}`);
+  if (hashed.length > 0) lines.push('basic_auth_users:', ...hashed);
+  writeFileSync(path, [...lines, ''].join('\n'));
+  return path;
+}
+
+/** deployctl's flags for a client certificate of `pki`, and its CA unless `withCa` is false. */
+export function clientTlsFlags(pki: TestPki, { withCa = true }: { withCa?: boolean } = {}): string[] {
+  return [...(withCa ? ['--ca-file', pki.caCert] : []), '--cert-file', pki.clientCert, '--key-file', pki.clientKey];
 }

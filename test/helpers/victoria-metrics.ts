@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
+import { querier } from './prometheus.js';
 import { freePort, startServer } from './pushgateway.js';
 
 /** A real remote-write receiver with a Prometheus query API on the same port. */
@@ -14,70 +14,19 @@ export interface RunningReceiver {
   port: number;
   process: ChildProcess;
   stop(): Promise<void>;
-  /** An instant query; `time` in Unix seconds. */
+  /** Makes every sample taken so far visible to queries (Prometheus shows them at once). */
+  flush(): Promise<void>;
+  /** An instant query, of everything taken so far; `time` in Unix seconds. */
   query(expr: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
-}
-
-async function waitReady(url: string, child: ChildProcess, stderr: () => string, what: string): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited: ${stderr()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // starting
-    }
-    if (Date.now() > until) throw new Error(`${what} did not become ready: ${stderr()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > until) throw new Error(`prometheus did not listen: ${stderr()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-}
-
-function querier(base: string, extra: Record<string, string> = {}) {
-  return async (expr: string, time?: number) => {
-    const params = new URLSearchParams({ query: expr, ...extra, ...(time !== undefined && { time: String(time) }) });
-    const response = await fetch(`${base}/api/v1/query?${params}`);
-    const body = (await response.json()) as {
-      status: string;
-      error?: string;
-      data: { resultType: string; result: unknown };
-    };
-    if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
-    if (body.data.resultType === 'scalar') return [{ metric: {}, value: body.data.result as [number, string] }];
-    return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
-  };
 }
 
 /**
  * Debian's VictoriaMetrics on a free 127.0.0.1 port: deduplication at 1 ms (so that a retried
  * sample counts once), no query cache and no latency offset (tests read right after writing).
+ * It shows new samples to queries only after it has flushed them (within seconds): `flush()`
+ * (/internal/force_flush) does that at once, and every `query()` of the test flushes first.
  */
-export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
+async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
   const port = await freePort();
   const data = join(dir, 'victoria-metrics');
   mkdirSync(data, { recursive: true });
@@ -97,11 +46,17 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
     port,
     `${url}/health`,
   );
+  const flush = async () => {
+    const response = await fetch(`${url}/internal/force_flush`);
+    if (!response.ok) throw new Error(`victoria-metrics did not flush: HTTP ${response.status}`);
+    await response.arrayBuffer();
+  };
   return {
     ...server,
     name: 'victoria-metrics',
     writeUrl: `${url}/api/v1/write`,
-    query: querier(url, { nocache: '1' }),
+    flush,
+    query: querier(url, { flush, extra: { nocache: '1' } }),
   };
 }
 
@@ -118,7 +73,9 @@ export async function startPrometheusReceiver(
   const config = join(dir, 'prometheus-receiver.yml');
   const storage = outOfOrderWindow ? ['storage:', '  tsdb:', `    out_of_order_time_window: ${outOfOrderWindow}`] : [];
   writeFileSync(config, ['global:', '  scrape_interval: 1m', ...storage, ''].join('\n'));
-  const child = spawn(
+  const scheme = webConfigFile ? 'https' : 'http';
+  const server = await startServer(
+    'prometheus',
     process.env.PROMETHEUS_BIN ?? 'prometheus',
     [
       `--config.file=${config}`,
@@ -129,21 +86,17 @@ export async function startPrometheusReceiver(
       '--log.level=warn',
       ...(webConfigFile ? [`--web.config.file=${webConfigFile}`] : []),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    port,
+    // Behind TLS and credentials, the test reads through deployctl only: it waits for the port.
+    webConfigFile ? undefined : `http://127.0.0.1:${port}/-/ready`,
   );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = `${webConfigFile ? 'https' : 'http'}://127.0.0.1:${port}`;
-  // Behind TLS and credentials, the test reads through deployctl only: wait for the port.
-  if (webConfigFile) await waitForPort(port, child, () => stderr);
-  else await waitReady(`${url}/-/ready`, child, () => stderr, 'prometheus');
+  const url = `${scheme}://127.0.0.1:${port}`;
   return {
+    ...server,
     name: 'prometheus',
     url,
     writeUrl: `${url}/api/v1/write`,
-    port,
-    process: child,
-    stop: stopper(child),
+    flush: async () => undefined,
     query: querier(url),
   };
 }
