@@ -13,7 +13,7 @@ const EXAMPLE = new URL('../../examples/prometheus/prometheus.yml', import.meta.
  * The scrape job of examples/prometheus/prometheus.yml (honor_labels, the gateway's address as a
  * label, deployctl's bookkeeping dropped) for these gateways, as the tests run it.
  */
-export function exampleScrapeJob(gatewayUrls: string[], { honorLabels = true } = {}): Record<string, unknown> {
+function exampleScrapeJob(gatewayUrls: string[], { honorLabels = true } = {}): Record<string, unknown> {
   const example = parse(readFileSync(EXAMPLE, 'utf8')) as { scrape_configs: Record<string, unknown>[] };
   const job = example.scrape_configs.find((j) => j.job_name === 'pushgateway');
   if (!job) throw new Error('examples/prometheus/prometheus.yml has no pushgateway scrape job');

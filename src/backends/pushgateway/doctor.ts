@@ -70,11 +70,12 @@ function metricRelabelRules(block: string): Record<string, string>[] {
 }
 
 /**
- * The bookkeeping families that grow a series per deployment and that the scrape job still keeps:
- * its metric_relabel_configs are followed for a series of each name (rules on the name alone; any
- * other rule is taken to keep it).
+ * The bookkeeping families that grow a series per deployment and that the scrape job `job` of
+ * Prometheus's loaded configuration still keeps: its metric_relabel_configs are followed for a
+ * series of each name (rules on the name alone; any other rule is taken to keep it).
  */
-function keptBookkeeping(block: string | undefined): string[] {
+export function keptBookkeeping(configYaml: string, job: string): string[] {
+  const block = jobBlock(configYaml, job);
   const rules = block === undefined ? [] : metricRelabelRules(block);
   return PER_DEPLOYMENT_BOOKKEEPING.map((d) => d.name).filter((name) => {
     for (const rule of rules) {
@@ -238,7 +239,7 @@ async function prometheusChecks(
             fix: `add honor_labels: true to the scrape job ${pool}`,
           },
     );
-    const kept = keptBookkeeping(block);
+    const kept = keptBookkeeping(config.yaml, pool);
     checks.push(
       kept.length === 0
         ? {

@@ -15,7 +15,7 @@ import {
 const MEMORIES = new Set<string>([FAMILIES.appliedRecords.name, FAMILIES.deployedCommits.name]);
 
 /** The highest count taken from Prometheus: no group records a billion deployments, so a value beyond is not one. */
-export const MAX_TOTAL = 1e9;
+const MAX_TOTAL = 1e9;
 
 /** 2000-01-01: no deployment deployctl records finished earlier. */
 const EARLIEST = Date.UTC(2000, 0, 1) / 1000;
@@ -40,7 +40,7 @@ export function quoted(text: string): string {
   );
 }
 
-export const describeSeries = (family: string, labels: Record<string, string>) =>
+const describeSeries = (family: string, labels: Record<string, string>) =>
   `${family}${
     Object.keys(labels).length
       ? `{${Object.entries(labels)

@@ -13,7 +13,7 @@ const WINDOW_SECONDS = 31 * 86_400;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 /** Whether two URLs name the same host and port (every loopback name is one host). */
-export function sameHost(a: URL, b: URL): boolean {
+function sameHost(a: URL, b: URL): boolean {
   const port = (u: URL) => u.port || (u.protocol === 'https:' ? '443' : '80');
   const host = (u: URL) => (LOOPBACK.has(u.hostname) ? 'loopback' : u.hostname);
   return port(a) === port(b) && host(a) === host(b);
@@ -144,10 +144,13 @@ const ms = (seconds: number) => `${Math.max(1, Math.round(seconds * 1000))}ms`;
 
 /**
  * When Prometheus last scraped the gateway's previous process, before the one that runs now
- * started at `startedAt`: an evaluation time at which an instant query sees that very scrape (at
- * it, or less than a scrape interval after it). It is the last moment, in steps of the scrape
- * interval, at which Prometheus's latest process_start_time_seconds of the target was an earlier
- * process's. Undefined: Prometheus saw no earlier process of this gateway in CONTINUE_WINDOW.
+ * started at `startedAt`: the timestamp of that scrape's samples, so that an instant query at it
+ * sees exactly what that scrape brought. It is the latest process_start_time_seconds sample of the
+ * target whose value is an earlier process's (timestamp() of a selector gives its samples' own
+ * times), looked for in steps of the scrape interval over the last hour, else in steps of a
+ * minute over CONTINUE_WINDOW and then finely around what those found. The steps run a minute past
+ * now, so that the last scrape is seen however recent it is. Undefined: Prometheus saw no earlier
+ * process of this gateway in CONTINUE_WINDOW.
  */
 export async function lastScrapeBeforeStart(
   prometheus: Prometheus,
@@ -155,26 +158,27 @@ export async function lastScrapeBeforeStart(
   startedAt: number,
   now: number,
 ): Promise<number | undefined> {
-  const earlier = `process_start_time_seconds{job=${q(target.job)}, instance=${q(target.instance)}} < ${startedAt - START_SLACK_SECONDS}`;
-  const last = async (rangeSeconds: number, stepSeconds: number, at?: number) => {
+  const started = `process_start_time_seconds{job=${q(target.job)}, instance=${q(target.instance)}}`;
+  const earlier = `(timestamp(${started}) and ${started} < ${startedAt - START_SLACK_SECONDS})`;
+  const step = target.intervalSeconds;
+  const margin = step + 60;
+  const last = async (rangeSeconds: number, stepSeconds: number, until: number) => {
     const answer = await prometheus.query(
-      `max(max_over_time(timestamp(${earlier})[${ms(rangeSeconds)}:${ms(stepSeconds)}]${at === undefined ? '' : ` @ ${at.toFixed(3)}`}))`,
+      `max(max_over_time(${earlier}[${ms(rangeSeconds)}:${ms(stepSeconds)}] @ ${until.toFixed(3)}))`,
     );
     const value = answer[0]?.value;
     return value !== undefined && Number.isFinite(value) ? value : undefined;
   };
-  const step = target.intervalSeconds;
-  // The last hour at the scrape interval; else the whole window at a minute, then that minute again, finely.
-  const recent = await last(3600, step);
+  const recent = await last(3600 + margin, step, now + margin);
   if (recent !== undefined) return recent;
   const coarse = Math.max(step, 60);
-  const rough = await last(WINDOW_SECONDS, coarse);
+  const rough = await last(WINDOW_SECONDS, coarse, now + margin);
   if (rough === undefined || coarse === step) return rough;
-  return (await last(coarse + 2 * step, step, Math.min(now, rough + coarse + step))) ?? rough;
+  return (await last(coarse + 3 * step, step, Math.min(now + margin, rough + coarse + 2 * step))) ?? rough;
 }
 
 /** Every series of the group that Prometheus scraped from the gateway at `at`. */
-export function scrapedAt(
+function scrapedAt(
   prometheus: Prometheus,
   grouping: Grouping,
   target: GatewayTarget,
