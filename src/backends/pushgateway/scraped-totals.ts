@@ -189,12 +189,17 @@ function scrapedAt(
 }
 
 /**
- * Whether Prometheus saw, from any target, more of the group in CONTINUE_WINDOW than the gateway
- * holds: a higher record sequence, or more deployments of a status. Two small queries, on every
- * record; only when they say yes is more asked.
+ * Whether Prometheus saw more of the group in CONTINUE_WINDOW than the gateway holds, from any
+ * target (or from the one with these labels): a higher record sequence, or more deployments of a
+ * status. Two small queries, on every record; only when they say yes is more asked.
  */
-async function mayHaveLost(prometheus: Prometheus, grouping: Grouping, onGateway: GroupState): Promise<boolean> {
-  const group = selector(grouping, {});
+async function mayHaveLost(
+  prometheus: Prometheus,
+  grouping: Grouping,
+  onGateway: GroupState,
+  matchers: Labels = {},
+): Promise<boolean> {
+  const group = selector(grouping, matchers);
   const [sequence, byStatus] = await Promise.all([
     prometheus.query(`max(max_over_time(${FAMILIES.recordsApplied.name}${group}[${CONTINUE_WINDOW}]))`),
     prometheus.query(`max by (status) (max_over_time(${FAMILIES.deployments.name}${group}[${CONTINUE_WINDOW}]))`),
@@ -236,6 +241,10 @@ async function continueFromPrometheus(
     debug?.(
       `Prometheus at ${shown} saw more of ${group} than the gateway holds, but has no scrape target for this gateway: not its totals`,
     );
+    return unchanged();
+  }
+  if (!target.ambiguous && !(await mayHaveLost(prometheus, grouping, onGateway, target.matchers))) {
+    debug?.(`the higher totals of ${group} that Prometheus saw are another gateway's: nothing was lost`);
     return unchanged();
   }
   if (target.ambiguous)
