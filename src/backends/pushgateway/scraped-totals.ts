@@ -97,7 +97,7 @@ export async function findGatewayTarget(prometheus: Prometheus, gatewayUrl: URL)
     ? `the same ${Object.entries(matchers)
         .map(([name, value]) => `${name}=${quoted(value)}`)
         .join(', ')}`
-    : 'no label';
+    : 'no label of their own';
   return {
     scrapePool: chosen.scrapePool,
     health: chosen.health,
@@ -107,7 +107,7 @@ export async function findGatewayTarget(prometheus: Prometheus, gatewayUrl: URL)
     matchers,
     intervalSeconds: durationSeconds(chosen.scrapeInterval),
     ...(lookalike && {
-      ambiguous: `Prometheus also scrapes the gateway ${quoted(lookalike.instance ?? '')} (job ${quoted(lookalike.job ?? '')}), and the series of both carry ${described} that would tell them apart`,
+      ambiguous: `Prometheus also scrapes the gateway ${quoted(lookalike.instance ?? '')} (job ${quoted(lookalike.job ?? '')}), and the series of both carry ${described}: nothing tells them apart`,
     }),
   };
 }
