@@ -10,9 +10,11 @@ export interface Sample {
 export class Prometheus {
   readonly base: URL;
 
+  /** `signal` ends every request early (a caller's own deadline over several requests). */
   constructor(
     url: string,
     private readonly timeoutMs: number,
+    private readonly signal?: AbortSignal,
   ) {
     this.base = parseEndpointUrl(url, '--prometheus');
   }
@@ -27,7 +29,9 @@ export class Prometheus {
     const headers: Record<string, string> = authorization ? { authorization } : {};
     let response: Response;
     try {
-      response = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const signal = this.signal ? AbortSignal.any([timeout, this.signal]) : timeout;
+      response = await fetch(url, { headers, signal });
     } catch (error) {
       const cause = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new DeployctlError(

@@ -156,3 +156,13 @@ export const FAMILIES = {
     labels: ['record_id'],
   },
 } as const satisfies Record<string, FamilyDefinition>;
+
+/**
+ * Bookkeeping that deployctl keeps on the gateway for itself and that grows a series per
+ * deployment (record ids, deployed commits). Prometheus need not keep it: the example scrape job
+ * drops it (metric_relabel_configs), so that recording never churns the TSDB.
+ */
+export const PER_DEPLOYMENT_BOOKKEEPING = [FAMILIES.appliedRecords, FAMILIES.deployedCommits] as const;
+
+/** The regex of the scrape job's drop rule for PER_DEPLOYMENT_BOOKKEEPING (examples/prometheus/prometheus.yml). */
+export const BOOKKEEPING_DROP_REGEX = 'deployctl_(applied_record_timestamp_seconds|deployed_commit_sequence)';

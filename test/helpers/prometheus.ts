@@ -1,18 +1,37 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { freePort, type RunningServer, startServer } from './pushgateway.js';
 
 export interface RunningPrometheus extends RunningServer {
   query(expr: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
 }
 
+const EXAMPLE = new URL('../../examples/prometheus/prometheus.yml', import.meta.url);
+
 /**
- * Starts a real Prometheus on a free 127.0.0.1 port that scrapes the gateway every second with
- * honor_labels (unless told otherwise) and evaluates the given rule files every second.
+ * The scrape job of examples/prometheus/prometheus.yml (honor_labels, the gateway's address as a
+ * label, deployctl's bookkeeping dropped) for these gateways, as the tests run it.
+ */
+function exampleScrapeJob(gatewayUrls: string[], { honorLabels = true } = {}): Record<string, unknown> {
+  const example = parse(readFileSync(EXAMPLE, 'utf8')) as { scrape_configs: Record<string, unknown>[] };
+  const job = example.scrape_configs.find((j) => j.job_name === 'pushgateway');
+  if (!job) throw new Error('examples/prometheus/prometheus.yml has no pushgateway scrape job');
+  return {
+    ...job,
+    honor_labels: honorLabels,
+    static_configs: [{ targets: gatewayUrls.map((url) => new URL(url).host) }],
+  };
+}
+
+/**
+ * Starts a real Prometheus on a free 127.0.0.1 port that scrapes the gateway (or gateways) every
+ * second with the example's scrape job (honor_labels unless told otherwise) and evaluates the given
+ * rule files every second.
  */
 export async function startPrometheus(
   dir: string,
-  gatewayUrl: string,
+  gatewayUrl: string | string[],
   ruleFiles: string[] = [],
   { alertmanager, honorLabels = true }: { alertmanager?: string; honorLabels?: boolean } = {},
 ): Promise<RunningPrometheus> {
@@ -20,21 +39,14 @@ export async function startPrometheus(
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
     config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      ruleFiles.length ? `rule_files:\n${ruleFiles.map((f) => `  - ${f}`).join('\n')}` : '',
-      alertmanager
-        ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['${new URL(alertmanager).host}']`
-        : '',
-      'scrape_configs:',
-      '  - job_name: pushgateway',
-      `    honor_labels: ${honorLabels}`,
-      '    static_configs:',
-      `      - targets: ['${new URL(gatewayUrl).host}']`,
-      '',
-    ].join('\n'),
+    stringify({
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      ...(ruleFiles.length && { rule_files: ruleFiles }),
+      ...(alertmanager && {
+        alerting: { alertmanagers: [{ static_configs: [{ targets: [new URL(alertmanager).host] }] }] },
+      }),
+      scrape_configs: [exampleScrapeJob([gatewayUrl].flat(), { honorLabels })],
+    }),
   );
   const server = await startServer(
     'prometheus',

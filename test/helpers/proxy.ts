@@ -1,7 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ProxyAction = 'forward' | 'drop-response' | 'hang' | { status: number; body: string };
+export type ProxyAction =
+  | 'forward'
+  | 'drop-response'
+  | 'hang'
+  | { status: number; body: string }
+  /** Forward, and pass on the answer's body rewritten (uncompressed: the request asks for no encoding). */
+  | { rewrite: (body: string) => string };
 
 export interface TestProxy {
   url: string;
@@ -10,8 +16,9 @@ export interface TestProxy {
 }
 
 /**
- * An HTTP proxy on 127.0.0.1 in front of a real gateway that can forward a request and then drop
- * the answer (the gateway has stored it; the client never hears so), hang, or answer itself.
+ * An HTTP proxy on 127.0.0.1 in front of a real server (a gateway, Prometheus) that can forward a
+ * request and then drop the answer (the server has stored it; the client never hears so), hang,
+ * answer itself, or pass on a rewritten answer.
  */
 export async function startProxy(
   target: string,
@@ -23,14 +30,28 @@ export async function startProxy(
     const index = requests.push({ method: request.method ?? '', url: request.url ?? '' }) - 1;
     const action = decide(request, index);
     if (action === 'hang') return;
-    if (typeof action === 'object') {
+    if (typeof action === 'object' && 'status' in action) {
       response.writeHead(action.status, { 'content-type': 'text/plain' }).end(action.body);
       return;
     }
+    const rewrite = typeof action === 'object' ? action.rewrite : undefined;
+    const headers = { ...request.headers };
+    if (rewrite) delete headers['accept-encoding'];
     const upstream = http.request(
       new URL(request.url ?? '/', target),
-      { method: request.method, headers: request.headers },
+      { method: request.method, headers },
       (answer) => {
+        if (rewrite) {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = rewrite(Buffer.concat(chunks).toString('utf8'));
+            const { 'content-length': _length, 'transfer-encoding': _encoding, ...rest } = answer.headers;
+            response.writeHead(answer.statusCode ?? 502, { ...rest, 'content-length': Buffer.byteLength(body) });
+            response.end(body);
+          });
+          return;
+        }
         if (action === 'drop-response') {
           answer.resume();
           answer.on('end', () => request.socket.destroy());

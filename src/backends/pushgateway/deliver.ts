@@ -81,6 +81,7 @@ async function attempt(
   );
   const readBack = options.readBack ?? true;
   const continued = options.continueFrom && (await options.continueFrom(grouping, read));
+  for (const warning of continued?.warnings ?? []) options.warn?.(warning);
   const state = continued ? continued.state : read;
   const applied = applyRecord(state, record, options.now());
   if (continued && !applied.duplicate) withContinuation(applied, continued, grouping);
@@ -109,14 +110,12 @@ async function attempt(
 
 /** Writes back what was continued from Prometheus, and says so. */
 function withContinuation(applied: Applied, continued: Continued, grouping: Grouping): void {
-  if (continued.problem)
-    applied.notices.push(`could not ask Prometheus whether the gateway lost totals: ${continued.problem}`);
   if (continued.lowered.length === 0) return;
   for (const family of continued.changed)
     if (!applied.families.some((f) => f.name === family.name)) applied.families.push(family);
   applied.notices.push(
-    `the gateway held lower totals for ${grouping.service} in ${grouping.environment} than Prometheus last scraped (${continued.lowered.slice(0, 3).join(', ')}${continued.lowered.length > 3 ? ', …' : ''}): ` +
-      'restarted without persistence, or from an old file? The totals continue from Prometheus',
+    `the gateway held lower totals for ${grouping.service} in ${grouping.environment} than Prometheus last scraped from it before it restarted (${continued.lowered.slice(0, 3).join(', ')}${continued.lowered.length > 3 ? ', …' : ''}): ` +
+      'it restarted without persistence, or from an old file. The totals continue from what Prometheus scraped',
   );
 }
 

@@ -4,6 +4,7 @@ import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, BackendModule } from '../backend.js';
 import { groupPath, openGateway } from './client.js';
 import type { GroupState } from './model.js';
+import type { Continuation } from './scraped-totals.js';
 
 /**
  * The Pushgateway: cumulative counters and histograms per group, carried forward by a
@@ -16,6 +17,10 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     timeoutSeconds,
   );
   const now = () => Date.now() / 1000;
+  // Asking Prometheus whether the gateway lost a group's totals may take a third of --timeout in
+  // all, so that a slow or hanging Prometheus leaves the record the time to be delivered.
+  const seconds = Math.min(timeoutSeconds, destination.timeoutSeconds);
+  let continuation: Continuation | undefined;
   // What merges a record into the group is loaded once a delivery needs it: the early read of the
   // group (prepare) is under way by then.
   const delivery = async (dryRun: boolean) => {
@@ -23,12 +28,18 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
       import('./deliver.js'),
       import('./scraped-totals.js'),
     ]);
+    continuation ??= prometheusContinuation({
+      url: destination.prometheus,
+      gateway,
+      budgetMs: (seconds * 1000) / 3,
+      debug: log.debug,
+    });
     const options = {
       dryRun,
       now,
       debug: log.debug,
       warn: log.warn,
-      ...(!dryRun && { continueFrom: prometheusContinuation(destination.prometheus, gateway.remainingMs()) }),
+      ...(!dryRun && continuation && { continueFrom: continuation }),
     };
     return { deliver, options };
   };
