@@ -32,7 +32,7 @@ export interface DeploymentSource {
  * are checked against the server's before they are written, and corrected when it is far off
  * (core/clock.ts); times the user gave (--finished-at, --started-at) are the user's.
  */
-export interface RecordClock {
+interface RecordClock {
   /** Its time (finishedAt, startedAt) was read from this machine's clock when it was made. */
   timeFromClock?: true;
   /**
