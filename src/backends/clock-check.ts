@@ -12,26 +12,28 @@ export interface ClockCheck {
   readonly corrected: GroupRecord | undefined;
 }
 
+/** The servers this process has warned about this machine's clock against: once each per command. */
+const warnedAbout = new Set<string>();
+
 /**
  * Checks of records' times against a backend's clock, as its client measured it from the Date of
  * the first answer it got (no request of its own). The warning about this machine's clock is given
- * once per backend; a corrected record is kept (`fix`) before it is written, so that a resend is
- * identical. `server` names the backend in messages ("the gateway at http://…").
+ * once per server and command; a corrected record is kept (`fix`) before it is written, so that a
+ * resend is identical. `server` names the backend in messages ("the gateway at http://…").
  */
 export function clockChecks(
   clock: () => ServerClock | undefined,
   server: string,
   log: Log,
 ): (fix?: (record: GroupRecord) => Promise<void>) => ClockCheck {
-  let warned = false;
   return (fix) => {
     let settled: Promise<GroupRecord> | undefined;
     const notices: string[] = [];
     let corrected: GroupRecord | undefined;
     const decide = async (record: GroupRecord) => {
-      const warning = warned ? undefined : clockWarning(clock(), server);
+      const warning = warnedAbout.has(server) ? undefined : clockWarning(clock(), server);
       if (warning) {
-        warned = true;
+        warnedAbout.add(server);
         log.warn(warning);
       }
       const result = settleRecordTimes(record, clock(), Date.now() / 1000, server);

@@ -87,7 +87,7 @@ export interface SettledTimes {
   changed: boolean;
   /** One line each on what was moved, for the report. */
   notices: string[];
-  /** A time ahead of the server's clock that was not read from this machine's clock (given, or kept by an older deployctl). */
+  /** A time still ahead of the server's clock, recorded at its now: given so, or kept while this clock was further ahead. */
   warnings: string[];
 }
 
@@ -119,8 +119,8 @@ export function settleRecordTimes(
     time = Math.floor(now);
     if (fromClock) {
       // This clock was moved since the record was made (it waited in the outbox meanwhile).
-      notices.push(
-        `the ${what} ${iso(given)}, read from this machine's clock, is ahead of the clock of ${server}: it is recorded as ${iso(time)}, its now`,
+      warnings.push(
+        `the ${what} ${iso(given)}, read from this machine's clock when the record was made, is ahead of the clock of ${server} (the clock was moved since, while the record was kept): it is recorded as ${iso(time)}, the server's now`,
       );
     } else {
       warnings.push(
