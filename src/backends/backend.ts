@@ -39,6 +39,8 @@ export interface Delivered {
   sequence?: number;
   /** What this delivery's read said of each record asked about in `confirm`, by id. */
   confirmed?: Record<string, Confirmation>;
+  /** The record as written, when its times were corrected against the server's clock (core/clock.ts). */
+  record?: GroupRecord;
 }
 
 /** What a read of a group says of a record stored earlier without a read-back. @public */
@@ -78,7 +80,8 @@ export interface Backend {
   remainingMs(): number;
   /**
    * Delivers a record. `fix` is called with the record as it must be re-sent byte for byte, when
-   * the backend settles what it sends before sending (remote-write's samples): the recorder keeps it.
+   * the backend settles what it sends before sending (remote-write's samples, times corrected
+   * against the server's clock): the recorder keeps it.
    */
   deliver(
     grouping: Grouping,
@@ -96,7 +99,10 @@ export interface Backend {
   prepare?(grouping: Grouping): () => void;
   /** What a read of the group says of records stored earlier without a read-back (only backends that store so). */
   confirm?(grouping: Grouping, stored: readonly StoredRecord[]): Promise<Record<string, Confirmation>>;
-  /** Marks a deployment wrapped by `run` in progress: best effort, never kept for later. */
+  /**
+   * Marks a deployment wrapped by `run` in progress (`startedAt` read from this machine's clock, and
+   * checked against the server's like a record's): best effort, never kept for later.
+   */
   markInProgress(grouping: Grouping, startedAt: number): Promise<void>;
   close(): void;
 }

@@ -27,8 +27,23 @@ export interface DeploymentSource {
   buildUrl: string;
 }
 
+/**
+ * How a record's time relates to the clock of the machine that made it. Times read from that clock
+ * are checked against the server's before they are written, and corrected when it is far off
+ * (core/clock.ts); times the user gave (--finished-at, --started-at) are the user's.
+ */
+interface RecordClock {
+  /** Its time (finishedAt, startedAt) was read from this machine's clock when it was made. */
+  timeFromClock?: true;
+  /**
+   * Seconds its time was moved by when it was checked against the server's clock: kept with the
+   * record, so that a resend is identical and the record is never checked again.
+   */
+  clockCorrection?: number;
+}
+
 /** One finished deployment, as it is kept in the outbox and applied to its group. */
-export interface DeploymentRecord {
+export interface DeploymentRecord extends RecordClock {
   kind: 'deployment';
   id: string;
   status: Status;
@@ -51,7 +66,7 @@ export interface DeploymentRecord {
 }
 
 /** `deployctl start`: a deployment is in progress. */
-export interface StartRecord {
+export interface StartRecord extends RecordClock {
   kind: 'start';
   id: string;
   startedAt: number;
@@ -60,7 +75,7 @@ export interface StartRecord {
 }
 
 /** `deployctl step`: one timed step of a deployment. */
-export interface StepRecord {
+export interface StepRecord extends RecordClock {
   kind: 'step';
   id: string;
   step: string;

@@ -98,6 +98,9 @@ function problemWithKept(value: unknown): string | undefined {
   const r = value.record;
   if (!isObject(r) || !isString(r.id) || !RECORD_ID.test(r.id)) return 'no valid record id';
   if (r.samples !== undefined && !isSamples(r.samples)) return 'samples that are not remote-write time series';
+  if (r.timeFromClock !== undefined && r.timeFromClock !== true) return 'a time source that is not true';
+  if (r.clockCorrection !== undefined && !(typeof r.clockCorrection === 'number' && Number.isFinite(r.clockCorrection)))
+    return 'a clock correction that is not a number';
   switch (r.kind) {
     case 'start':
       return isTime(r.startedAt) ? undefined : 'a start without a valid time';

@@ -175,8 +175,12 @@ class Recording {
         await lock.release();
       }
       outcome.delivered = true;
-      if (delivery) outcome.delivery = delivery;
-      else outcome.sentByAnother = true;
+      if (delivery) {
+        // The record as written: its times corrected against the server's clock, when they were.
+        const { record: written, ...delivered } = delivery;
+        outcome.delivery = delivered;
+        if (written) outcome.record = written;
+      } else outcome.sentByAnother = true;
     } catch (error) {
       outcome.failure = asFailure(error);
     } finally {

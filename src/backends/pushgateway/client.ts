@@ -11,6 +11,7 @@ import {
   urlBelow,
 } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
+import { type ServerClock, serverClockFrom } from '../../core/clock.js';
 import { GatewayError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
@@ -59,6 +60,8 @@ export class Gateway {
   private readonly authorization: string | undefined;
   private readonly deadline: number;
   private transportReady: Promise<Transport> | undefined;
+  /** The gateway's clock, from the Date of the first answer this client got (any status). */
+  clock: ServerClock | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     this.base = parseEndpointUrl(options.url);
@@ -162,6 +165,8 @@ export class Gateway {
     }
     return new Promise((resolve, reject) => {
       const request = transport.request(url, { method, headers, agent, timeout: remaining }, (response) => {
+        // Taken as the answer's head arrives: a large body must not count as clock offset.
+        this.clock ??= serverClockFrom(response.headers.date, Date.now() / 1000);
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {

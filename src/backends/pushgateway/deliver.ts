@@ -37,6 +37,8 @@ export interface MergeOptions {
   confirm?: readonly StoredRecord[];
   /** A read of the group already under way (made under the group's lock): the first attempt uses it. */
   firstRead?: Promise<GroupState>;
+  /** The record as it may be applied, once the read answered (its times checked against the gateway's clock). */
+  settle?: (record: GroupRecord) => Promise<GroupRecord>;
 }
 
 /** Another writer replaced the group between our read and write: the merge is done again. */
@@ -71,11 +73,12 @@ async function readForDelivery(gateway: Gateway, grouping: Grouping, options: Me
 async function attempt(
   gateway: Gateway,
   grouping: Grouping,
-  record: GroupRecord,
+  given: GroupRecord,
   options: MergeOptions,
   early?: Promise<GroupState>,
 ): Promise<Omit<Delivery, 'attempts'>> {
   const read = early ? await early : await readForDelivery(gateway, grouping, options);
+  const record = options.settle ? await options.settle(given) : given;
   const confirmed = Object.fromEntries(
     (options.confirm ?? []).map((stored) => [stored.id, confirmation(read, stored)]),
   );

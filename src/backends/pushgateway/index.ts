@@ -1,7 +1,10 @@
+import { redactUrl } from '../../adapters/http-endpoint.js';
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
+import { serverNow } from '../../core/clock.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, BackendModule } from '../backend.js';
+import { clockChecks } from '../clock-check.js';
 import { groupPath, openGateway } from './client.js';
 import type { GroupState } from './model.js';
 import type { Continuation } from './scraped-totals.js';
@@ -16,11 +19,13 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     log,
     timeoutSeconds,
   );
-  const now = () => Date.now() / 1000;
   // Asking Prometheus whether the gateway lost a group's totals may take a third of --timeout in
   // all, so that a slow or hanging Prometheus leaves the record the time to be delivered.
   const seconds = Math.min(timeoutSeconds, destination.timeoutSeconds);
   let continuation: Continuation | undefined;
+  // The gateway's now once one of its answers told it: what "in the future" means when a record is applied.
+  const now = () => serverNow(gateway.clock, Date.now() / 1000);
+  const clockCheck = clockChecks(() => gateway.clock, `the gateway at ${redactUrl(gateway.base)}`, log);
   // What merges a record into the group is loaded once a delivery needs it: the early read of the
   // group (prepare) is under way by then.
   const delivery = async (dryRun: boolean) => {
@@ -64,9 +69,11 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         if (early === prepared) early = undefined;
       };
     },
-    async deliver(grouping: Grouping, record: GroupRecord, _fix, { readBack = true, confirm = [] } = {}) {
+    async deliver(grouping: Grouping, record: GroupRecord, fix, { readBack = true, confirm = [] } = {}) {
       const firstRead = takeEarly(grouping);
       const { deliver, options } = await delivery(false);
+      // The record's times are checked against the gateway's clock once the group's read answered, before it is applied.
+      const check = clockCheck(fix);
       const {
         families: _families,
         exposition: _exposition,
@@ -76,13 +83,18 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         ...options,
         readBack,
         confirm,
+        settle: check.settle,
         ...(firstRead && { firstRead }),
       });
-      return delivered;
+      return {
+        ...delivered,
+        notices: [...check.notices, ...delivered.notices],
+        ...(check.corrected && { record: check.corrected }),
+      };
     },
     async plan(grouping, record) {
       const { deliver, options } = await delivery(true);
-      const planned = await deliver(gateway, grouping, record, options);
+      const planned = await deliver(gateway, grouping, record, { ...options, settle: clockCheck().settle });
       return {
         url: planned.url,
         text: `POST ${planned.url}\n\n${planned.exposition}`,
@@ -106,8 +118,8 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
       await deliver(
         gateway,
         grouping,
-        { kind: 'start', id: newRecordId(), startedAt },
-        { ...options, readBack: false },
+        { kind: 'start', id: newRecordId(), startedAt, timeFromClock: true },
+        { ...options, readBack: false, settle: clockCheck().settle },
       );
     },
     close: () => gateway.close(),

@@ -11,6 +11,7 @@ import {
   urlBelow,
 } from '../../adapters/http-endpoint.js';
 import { OutOfTimeError } from '../../adapters/retry.js';
+import { type ServerClock, serverClockFrom } from '../../core/clock.js';
 import { GatewayError, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import type { Destination } from '../backend.js';
@@ -72,7 +73,10 @@ export function classifyAnswer(status: number, body: string): { retryable: boole
 /** A hint for a refusal, in the store's own words where it has some. */
 function hintFor(status: number, reason: string): string | undefined {
   if (/out of order|too old|out of bounds/i.test(reason)) {
-    return 'the store refuses samples older than its newest ones: set storage.tsdb.out_of_order_time_window in Prometheus (out_of_order_time_window per tenant in Mimir), or record deployments as they finish';
+    return (
+      'the store refuses samples older than its newest ones: set storage.tsdb.out_of_order_time_window in Prometheus (out_of_order_time_window per tenant in Mimir), or record deployments as they finish. ' +
+      "If every record is refused, a sample stamped in the future (a machine's clock far ahead) may hold the store's newest time there"
+    );
   }
   if (status === 401 || status === 403)
     return 'check the credentials (DEPLOYCTL_PUSHGATEWAY_USERNAME/PASSWORD/TOKEN) and any tenant header (--header "X-Scope-OrgID: …")';
@@ -89,6 +93,8 @@ export class RemoteWriteClient {
   private readonly authorization: string | undefined;
   private readonly deadline: number;
   private readonly transports = new Map<boolean, Promise<Transport>>();
+  /** The store's clock, from the Date of the first answer this client got (any status, write or query API). */
+  clock: ServerClock | undefined;
 
   constructor(private readonly options: RemoteWriteOptions) {
     this.writeUrl = parseEndpointUrl(options.url, '--remote-write');
@@ -132,6 +138,15 @@ export class RemoteWriteClient {
       retryable,
       hintFor(status, reason),
     );
+  }
+
+  /**
+   * Asks the write endpoint for nothing but an answer, for the store's clock in its Date (any
+   * status will do: a GET of a write endpoint is usually refused). Only for a record that would
+   * otherwise be written before any answer came (a start, a step, a store without a query API).
+   */
+  async probeClock(): Promise<void> {
+    await this.request('GET', this.writeUrl, {});
   }
 
   /**
@@ -208,6 +223,7 @@ export class RemoteWriteClient {
     target.password = '';
     return new Promise((resolve, reject) => {
       const request = transport.request(target, { method, headers, agent, timeout: remaining }, (response) => {
+        this.clock ??= serverClockFrom(response.headers.date, Date.now() / 1000);
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {

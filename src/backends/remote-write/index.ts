@@ -1,9 +1,11 @@
 import snappy from 'snappyjs';
+import { redactUrl } from '../../adapters/http-endpoint.js';
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import { GatewayError } from '../../core/errors.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, BackendModule } from '../backend.js';
+import { type ClockCheck, clockChecks } from '../clock-check.js';
 import { openRemoteWrite, REMOTE_WRITE_HEADERS, type RemoteWriteClient } from './client.js';
 import { historyQuery, historyTimeMs, type Ledger, ledgerFor, pastEvents } from './ledger.js';
 import { describeSamples, encodeWriteRequest, type TimeSeries } from './protobuf.js';
@@ -13,33 +15,51 @@ import { mergeEvents, RecentRecords } from './recent-records.js';
 type KeptRemoteRecord = GroupRecord & { samples?: TimeSeries[] };
 
 /**
- * The samples of a record: the group's history is read at the record's own time through the
- * query API, so a backfilled record is placed among the deployments before it. Without a query
- * API (Thanos Receive and no --prometheus) the record is written without that history.
+ * The samples of a record, with its times checked against the store's clock first (core/clock.ts):
+ * the group's history is read at the record's own time through the query API, so a backfilled
+ * record is placed among the deployments before it, and the Date of that answer is the store's
+ * clock. When the record's time is corrected, the history is read again at the corrected time
+ * (only then). A start or step, or a deployment to a store without a query API (Thanos Receive and
+ * no --prometheus), is written without a history: a small request asks the store for its clock
+ * first, unless this client has had an answer already.
  */
 async function computeLedger(
   client: RemoteWriteClient,
   recentRecords: RecentRecords,
   grouping: Grouping,
-  record: GroupRecord,
+  given: GroupRecord,
+  check: ClockCheck,
   debug: (m: string) => void,
-): Promise<Ledger> {
-  if (record.kind !== 'deployment') return ledgerFor(grouping, record, []);
+): Promise<{ ledger: Ledger; record: GroupRecord }> {
+  const readHistory = async (record: GroupRecord) =>
+    (
+      await retryWithinBudget(
+        () => client.remainingMs(),
+        debug,
+        () => client.rawSamples(historyQuery(grouping), historyTimeMs(record)),
+      )
+    ).value;
+  const withHistory = given.kind === 'deployment' && client.queryBase !== undefined;
+  let raw = withHistory ? await readHistory(given) : undefined;
+  if (!withHistory && !client.clock)
+    await retryWithinBudget(
+      () => client.remainingMs(),
+      debug,
+      () => client.probeClock(),
+    );
+  const record = await check.settle(given);
+  if (record.kind !== 'deployment') return { ledger: ledgerFor(grouping, record, []), record };
+  if (raw && record !== given) raw = await readHistory(record);
   const before = historyTimeMs(record);
   const recent = (await recentRecords.events()).filter((e) => e.timestampMs <= before);
-  if (!client.queryBase) {
+  if (!raw) {
     const ledger = ledgerFor(grouping, record, recent);
     ledger.notices.push(
       'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed',
     );
-    return ledger;
+    return { ledger, record };
   }
-  const { value: raw } = await retryWithinBudget(
-    () => client.remainingMs(),
-    debug,
-    () => client.rawSamples(historyQuery(grouping), before),
-  );
-  return ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent));
+  return { ledger: ledgerFor(grouping, record, mergeEvents(pastEvents(raw), recent)), record };
 }
 
 async function writeSamples(
@@ -68,16 +88,20 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     log,
     timeoutSeconds,
   );
+  const clockCheck = clockChecks(() => client.clock, `the store at ${redactUrl(client.writeUrl)}`, log);
   const backend: Backend = {
     target,
     remainingMs: () => client.remainingMs(),
-    async deliver(grouping, record, fix) {
+    async deliver(grouping, given, fix) {
       const recentRecords = new RecentRecords(destination.stateDir, grouping);
-      const kept = record as KeptRemoteRecord;
+      const kept = given as KeptRemoteRecord;
+      let record = given;
       let samples = kept.samples;
       let ledger: Ledger | undefined;
+      const check = clockCheck();
       if (!samples) {
-        ledger = await computeLedger(client, recentRecords, grouping, record, log.debug);
+        // The times are settled before the samples are computed; both are kept together.
+        ({ ledger, record } = await computeLedger(client, recentRecords, grouping, given, check, log.debug));
         samples = ledger.series;
         await fix?.({ ...record, samples } as unknown as GroupRecord);
       }
@@ -86,8 +110,9 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
       await recentRecords.remember(record, samples).catch(() => undefined);
       return {
         duplicate: false,
-        notices: ledger?.notices ?? [],
+        notices: [...check.notices, ...(ledger?.notices ?? [])],
         attempts,
+        ...(check.corrected && { record: check.corrected }),
         ...(ledger?.durationSeconds !== undefined && { durationSeconds: ledger.durationSeconds }),
         ...(ledger?.leadTimes && { leadTimes: ledger.leadTimes }),
         ...(ledger?.timeToRestore !== undefined && { timeToRestore: ledger.timeToRestore }),
@@ -96,13 +121,14 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     async plan(grouping, record) {
       let ledger: Ledger;
       try {
-        ledger = await computeLedger(
+        ({ ledger } = await computeLedger(
           client,
           new RecentRecords(destination.stateDir, grouping),
           grouping,
           record,
+          clockCheck(),
           log.debug,
-        );
+        ));
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
         log.warn(`${error.message}; showing the samples of a group with no earlier deployments`);
@@ -119,11 +145,16 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
       };
     },
     async markInProgress(grouping, startedAt) {
-      await writeSamples(
+      const start: GroupRecord = { kind: 'start', id: newRecordId(), startedAt, timeFromClock: true };
+      const { ledger } = await computeLedger(
         client,
-        ledgerFor(grouping, { kind: 'start', id: newRecordId(), startedAt }, []).series,
+        new RecentRecords(destination.stateDir, grouping),
+        grouping,
+        start,
+        clockCheck(),
         log.debug,
       );
+      await writeSamples(client, ledger.series, log.debug);
     },
     close: () => client.close(),
   };

@@ -51,6 +51,8 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
       labels: settings.labels,
       ...metadata,
       ...timing,
+      // Without --finished-at the finish time is this machine's clock: checked against the server's.
+      ...(flags.finishedAt === undefined && { timeFromClock: true }),
     }),
   );
   return sendRecord(context, { job: settings.job, ...target }, record);

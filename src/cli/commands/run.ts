@@ -178,6 +178,7 @@ export async function runCommand(
       status: 'success',
       labels: settings.labels,
       finishedAt: now(),
+      timeFromClock: true,
       ...metadata,
     };
     context.reporter.aside('and, if it succeeds:');
@@ -218,6 +219,7 @@ export async function runCommand(
       status: statusOf(outcome),
       labels: settings.labels,
       finishedAt,
+      timeFromClock: true,
       durationSeconds: outcome.durationSeconds,
       ...(collected instanceof Error ? { version: '', commit: '' } : collected),
     };
@@ -282,6 +284,7 @@ export async function stepCommand(
     step,
     status,
     finishedAt: now(),
+    timeFromClock: true,
     durationSeconds,
   });
 

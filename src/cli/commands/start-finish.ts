@@ -47,7 +47,14 @@ export async function startCommand(flags: StartFlags, context: CommandContext): 
       ),
     );
   }
-  const record: StartRecord = { kind: 'start', id: newRecordId(), startedAt, labels: settings.labels };
+  const record: StartRecord = {
+    kind: 'start',
+    id: newRecordId(),
+    startedAt,
+    labels: settings.labels,
+    // Without --started-at the start time is this machine's clock: checked against the server's.
+    ...(flags.startedAt === undefined && { timeFromClock: true }),
+  };
   return sendRecord(context, grouping, record);
 }
 
@@ -101,6 +108,7 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     status,
     labels: settings.labels,
     finishedAt,
+    ...(flags.finishedAt === undefined && { timeFromClock: true }),
     // Without a start kept on this machine, only a deployment in progress on the gateway is closed:
     // a second finish (a retried CI step) is not counted.
     ...(local === undefined && { closesStart: true }),

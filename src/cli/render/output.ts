@@ -197,7 +197,11 @@ export function renderRecordOutcome(
 
   if (outcome.delivered) {
     if (settings.json) {
-      const { history: _history, ...shownRecord } = record as GroupRecord & { history?: unknown };
+      const {
+        history: _history,
+        timeFromClock: _fromClock,
+        ...shownRecord
+      } = record as GroupRecord & { history?: unknown };
       json({
         recorded: !outcome.delivery?.duplicate,
         ...grouping,
