@@ -75,9 +75,13 @@ function querier(base: string, extra: Record<string, string> = {}) {
 
 /**
  * Debian's VictoriaMetrics on a free 127.0.0.1 port: deduplication at 1 ms (so that a retried
- * sample counts once), no query cache and no latency offset (tests read right after writing).
+ * sample counts once; `dedup` gives another interval, null none), no query cache and no latency
+ * offset (tests read right after writing).
  */
-export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
+export async function startVictoriaMetrics(
+  dir: string,
+  { dedup = '1ms' }: { dedup?: string | null } = {},
+): Promise<RunningReceiver> {
   const port = await freePort();
   const data = join(dir, 'victoria-metrics');
   mkdirSync(data, { recursive: true });
@@ -89,7 +93,7 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
       `-httpListenAddr=127.0.0.1:${port}`,
       `-storageDataPath=${data}`,
       '-retentionPeriod=100y',
-      '-dedup.minScrapeInterval=1ms',
+      ...(dedup === null ? [] : [`-dedup.minScrapeInterval=${dedup}`]),
       '-search.latencyOffset=0s',
       '-search.disableCache',
       '-loggerLevel=ERROR',
@@ -111,13 +115,21 @@ export async function startVictoriaMetrics(dir: string): Promise<RunningReceiver
  */
 export async function startPrometheusReceiver(
   dir: string,
-  { outOfOrderWindow = '400d', webConfigFile }: { outOfOrderWindow?: string | null; webConfigFile?: string } = {},
+  {
+    outOfOrderWindow = '400d',
+    webConfigFile,
+    ruleFiles = [],
+  }: { outOfOrderWindow?: string | null; webConfigFile?: string; ruleFiles?: string[] } = {},
 ): Promise<RunningReceiver> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'prometheus-receiver.yml');
   const storage = outOfOrderWindow ? ['storage:', '  tsdb:', `    out_of_order_time_window: ${outOfOrderWindow}`] : [];
-  writeFileSync(config, ['global:', '  scrape_interval: 1m', ...storage, ''].join('\n'));
+  // Rule files, when given, are evaluated every second.
+  const rules = ruleFiles.length
+    ? ['  evaluation_interval: 1s', 'rule_files:', ...ruleFiles.map((f) => `  - ${f}`)]
+    : [];
+  writeFileSync(config, ['global:', '  scrape_interval: 1m', ...rules, ...storage, ''].join('\n'));
   const child = spawn(
     process.env.PROMETHEUS_BIN ?? 'prometheus',
     [
@@ -150,5 +162,5 @@ export async function startPrometheusReceiver(
 
 export const RECEIVERS = {
   prometheus: (dir: string) => startPrometheusReceiver(dir),
-  'victoria-metrics': startVictoriaMetrics,
+  'victoria-metrics': (dir: string) => startVictoriaMetrics(dir),
 } as const;
