@@ -9,9 +9,13 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import snappy from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { LEDGER } from '../../src/backends/remote-write/ledger.js';
+import { encodeWriteRequest, sortedLabels, type TimeSeries } from '../../src/backends/remote-write/protobuf.js';
 import { deployctl } from '../helpers/cli.js';
+import { TestRepo } from '../helpers/git.js';
 import { eventually, startPrometheus } from '../helpers/prometheus.js';
 import { startPushgateway, tempDir } from '../helpers/pushgateway.js';
 import { startPrometheusReceiver, startVictoriaMetrics } from '../helpers/victoria-metrics.js';
@@ -34,8 +38,17 @@ interface Deploy {
 }
 
 /**
+ * The commits of the one group with a git history (zero/rolled): name → commit time and parents.
+ * Every other commit has no history: it is its own only ancestor, and no deployment of it is a rollback.
+ */
+const GIT: Record<string, { time: number; parents: string[] }> = {
+  a1: { time: NOW - 10 * H, parents: [] },
+  a2: { time: NOW - 9 * H, parents: ['a1'] },
+};
+
+/**
  * The script: per group, its deployments oldest first, finished a few hours before the test (in
- * every window from a day up). No commit is an ancestor of another (no git history): no rollback.
+ * every window from a day up).
  */
 const SCRIPT: Record<string, Deploy[]> = {
   'zero/failing': [
@@ -52,6 +65,12 @@ const SCRIPT: Record<string, Deploy[]> = {
     { status: 'success', commit: 'r2', finishedAt: NOW - 5 * H + 20 * M, duration: 60, leadTime: 30 * M },
     { status: 'cancelled', commit: 'r3', finishedAt: NOW - 2 * H, duration: 5 },
   ],
+  // a2 is rolled back to its parent a1: a failed change that is no failed deployment.
+  'zero/rolled': [
+    { status: 'success', commit: 'a1', finishedAt: NOW - 8 * H, duration: 60 },
+    { status: 'success', commit: 'a2', finishedAt: NOW - 7 * H, duration: 60 },
+    { status: 'success', commit: 'a1', finishedAt: NOW - 6 * H, duration: 60 },
+  ],
 };
 const GROUPS = Object.keys(SCRIPT);
 const TOTAL = Object.values(SCRIPT).flat().length;
@@ -66,22 +85,52 @@ const BAND = {
 };
 const BAND_NUMBER: Record<BandName, number> = { elite: 4, high: 3, medium: 2, low: 1 };
 
+/** A commit and every commit it reaches (itself alone without a git history). */
+function ancestors(commit: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [commit];
+  while (stack.length) {
+    const c = stack.pop()!;
+    if (!seen.has(c)) {
+      seen.add(c);
+      stack.push(...(GIT[c]?.parents ?? []));
+    }
+  }
+  return seen;
+}
+
 /** What the definitions make of one group's script over a window of `days` (every deployment is in it). */
 function oracle(group: string, days: number) {
   const list = SCRIPT[group]!;
   const counts: Record<Status, number> = { success: 0, failure: 0, cancelled: 0 };
   const leadTimes: number[] = [];
   const restores: number[] = [];
+  const rolledBack: Deploy[] = [];
+  let leadSamples = 0;
   let failingSince: number | undefined;
+  let running: string | undefined;
+  const deployed = new Set<string>();
   for (const d of list) {
     counts[d.status] += 1;
     if (d.status === 'failure') failingSince ??= d.finishedAt;
     if (d.status !== 'success') continue;
-    if (d.leadTime !== undefined) leadTimes.push(d.leadTime);
     if (failingSince !== undefined) restores.push(d.finishedAt - failingSince);
     failingSince = undefined;
+    // A rollback: a proper ancestor of the commit the group runs.
+    if (running !== undefined && d.commit !== running && ancestors(running).has(d.commit)) rolledBack.push(d);
+    // Lead time: the commit alone with --commit-time or on the first deployment, else every commit never deployed before.
+    const brought =
+      d.leadTime !== undefined
+        ? [d.leadTime]
+        : (running === undefined ? [d.commit] : [...ancestors(d.commit)].filter((c) => !deployed.has(c))).map(
+            (c) => d.finishedAt - GIT[c]!.time,
+          );
+    leadTimes.push(...brought);
+    if (brought.length) leadSamples += 1;
+    for (const c of ancestors(d.commit)) deployed.add(c);
+    running = d.commit;
   }
-  const rollbacks = 0;
+  const rollbacks = rolledBack.length;
   const finished = counts.success + counts.failure;
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : null);
   const durations: Partial<Record<Status, number>> = {};
@@ -93,6 +142,9 @@ function oracle(group: string, days: number) {
   return {
     counts,
     rollbacks,
+    rolledBack,
+    leadSamples,
+    restoreSamples: restores.length,
     frequency: counts.success / days,
     changeFailureRate: finished > 0 ? (counts.failure + rollbacks) / finished : null,
     deploymentFailureRate: finished > 0 ? counts.failure / finished : null,
@@ -120,6 +172,13 @@ describe('the oracle of the zero cases', () => {
       frequency: 1 / 7,
       changeFailureRate: 0.5,
       timeToRestore: 1_200,
+    });
+    expect(oracle('zero/rolled', 1)).toMatchObject({
+      rollbacks: 1,
+      changeFailureRate: 1 / 3,
+      deploymentFailureRate: 0,
+      leadTime: 2 * H,
+      leadSamples: 2,
     });
   });
 });
@@ -179,12 +238,10 @@ const LEDGER_SAMPLES = [
 ]
   .map((name) => `(sum(count_over_time(deployctl_deployment_${name}{service=~"zero/.*"}[1d])) or vector(0))`)
   .join(' + ');
-const ledgerSampleCount = (() => {
-  const all = Object.values(SCRIPT).flat();
-  const successesWithLead = all.filter((d) => d.status === 'success' && d.leadTime !== undefined).length;
-  const restores = GROUPS.map((g) => oracle(g, 1)).reduce((n, o) => n + (o.timeToRestore === null ? 0 : 1), 0);
-  return 3 * all.length + 2 * successesWithLead + restores;
-})();
+const ledgerSampleCount = GROUPS.map((g) => oracle(g, 1)).reduce(
+  (n, o) => n + 3 * (o.counts.success + o.counts.failure + o.counts.cancelled) + 2 * o.leadSamples + o.restoreSamples,
+  0,
+);
 
 async function remoteWriteStack(kind: 'prometheus' | 'victoria-metrics'): Promise<Stack> {
   const dir = join(workdir.path, kind);
@@ -203,10 +260,51 @@ async function remoteWriteStack(kind: 'prometheus' | 'victoria-metrics'): Promis
     rules: { file: rules, prefix: 'deployctl_rw:', count: 'count', evaluated: kind === 'prometheus' },
     async ready() {
       await settled(query, LEDGER_SAMPLES, ledgerSampleCount);
+      await rollbackSamples(receiver.writeUrl, query);
       if (kind === 'prometheus') await rulesEvaluated(query, 'deployctl_rw:time_to_restore_seconds:mean_30d');
     },
     stop: () => receiver.stop(),
   };
+}
+
+/**
+ * The ledger's rollback samples (LEDGER.rollback): one per rollback, at the rollback deployment's
+ * own sample time, valued its finish time, labelled with the group alone. The recorder is to
+ * write them; until it does, the test writes them itself, exactly so (a sample the store already
+ * holds, sent again, counts once on both stores), so that the queries that count them are tested.
+ */
+async function rollbackSamples(writeUrl: string, query: (expr: string) => Promise<Vector>): Promise<void> {
+  const series: TimeSeries[] = [];
+  for (const group of GROUPS) {
+    const { rolledBack } = oracle(group, 1);
+    const held = await query(`count_over_time(${LEDGER.rollback}{service="${group}"}[1d])`);
+    if (rolledBack.length === 0 || held.some((s) => Number(s.value[1]) === rolledBack.length)) continue;
+    const raw = (await query(
+      `${LEDGER.finished}{service="${group}", environment="${ENV}", status="success"}[1d]`,
+    )) as unknown as { values: [number, string][] }[];
+    for (const d of rolledBack) {
+      const at = raw.flatMap((s) => s.values).find(([, v]) => Number(v) === d.finishedAt)?.[0];
+      expect(at, `the sample of ${group}'s rollback at ${d.finishedAt}`).toBeDefined();
+      series.push({
+        labels: sortedLabels({ __name__: LEDGER.rollback, job: 'deployctl', service: group, environment: ENV }),
+        samples: [{ value: d.finishedAt, timestampMs: Math.round(at! * 1000) }],
+      });
+    }
+  }
+  if (series.length) {
+    const response = await fetch(writeUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-protobuf',
+        'content-encoding': 'snappy',
+        'x-prometheus-remote-write-version': '0.1.0',
+      },
+      body: snappy.compress(Buffer.from(encodeWriteRequest(series))),
+    });
+    expect(response.status, await response.text()).toBeLessThan(300);
+  }
+  const total = GROUPS.reduce((n, g) => n + oracle(g, 1).rollbacks, 0);
+  await settled(query, `sum(count_over_time(${LEDGER.rollback}{service=~"zero/.*"}[1d])) or vector(0)`, total);
 }
 
 /** Waits (bounded) until `expr` is the single number `want`. */
@@ -234,10 +332,27 @@ async function rulesEvaluated(query: (expr: string) => Promise<Vector>, lastRule
   expect(Math.min(...result.map((s) => Number(s.value[1])))).toBeGreaterThan(after + 0.5);
 }
 
+/** The git history of GIT, made once: its path, and commit name → SHA. */
+let git: { path: string; shas: Map<string, string> } | undefined;
+function gitHistory(): { path: string; shas: Map<string, string> } {
+  if (!git) {
+    const repo = new TestRepo(join(workdir.path, 'repo'));
+    const shas = new Map<string, string>();
+    for (const [name, { time, parents }] of Object.entries(GIT)) {
+      if (parents.length) repo.git('checkout', '-q', '--detach', shas.get(parents[0]!)!);
+      shas.set(name, repo.commit(name, time));
+    }
+    git = { path: repo.path, shas };
+  }
+  return git;
+}
+
 /** Records the script, group after group, as one machine would. */
 async function recordScript(stack: Stack): Promise<void> {
+  const git = gitHistory();
   for (const [group, list] of Object.entries(SCRIPT)) {
     for (const d of list) {
+      const sha = git.shas.get(d.commit);
       const args = [
         'record',
         '-s',
@@ -247,7 +362,7 @@ async function recordScript(stack: Stack): Promise<void> {
         '--status',
         d.status,
         '--commit',
-        d.commit,
+        sha ?? d.commit,
         '--version',
         d.commit,
         '--finished-at',
@@ -258,7 +373,7 @@ async function recordScript(stack: Stack): Promise<void> {
         '10',
         ...(d.leadTime === undefined ? [] : ['--commit-time', String(d.finishedAt - d.leadTime)]),
       ];
-      const result = await deployctl(args, { env: stack.env, cwd: workdir.path });
+      const result = await deployctl(args, { env: stack.env, cwd: sha ? git.path : workdir.path });
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stderr).not.toMatch(/kept in/);
     }
@@ -350,6 +465,17 @@ function interpolate(expr: string, group: string): string {
     .replaceAll('$environment', ENV);
 }
 
+/** Each version and status deployed, with its latest finish time in milliseconds (one version series each on remote-write). */
+function latestByVersion(list: Deploy[]): { labels: Record<string, string>; value: number }[] {
+  const latest = new Map<string, { labels: Record<string, string>; value: number }>();
+  for (const d of list) {
+    const row = { labels: { version: d.commit, status: d.status }, value: d.finishedAt * 1000 };
+    const key = JSON.stringify(row.labels);
+    if ((latest.get(key)?.value ?? -1) < row.value) latest.set(key, row);
+  }
+  return [...latest.values()];
+}
+
 /** The oracle's answer to every dashboard query of one group, on a backend. */
 function dashboardOracle(backend: 'pushgateway' | 'remote-write', group: string): Record<string, Expect> {
   const day = oracle(group, 1);
@@ -371,13 +497,13 @@ function dashboardOracle(backend: 'pushgateway' | 'remote-write', group: string)
       : { absent: true },
     'deployments.json/Recent deployments/A':
       backend === 'pushgateway'
-        ? { rows: [{ labels: { commit: last.commit, status: last.status }, value: last.finishedAt * 1000 }] }
-        : { rows: list.map((d) => ({ labels: { commit: d.commit, status: d.status }, value: d.finishedAt * 1000 })) },
+        ? { rows: [{ labels: { version: last.commit, status: last.status }, value: last.finishedAt * 1000 }] }
+        : { rows: latestByVersion(list) },
     'deployments.json/Current version per environment/A': lastSuccess
       ? {
           rows: [
             {
-              labels: { commit: lastSuccess.commit, version: lastSuccess.commit },
+              labels: { version: lastSuccess.commit },
               value: backend === 'pushgateway' ? 1 : lastSuccess.finishedAt,
             },
           ],
@@ -512,10 +638,13 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
     expect(row('zero/restored')).toMatch(
       /^zero\/restored\s+prod\s+3\s+0\s+1\/day \(elite\)\s+30m0s \(elite\)\s+50% \(low\)\s+50%\s+20m0s \(elite\)\s*$/,
     );
-    checked['dora table'] = 4 * 7;
+    expect(row('zero/rolled')).toMatch(
+      /^zero\/rolled\s+prod\s+3\s+1\s+3\/day \(elite\)\s+2h0m \(elite\)\s+33\.3% \(medium\)\s+0%\s+-\s*$/,
+    );
+    checked['dora table'] = GROUPS.length * 7;
   });
 
-  it('status shows each group with 0 for each status it has none of, and 0 rollbacks', async () => {
+  it('status shows each group with 0 for each status it has none of, and its rollbacks', async () => {
     const result = await deployctl(['status', '--json', ...stack.readFlags, '--timeout', '10'], {
       env: stack.env,
       cwd: workdir.path,
@@ -529,7 +658,7 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
         group,
       ).toMatchObject({
         deployments: o.counts,
-        rollbacks: 0,
+        rollbacks: o.rollbacks,
         status: o.last.status,
         finishedAt: o.last.finishedAt,
         inProgress: false,
