@@ -1,6 +1,6 @@
 import { type Dashboard, FieldColorModeId, MappingType, type Panel, type VariableModel } from '@grafana/schema';
 import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/core/dora/bands.js';
-import { doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
+import { type DoraQueries, doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
 import { FAMILIES } from '../../src/core/families.js';
 
 const datasource = { type: 'prometheus', uid: '${datasource}' };
@@ -164,7 +164,8 @@ const deployMarkers: Dashboard['annotations'] = {
 
 export function deploymentsDashboard(): Dashboard {
   nextId = 1;
-  const count = (status: string) => `sum(${inRange(`deployctl_deployments_total${withStatus(status)}`)})`;
+  // Zero is a number: a count over a range with nothing of its kind is 0.
+  const count = (status: string) => `sum(${inRange(`deployctl_deployments_total${withStatus(status)}`)}) or vector(0)`;
   const panels: Panel[] = [
     stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', {
       description: 'Deployments finished in the time range, any status.',
@@ -175,7 +176,7 @@ export function deploymentsDashboard(): Dashboard {
     stat(
       'Rollbacks',
       { x: 13, y: 0, w: 3, h: 4 },
-      [{ expr: `sum(${inRange(`${FAMILIES.rollbacks.name}${sel}`)})` }],
+      [{ expr: `sum(${inRange(`${FAMILIES.rollbacks.name}${sel}`)}) or vector(0)` }],
       'none',
       {
         description:
@@ -259,7 +260,10 @@ export function deploymentsDashboard(): Dashboard {
           expr: `sum by (status) (${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')})`,
           legendFormat: '{{status}}',
         },
-        { expr: `sum(${windowIncrease(`${FAMILIES.rollbacks.name}${sel}`, '$__interval')})`, legendFormat: 'rollback' },
+        {
+          expr: `sum(${windowIncrease(`${FAMILIES.rollbacks.name}${sel}`, '$__interval')}) or sum(${windowIncrease(`deployctl_deployments_total${sel}`, '$__interval')}) * 0`,
+          legendFormat: 'rollback',
+        },
       ],
       {
         interval: '1m',
@@ -363,6 +367,42 @@ function bandPanel(
   );
 }
 
+/** Per group: the rollbacks in the range, and the plain failure ratio beside the change failure rate. */
+function rollbackPanels(range: Pick<DoraQueries, 'rollbacks' | 'deploymentFailureRate'>, y: number): Panel[] {
+  const options = {
+    reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+    colorMode: 'value',
+    graphMode: 'none',
+    textMode: 'value_and_name',
+  };
+  return [
+    panel(
+      'stat',
+      'Rollbacks',
+      { x: 12, y, w: 6, h: 8 },
+      [{ expr: range.rollbacks, legendFormat: '{{service}} {{environment}}', instant: true }],
+      {
+        description:
+          'Successful deployments of an ancestor of the commit the service ran, in the time range. Each counts as a failed change.',
+        fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
+        options,
+      },
+    ),
+    panel(
+      'stat',
+      'Deployment failure ratio',
+      { x: 18, y, w: 6, h: 8 },
+      [{ expr: range.deploymentFailureRate, legendFormat: '{{service}} {{environment}}', instant: true }],
+      {
+        description:
+          'Failed ÷ finished deployments, rollbacks left out: the plain ratio beside the change failure rate.',
+        fieldConfig: { defaults: { unit: 'percentunit', decimals: 2 }, overrides: [] },
+        options,
+      },
+    ),
+  ];
+}
+
 export function doraDashboard(): Dashboard {
   nextId = 1;
   const range = doraQueries(sel, '$__range', '($__range_s / 86400)');
@@ -447,40 +487,7 @@ export function doraDashboard(): Dashboard {
         ],
       },
     ),
-    panel(
-      'stat',
-      'Rollbacks',
-      { x: 12, y: 32, w: 6, h: 8 },
-      [{ expr: range.rollbacks, legendFormat: '{{service}} {{environment}}', instant: true }],
-      {
-        description:
-          'Successful deployments of an ancestor of the commit the service ran, in the time range. Each counts as a failed change.',
-        fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
-        options: {
-          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
-          colorMode: 'value',
-          graphMode: 'none',
-          textMode: 'value_and_name',
-        },
-      },
-    ),
-    panel(
-      'stat',
-      'Deployment failure ratio',
-      { x: 18, y: 32, w: 6, h: 8 },
-      [{ expr: range.deploymentFailureRate, legendFormat: '{{service}} {{environment}}', instant: true }],
-      {
-        description:
-          'Failed ÷ finished deployments, rollbacks left out: the plain ratio beside the change failure rate.',
-        fieldConfig: { defaults: { unit: 'percentunit', decimals: 2 }, overrides: [] },
-        options: {
-          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
-          colorMode: 'value',
-          graphMode: 'none',
-          textMode: 'value_and_name',
-        },
-      },
-    ),
+    ...rollbackPanels(range, 32),
   );
   return dashboard(
     'deployctl-dora',
@@ -491,4 +498,4 @@ export function doraDashboard(): Dashboard {
   );
 }
 
-export { bandPanel, dashboard, panel, stat };
+export { bandPanel, dashboard, panel, rollbackPanels, stat };

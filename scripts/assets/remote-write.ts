@@ -11,8 +11,8 @@ import {
   IN_PROGRESS_LOOKBACK as RECENT,
 } from '../../src/backends/remote-write/promql.js';
 import { BANDS } from '../../src/core/dora/bands.js';
-import { GROUP } from '../../src/core/dora/promql.js';
-import { bandPanel, dashboard, panel, stat } from './dashboards.js';
+import { byStatusOrZero, GROUP } from '../../src/core/dora/promql.js';
+import { bandPanel, dashboard, panel, rollbackPanels, stat } from './dashboards.js';
 
 const sel = '{service=~"$service", environment=~"$environment"}';
 const withStatus = (status: string) => `{service=~"$service", environment=~"$environment", status=~"${status}"}`;
@@ -65,14 +65,26 @@ const deployMarkers = (datasource: unknown): Dashboard['annotations'] => ({
 const IN_PROGRESS = inProgressQuery(sel);
 
 function remoteWriteDeploymentsDashboard(): Dashboard {
-  const count = (status: string) => `sum(count_over_time(${LEDGER.finished}${withStatus(status)}[$__range]))`;
+  // Zero is a number: a count over a range with nothing of its kind is 0.
+  const count = (status: string) =>
+    `sum(count_over_time(${LEDGER.finished}${withStatus(status)}[$__range])) or vector(0)`;
   const panels: Panel[] = [
     stat('Deployments', { x: 0, y: 0, w: 4, h: 4 }, [{ expr: count('success|failure|cancelled') }], 'none', {
       description: 'Deployments finished in the time range, any status.',
     }),
-    stat('Successful', { x: 4, y: 0, w: 4, h: 4 }, [{ expr: count('success') }], 'none'),
-    stat('Failed', { x: 8, y: 0, w: 4, h: 4 }, [{ expr: count('failure') }], 'none'),
-    stat('Cancelled', { x: 12, y: 0, w: 4, h: 4 }, [{ expr: count('cancelled') }], 'none'),
+    stat('Successful', { x: 4, y: 0, w: 3, h: 4 }, [{ expr: count('success') }], 'none'),
+    stat('Failed', { x: 7, y: 0, w: 3, h: 4 }, [{ expr: count('failure') }], 'none'),
+    stat('Cancelled', { x: 10, y: 0, w: 3, h: 4 }, [{ expr: count('cancelled') }], 'none'),
+    stat(
+      'Rollbacks',
+      { x: 13, y: 0, w: 3, h: 4 },
+      [{ expr: `sum(count_over_time(${LEDGER.rollback}${sel}[$__range])) or vector(0)` }],
+      'none',
+      {
+        description:
+          'Successful deployments of a commit that is an ancestor of the one the service ran (counted among the successful ones too).',
+      },
+    ),
     stat('In progress', { x: 16, y: 0, w: 4, h: 4 }, [{ expr: `count(${IN_PROGRESS}) or vector(0)` }], 'none', {
       description: `Deployments started with deployctl start in the last ${RECENT} and not finished yet.`,
     }),
@@ -144,13 +156,20 @@ function remoteWriteDeploymentsDashboard(): Dashboard {
       { x: 0, y: 12, w: 12, h: 8 },
       [
         {
-          expr: `sum by (status) (count_over_time(${LEDGER.finished}${sel}[$__interval]))`,
+          expr: byStatusOrZero(
+            `sum by (status) (count_over_time(${LEDGER.finished}${sel}[$__interval]))`,
+            `sum(count_over_time(${LEDGER.finished}${sel}[$__interval]))`,
+          ),
           legendFormat: '{{status}}',
+        },
+        {
+          expr: `sum(count_over_time(${LEDGER.rollback}${sel}[$__interval])) or sum(count_over_time(${LEDGER.finished}${sel}[$__interval])) * 0`,
+          legendFormat: 'rollback',
         },
       ],
       {
         interval: '1m',
-        description: 'Deployments finished in each interval.',
+        description: 'Deployments finished in each interval; rollbacks are successful deployments counted again apart.',
         fieldConfig: {
           defaults: {
             unit: 'none',
@@ -246,7 +265,7 @@ function remoteWriteDoraDashboard(): Dashboard {
       bands: BANDS.changeFailureRate,
       now: range.changeFailureRate,
       trend: rolling.changeFailureRate,
-      hint: 'Failed ÷ finished deployments (cancelled ones excluded).',
+      hint: '(Failed deployments + rollbacks) ÷ finished deployments (cancelled ones excluded): a rollback means the change it replaced failed.',
     },
     {
       title: 'Time to restore',
@@ -293,7 +312,7 @@ function remoteWriteDoraDashboard(): Dashboard {
     panel(
       'table',
       'Deployments in range by status',
-      { x: 0, y: 32, w: 24, h: 8 },
+      { x: 0, y: 32, w: 12, h: 8 },
       [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
       {
         transformations: [
@@ -301,6 +320,7 @@ function remoteWriteDoraDashboard(): Dashboard {
         ],
       },
     ),
+    ...rollbackPanels(range, 32),
   );
   const board = dashboard(
     'deployctl-rw-dora',
@@ -327,7 +347,9 @@ function remoteWriteRulesYaml(): string {
     return [
       { record: `deployctl_rw:deployments:count${window}`, expr: q.deploymentsByStatus },
       { record: `deployctl_rw:deployment_frequency:per_day_${window}`, expr: q.deploymentFrequencyPerDay },
+      { record: `deployctl_rw:rollbacks:count${window}`, expr: q.rollbacks },
       { record: `deployctl_rw:change_failure_rate:ratio_${window}`, expr: q.changeFailureRate },
+      { record: `deployctl_rw:deployment_failure_rate:ratio_${window}`, expr: q.deploymentFailureRate },
       { record: `deployctl_rw:lead_time_seconds:mean_${window}`, expr: q.leadTimeMean },
       { record: `deployctl_rw:time_to_restore_seconds:mean_${window}`, expr: q.timeToRestoreMean },
     ];
@@ -374,7 +396,7 @@ function remoteWriteRulesYaml(): string {
       labels: { severity: 'warning' },
       annotations: {
         summary: `Change failure rate of ${target} is {{ $value | humanizePercentage }} over 7 days`,
-        description: `More than ${BANDS.changeFailureRate.thresholds[1] * 100}% of at least 5 deployments in the last 7 days failed.`,
+        description: `More than ${BANDS.changeFailureRate.thresholds[1] * 100}% of at least 5 deployments in the last 7 days failed or were rolled back.`,
       },
     },
   ];

@@ -4,7 +4,7 @@ import { type CommitNode, type DeployedChange, type KnownCommits, leadTimes } fr
  * How many of a deployed commit's ancestors (itself first, newest first) a group remembers with
  * it: enough to tell a rollback to any recent commit from the group's first deployment on.
  */
-export const REMEMBERED_ANCESTORS = 100;
+const REMEMBERED_ANCESTORS = 100;
 
 /** What a group remembers of its commits, however a backend keeps it. */
 export interface CommitMemory extends KnownCommits {

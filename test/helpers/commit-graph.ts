@@ -18,7 +18,7 @@ export function readGraphFixture(file: URL): { graph: Graph; tags: [string, stri
 }
 
 /** Every ancestor of `commit`, itself included. */
-export function ancestry(graph: Graph, commit: string): Set<string> {
+function ancestry(graph: Graph, commit: string): Set<string> {
   const seen = new Set<string>();
   const stack = [commit];
   while (stack.length > 0) {

@@ -22,11 +22,15 @@ export interface RunningReceiver {
 
 /**
  * Debian's VictoriaMetrics on a free 127.0.0.1 port: deduplication at 1 ms (so that a retried
- * sample counts once), no query cache and no latency offset (tests read right after writing).
- * It shows new samples to queries only after it has flushed them (within seconds): `flush()`
- * (/internal/force_flush) does that at once, and every `query()` of the test flushes first.
+ * sample counts once; `dedup` gives another interval, null none), no query cache and no latency
+ * offset (tests read right after writing). It shows new samples to queries only after it has
+ * flushed them (within seconds): `flush()` (/internal/force_flush) does that at once, and every
+ * `query()` of the test flushes first.
  */
-async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
+export async function startVictoriaMetrics(
+  dir: string,
+  { dedup = '1ms' }: { dedup?: string | null } = {},
+): Promise<RunningReceiver> {
   const port = await freePort();
   const data = join(dir, 'victoria-metrics');
   mkdirSync(data, { recursive: true });
@@ -38,7 +42,7 @@ async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
       `-httpListenAddr=127.0.0.1:${port}`,
       `-storageDataPath=${data}`,
       '-retentionPeriod=100y',
-      '-dedup.minScrapeInterval=1ms',
+      ...(dedup === null ? [] : [`-dedup.minScrapeInterval=${dedup}`]),
       '-search.latencyOffset=0s',
       '-search.disableCache',
       '-loggerLevel=ERROR',
@@ -66,13 +70,21 @@ async function startVictoriaMetrics(dir: string): Promise<RunningReceiver> {
  */
 export async function startPrometheusReceiver(
   dir: string,
-  { outOfOrderWindow = '400d', webConfigFile }: { outOfOrderWindow?: string | null; webConfigFile?: string } = {},
+  {
+    outOfOrderWindow = '400d',
+    webConfigFile,
+    ruleFiles = [],
+  }: { outOfOrderWindow?: string | null; webConfigFile?: string; ruleFiles?: string[] } = {},
 ): Promise<RunningReceiver> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'prometheus-receiver.yml');
   const storage = outOfOrderWindow ? ['storage:', '  tsdb:', `    out_of_order_time_window: ${outOfOrderWindow}`] : [];
-  writeFileSync(config, ['global:', '  scrape_interval: 1m', ...storage, ''].join('\n'));
+  // Rule files, when given, are evaluated every second.
+  const rules = ruleFiles.length
+    ? ['  evaluation_interval: 1s', 'rule_files:', ...ruleFiles.map((f) => `  - ${f}`)]
+    : [];
+  writeFileSync(config, ['global:', '  scrape_interval: 1m', ...rules, ...storage, ''].join('\n'));
   const scheme = webConfigFile ? 'https' : 'http';
   const server = await startServer(
     'prometheus',
@@ -103,5 +115,5 @@ export async function startPrometheusReceiver(
 
 export const RECEIVERS = {
   prometheus: (dir: string) => startPrometheusReceiver(dir),
-  'victoria-metrics': startVictoriaMetrics,
+  'victoria-metrics': (dir: string) => startVictoriaMetrics(dir),
 } as const;

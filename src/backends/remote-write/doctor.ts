@@ -14,28 +14,70 @@ export function outOfOrderWindow(configYaml: string): string | undefined {
 }
 
 /**
+ * VictoriaMetrics' /flags page: a `-name="value"` line for each flag it was started with (a flag
+ * it does not list has its default). Undefined when the answer is not such a page (Prometheus
+ * has no /flags, or serves its web UI there).
+ */
+export function victoriaMetricsFlags(
+  page: { status: number; body: string } | undefined,
+): Map<string, string> | undefined {
+  if (page?.status !== 200) return undefined;
+  const flags = new Map<string, string>();
+  for (const line of page.body.split('\n')) {
+    if (!line.trim()) continue;
+    const match = /^-([A-Za-z][\w.-]*)=(.*)$/.exec(line.trim());
+    if (!match) return undefined;
+    flags.set(match[1]!, match[2]!.replace(/^"(.*)"$/, '$1'));
+  }
+  return flags;
+}
+
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/** A duration flag as Go writes it (`1ms`, `30s`, `1m30s`, `0`) in milliseconds; NaN when it is not one. */
+export function durationMs(value: string): number {
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.map((p) => p[0]).join('') !== value || parts.length === 0) return Number.NaN;
+  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * UNIT_MS[unit!]!, 0);
+}
+
+/** VictoriaMetrics takes old samples within its retention; what matters is that a retried sample counts once. */
+function victoriaMetricsCheck(flags: Map<string, string>): Check {
+  const dedup = flags.get('dedup.minScrapeInterval');
+  const ms = dedup === undefined ? 0 : durationMs(dedup);
+  if (!(ms > 0))
+    return {
+      ok: false,
+      what: `VictoriaMetrics keeps a retried sample twice (no deduplication: -dedup.minScrapeInterval is ${dedup === undefined ? 'not set' : dedup})`,
+      fix: 'start it with -dedup.minScrapeInterval=1ms so that a write retried after a lost answer counts once',
+    };
+  if (ms > 1)
+    return {
+      ok: false,
+      warning: true,
+      what: `VictoriaMetrics keeps one sample per series in each ${dedup} (-dedup.minScrapeInterval=${dedup}): two deployments of one group and status that finish within it count once`,
+      fix: 'start it with -dedup.minScrapeInterval=1ms: a retried sample still counts once, and no deployment is merged into another',
+    };
+  return {
+    ok: true,
+    what: `VictoriaMetrics deduplicates retried samples (-dedup.minScrapeInterval=${dedup}) and takes old samples within its retention`,
+  };
+}
+
+/**
  * Whether the store takes backfilled samples and keeps a retried one once: VictoriaMetrics shows
- * its flags on /flags; Prometheus its configuration (with the out-of-order window) on
- * /api/v1/status/config. Other stores do not say.
+ * the flags it was started with on /flags; Prometheus its configuration (with the out-of-order
+ * window) on /api/v1/status/config. Other stores do not say.
  */
 async function storeSettingsCheck(client: RemoteWriteClient): Promise<Check> {
-  const flags = await client.getBelowQueryApi('/flags');
-  if (flags?.status === 200 && flags.body.includes('dedup.minScrapeInterval')) {
-    const dedup = /dedup\.minScrapeInterval="?([^"\s]*)"?/.exec(flags.body)?.[1] ?? '';
-    return /^0s?$|^$/.test(dedup)
-      ? {
-          ok: false,
-          what: 'VictoriaMetrics keeps a retried sample twice (no deduplication)',
-          fix: 'start it with -dedup.minScrapeInterval=1ms so that a write retried after a lost answer counts once',
-        }
-      : {
-          ok: true,
-          what: `VictoriaMetrics deduplicates retried samples (-dedup.minScrapeInterval=${dedup}) and takes old samples within its retention`,
-        };
-  }
+  const flags = victoriaMetricsFlags(await client.getBelowQueryApi('/flags'));
+  if (flags) return victoriaMetricsCheck(flags);
   const config = await client.getBelowQueryApi('/api/v1/status/config');
-  if (config?.status === 200) {
-    const window = outOfOrderWindow((JSON.parse(config.body) as { data?: { yaml?: string } }).data?.yaml ?? '');
+  // Prometheus's configuration is never empty (it has its global section at least).
+  const yaml = config?.status === 200 ? configYaml(config.body) : '';
+  if (yaml.trim()) {
+    const window = outOfOrderWindow(yaml);
     return window === undefined || /^0s?$/.test(window)
       ? {
           ok: false,
@@ -49,6 +91,16 @@ async function storeSettingsCheck(client: RemoteWriteClient): Promise<Check> {
     what: 'the store does not show its out-of-order window or deduplication here',
     fix: OUT_OF_ORDER_FIX,
   };
+}
+
+/** The configuration YAML in an answer of /api/v1/status/config, or '' when the answer is not one. */
+function configYaml(body: string): string {
+  try {
+    const yaml = (JSON.parse(body) as { data?: { yaml?: unknown } }).data?.yaml;
+    return typeof yaml === 'string' ? yaml : '';
+  } catch {
+    return '';
+  }
 }
 
 /** `doctor`'s checks of a remote-write destination: the endpoint, the query API, and the store's settings for backfill and retries. */

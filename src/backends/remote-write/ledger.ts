@@ -26,12 +26,15 @@ export const LEDGER = {
   leadTimeBucket: 'deployctl_deployment_lead_time_seconds_bucket',
   /** One sample per success that ended a failing streak; the value is the time to restore. */
   timeToRestore: 'deployctl_deployment_time_to_restore_seconds',
+  /**
+   * One sample per rollback (a successful deployment of a proper ancestor of the running commit),
+   * at the rollback deployment's sample time; the value is its finish time. Labels: job, service, environment.
+   */
+  rollback: 'deployctl_deployment_rollback_timestamp_seconds',
   /** One sample per `deployctl start`; the value is the start time (Unix seconds). */
   started: 'deployctl_deployment_started_timestamp_seconds',
   /** One sample per `deployctl step`; the value is its duration. Labels: step, status. */
   step: 'deployctl_step_finished_duration_seconds',
-  /** One sample per successful deployment that rolled back to an ancestor of the running commit; the value is its finish time. */
-  rollback: 'deployctl_deployment_rollback_timestamp_seconds',
   /**
    * One sample per successful deployment with a commit; the value is its finish time. Labels:
    * commit, and `ancestors`: the commit and its recent ancestors (REMEMBERED_ANCESTORS), each cut

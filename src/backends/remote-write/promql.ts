@@ -6,30 +6,34 @@
  */
 
 import type { DoraQueries } from '../../core/dora/promql.js';
-import { GROUP, selector, withLabels } from '../../core/dora/promql.js';
+import { byStatusOrZero, GROUP, orZero, selector, withLabels } from '../../core/dora/promql.js';
 import { LEDGER } from './ledger.js';
 
 export { selector };
 
 /**
  * The four keys per job/service/environment over `window` (a PromQL duration, or Grafana's
- * `$__range`); `days` is the window in days, for the frequency.
+ * `$__range`); `days` is the window in days, for the frequency. Rollbacks are LEDGER.rollback's
+ * samples, one per rollback; a count a group with deployments in the window has none of is 0.
  */
 export function ledgerDoraQueries(sel: string, window: string, days: string): DoraQueries {
   const perGroup = (expr: string, by = GROUP) => `sum by (${by}) (${expr})`;
   const count = (extra = '') => `count_over_time(${LEDGER.finished}${withLabels(sel, extra)}[${window}])`;
   const total = (name: string, extra = '') => `sum_over_time(${name}${withLabels(sel, extra)}[${window}])`;
-  const successes = perGroup(count('status="success"'));
-  const finished = perGroup(count('status=~"success|failure"'));
+  // The groups with deployments (any status) in the window: a count they have none of is 0.
+  const groups = perGroup(count());
+  const successes = orZero(perGroup(count('status="success"')), groups);
+  const failures = orZero(perGroup(count('status="failure"')), groups);
+  const finished = `(${perGroup(count('status=~"success|failure"'))} > 0)`;
+  const rollbacks = orZero(perGroup(`count_over_time(${LEDGER.rollback}${sel}[${window}])`), groups);
   return {
-    deploymentsByStatus: perGroup(count(), `${GROUP}, status`),
+    deploymentsByStatus: byStatusOrZero(perGroup(count(), `${GROUP}, status`), groups),
     successes,
     deploymentFrequencyPerDay: `${successes} / ${days}`,
-    // A group with successes and no failure has a rate of 0, not none.
-    // The ledger does not tell rollbacks apart: none are counted, so both rates are the plain ratio.
-    rollbacks: '',
-    changeFailureRate: `(${perGroup(count('status="failure"'))} or ${finished} * 0) / (${finished} > 0)`,
-    deploymentFailureRate: `(${perGroup(count('status="failure"'))} or ${finished} * 0) / (${finished} > 0)`,
+    rollbacks,
+    // As on the Pushgateway: failed deployments and rollbacks ÷ finished deployments; none finished is nothing to measure.
+    changeFailureRate: `(${failures} + ${rollbacks}) / ${finished}`,
+    deploymentFailureRate: `${failures} / ${finished}`,
     leadTimeMean: `${perGroup(total(LEDGER.leadTimeSum))} / (${perGroup(total(LEDGER.leadTimeCount))} > 0)`,
     leadTimeMedian: `histogram_quantile(0.5, ${perGroup(total(LEDGER.leadTimeBucket), `${GROUP}, le`)})`,
     timeToRestoreMean: `${perGroup(total(LEDGER.timeToRestore))} / ${perGroup(`count_over_time(${LEDGER.timeToRestore}${sel}[${window}])`)}`,

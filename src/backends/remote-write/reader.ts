@@ -1,5 +1,5 @@
 import { parseWindow } from '../../adapters/prometheus.js';
-import { GROUP, groupSelector, selector } from '../../core/dora/promql.js';
+import { byStatusOrZero, GROUP, groupSelector, selector } from '../../core/dora/promql.js';
 import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import type { BackendReader, Destination, DoraAnswers, GroupStatus, LabeledValue } from '../backend.js';
@@ -44,8 +44,8 @@ export function openReader(destination: Destination, log: Log): BackendReader {
     shownUrl: client.displayUrl,
     /**
      * The latest deployment of each group: the version series with the latest finish time,
-     * deployments by status over HISTORY_LOOKBACK, and any start not finished. The duration of
-     * the last deployment is not read (null).
+     * deployments by status (0 for a status it has none of) and rollbacks over HISTORY_LOOKBACK,
+     * and a start not finished, with its time. The duration of the last deployment is not read (null).
      */
     async status(filter) {
       const base = queryApi(client);
@@ -53,9 +53,12 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       if (filter.service !== undefined) filters.service = filter.service;
       if (filter.environment !== undefined) filters.environment = filter.environment;
       const sel = selector(filters, '=');
-      const [versions, counts, inProgress] = await Promise.all([
+      const count = (name: string, by = GROUP) =>
+        `sum by (${by}) (count_over_time(${name}${sel}[${HISTORY_LOOKBACK}]))`;
+      const [versions, counts, rollbacks, inProgress] = await Promise.all([
         query(client, `max_over_time(${LEDGER.version}${sel}[${HISTORY_LOOKBACK}])`),
-        query(client, `sum by (${GROUP}, status) (count_over_time(${LEDGER.finished}${sel}[${HISTORY_LOOKBACK}]))`),
+        query(client, byStatusOrZero(count(LEDGER.finished, `${GROUP}, status`), count(LEDGER.finished))),
+        query(client, count(LEDGER.rollback)),
         query(client, inProgressQuery(sel)),
       ]);
       const groups = new Map<string, GroupStatus>();
@@ -91,7 +94,10 @@ export function openReader(destination: Destination, log: Log): BackendReader {
         });
       }
       for (const { labels, value } of counts) groupOf(labels).deployments[labels.status ?? ''] = value;
-      for (const { labels } of inProgress) groupOf(labels).inProgress = true;
+      for (const { labels, value } of rollbacks) groupOf(labels).rollbacks = value;
+      // The query's value is the latest start's own time (the sample's value).
+      for (const { labels, value } of inProgress)
+        Object.assign(groupOf(labels), { inProgress: true, startedAt: value });
       return { groups: [...groups.values()], shownUrl: base.toString() };
     },
     async dora(filter, window) {

@@ -9,6 +9,7 @@
  */
 
 import { FAMILIES } from '../families.js';
+import { STATUSES } from '../record.js';
 
 export const GROUP = 'job, service, environment';
 
@@ -49,6 +50,21 @@ export function windowIncrease(series: string, window: string): string {
   return `clamp_min(${series} - (${series} offset ${window} or ${series} * 0), 0)`;
 }
 
+/**
+ * Zero is a number: `expr`, and 0 for every group of `groups` (a per-group vector, such as the
+ * group's deployments in the window) that `expr` has no sample for. A count with nothing of its
+ * kind is 0, not "no data"; a group with nothing in the window stays absent.
+ */
+export function orZero(expr: string, groups: string): string {
+  return `(${expr} or ${groups} * 0)`;
+}
+
+/** A count by group and status, with 0 for each status a group of `groups` has none of. */
+export function byStatusOrZero(expr: string, groups: string): string {
+  const zeros = STATUSES.map((status) => `label_replace(${groups} * 0, "status", "${status}", "", "")`);
+  return `(${[expr, ...zeros].join(' or ')})`;
+}
+
 export interface DoraQueries {
   deploymentsByStatus: string;
   successes: string;
@@ -71,17 +87,20 @@ export function doraQueries(sel: string, window: string, days: string): DoraQuer
   const inc = (metric: string, extra = '') => windowIncrease(`${metric}${withLabels(sel, extra)}`, window);
   const perGroup = (expr: string, by = GROUP) => `sum by (${by}) (${expr})`;
   const mean = (family: string) => `${perGroup(inc(`${family}_sum`))} / (${perGroup(inc(`${family}_count`))} > 0)`;
-  const successes = perGroup(inc(FAMILIES.deployments.name, 'status="success"'));
-  const failures = perGroup(inc(FAMILIES.deployments.name, 'status="failure"'));
+  // Every group the window sees: a count it has none of is 0 for it.
+  const groups = perGroup(inc(FAMILIES.deployments.name));
+  const successes = orZero(perGroup(inc(FAMILIES.deployments.name, 'status="success"')), groups);
+  const failures = orZero(perGroup(inc(FAMILIES.deployments.name, 'status="failure"')), groups);
   const finished = `(${perGroup(inc(FAMILIES.deployments.name, 'status=~"success|failure"'))} > 0)`;
-  const rollbacks = perGroup(inc(FAMILIES.rollbacks.name));
+  // A group recorded before rollbacks were counted has no rollback series: it counts 0.
+  const rollbacks = orZero(perGroup(inc(FAMILIES.rollbacks.name)), groups);
   return {
-    deploymentsByStatus: perGroup(inc(FAMILIES.deployments.name), `${GROUP}, status`),
+    deploymentsByStatus: byStatusOrZero(perGroup(inc(FAMILIES.deployments.name), `${GROUP}, status`), groups),
     successes,
     rollbacks,
     deploymentFrequencyPerDay: `${successes} / ${days}`,
-    // A group recorded before rollbacks were counted has no rollback series: it counts 0.
-    changeFailureRate: `(${failures} + (${rollbacks} or ${failures} * 0)) / ${finished}`,
+    // A rate over no finished deployment is nothing to measure: absent, not 0.
+    changeFailureRate: `(${failures} + ${rollbacks}) / ${finished}`,
     deploymentFailureRate: `${failures} / ${finished}`,
     leadTimeMean: mean(FAMILIES.leadTime.name),
     leadTimeMedian: `histogram_quantile(0.5, ${perGroup(inc(`${FAMILIES.leadTime.name}_bucket`), `${GROUP}, le`)})`,
