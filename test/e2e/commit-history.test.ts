@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployctl, scrape } from '../helpers/cli.js';
@@ -9,7 +10,7 @@ import {
   readGraphFixture,
 } from '../helpers/commit-graph.js';
 import { select } from '../helpers/exposition.js';
-import { eventually } from '../helpers/prometheus.js';
+import { eventually, startPrometheus } from '../helpers/prometheus.js';
 import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 import { RECEIVERS, type RunningReceiver } from '../helpers/victoria-metrics.js';
 
@@ -89,6 +90,13 @@ describe('the oracle', () => {
   });
 });
 
+interface DoraRow {
+  deployments: Record<string, number>;
+  rollbacks: number;
+  leadTimeSeconds: { value: number | null };
+  changeFailureRate: { value: number | null };
+}
+
 type Backend = {
   env: (stateDir: string) => Record<string, string>;
   observed: (service: string) => Promise<{ count: number; sum: number; rollbacks: number }>;
@@ -97,9 +105,16 @@ type Backend = {
 const BACKENDS: Record<string, () => Promise<{ backend: Backend; stop: () => Promise<void> }>> = {
   pushgateway: async () => {
     const gateway: RunningServer = await startPushgateway();
+    const dir = join(workdir.path, 'pushgateway-prometheus');
+    mkdirSync(dir, { recursive: true });
+    const prometheus = await startPrometheus(dir, gateway.url);
     return {
       backend: {
-        env: (stateDir) => ({ DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: stateDir }),
+        env: (stateDir) => ({
+          DEPLOYCTL_PUSHGATEWAY_URL: gateway.url,
+          DEPLOYCTL_PROMETHEUS_URL: prometheus.url,
+          DEPLOYCTL_STATE_DIR: stateDir,
+        }),
         async observed(service) {
           const samples = await scrape(gateway.url);
           const one = (name: string) => select(samples, name, { service })[0]?.value ?? 0;
@@ -110,7 +125,10 @@ const BACKENDS: Record<string, () => Promise<{ backend: Backend; stop: () => Pro
           };
         },
       },
-      stop: () => gateway.stop(),
+      stop: async () => {
+        await prometheus.stop();
+        await gateway.stop();
+      },
     };
   },
   ...Object.fromEntries(
@@ -201,6 +219,30 @@ describe.each(Object.keys(BACKENDS))('lead time and rollbacks on %s', (name) => 
         20_000,
       );
       expect({ ...seen, sum: Math.round(seen.sum) }).toEqual({ ...want, sum: Math.round(want.sum) });
+
+      // What dora and status say of the history: the same rollbacks, mean lead time and change failure rate.
+      const failures = deploys.filter((d) => d.status === 'failure').length;
+      const successes = deploys.length - failures;
+      const read = ['-s', service, '-e', 'prod', '--json', '--timeout', '5'];
+      const dora = await eventually(
+        async () => {
+          const result = await deployctl(['dora', '--window', '1d', ...read], { env });
+          return result.exitCode === 0 ? (JSON.parse(result.stdout) as { rows: DoraRow[] }).rows[0] : undefined;
+        },
+        (row) => row?.rollbacks === want.rollbacks && row.deployments.success === successes,
+        30_000,
+      );
+      expect(dora).toMatchObject({
+        deployments: { success: successes, failure: failures },
+        rollbacks: want.rollbacks,
+        changeFailureRate: { value: (failures + want.rollbacks) / deploys.length },
+      });
+      expect(dora!.leadTimeSeconds.value).toBeCloseTo(want.sum / want.count, 3);
+      const status = await deployctl(['status', ...read], { env });
+      expect(status.exitCode, status.stderr).toBe(0);
+      const [group] = JSON.parse(status.stdout) as { rollbacks: number; deployments: Record<string, number> }[];
+      expect(group).toMatchObject({ rollbacks: want.rollbacks, deployments: { success: successes } });
+      expect(group!.deployments.failure ?? 0).toBe(failures);
     },
     240_000,
   );
