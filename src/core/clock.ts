@@ -1,4 +1,4 @@
-import type { GroupRecord } from './record.js';
+import { type GroupRecord, recordTime, timeField } from './record.js';
 
 /**
  * This machine's clock against the server's. Every HTTP answer carries the server's clock in its
@@ -106,9 +106,9 @@ export function settleRecordTimes(
 ): SettledTimes {
   const unchanged = { record, changed: false, notices: [], warnings: [] };
   if (!clock || record.clockCorrection !== undefined) return unchanged;
-  const field = record.kind === 'start' ? 'startedAt' : 'finishedAt';
-  const what = record.kind === 'start' ? 'start time' : 'finish time';
-  const given: number = record.kind === 'start' ? record.startedAt : record.finishedAt;
+  const field = timeField(record);
+  const what = field === 'startedAt' ? 'start time' : field === 'at' ? 'time' : 'finish time';
+  const given = recordTime(record);
   const now = serverNow(clock, localNow);
   const fromClock = record.timeFromClock === true;
   let time = fromClock ? given + clockCorrection(clock) : given;
@@ -125,7 +125,7 @@ export function settleRecordTimes(
     } else {
       warnings.push(
         `the ${what} ${iso(given)} is ${formatOffset(ahead)} ahead of the clock of ${server} (${iso(now)}): it is recorded as ${iso(time)}, ` +
-          `as nothing is written later than the server's now plus ${CLOCK_TOLERANCE_SECONDS / 60} minutes; check the time given (${field === 'startedAt' ? '--started-at' : '--finished-at'}) and this machine's clock`,
+          `as nothing is written later than the server's now plus ${CLOCK_TOLERANCE_SECONDS / 60} minutes; check the time given (${field === 'startedAt' ? '--started-at' : field === 'at' ? '--at' : '--finished-at'}) and this machine's clock`,
       );
     }
   } else if (time !== given) {

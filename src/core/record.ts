@@ -84,7 +84,51 @@ export interface StepRecord extends RecordClock {
   durationSeconds: number;
 }
 
-export type GroupRecord = DeploymentRecord | StartRecord | StepRecord;
+export const VERIFICATION_RESULTS = ['pass', 'fail', 'inconclusive'] as const;
+export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
+
+/**
+ * `deployctl verify`: the verdict of a gate run after a deploy, recorded against the group's latest
+ * deployment (the latest that finished before `startedAt`). A `fail` makes that deployment a failed change.
+ */
+export interface VerificationRecord extends RecordClock {
+  kind: 'verification';
+  id: string;
+  result: VerificationResult;
+  /** Unix seconds: when the checks began. */
+  startedAt: number;
+  /** Unix seconds: when the verdict was reached (a failure is known from then). */
+  finishedAt: number;
+}
+
+/**
+ * `deployctl incident open|resolve`: production of the group is failing, or is not any more. The
+ * incident id identifies it across records and machines; opening an open incident, or resolving
+ * one that is not open, changes nothing.
+ */
+export interface IncidentRecord extends RecordClock {
+  kind: 'incident';
+  id: string;
+  /** The incident's own id (default: one per group; Alertmanager: the alert's fingerprint). */
+  incident: string;
+  action: 'open' | 'resolve';
+  /** Unix seconds: when it opened (open) or was resolved (resolve). */
+  at: number;
+  /** resolve: when the incident opened, where the source says (Alertmanager's startsAt). */
+  openedAt?: number;
+}
+
+export type GroupRecord = DeploymentRecord | StartRecord | StepRecord | VerificationRecord | IncidentRecord;
+
+/** The field that holds a record's own time: when it happened, as it is stamped and checked against a clock. */
+export function timeField(record: GroupRecord): 'startedAt' | 'finishedAt' | 'at' {
+  return record.kind === 'start' ? 'startedAt' : record.kind === 'incident' ? 'at' : 'finishedAt';
+}
+
+/** A record's own time (Unix seconds): see timeField. */
+export function recordTime(record: GroupRecord): number {
+  return (record as unknown as Record<string, number>)[timeField(record)]!;
+}
 
 /** Where a record is meant to go: a backend and its URL, never with credentials. */
 export interface Target {

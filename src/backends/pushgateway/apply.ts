@@ -197,11 +197,17 @@ export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: n
       ? applyDeployment(state, record, sequence, appliedAt)
       : record.kind === 'start'
         ? applyStart(state, record)
-        : applyStep(state, record);
+        : record.kind === 'step'
+          ? applyStep(state, record)
+          : unsupported(record.kind);
   if (applied.duplicate) return applied;
   applied.families.push(rememberRecord(remembered, record.id, sequence), setGauge(FAMILIES.recordsApplied, sequence));
   applied.sequence = sequence;
   return applied;
+}
+
+function unsupported(kind: string): never {
+  throw new DeployctlError(`a ${kind} record cannot be applied to a gateway group yet`, 1);
 }
 
 /** A record stored earlier without a read-back, and the sequence number it was stored at. */

@@ -8,8 +8,9 @@
  */
 
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
+import { DeployctlError } from '../../core/errors.js';
 import { LONG_BUCKETS } from '../../core/families.js';
-import type { DeploymentRecord, Grouping, GroupRecord } from '../../core/record.js';
+import { type DeploymentRecord, type Grouping, type GroupRecord, recordTime } from '../../core/record.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
 
 /** The metric contract of the remote-write backend. */
@@ -195,6 +196,8 @@ export function ledgerFor(grouping: Grouping, record: GroupRecord, history: read
       notices: [],
     };
   }
+  if (record.kind !== 'deployment')
+    throw new DeployctlError(`a ${record.kind} record cannot be written to remote-write yet`, 1);
   return deploymentLedger(group, record, history);
 }
 
@@ -301,6 +304,6 @@ export function historyQuery(grouping: Grouping): string {
 
 /** The time at which the history is read: the last millisecond a record of its finish second can have. */
 export function historyTimeMs(record: GroupRecord): number {
-  const seconds = record.kind === 'start' ? record.startedAt : record.finishedAt;
+  const seconds = recordTime(record);
   return Math.floor(seconds) * 1000;
 }

@@ -141,6 +141,9 @@ export function describeRecord(record: GroupRecord, grouping: Grouping): string 
   const target = `${grouping.service} in ${grouping.environment}`;
   if (record.kind === 'deployment') return `${record.status} of ${target}`;
   if (record.kind === 'start') return `start of a deployment of ${target}`;
+  if (record.kind === 'verification') return `verification (${record.result}) of ${target}`;
+  if (record.kind === 'incident')
+    return `incident ${JSON.stringify(record.incident)} ${record.action === 'open' ? 'opened' : 'resolved'} for ${target}`;
   return `step ${JSON.stringify(record.step)} (${record.status}) of ${target}`;
 }
 
