@@ -149,6 +149,62 @@ export const FAMILIES = {
     help: 'Finish time of the first failure of the current failing streak; 0 when the last finished deployment succeeded.',
     type: 'gauge',
   },
+  failedChanges: {
+    name: 'deployctl_failed_changes_total',
+    help: 'Deployments that are failed changes, each once, by the reason that first made it one (failure, rollback, verification, incident).',
+    type: 'counter',
+    labels: ['reason'],
+  },
+  failedRecovery: {
+    name: 'deployctl_failed_deployment_recovery_seconds',
+    help: 'Failed deployment recovery time: per failed change, from when its failure was known to recovery.',
+    type: 'histogram',
+    buckets: LONG_BUCKETS,
+  },
+  rework: {
+    name: 'deployctl_rework_deployments_total',
+    help: 'Deployments made while a failed change of the group was known and not yet recovered, and rollbacks.',
+    type: 'counter',
+  },
+  verifications: {
+    name: 'deployctl_verifications_total',
+    help: 'deployctl verify results, by result (pass, fail, inconclusive).',
+    type: 'counter',
+    labels: ['result'],
+  },
+  lastVerification: {
+    name: 'deployctl_last_verification_timestamp_seconds',
+    help: 'When the latest verification reached its verdict, labelled with that verdict.',
+    type: 'gauge',
+    labels: ['result'],
+  },
+  openIncidents: {
+    name: 'deployctl_open_incidents',
+    help: 'Incidents of the group open now.',
+    type: 'gauge',
+  },
+  incidents: {
+    name: 'deployctl_incidents_total',
+    help: 'Incidents opened.',
+    type: 'counter',
+  },
+  lastIncident: {
+    name: 'deployctl_last_incident_timestamp_seconds',
+    help: 'Start time of the latest incident opened.',
+    type: 'gauge',
+  },
+  rememberedDeployments: {
+    name: 'deployctl_remembered_deployment_timestamp_seconds',
+    help: 'The recent deployments the group remembers for failed changes, valued by finish time; labels say whether and why each is a failed change, when that was known and recovered, and whether it was rework.',
+    type: 'gauge',
+    labels: ['deployment', 'status', 'rollback', 'reason', 'known_at', 'recovered_at', 'rework'],
+  },
+  rememberedIncidents: {
+    name: 'deployctl_remembered_incident_timestamp_seconds',
+    help: 'Incidents the group remembers, valued by the time they opened: open ones (resolved_at empty) and recently resolved ones; `deployment` is the deployment an open one made a failed change.',
+    type: 'gauge',
+    labels: ['incident', 'resolved_at', 'deployment'],
+  },
   appliedRecords: {
     name: 'deployctl_applied_record_timestamp_seconds',
     help: 'Identities of the records most recently applied to this group, so that a record sent twice counts once. The value is the record sequence (deployctl_records_applied_total) at which it was applied; older deployctl versions wrote a timestamp.',
@@ -162,7 +218,13 @@ export const FAMILIES = {
  * deployment (record ids, deployed commits). Prometheus need not keep it: the example scrape job
  * drops it (metric_relabel_configs), so that recording never churns the TSDB.
  */
-export const PER_DEPLOYMENT_BOOKKEEPING = [FAMILIES.appliedRecords, FAMILIES.deployedCommits] as const;
+export const PER_DEPLOYMENT_BOOKKEEPING = [
+  FAMILIES.appliedRecords,
+  FAMILIES.deployedCommits,
+  FAMILIES.rememberedDeployments,
+  FAMILIES.rememberedIncidents,
+] as const;
 
 /** The regex of the scrape job's drop rule for PER_DEPLOYMENT_BOOKKEEPING (examples/prometheus/prometheus.yml). */
-export const BOOKKEEPING_DROP_REGEX = 'deployctl_(applied_record_timestamp_seconds|deployed_commit_sequence)';
+export const BOOKKEEPING_DROP_REGEX =
+  'deployctl_(applied_record_timestamp_seconds|deployed_commit_sequence|remembered_deployment_timestamp_seconds|remembered_incident_timestamp_seconds)';

@@ -88,6 +88,10 @@ describe('keptBookkeeping', () => {
       '    regex: deployctl_applied_record_timestamp_seconds',
       '    action: drop',
     ].join('\n');
-    expect(keptBookkeeping(dumped(other), 'pushgateway')).toEqual([FAMILIES.deployedCommits.name]);
+    expect(keptBookkeeping(dumped(other), 'pushgateway')).toEqual([
+      FAMILIES.deployedCommits.name,
+      FAMILIES.rememberedDeployments.name,
+      FAMILIES.rememberedIncidents.name,
+    ]);
   });
 });

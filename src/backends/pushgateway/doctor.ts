@@ -244,11 +244,11 @@ async function prometheusChecks(
       kept.length === 0
         ? {
             ok: true,
-            what: `scrape job ${pool} drops deployctl's per-deployment bookkeeping (record ids, deployed commits)`,
+            what: `scrape job ${pool} drops deployctl's per-deployment bookkeeping (record ids, deployed commits, remembered deployments and incidents)`,
           }
         : {
             ok: false,
-            what: `scrape job ${pool} keeps ${kept.join(' and ')}: deployctl's bookkeeping of record ids and deployed commits, which adds new series to Prometheus with every deployment`,
+            what: `scrape job ${pool} keeps ${kept.join(' and ')}: deployctl's bookkeeping of record ids, deployed commits and remembered deployments and incidents, which adds new series to Prometheus with every deployment`,
             fix: `add to the scrape job ${pool}: metric_relabel_configs: [{source_labels: [__name__], regex: '${BOOKKEEPING_DROP_REGEX}', action: drop}] (see examples/prometheus/prometheus.yml)`,
           },
     );

@@ -43,6 +43,24 @@ export const LEDGER = {
    * a group has one such series per deployed commit, as for LEDGER.version.
    */
   ancestors: 'deployctl_deployment_ancestors_finished_timestamp_seconds',
+  /**
+   * One sample per failed change, at the FAILED deployment's own sample time; the value is its
+   * finish time. Labels: reason (failure, rollback, verification, incident: the first).
+   */
+  failedChange: 'deployctl_deployment_failed_change_timestamp_seconds',
+  /** One sample per recovered failed change, at the recovery's time; the value is the recovery time (s). */
+  failedRecovery: 'deployctl_deployment_failed_recovery_seconds',
+  /** One sample per rework deployment, at its own sample time; the value is its finish time. */
+  rework: 'deployctl_deployment_rework_timestamp_seconds',
+  /** One sample per verification, at its finish; the value is its finish time. Labels: result. */
+  verification: 'deployctl_verification_finished_timestamp_seconds',
+  /** With each verification, at the same sample time: when its checks began (for attribution). */
+  verificationStarted: 'deployctl_verification_started_timestamp_seconds',
+  /**
+   * One sample per incident open or resolve that changed something, at its time; the value is
+   * that time. Labels: incident (its id), action (open, resolve).
+   */
+  incident: 'deployctl_incident_timestamp_seconds',
 } as const;
 
 /** How much of a SHA the ancestors label keeps: 8 hex characters tell a group's recent commits apart. */
