@@ -1,4 +1,5 @@
 import type { EndpointAuth, EndpointTls } from '../adapters/http-endpoint.js';
+import type { FailedChangeReason } from '../core/failed-change.js';
 import type { Log } from '../core/log.js';
 import type { Grouping, GroupRecord, Labels, Target } from '../core/record.js';
 
@@ -30,6 +31,12 @@ export interface Delivered {
   durationSeconds?: number;
   leadTimes?: number[];
   timeToRestore?: number;
+  /** Deployments that this record made failed changes: why, and each one's finish time. */
+  failedChanges?: { reason: FailedChangeReason; at: number }[];
+  /** Failed deployment recovery times this record observed, in seconds. */
+  recoverySeconds?: number[];
+  /** This deployment is rework (a fix of a failed change not yet recovered, a retry, a rollback). */
+  rework?: boolean;
   /** Deployments by status after this record, where the backend knows them. */
   totals?: Record<string, number>;
   attempts: number;

@@ -1,8 +1,10 @@
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import { DeployctlError } from '../../core/errors.js';
+import type { FailedChangeReason, FailureEvent } from '../../core/failed-change.js';
 import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 import { STATUSES } from '../../core/record.js';
+import { applyFailedChanges } from './failed-changes.js';
 import {
   type Family,
   type GroupState,
@@ -47,6 +49,12 @@ export interface Applied {
   notices: string[];
   /** The group's record sequence number given to this record. */
   sequence?: number;
+  /** Deployments this record made failed changes. */
+  failedChanges?: { reason: FailedChangeReason; at: number }[];
+  /** Failed deployment recovery times this record observed. */
+  recoverySeconds?: number[];
+  /** This deployment is rework. */
+  rework?: boolean;
 }
 
 export class GroupConflictError extends DeployctlError {
@@ -199,15 +207,44 @@ export function applyRecord(state: GroupState, record: GroupRecord, appliedAt: n
         ? applyStart(state, record)
         : record.kind === 'step'
           ? applyStep(state, record)
-          : unsupported(record.kind);
+          : { families: [], duplicate: false, notices: [] };
   if (applied.duplicate) return applied;
+  const event = failureEvent(record, applied.rollback ?? false);
+  if (event) withFailedChanges(state, event, applied, record.kind === 'deployment' ? record.id : undefined);
   applied.families.push(rememberRecord(remembered, record.id, sequence), setGauge(FAMILIES.recordsApplied, sequence));
   applied.sequence = sequence;
   return applied;
 }
 
-function unsupported(kind: string): never {
-  throw new DeployctlError(`a ${kind} record cannot be applied to a gateway group yet`, 1);
+/** What a record says of failed changes: a deployment (success or failure), a verification, an incident. */
+function failureEvent(record: GroupRecord, rollback: boolean): FailureEvent | undefined {
+  if (record.kind === 'deployment')
+    return record.status === 'cancelled'
+      ? undefined
+      : { kind: 'deployment', key: record.id, at: record.finishedAt, status: record.status, rollback };
+  if (record.kind === 'verification')
+    return { kind: 'verification', result: record.result, startedAt: record.startedAt, finishedAt: record.finishedAt };
+  if (record.kind === 'incident')
+    return {
+      kind: 'incident',
+      incident: record.incident,
+      action: record.action,
+      at: record.at,
+      ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+    };
+  return undefined;
+}
+
+function withFailedChanges(state: GroupState, event: FailureEvent, applied: Applied, key: string | undefined): void {
+  const { families, outcome } = applyFailedChanges(state, event, {
+    scalar: (definition) => takeScalar(state, definition),
+    observe: (values) => observeInto(state, FAMILIES.failedRecovery, {}, values),
+  });
+  applied.families.push(...families);
+  if (outcome.failedChanges.length > 0)
+    applied.failedChanges = outcome.failedChanges.map(({ reason, at }) => ({ reason, at }));
+  if (outcome.recoveries.length > 0) applied.recoverySeconds = outcome.recoveries.map((r) => r.seconds);
+  if (key !== undefined && outcome.rework.some((r) => r.deployment === key)) applied.rework = true;
 }
 
 /** A record stored earlier without a read-back, and the sequence number it was stored at. */
