@@ -241,6 +241,16 @@ function withFailedChanges(state: GroupState, event: FailureEvent, applied: Appl
     observe: (values) => observeInto(state, FAMILIES.failedRecovery, {}, values),
   });
   applied.families.push(...families);
+  if (event.kind === 'incident' && !outcome.incident)
+    applied.notices.push(
+      event.action === 'open'
+        ? 'this incident is open already (or was resolved after this time): nothing changed'
+        : 'this incident is not open: nothing changed',
+    );
+  if (event.kind === 'incident' && outcome.unattributed)
+    applied.notices.push(
+      'this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change',
+    );
   if (outcome.failedChanges.length > 0)
     applied.failedChanges = outcome.failedChanges.map(({ reason, at }) => ({ reason, at }));
   if (outcome.recoveries.length > 0) applied.recoverySeconds = outcome.recoveries.map((r) => r.seconds);

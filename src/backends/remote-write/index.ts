@@ -39,7 +39,9 @@ async function computeLedger(
         () => client.rawSamples(historyQuery(grouping), historyTimeMs(record)),
       )
     ).value;
-  const withHistory = given.kind === 'deployment' && client.queryBase !== undefined;
+  const needsHistory = (r: GroupRecord) =>
+    r.kind === 'deployment' || r.kind === 'verification' || r.kind === 'incident';
+  const withHistory = needsHistory(given) && client.queryBase !== undefined;
   let raw = withHistory ? await readHistory(given) : undefined;
   if (!withHistory && !client.clock)
     await retryWithinBudget(
@@ -48,14 +50,14 @@ async function computeLedger(
       () => client.probeClock(),
     );
   const record = await check.settle(given);
-  if (record.kind !== 'deployment') return { ledger: ledgerFor(grouping, record, []), record };
+  if (!needsHistory(record)) return { ledger: ledgerFor(grouping, record, []), record };
   if (raw && record !== given) raw = await readHistory(record);
   const before = historyTimeMs(record);
   const recent = (await recentRecords.events()).filter((e) => e.timestampMs <= before);
   if (!raw) {
     const ledger = ledgerFor(grouping, record, recent);
     ledger.notices.push(
-      'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed',
+      'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore or failed change of an earlier deployment is observed',
     );
     return { ledger, record };
   }
@@ -106,7 +108,8 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         await fix?.({ ...record, samples } as unknown as GroupRecord);
       }
       log.debug(`samples:\n${describeSamples(samples)}`);
-      const attempts = await writeSamples(client, samples, log.debug);
+      // An incident that changes nothing (open already, not open) writes nothing.
+      const attempts = samples.length > 0 ? await writeSamples(client, samples, log.debug) : 0;
       await recentRecords.remember(record, samples).catch(() => undefined);
       return {
         duplicate: false,
@@ -116,6 +119,9 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         ...(ledger?.durationSeconds !== undefined && { durationSeconds: ledger.durationSeconds }),
         ...(ledger?.leadTimes && { leadTimes: ledger.leadTimes }),
         ...(ledger?.timeToRestore !== undefined && { timeToRestore: ledger.timeToRestore }),
+        ...(ledger?.failedChanges && { failedChanges: ledger.failedChanges }),
+        ...(ledger?.recoverySeconds && { recoverySeconds: ledger.recoverySeconds }),
+        ...(ledger?.rework && { rework: true }),
       };
     },
     async plan(grouping, record) {

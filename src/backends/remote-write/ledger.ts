@@ -8,9 +8,21 @@
  */
 
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
-import { DeployctlError } from '../../core/errors.js';
+import {
+  applyFailureEvent,
+  emptyMemory,
+  type FailureEvent,
+  type FailureMemory,
+  type FailureOutcome,
+} from '../../core/failed-change.js';
 import { LONG_BUCKETS } from '../../core/families.js';
-import { type DeploymentRecord, type Grouping, type GroupRecord, recordTime } from '../../core/record.js';
+import {
+  type DeploymentRecord,
+  type Grouping,
+  type GroupRecord,
+  recordTime,
+  type VerificationResult,
+} from '../../core/record.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
 
 /** The metric contract of the remote-write backend. */
@@ -117,9 +129,9 @@ export function sampleTimeMs(seconds: number, id: string): number {
   return Math.floor(seconds) * 1000 - 999 + (fnv1a(id) % 1000);
 }
 
-/** A past deployment or start of the group, as the store returns it. */
+/** A past deployment, start, verification or incident of the group, as the store returns it. */
 export interface PastEvent {
-  kind: 'deployment' | 'start';
+  kind: 'deployment' | 'start' | 'verification' | 'incident';
   /** Unix seconds, exact (from the sample's value). */
   at: number;
   /** Sample time in milliseconds: identifies the record inside its group. */
@@ -129,6 +141,14 @@ export interface PastEvent {
   version?: string;
   /** A success's ancestors label (see LEDGER.ancestors). */
   ancestors?: string;
+  /** A deployment that was a rollback. */
+  rollback?: boolean;
+  /** A verification's result and when its checks began. */
+  result?: VerificationResult;
+  startedAt?: number;
+  /** An incident's id and action. */
+  incident?: string;
+  action?: 'open' | 'resolve';
 }
 
 export interface Ledger {
@@ -138,6 +158,10 @@ export interface Ledger {
   rollback?: boolean;
   timeToRestore?: number;
   durationSeconds?: number;
+  /** Deployments this record made failed changes. */
+  failedChanges?: { reason: FailureOutcome['failedChanges'][number]['reason']; at: number }[];
+  recoverySeconds?: number[];
+  rework?: boolean;
   notices: string[];
 }
 
@@ -158,6 +182,10 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
   const starts: PastEvent[] = [];
   const info = new Map<number, { commit?: string; version?: string }>();
   const ancestry = new Map<number, string>();
+  const rollbacks = new Set<number>();
+  const verifications = new Map<number, PastEvent>();
+  const verificationStarts = new Map<number, number>();
+  const incidents: PastEvent[] = [];
   for (const series of raw) {
     const name = series.metric.__name__;
     for (const [seconds, value] of series.values) {
@@ -175,9 +203,31 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
         starts.push({ kind: 'start', at: Number(value), timestampMs });
       } else if (name === LEDGER.ancestors) {
         ancestry.set(timestampMs, series.metric.ancestors ?? '');
+      } else if (name === LEDGER.rollback) {
+        rollbacks.add(timestampMs);
+      } else if (name === LEDGER.verification) {
+        const result = series.metric.result as VerificationResult;
+        verifications.set(timestampMs, { kind: 'verification', at: Number(value), timestampMs, result });
+      } else if (name === LEDGER.verificationStarted) {
+        verificationStarts.set(timestampMs, Number(value));
+      } else if (name === LEDGER.incident) {
+        const action = series.metric.action === 'resolve' ? 'resolve' : 'open';
+        incidents.push({
+          kind: 'incident',
+          at: Number(value),
+          timestampMs,
+          incident: series.metric.incident ?? '',
+          action,
+        });
       }
     }
   }
+  for (const timestampMs of rollbacks) {
+    const deployment = deployments.get(timestampMs);
+    if (deployment) deployment.rollback = true;
+  }
+  for (const [timestampMs, verification] of verifications)
+    verification.startedAt = verificationStarts.get(timestampMs) ?? verification.at;
   for (const [timestampMs, details] of info) {
     const deployment = deployments.get(timestampMs);
     if (deployment) Object.assign(deployment, details);
@@ -186,7 +236,70 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
     const deployment = deployments.get(timestampMs);
     if (deployment) deployment.ancestors = ancestors;
   }
-  return [...deployments.values(), ...starts].sort((a, b) => a.timestampMs - b.timestampMs);
+  return [...deployments.values(), ...starts, ...verifications.values(), ...incidents].sort(
+    (a, b) => a.timestampMs - b.timestampMs,
+  );
+}
+
+/** A past event as the failed-change model takes it; a deployment's key is its sample time. */
+function failureEventOf(e: PastEvent): FailureEvent | undefined {
+  if (e.kind === 'deployment' && (e.status === 'success' || e.status === 'failure'))
+    return {
+      kind: 'deployment',
+      key: String(e.timestampMs),
+      at: e.at,
+      status: e.status,
+      rollback: e.rollback ?? false,
+    };
+  if (e.kind === 'verification' && e.result)
+    return { kind: 'verification', result: e.result, startedAt: e.startedAt ?? e.at, finishedAt: e.at };
+  if (e.kind === 'incident' && e.incident !== undefined && e.action)
+    return { kind: 'incident', incident: e.incident, action: e.action, at: e.at };
+  return undefined;
+}
+
+/**
+ * What the group remembers for failed changes, rebuilt from its past events in time order: the
+ * same model the Pushgateway keeps in its group, from the samples of the last HISTORY_LOOKBACK.
+ */
+export function failureMemoryOf(history: readonly PastEvent[]): FailureMemory {
+  let memory = emptyMemory();
+  for (const e of [...history].sort((a, b) => a.timestampMs - b.timestampMs)) {
+    const event = failureEventOf(e);
+    if (event) memory = applyFailureEvent(memory, event).memory;
+  }
+  return memory;
+}
+
+/**
+ * The samples of failed changes, recoveries and rework that one event makes. A failed change and
+ * a rework are stamped at their deployment's own sample time (its key); a recovery at its own
+ * time, on a millisecond chosen by the deployment it recovers: the same fact found by two
+ * machines is the same sample.
+ */
+function failureSamples(group: Record<string, string>, outcome: FailureOutcome): TimeSeries[] {
+  const out: TimeSeries[] = [];
+  for (const change of outcome.failedChanges)
+    out.push(series(LEDGER.failedChange, { ...group, reason: change.reason }, change.at, Number(change.deployment)));
+  const taken = new Set<number>();
+  for (const recovery of outcome.recoveries) {
+    let t = sampleTimeMs(recovery.at, `recovery:${recovery.deployment}`);
+    while (taken.has(t)) t += 1;
+    taken.add(t);
+    out.push(series(LEDGER.failedRecovery, group, recovery.seconds, t));
+  }
+  for (const rework of outcome.rework) out.push(series(LEDGER.rework, group, rework.at, Number(rework.deployment)));
+  return out;
+}
+
+function failureFacts(outcome: FailureOutcome, key?: string): Partial<Ledger> {
+  return {
+    ...(outcome.failedChanges.length > 0 && {
+      failedChanges: outcome.failedChanges.map(({ reason, at }) => ({ reason, at })),
+    }),
+    ...(outcome.recoveries.length > 0 && { recoverySeconds: outcome.recoveries.map((r) => r.seconds) }),
+    ...(key !== undefined && outcome.rework.some((r) => r.deployment === key) && { rework: true }),
+  };
 }
 
 function series(name: string, labels: Record<string, string>, value: number, timestampMs: number): TimeSeries {
@@ -214,9 +327,55 @@ export function ledgerFor(grouping: Grouping, record: GroupRecord, history: read
       notices: [],
     };
   }
-  if (record.kind !== 'deployment')
-    throw new DeployctlError(`a ${record.kind} record cannot be written to remote-write yet`, 1);
+  if (record.kind === 'verification') {
+    const t = sampleTimeMs(record.finishedAt, record.id);
+    const outcome = applyFailureEvent(failureMemoryOf(history), {
+      kind: 'verification',
+      result: record.result,
+      startedAt: record.startedAt,
+      finishedAt: record.finishedAt,
+    });
+    return {
+      series: [
+        series(LEDGER.verification, { ...group, result: record.result }, record.finishedAt, t),
+        series(LEDGER.verificationStarted, group, record.startedAt, t),
+        ...failureSamples(group, outcome),
+      ],
+      ...failureFacts(outcome),
+      notices: [],
+    };
+  }
+  if (record.kind === 'incident') {
+    const outcome = applyFailureEvent(failureMemoryOf(history), {
+      kind: 'incident',
+      incident: record.incident,
+      action: record.action,
+      at: record.at,
+      ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+    });
+    if (!outcome.incident) return { series: [], notices: [incidentUnchanged(record.action)] };
+    // Stamped from the incident itself, not the record: the same open or resolve sent from two
+    // machines (or replayed from a payload) is one sample.
+    const t = sampleTimeMs(record.at, `incident:${record.incident}:${record.action}:${record.at}`);
+    const notices = outcome.unattributed
+      ? ['this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change']
+      : [];
+    return {
+      series: [
+        series(LEDGER.incident, { ...group, incident: record.incident, action: record.action }, record.at, t),
+        ...failureSamples(group, outcome),
+      ],
+      ...failureFacts(outcome),
+      notices,
+    };
+  }
   return deploymentLedger(group, record, history);
+}
+
+function incidentUnchanged(action: 'open' | 'resolve'): string {
+  return action === 'open'
+    ? 'this incident is open already (or was resolved after this time): nothing changed'
+    : 'this incident is not open: nothing changed';
 }
 
 function deploymentLedger(
@@ -287,9 +446,24 @@ function deploymentLedger(
     }
   }
 
+  let facts: Partial<Ledger> = {};
+  if (record.status !== 'cancelled') {
+    const key = String(t);
+    const outcome = applyFailureEvent(failureMemoryOf(history), {
+      kind: 'deployment',
+      key,
+      at: record.finishedAt,
+      status: record.status,
+      rollback,
+    });
+    out.push(...failureSamples(group, outcome));
+    facts = failureFacts(outcome, key);
+  }
+
   return {
     series: out,
     notices,
+    ...facts,
     ...(durationSeconds !== undefined && { durationSeconds }),
     ...(leadTimes && { leadTimes }),
     ...(rollback && { rollback }),
@@ -316,12 +490,27 @@ function leadTimeHistogram(group: Record<string, string>, seconds: number[], t: 
 
 /** The PromQL selector of one group's history, for a query at the record's own time. */
 export function historyQuery(grouping: Grouping): string {
-  const names = [LEDGER.finished, LEDGER.version, LEDGER.started, LEDGER.ancestors].join('|');
+  const names = [
+    LEDGER.finished,
+    LEDGER.version,
+    LEDGER.started,
+    LEDGER.ancestors,
+    LEDGER.rollback,
+    LEDGER.verification,
+    LEDGER.verificationStarted,
+    LEDGER.incident,
+  ].join('|');
   return `{__name__=~"${names}", job=${JSON.stringify(grouping.job)}, service=${JSON.stringify(grouping.service)}, environment=${JSON.stringify(grouping.environment)}}[${HISTORY_LOOKBACK}]`;
 }
 
 /** The time at which the history is read: the last millisecond a record of its finish second can have. */
 export function historyTimeMs(record: GroupRecord): number {
   const seconds = recordTime(record);
-  return Math.floor(seconds) * 1000;
+  // A verification or incident judges deployments before it and finds the rework after it: it
+  // reads on past its own time, as far as a failure can still be recovered (a week).
+  const after = record.kind === 'verification' || record.kind === 'incident' ? FAILURE_LOOKAHEAD_SECONDS : 0;
+  return (Math.floor(seconds) + after) * 1000;
 }
+
+/** How far past its own time a verification or incident reads the group's history. */
+const FAILURE_LOOKAHEAD_SECONDS = 7 * 24 * 60 * 60;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurably } from '../../adapters/durable-file.js';
 import { type Grouping, type GroupRecord, groupFileName } from '../../core/record.js';
-import { ancestorsLabel, type PastEvent } from './ledger.js';
+import { ancestorsLabel, LEDGER, type PastEvent } from './ledger.js';
 import type { TimeSeries } from './protobuf.js';
 
 /** How many of its own recent records of a group this machine remembers. */
@@ -45,9 +45,22 @@ export class RecentRecords {
         commit: record.commit,
         version: record.version,
         ...(record.status === 'success' && record.commit && { ancestors: ancestorsLabel(record) }),
+        ...(samples.some((s) => s.labels.some((l) => l.name === '__name__' && l.value === LEDGER.rollback)) && {
+          rollback: true,
+        }),
       };
     } else if (record.kind === 'start') {
       event = { kind: 'start', at: record.startedAt, timestampMs };
+    } else if (record.kind === 'verification') {
+      event = {
+        kind: 'verification',
+        at: record.finishedAt,
+        timestampMs,
+        result: record.result,
+        startedAt: record.startedAt,
+      };
+    } else if (record.kind === 'incident') {
+      event = { kind: 'incident', at: record.at, timestampMs, incident: record.incident, action: record.action };
     } else {
       return;
     }
@@ -63,6 +76,6 @@ export class RecentRecords {
 /** Two views of a group's past, one event per sample time, oldest first. */
 export function mergeEvents(a: readonly PastEvent[], b: readonly PastEvent[]): PastEvent[] {
   const byTime = new Map<string, PastEvent>();
-  for (const event of [...a, ...b]) byTime.set(`${event.kind}@${event.timestampMs}`, event);
+  for (const event of [...a, ...b]) byTime.set(`${event.kind}@${event.timestampMs}@${event.incident ?? ''}`, event);
   return [...byTime.values()].sort((x, y) => x.timestampMs - y.timestampMs);
 }
