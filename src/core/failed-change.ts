@@ -11,13 +11,13 @@ export const FAILED_CHANGE_REASONS = ['failure', 'rollback', 'verification', 'in
 export type FailedChangeReason = (typeof FAILED_CHANGE_REASONS)[number];
 
 /** How long after a deployment's finish an incident is still attributed to it (24 h). */
-export const ATTRIBUTION_WINDOW_SECONDS = 24 * 60 * 60;
+const ATTRIBUTION_WINDOW_SECONDS = 24 * 60 * 60;
 /** How many recent deployments a group remembers for failed changes. */
 export const REMEMBERED_DEPLOYMENTS = 20;
 /** How many open incidents a group remembers. */
-export const REMEMBERED_OPEN_INCIDENTS = 50;
+const REMEMBERED_OPEN_INCIDENTS = 50;
 /** How many resolved incident ids a group remembers (so that a replayed open changes nothing). */
-export const REMEMBERED_RESOLVED_INCIDENTS = 100;
+const REMEMBERED_RESOLVED_INCIDENTS = 100;
 
 export interface RememberedDeployment {
   /** Identifies it inside its group (a record id, a sample time). */
@@ -60,14 +60,14 @@ export type FailureEvent =
   | { kind: 'verification'; result: VerificationResult; startedAt: number; finishedAt: number }
   | { kind: 'incident'; incident: string; action: 'open' | 'resolve'; at: number; openedAt?: number };
 
-export interface FailedChange {
+interface FailedChange {
   /** The failed deployment's key and finish time. */
   deployment: string;
   at: number;
   reason: FailedChangeReason;
 }
 
-export interface Recovery {
+interface Recovery {
   deployment: string;
   /** When it recovered (the success, the rollback, the incident's resolution). */
   at: number;

@@ -20,7 +20,9 @@ import {
   type DeploymentRecord,
   type Grouping,
   type GroupRecord,
+  type IncidentRecord,
   recordTime,
+  type VerificationRecord,
   type VerificationResult,
 } from '../../core/record.js';
 import { sortedLabels, type TimeSeries } from './protobuf.js';
@@ -262,7 +264,7 @@ function failureEventOf(e: PastEvent): FailureEvent | undefined {
  * What the group remembers for failed changes, rebuilt from its past events in time order: the
  * same model the Pushgateway keeps in its group, from the samples of the last HISTORY_LOOKBACK.
  */
-export function failureMemoryOf(history: readonly PastEvent[]): FailureMemory {
+function failureMemoryOf(history: readonly PastEvent[]): FailureMemory {
   let memory = emptyMemory();
   for (const e of [...history].sort((a, b) => a.timestampMs - b.timestampMs)) {
     const event = failureEventOf(e);
@@ -327,49 +329,57 @@ export function ledgerFor(grouping: Grouping, record: GroupRecord, history: read
       notices: [],
     };
   }
-  if (record.kind === 'verification') {
-    const t = sampleTimeMs(record.finishedAt, record.id);
-    const outcome = applyFailureEvent(failureMemoryOf(history), {
-      kind: 'verification',
-      result: record.result,
-      startedAt: record.startedAt,
-      finishedAt: record.finishedAt,
-    });
-    return {
-      series: [
-        series(LEDGER.verification, { ...group, result: record.result }, record.finishedAt, t),
-        series(LEDGER.verificationStarted, group, record.startedAt, t),
-        ...failureSamples(group, outcome),
-      ],
-      ...failureFacts(outcome),
-      notices: [],
-    };
-  }
-  if (record.kind === 'incident') {
-    const outcome = applyFailureEvent(failureMemoryOf(history), {
-      kind: 'incident',
-      incident: record.incident,
-      action: record.action,
-      at: record.at,
-      ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
-    });
-    if (!outcome.incident) return { series: [], notices: [incidentUnchanged(record.action)] };
-    // Stamped from the incident itself, not the record: the same open or resolve sent from two
-    // machines (or replayed from a payload) is one sample.
-    const t = sampleTimeMs(record.at, `incident:${record.incident}:${record.action}:${record.at}`);
-    const notices = outcome.unattributed
-      ? ['this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change']
-      : [];
-    return {
-      series: [
-        series(LEDGER.incident, { ...group, incident: record.incident, action: record.action }, record.at, t),
-        ...failureSamples(group, outcome),
-      ],
-      ...failureFacts(outcome),
-      notices,
-    };
-  }
+  if (record.kind === 'verification') return verificationLedger(group, record, history);
+  if (record.kind === 'incident') return incidentLedger(group, record, history);
   return deploymentLedger(group, record, history);
+}
+
+function verificationLedger(
+  group: Record<string, string>,
+  record: VerificationRecord,
+  history: readonly PastEvent[],
+): Ledger {
+  const t = sampleTimeMs(record.finishedAt, record.id);
+  const outcome = applyFailureEvent(failureMemoryOf(history), {
+    kind: 'verification',
+    result: record.result,
+    startedAt: record.startedAt,
+    finishedAt: record.finishedAt,
+  });
+  return {
+    series: [
+      series(LEDGER.verification, { ...group, result: record.result }, record.finishedAt, t),
+      series(LEDGER.verificationStarted, group, record.startedAt, t),
+      ...failureSamples(group, outcome),
+    ],
+    ...failureFacts(outcome),
+    notices: [],
+  };
+}
+
+function incidentLedger(group: Record<string, string>, record: IncidentRecord, history: readonly PastEvent[]): Ledger {
+  const outcome = applyFailureEvent(failureMemoryOf(history), {
+    kind: 'incident',
+    incident: record.incident,
+    action: record.action,
+    at: record.at,
+    ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+  });
+  if (!outcome.incident) return { series: [], notices: [incidentUnchanged(record.action)] };
+  // Stamped from the incident itself, not the record: the same open or resolve sent from two
+  // machines (or replayed from a payload) is one sample.
+  const t = sampleTimeMs(record.at, `incident:${record.incident}:${record.action}:${record.at}`);
+  const notices = outcome.unattributed
+    ? ['this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change']
+    : [];
+  return {
+    series: [
+      series(LEDGER.incident, { ...group, incident: record.incident, action: record.action }, record.at, t),
+      ...failureSamples(group, outcome),
+    ],
+    ...failureFacts(outcome),
+    notices,
+  };
 }
 
 function incidentUnchanged(action: 'open' | 'resolve'): string {
