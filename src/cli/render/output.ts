@@ -159,6 +159,11 @@ function summaryLine(outcome: RecordOutcome): string {
     delivery.durationSeconds !== undefined && `took ${formatDuration(delivery.durationSeconds)}`,
     delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
     delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
+    ...(delivery.failedChanges ?? []).map(
+      (c) => `failed change (${c.reason}) of the deployment finished ${new Date(c.at * 1000).toISOString()}`,
+    ),
+    ...(delivery.recoverySeconds ?? []).map((s) => `a failed change recovered after ${formatDuration(s)}`),
+    delivery.rework && 'rework',
   ].filter(Boolean);
   const totals = Object.entries(delivery.totals ?? {})
     .map(([status, n]) => `${status} ${n}`)
