@@ -118,7 +118,7 @@ describe('deployctl record against a real Pushgateway', () => {
     ]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(
-      /^recorded success of talk in prod \(version v2, took 5s, restored after [\d.]+s\); deployments now: success 1, failure 1, cancelled 0\n$/,
+      /^recorded success of talk in prod \(version v2, took 5s, restored after [\d.]+s, rework\); deployments now: success 1, failure 1, cancelled 0\n$/,
     );
   });
 

@@ -159,10 +159,13 @@ function summaryLine(outcome: RecordOutcome): string {
     delivery.durationSeconds !== undefined && `took ${formatDuration(delivery.durationSeconds)}`,
     delivery.leadTimes && formatLeadTimes(delivery.leadTimes),
     delivery.timeToRestore !== undefined && `restored after ${formatDuration(delivery.timeToRestore)}`,
-    ...(delivery.failedChanges ?? []).map(
-      (c) => `failed change (${c.reason}) of the deployment finished ${new Date(c.at * 1000).toISOString()}`,
-    ),
-    ...(delivery.recoverySeconds ?? []).map((s) => `a failed change recovered after ${formatDuration(s)}`),
+    // A failed deploy is a failed change of course, and its restore time is shown above: only the news.
+    ...(delivery.failedChanges ?? [])
+      .filter((c) => c.reason !== 'failure' || record.kind !== 'deployment' || c.at !== record.finishedAt)
+      .map((c) => `failed change (${c.reason}) of the deployment finished ${new Date(c.at * 1000).toISOString()}`),
+    ...(delivery.recoverySeconds ?? [])
+      .filter((s) => s !== delivery.timeToRestore)
+      .map((s) => `a failed change recovered after ${formatDuration(s)}`),
     delivery.rework && 'rework',
   ].filter(Boolean);
   const totals = Object.entries(delivery.totals ?? {})
