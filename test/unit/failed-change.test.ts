@@ -384,6 +384,14 @@ const histories: Record<string, { steps: Step[]; expected: Figures }> = {
     ],
     expected: { failed: { failure: 0, rollback: 0, verification: 0, incident: 1 }, recoveries: [hour], rework: 0 },
   },
+  'a failed deploy sent late, after its fix': {
+    steps: [
+      { deploy: 'c1', status: 'success', at: T0 },
+      { deploy: 'c2', status: 'success', at: T0 + 2 * hour },
+      { deploy: 'c2', status: 'failure', at: T0 + hour },
+    ],
+    expected: { failed: { failure: 1, rollback: 0, verification: 0, incident: 0 }, recoveries: [hour], rework: 1 },
+  },
   'a kept incident record applied after a newer deployment': {
     steps: [
       { deploy: 'c1', status: 'success', at: T0 },

@@ -459,7 +459,10 @@ function deploymentLedger(
   let facts: Partial<Ledger> = {};
   if (record.status !== 'cancelled') {
     const key = String(t);
-    const outcome = applyFailureEvent(failureMemoryOf(history), {
+    // Failed changes are decided by times over everything the group holds, also after this
+    // deployment (a record sent late): the same memory a gateway group keeps.
+    const others = known.filter((e) => !(e.kind === 'deployment' && e.timestampMs === t));
+    const outcome = applyFailureEvent(failureMemoryOf(others), {
       kind: 'deployment',
       key,
       at: record.finishedAt,
@@ -516,11 +519,15 @@ export function historyQuery(grouping: Grouping): string {
 /** The time at which the history is read: the last millisecond a record of its finish second can have. */
 export function historyTimeMs(record: GroupRecord): number {
   const seconds = recordTime(record);
-  // A verification or incident judges deployments before it and finds the rework after it: it
-  // reads on past its own time, as far as a failure can still be recovered (a week).
-  const after = record.kind === 'verification' || record.kind === 'incident' ? FAILURE_LOOKAHEAD_SECONDS : 0;
+  // A deployment, verification or incident is judged against what came before it, and may find
+  // failed changes, recoveries and rework after it (a record sent late): it reads on past its own
+  // time, as far as a failure can still be recovered (a week).
+  const after =
+    record.kind === 'deployment' || record.kind === 'verification' || record.kind === 'incident'
+      ? FAILURE_LOOKAHEAD_SECONDS
+      : 0;
   return (Math.floor(seconds) + after) * 1000;
 }
 
-/** How far past its own time a verification or incident reads the group's history. */
+/** How far past its own time a record reads the group's history. */
 const FAILURE_LOOKAHEAD_SECONDS = 7 * 24 * 60 * 60;
