@@ -1,9 +1,9 @@
 /**
  * Failed changes as DORA counts them (SPEC.md, Definitions), end to end with the built CLI: a
  * scripted history of deployments (a failed deploy then a fix; a rollback; a failure, a retry that
- * fails and a fix) recorded to a real Pushgateway, a real Prometheus remote-write receiver and a
+ * fails and a fix; a failed deploy recorded after its fix) recorded to a real Pushgateway, a real Prometheus remote-write receiver and a
  * real VictoriaMetrics, and the failed changes by reason, the recovery times and the rework
- * count read back from each store, against an oracle computed from the script alone.
+ * count (also of a failed deploy whose record is sent after its fix) read back from each store, against an oracle computed from the script alone.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,12 @@ const SCRIPT: Record<string, Deploy[]> = {
     { status: 'failure', commit: 'c2', finishedAt: NOW - 6 * H },
     { status: 'success', commit: 'c3', finishedAt: NOW - 4 * H },
   ],
+  // The failed deploy's record is sent last, after its fix (a kept record flushed late).
+  'fc/late-failure': [
+    { status: 'success', commit: 'c1', finishedAt: NOW - 6 * H },
+    { status: 'success', commit: 'c2', finishedAt: NOW - 4 * H },
+    { status: 'failure', commit: 'c2', finishedAt: NOW - 5 * H },
+  ],
   'fc/steady': [
     { status: 'success', commit: 'c1', finishedAt: NOW - 6 * H },
     { status: 'success', commit: 'c2', finishedAt: NOW - 5 * H },
@@ -62,7 +68,8 @@ interface Figures {
  * recovered by the rollback; a deployment is rework when it is a rollback or finishes while
  * another failed change is known and not recovered.
  */
-function oracle(list: Deploy[]): Figures {
+function oracle(script: Deploy[]): Figures {
+  const list = [...script].sort((a, b) => a.finishedAt - b.finishedAt);
   const failed = { failure: 0, rollback: 0, verification: 0, incident: 0 };
   const changes: { at: number; knownAt: number; recoveredAt?: number }[] = [];
   const rollbacks = new Set<number>();
@@ -148,6 +155,11 @@ it('the oracle counts what the definitions say for the script (a check of the or
     failed: { failure: 2, rollback: 0, verification: 0, incident: 0 },
     recoveries: [2 * H, 3 * H],
     rework: 2,
+  });
+  expect(oracle(SCRIPT['fc/late-failure']!)).toEqual({
+    failed: { failure: 1, rollback: 0, verification: 0, incident: 0 },
+    recoveries: [H],
+    rework: 1,
   });
   expect(oracle(SCRIPT['fc/steady']!)).toEqual({
     failed: { failure: 0, rollback: 0, verification: 0, incident: 0 },
