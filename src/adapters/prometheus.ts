@@ -57,6 +57,26 @@ export class Prometheus {
     if (data.resultType !== 'vector') return [];
     return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
   }
+
+  /**
+   * An instant query whose answer is judged: a vector's samples, a scalar as one sample without
+   * labels; any other answer (a range vector, a string) is an error rather than "no data".
+   */
+  async instant(expr: string): Promise<Sample[]> {
+    const data = await this.get<{ resultType: string; result: unknown }>('/api/v1/query', { query: expr });
+    if (data?.resultType === 'scalar') {
+      const [, value] = data.result as [number, string];
+      return [{ labels: {}, value: Number(value) }];
+    }
+    if (data?.resultType !== 'vector' || !Array.isArray(data.result))
+      throw new DeployctlError(
+        `Prometheus at ${redactUrl(this.base)} answered ${JSON.stringify(expr)} with a ${data?.resultType ?? 'missing'} result, not an instant vector`,
+      );
+    return (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+      labels: r.metric,
+      value: Number(r.value[1]),
+    }));
+  }
 }
 
 const DURATION = /^(\d+)(s|m|h|d|w|y)$/;

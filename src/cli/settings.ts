@@ -61,6 +61,8 @@ export interface Settings {
   configFile: string | undefined;
   /** Problems that do not stop anything (an unknown config key, a secret file others can read). */
   warnings: string[];
+  /** The config file's `verify` section, as the schema checked it (verify reads and checks the rest). */
+  verify: NonNullable<FileConfig['verify']>;
   /** Where each resolved value came from, for `doctor` and --verbose. */
   sources: Record<'pushgateway' | 'job' | 'service' | 'environment' | 'timeout' | 'strict', Source>;
 }
@@ -280,6 +282,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     auth,
     tls,
     configFile: filepath,
+    verify: config.verify ?? {},
     warnings: secrets.warnings,
     sources: {
       pushgateway: pushgatewaySource,
