@@ -31,7 +31,8 @@ export class Alertmanager {
     url.searchParams.set('active', 'true');
     url.searchParams.set('silenced', 'false');
     url.searchParams.set('inhibited', 'false');
-    for (const [name, value] of Object.entries(match)) url.searchParams.append('filter', `${name}=${matcherValue(value)}`);
+    for (const [name, value] of Object.entries(match))
+      url.searchParams.append('filter', `${name}=${matcherValue(value)}`);
     return url;
   }
 
@@ -64,7 +65,12 @@ export class Alertmanager {
       );
     }
     return body.flatMap((alert: unknown) => {
-      const a = alert as { labels?: Record<string, string>; startsAt?: string; fingerprint?: string; status?: { state?: string } };
+      const a = alert as {
+        labels?: Record<string, string>;
+        startsAt?: string;
+        fingerprint?: string;
+        status?: { state?: string };
+      };
       if (typeof a?.labels !== 'object' || a.labels === null) return [];
       if (a.status?.state !== undefined && a.status.state !== 'active') return [];
       return [

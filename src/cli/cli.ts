@@ -29,7 +29,13 @@ export type Runner = {
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
-type AnyFlags = GlobalFlags & RecordFlags & RunFlags & StartFlags & FinishFlags & DoraFlags & VerifyFlags & { yes?: boolean };
+type AnyFlags = GlobalFlags &
+  RecordFlags &
+  RunFlags &
+  StartFlags &
+  FinishFlags &
+  DoraFlags &
+  VerifyFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -93,7 +99,14 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     case 'verify': {
       const { verifyCommand, checkVerifyLine } = await import('./commands/verify.js');
       checkVerifyLine(flags);
-      return run(flags, (context) => verifyCommand(flags, context));
+      return run(flags, async (context) => {
+        const { view, recording, exitCode } = await verifyCommand(flags, context);
+        if (exitCode !== ExitCode.interrupted) {
+          const { renderVerify } = await import('./render/verify.js');
+          renderVerify(view, context.settings, context.reporter, recording);
+        }
+        return exitCode;
+      });
     }
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');

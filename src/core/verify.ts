@@ -8,7 +8,7 @@ import type { VerificationResult } from './record.js';
  * inconclusive, not a pass.
  */
 
-export type Comparison = '<=' | '<' | '>=' | '>';
+type Comparison = '<=' | '<' | '>=' | '>';
 
 export interface Bound {
   op: Comparison;
@@ -57,7 +57,10 @@ export const formatBound = (bounds: readonly Bound[]) => bounds.map((b) => `${b.
 
 /** A PromQL string literal's content: backslash and both quotes escaped, control characters as escapes. */
 export function promqlEscape(value: string): string {
-  return value.replace(/[\\"'\n\r\t]/g, (c) => ({ '\\': '\\\\', '"': '\\"', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
+  return value.replace(
+    /[\\"'\n\r\t]/g,
+    (c) => ({ '\\': '\\\\', '"': '\\"', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!,
+  );
 }
 
 /**
@@ -69,7 +72,10 @@ export function fillVariables(query: string, vars: { service: string; environmen
     const name = (a ?? b) as 'service' | 'environment' | 'version';
     const value = vars[name];
     if (value === undefined)
-      throw new UsageError(`a check uses $${name} but no ${name} is known`, 'give --version, or run it in the git checkout deployed');
+      throw new UsageError(
+        `a check uses $${name} but no ${name} is known`,
+        'give --version, or run it in the git checkout deployed',
+      );
     return promqlEscape(value);
   });
 }

@@ -2,7 +2,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { writeFileDurably, writeFileDurablyInBackground } from '../adapters/durable-file.js';
-import { type Grouping, type GroupRecord, groupFileName, STATUSES, sameTarget, type Target, VERIFICATION_RESULTS } from '../core/record.js';
+import {
+  type Grouping,
+  type GroupRecord,
+  groupFileName,
+  STATUSES,
+  sameTarget,
+  type Target,
+  VERIFICATION_RESULTS,
+} from '../core/record.js';
 import { sha256Hex } from '../core/sha256.js';
 
 /** A record on disk: written before its first request leaves, removed once the backend confirmed it. */

@@ -39,6 +39,14 @@ describe('exit codes', () => {
     expect(verifyExitCode('pass')).toBe(0);
     expect(verifyExitCode('fail')).toBe(1);
     expect(verifyExitCode('inconclusive')).toBe(3);
-    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, inconclusive: 3, cannotExecute: 126, notFound: 127, interrupted: 130 });
+    expect(ExitCode).toEqual({
+      ok: 0,
+      failure: 1,
+      usage: 2,
+      inconclusive: 3,
+      cannotExecute: 126,
+      notFound: 127,
+      interrupted: 130,
+    });
   });
 });

@@ -73,13 +73,29 @@ describe('judge', () => {
   const le1 = [{ op: '<=' as const, value: 1 }];
   it('passes only when every sample keeps every bound', () => {
     expect(judge([{ labels: {}, value: 1 }], le1)).toBe('pass');
-    expect(judge([{ labels: {}, value: 0.5 }, { labels: { a: 'b' }, value: 1.5 }], le1)).toBe('fail');
+    expect(
+      judge(
+        [
+          { labels: {}, value: 0.5 },
+          { labels: { a: 'b' }, value: 1.5 },
+        ],
+        le1,
+      ),
+    ).toBe('fail');
     expect(judge([{ labels: {}, value: Number.NaN }], le1)).toBe('fail');
     expect(judge([], le1)).toBe('no-data');
     expect(judge([{ labels: {}, value: 1 }], [{ op: '<', value: 1 }])).toBe('fail');
     expect(judge([{ labels: {}, value: 1 }], [{ op: '>', value: 1 }])).toBe('fail');
     expect(judge([{ labels: {}, value: 1 }], [{ op: '>=', value: 1 }])).toBe('pass');
-    expect(judge([{ labels: {}, value: 5 }], [{ op: '<=', value: 10 }, { op: '>=', value: 6 }])).toBe('fail');
+    expect(
+      judge(
+        [{ labels: {}, value: 5 }],
+        [
+          { op: '<=', value: 10 },
+          { op: '>=', value: 6 },
+        ],
+      ),
+    ).toBe('fail');
   });
 });
 

@@ -23,7 +23,6 @@ import {
   verdictOf,
 } from '../../core/verify.js';
 import type { CommandContext } from '../context.js';
-import { renderVerify } from '../render/verify.js';
 import { sendRecord } from '../send-record.js';
 import { requireTarget } from '../settings.js';
 
@@ -55,7 +54,7 @@ export interface CheckMeasurement {
   alerts?: { name: string; labels: Record<string, string>; startsAt: string }[];
 }
 
-export interface VerifyRound {
+interface VerifyRound {
   round: number;
   /** Unix seconds. */
   at: number;
@@ -93,13 +92,15 @@ interface Plan {
 
 /** Checks verify's own command line: a bad --check, duration or limit is exit 2 before anything is read. */
 export function checkVerifyLine(flags: VerifyFlags): void {
-  (flags.check ?? []).forEach((text, i) => parseCheck(text, i));
+  for (const [i, text] of (flags.check ?? []).entries()) parseCheck(text, i);
   if (flags.for !== undefined) parseVerifyDuration('--for', flags.for);
   if (flags.interval !== undefined && parseVerifyDuration('--interval', flags.interval) <= 0)
     throw new UsageError('--interval must be more than 0');
   if (flags.initialDelay !== undefined) parseVerifyDuration('--initial-delay', flags.initialDelay);
   if (flags.failureLimit !== undefined && !/^[1-9]\d{0,3}$/.test(flags.failureLimit))
-    throw new UsageError(`--failure-limit must be a whole number from 1 to 9999, not ${JSON.stringify(flags.failureLimit)}`);
+    throw new UsageError(
+      `--failure-limit must be a whole number from 1 to 9999, not ${JSON.stringify(flags.failureLimit)}`,
+    );
 }
 
 function planOf(flags: VerifyFlags, context: CommandContext): Plan {
@@ -117,7 +118,7 @@ function planOf(flags: VerifyFlags, context: CommandContext): Plan {
   if (checks.length === 0 && alertmanager === undefined)
     throw new UsageError(
       'nothing to verify: give --check, --alertmanager, or verify.checks in the config file',
-      "e.g. deployctl verify -s api -e prod --prometheus http://localhost:9090 --check 'sum(rate(http_errors_total{service=\"$service\"}[5m])) <= 0.1'",
+      'e.g. deployctl verify -s api -e prod --prometheus http://localhost:9090 --check \'sum(rate(http_errors_total{service="$service"}[5m])) <= 0.1\'',
     );
   if (checks.length > 0 && settings.prometheus === undefined)
     throw new UsageError('verify needs --prometheus (or DEPLOYCTL_PROMETHEUS_URL) to run its checks');
@@ -134,10 +135,14 @@ function planOf(flags: VerifyFlags, context: CommandContext): Plan {
     checks,
     forSeconds: parseVerifyDuration('--for', flags.for ?? DEFAULT_FOR),
     intervalSeconds: parseVerifyDuration('--interval', flags.interval ?? DEFAULT_INTERVAL),
-    initialDelaySeconds: flags.initialDelay === undefined ? 0 : parseVerifyDuration('--initial-delay', flags.initialDelay),
+    initialDelaySeconds:
+      flags.initialDelay === undefined ? 0 : parseVerifyDuration('--initial-delay', flags.initialDelay),
     failureLimit: flags.failureLimit === undefined ? 1 : Number(flags.failureLimit),
     alertmanager,
-    labels: { service: labelName('serviceLabel', 'service'), environment: labelName('environmentLabel', 'environment') },
+    labels: {
+      service: labelName('serviceLabel', 'service'),
+      environment: labelName('environmentLabel', 'environment'),
+    },
   };
 }
 
@@ -159,8 +164,16 @@ function pause(seconds: number, signal: AbortSignal): Promise<boolean> {
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** What verify found, to be shown (render/verify.ts), and its exit code: the verdict. */
+export interface VerifyOutcome {
+  view: VerifyView;
+  /** The recording's own JSON document, shown inside verify's under --json. */
+  recording?: unknown;
+  exitCode: number;
+}
+
 /** `deployctl verify`: runs the checks round after round; its exit code is the verdict. */
-export async function verifyCommand(flags: VerifyFlags, context: CommandContext): Promise<number> {
+export async function verifyCommand(flags: VerifyFlags, context: CommandContext): Promise<VerifyOutcome> {
   const { settings, reporter, now, env, cwd } = context;
   checkVerifyLine(flags);
   const target = requireTarget(settings);
@@ -203,8 +216,7 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
         alertmanagerRequest: `GET ${redactUrl(alertmanager.alertsUrl(match))}?${[...alertmanager.alertsUrl(match).searchParams].map(([k, v]) => `${k}=${v}`).join('&')}`,
       }),
     };
-    renderVerify(view, settings, reporter);
-    return ExitCode.ok;
+    return { view, exitCode: ExitCode.ok };
   }
 
   const interrupt = new AbortController();
@@ -213,7 +225,7 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
   try {
     if (plan.initialDelaySeconds > 0 && (await pause(plan.initialDelaySeconds, interrupt.signal))) {
       reporter.warn('interrupted: nothing was verified or recorded');
-      return ExitCode.interrupted;
+      return { view, exitCode: ExitCode.interrupted };
     }
     const total = plannedRounds(plan.forSeconds, plan.intervalSeconds);
     const began = Date.now();
@@ -256,9 +268,7 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
       ]);
       if (interrupt.signal.aborted) break;
       view.rounds.push({ round, at, checks: measured });
-      reporter.debug(
-        `round ${round}/${total}: ${measured.map((m) => `${m.name} ${m.verdict}`).join(', ')}`,
-      );
+      reporter.debug(`round ${round}/${total}: ${measured.map((m) => `${m.name} ${m.verdict}`).join(', ')}`);
       const results: CheckResult[][] = view.rounds.map((r) => r.checks.map(({ name, verdict }) => ({ name, verdict })));
       if (failedRounds(results) >= plan.failureLimit) break;
       if (round === total) break;
@@ -268,7 +278,7 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
     }
     if (interrupt.signal.aborted) {
       reporter.warn('interrupted: no verdict, nothing recorded');
-      return ExitCode.interrupted;
+      return { view, exitCode: ExitCode.interrupted };
     }
   } finally {
     process.off('SIGINT', onSigint);
@@ -281,8 +291,7 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
   view.result = result;
   view.finishedAt = Math.max(startedAt, now());
   const recording = await record(view, result, context);
-  renderVerify(view, settings, reporter, recording);
-  return verifyExitCode(result);
+  return { view, recording, exitCode: verifyExitCode(result) };
 }
 
 /**
@@ -309,7 +318,8 @@ async function record(view: VerifyView, result: VerificationResult, context: Com
       verification,
     );
     // verify's exit code is its verdict: under --strict a verdict not delivered is an error message, not another code.
-    if (code !== ExitCode.ok) reporter.error('the verdict could not be delivered (it is kept); the exit code is still the verdict');
+    if (code !== ExitCode.ok)
+      reporter.error('the verdict could not be delivered (it is kept); the exit code is still the verdict');
   } catch (error) {
     reporter.warn(`the verdict was not recorded: ${message(error)}`);
   }

@@ -6,7 +6,6 @@ import type { Reporter } from './output.js';
 
 /** Text from a server or a query, as one line of text: control characters escaped. */
 function shown(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is escaped
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
@@ -35,7 +34,12 @@ function seen(m: CheckMeasurement): string {
 
 const MARK = { pass: 'ok  ', fail: 'FAIL', 'no-data': '??  ', error: '??  ' } as const;
 
-export function renderVerify(view: VerifyView, settings: Pick<Settings, 'json'>, reporter: Reporter, recording?: unknown) {
+export function renderVerify(
+  view: VerifyView,
+  settings: Pick<Settings, 'json'>,
+  reporter: Reporter,
+  recording?: unknown,
+) {
   if (view.dryRun) {
     if (settings.json) {
       reporter.json({ dryRun: true, service: view.service, environment: view.environment, ...view.dryRun });
@@ -43,9 +47,7 @@ export function renderVerify(view: VerifyView, settings: Pick<Settings, 'json'>,
     }
     const lines = [
       `# deployctl verify --dry-run: ${view.service} in ${view.environment}; nothing is queried or recorded`,
-      ...view.dryRun.queries.map(
-        (q) => `${shown(q.name)} (${q.bound}): ${shown(q.query)}\n  ${shown(q.request)}`,
-      ),
+      ...view.dryRun.queries.map((q) => `${shown(q.name)} (${q.bound}): ${shown(q.query)}\n  ${shown(q.request)}`),
       ...(view.dryRun.alertmanagerRequest ? [shown(view.dryRun.alertmanagerRequest)] : []),
     ];
     reporter.raw(`${lines.join('\n')}\n`);
@@ -67,9 +69,12 @@ export function renderVerify(view: VerifyView, settings: Pick<Settings, 'json'>,
     return;
   }
   // The round that decided: the last failed one, else the last.
-  const deciding = [...view.rounds].reverse().find((r) => r.checks.some((c) => c.verdict === 'fail')) ?? view.rounds.at(-1);
+  const deciding =
+    [...view.rounds].reverse().find((r) => r.checks.some((c) => c.verdict === 'fail')) ?? view.rounds.at(-1);
   for (const m of deciding?.checks ?? []) {
-    reporter.info(`${MARK[m.verdict]} ${shown(m.name)}: ${shown(seen(m))}  (bound ${shown(m.bound)})  ${shown(m.query)}`);
+    reporter.info(
+      `${MARK[m.verdict]} ${shown(m.name)}: ${shown(seen(m))}  (bound ${shown(m.bound)})  ${shown(m.query)}`,
+    );
   }
   const rounds = `${view.rounds.length} round${view.rounds.length === 1 ? '' : 's'}`;
   const verdict = {
