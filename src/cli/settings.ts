@@ -57,6 +57,11 @@ export interface Settings {
   /** Where state between invocations is kept on this machine (start/finish, the outbox). */
   stateDir: string;
   auth: EndpointAuth;
+  /**
+   * What a query of --prometheus carries: on remote-write the store's credentials and headers (its
+   * query API is the same store and tenant); on the gateway nothing but the URL's own user and password.
+   */
+  queryAuth: EndpointAuth;
   tls: EndpointTls;
   configFile: string | undefined;
   /** Problems that do not stop anything (an unknown config key, a secret file others can read). */
@@ -280,6 +285,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     labels,
     stateDir,
     auth,
+    queryAuth: remoteWrite === undefined ? {} : auth,
     tls,
     configFile: filepath,
     verify: config.verify ?? {},

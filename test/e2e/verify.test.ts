@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningAlertmanager, startAlertmanager } from '../helpers/alertmanager.js';
@@ -174,6 +174,44 @@ describe('deployctl verify', () => {
       '0',
     ]);
     expect(prod.exitCode).toBe(0);
+  });
+
+  it('takes checks and label names from the config file', async () => {
+    const config = join(work.path, 'verify.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        prometheus: prometheus.url,
+        verify: {
+          alertmanager: alertmanager.url,
+          serviceLabel: 'app',
+          environmentLabel: 'stage',
+          checks: [
+            { name: 'error ratio', query: 'app_error_ratio{service="$service",environment="$environment"}', max: 0.05 },
+            {
+              name: 'some traffic',
+              query: 'app_error_ratio{service="$service",environment="$environment"}',
+              min: 0.02,
+            },
+          ],
+        },
+      }),
+    );
+    await alertmanager.post([{ labels: { alertname: 'ByAppLabel', app: 'api', stage: 'prod' } }]);
+    const result = await eventually(
+      () => verify(['-s', 'api', '-e', 'prod', '--config', config, '--for', '0', '--json']),
+      (r) => JSON.parse(r.stdout).rounds[0].checks.at(-1).verdict === 'fail',
+      20_000,
+    );
+    expect(result.exitCode).toBe(1);
+    const checks = JSON.parse(result.stdout).rounds[0].checks;
+    expect(checks.map((c: { name: string; verdict: string }) => [c.name, c.verdict])).toEqual([
+      ['error ratio', 'pass'],
+      ['some traffic', 'fail'],
+      ['alerts', 'fail'],
+    ]);
+    expect(checks[2].alerts.map((a: { name: string }) => a.name)).toEqual(['ByAppLabel']);
+    expect(checks[1].bound).toBe('>= 0.02');
   });
 
   it('exits 3 when a query has no data: silence is not health', async () => {

@@ -187,7 +187,10 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
     filled: fillVariables(c.query, { ...target, ...(version !== undefined && { version }) }),
   }));
   const timeoutMs = settings.timeoutSeconds * 1000;
-  const prometheus = settings.prometheus === undefined ? undefined : new Prometheus(settings.prometheus, timeoutMs);
+  const prometheus =
+    settings.prometheus === undefined
+      ? undefined
+      : new Prometheus(settings.prometheus, timeoutMs, undefined, settings.queryAuth);
   const alertmanager = plan.alertmanager === undefined ? undefined : new Alertmanager(plan.alertmanager, timeoutMs);
   const match = { [plan.labels.service]: target.service, [plan.labels.environment]: target.environment };
   const startedAt = now();
