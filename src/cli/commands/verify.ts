@@ -131,13 +131,21 @@ function planOf(flags: VerifyFlags, context: CommandContext): Plan {
       throw new SettingsError((error as Error).message);
     }
   };
+  const forSeconds = parseVerifyDuration('--for', flags.for ?? DEFAULT_FOR);
+  const intervalSeconds = parseVerifyDuration('--interval', flags.interval ?? DEFAULT_INTERVAL);
+  const failureLimit = flags.failureLimit === undefined ? 1 : Number(flags.failureLimit);
+  const rounds = plannedRounds(forSeconds, intervalSeconds);
+  if (failureLimit > rounds)
+    throw new UsageError(
+      `--failure-limit ${failureLimit} can never be reached in the ${rounds} round(s) of --for ${flags.for ?? DEFAULT_FOR} --interval ${flags.interval ?? DEFAULT_INTERVAL}`,
+    );
   return {
     checks,
-    forSeconds: parseVerifyDuration('--for', flags.for ?? DEFAULT_FOR),
-    intervalSeconds: parseVerifyDuration('--interval', flags.interval ?? DEFAULT_INTERVAL),
+    forSeconds,
+    intervalSeconds,
     initialDelaySeconds:
       flags.initialDelay === undefined ? 0 : parseVerifyDuration('--initial-delay', flags.initialDelay),
-    failureLimit: flags.failureLimit === undefined ? 1 : Number(flags.failureLimit),
+    failureLimit,
     alertmanager,
     labels: {
       service: labelName('serviceLabel', 'service'),
