@@ -114,6 +114,14 @@ function planOf(flags: VerifyFlags, context: CommandContext): Plan {
       throw new SettingsError((error as Error).message);
     }
   });
+  const names = new Set<string>([ALERTS_CHECK]);
+  for (const check of checks) {
+    if (names.has(check.name))
+      throw new SettingsError(
+        `two checks are named ${JSON.stringify(check.name)} (in verify.checks): give each its own name`,
+      );
+    names.add(check.name);
+  }
   const alertmanager = flags.alertmanager ?? settings.verify.alertmanager;
   if (checks.length === 0 && alertmanager === undefined)
     throw new UsageError(
@@ -195,10 +203,12 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
     filled: fillVariables(c.query, { ...target, ...(version !== undefined && { version }) }),
   }));
   const timeoutMs = settings.timeoutSeconds * 1000;
+  // Ctrl-C ends the round's requests too.
+  const interrupt = new AbortController();
   const prometheus =
     settings.prometheus === undefined
       ? undefined
-      : new Prometheus(settings.prometheus, timeoutMs, undefined, settings.queryAuth);
+      : new Prometheus(settings.prometheus, timeoutMs, interrupt.signal, settings.queryAuth);
   const alertmanager = plan.alertmanager === undefined ? undefined : new Alertmanager(plan.alertmanager, timeoutMs);
   const match = { [plan.labels.service]: target.service, [plan.labels.environment]: target.environment };
   const startedAt = now();
@@ -230,7 +240,6 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
     return { view, exitCode: ExitCode.ok };
   }
 
-  const interrupt = new AbortController();
   const onSigint = () => interrupt.abort();
   process.on('SIGINT', onSigint);
   try {

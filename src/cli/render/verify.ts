@@ -58,6 +58,8 @@ export function renderVerify(
       service: view.service,
       environment: view.environment,
       result: view.result,
+      prometheus: view.prometheus ?? null,
+      alertmanager: view.alertmanager ?? null,
       startedAt: view.startedAt,
       finishedAt: view.finishedAt,
       for: view.forSeconds,
