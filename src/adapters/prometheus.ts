@@ -1,5 +1,5 @@
 import { DeployctlError, UsageError } from '../core/errors.js';
-import { basicAuthorization, parseEndpointUrl, redactUrl, urlBelow } from './http-endpoint.js';
+import { basicAuthorization, type EndpointAuth, parseEndpointUrl, redactUrl, urlBelow } from './http-endpoint.js';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -10,11 +10,15 @@ export interface Sample {
 export class Prometheus {
   readonly base: URL;
 
-  /** `signal` ends every request early (a caller's own deadline over several requests). */
+  /**
+   * `signal` ends every request early (a caller's own deadline over several requests); `auth`, the
+   * store's own credentials and headers (a tenant) where the query API is the store written to.
+   */
   constructor(
     url: string,
     private readonly timeoutMs: number,
     private readonly signal?: AbortSignal,
+    private readonly auth: EndpointAuth = {},
   ) {
     this.base = parseEndpointUrl(url, '--prometheus');
   }
@@ -22,11 +26,13 @@ export class Prometheus {
   async get<T>(path: string, params: Record<string, string> = {}): Promise<T> {
     const url = urlBelow(this.base, path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    const authorization = basicAuthorization(
-      decodeURIComponent(this.base.username),
-      decodeURIComponent(this.base.password),
-    );
-    const headers: Record<string, string> = authorization ? { authorization } : {};
+    const authorization = this.auth.token
+      ? `Bearer ${this.auth.token}`
+      : basicAuthorization(
+          this.auth.username ?? decodeURIComponent(this.base.username),
+          this.auth.password ?? decodeURIComponent(this.base.password),
+        );
+    const headers: Record<string, string> = { ...this.auth.headers, ...(authorization && { authorization }) };
     let response: Response;
     try {
       const timeout = AbortSignal.timeout(this.timeoutMs);
@@ -56,6 +62,26 @@ export class Prometheus {
     }>('/api/v1/query', { query: expr });
     if (data.resultType !== 'vector') return [];
     return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
+  }
+
+  /**
+   * An instant query whose answer is judged: a vector's samples, a scalar as one sample without
+   * labels; any other answer (a range vector, a string) is an error rather than "no data".
+   */
+  async instant(expr: string): Promise<Sample[]> {
+    const data = await this.get<{ resultType: string; result: unknown }>('/api/v1/query', { query: expr });
+    if (data?.resultType === 'scalar') {
+      const [, value] = data.result as [number, string];
+      return [{ labels: {}, value: Number(value) }];
+    }
+    if (data?.resultType !== 'vector' || !Array.isArray(data.result))
+      throw new DeployctlError(
+        `Prometheus at ${redactUrl(this.base)} answered ${JSON.stringify(expr)} with a ${data?.resultType ?? 'missing'} result, not an instant vector`,
+      );
+    return (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+      labels: r.metric,
+      value: Number(r.value[1]),
+    }));
   }
 }
 

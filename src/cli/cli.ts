@@ -3,6 +3,7 @@ import type { DoraFlags } from './commands/dora.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
+import type { VerifyFlags } from './commands/verify.js';
 import type { CommandContext } from './context.js';
 import { type Invocation, parseQuick } from './options.js';
 import type { ReadingView } from './render/reading.js';
@@ -28,7 +29,13 @@ export type Runner = {
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
-type AnyFlags = GlobalFlags & RecordFlags & RunFlags & StartFlags & FinishFlags & DoraFlags & { yes?: boolean };
+type AnyFlags = GlobalFlags &
+  RecordFlags &
+  RunFlags &
+  StartFlags &
+  FinishFlags &
+  DoraFlags &
+  VerifyFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -88,6 +95,18 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     case 'dora': {
       const { doraCommand } = await import('./commands/dora.js');
       return run(flags, async (context) => show(await doraCommand(flags, context), context));
+    }
+    case 'verify': {
+      const { verifyCommand, checkVerifyLine } = await import('./commands/verify.js');
+      checkVerifyLine(flags);
+      return run(flags, async (context) => {
+        const { view, recording, exitCode } = await verifyCommand(flags, context);
+        if (exitCode !== ExitCode.interrupted) {
+          const { renderVerify } = await import('./render/verify.js');
+          renderVerify(view, context.settings, context.reporter, recording);
+        }
+        return exitCode;
+      });
     }
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');

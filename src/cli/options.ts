@@ -24,7 +24,8 @@ export type CommandName =
   | 'delete'
   | 'doctor'
   | 'dora'
-  | 'flush';
+  | 'flush'
+  | 'verify';
 
 export interface CommandDefinition {
   description: string;
@@ -168,6 +169,31 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
+  verify: {
+    description: 'a gate after a deploy: PromQL checks and firing alerts; exit 0 healthy, 1 not, 3 could not tell',
+    options: [
+      {
+        flags: '--check <check>',
+        description:
+          "'PROMQL <= N': a PromQL check with its bound (<=, <, >= or >) at its end (repeatable; $service, $environment, $version filled in)",
+        repeatable: true,
+      },
+      {
+        flags: '--alertmanager <url>',
+        description: 'fail when an alert fires for the service and environment (API v2)',
+      },
+      { flags: '--for <duration>', description: 'how long to keep checking, e.g. 5m (default 5m; 0: one round)' },
+      { flags: '--interval <duration>', description: 'time between rounds (default 30s)' },
+      { flags: '--initial-delay <duration>', description: 'wait this long before the first round (default 0)' },
+      { flags: '--failure-limit <n>', description: 'fail after this many failed rounds (default 1)' },
+      {
+        flags: '--version <version>',
+        description: 'the version deployed, for $version (default: git describe --tags)',
+      },
+      ...TARGET.filter((o) => !o.flags.startsWith('-l,')),
+      ...GLOBAL,
+    ],
+  },
 };
 
 /** A parsed command line: the command, its arguments, and its options as commander names them (camelCase). */

@@ -57,10 +57,17 @@ export interface Settings {
   /** Where state between invocations is kept on this machine (start/finish, the outbox). */
   stateDir: string;
   auth: EndpointAuth;
+  /**
+   * What a query of --prometheus carries: on remote-write the store's credentials and headers (its
+   * query API is the same store and tenant); on the gateway nothing but the URL's own user and password.
+   */
+  queryAuth: EndpointAuth;
   tls: EndpointTls;
   configFile: string | undefined;
   /** Problems that do not stop anything (an unknown config key, a secret file others can read). */
   warnings: string[];
+  /** The config file's `verify` section, as the schema checked it (verify reads and checks the rest). */
+  verify: NonNullable<FileConfig['verify']>;
   /** Where each resolved value came from, for `doctor` and --verbose. */
   sources: Record<'pushgateway' | 'job' | 'service' | 'environment' | 'timeout' | 'strict', Source>;
 }
@@ -278,8 +285,10 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     labels,
     stateDir,
     auth,
+    queryAuth: remoteWrite === undefined ? {} : auth,
     tls,
     configFile: filepath,
+    verify: config.verify ?? {},
     warnings: secrets.warnings,
     sources: {
       pushgateway: pushgatewaySource,

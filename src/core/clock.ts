@@ -135,5 +135,7 @@ export function settleRecordTimes(
   }
   if (time === given) return unchanged;
   const corrected = { ...record, [field]: time, clockCorrection: time - given } as GroupRecord;
+  // A verification's start was read from the same clock as its finish: it moves with it.
+  if (corrected.kind === 'verification' && fromClock) corrected.startedAt += time - given;
   return { record: corrected, changed: true, notices, warnings };
 }

@@ -14,13 +14,19 @@ export const EXIT_CODES = [
     code: 1,
     name: 'failure',
     meaning:
-      'under `--strict`, `record`, `start` or `finish` could not deliver the record (it is kept) or could not make it; `flush` left records kept or quarantined; `doctor` found a problem; `status`, `delete` or `dora` could not reach the gateway or Prometheus; `delete` found no such group, was refused on remote-write or was answered no; an unexpected error outside recording',
+      'under `--strict`, `record`, `start` or `finish` could not deliver the record (it is kept) or could not make it; `flush` left records kept or quarantined; `doctor` found a problem; `status`, `delete` or `dora` could not reach the gateway or Prometheus; `delete` found no such group, was refused on remote-write or was answered no; `verify`: a check failed or an alert fired; an unexpected error outside recording',
   },
   {
     code: 2,
     name: 'usage',
     meaning:
       'bad flags or values on the command line: nothing is pushed and no command is started; `delete` without `--yes` and no terminal to ask on; for `status`, `delete`, `doctor`, `dora` and `flush` also a bad config file or missing settings, and for `record`, `start`, `finish`, `run` and `step` the same under `--strict` (before `run` or `step` starts the command)',
+  },
+  {
+    code: 3,
+    name: 'inconclusive',
+    meaning:
+      '`verify`: nothing could be judged: a check had no data in every round, or Prometheus or Alertmanager could not be reached or gave no usable answer (a gate never passes on silence)',
   },
   {
     code: 126,
@@ -37,7 +43,7 @@ export const EXIT_CODES = [
     code: 130,
     name: 'interrupted',
     meaning:
-      '`delete`: the question on the terminal was answered with Ctrl-C or the end of input (128 + SIGINT); nothing is deleted',
+      '`delete`: the question on the terminal was answered with Ctrl-C or the end of input (128 + SIGINT); nothing is deleted; `verify` stopped by Ctrl-C (nothing is recorded)',
   },
 ] as const;
 
@@ -68,4 +74,9 @@ export function doctorExitCode(problems: number): number {
 export function deleteExitCode(declined: 'no' | 'interrupted' | undefined): number {
   if (declined === 'interrupted') return ExitCode.interrupted;
   return declined === 'no' ? ExitCode.failure : ExitCode.ok;
+}
+
+/** `verify`: its verdict is its exit code (0 pass, 1 fail, 3 inconclusive), whatever recording it met. */
+export function verifyExitCode(result: 'pass' | 'fail' | 'inconclusive'): number {
+  return { pass: ExitCode.ok, fail: ExitCode.failure, inconclusive: ExitCode.inconclusive }[result];
 }

@@ -2,7 +2,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { writeFileDurably, writeFileDurablyInBackground } from '../adapters/durable-file.js';
-import { type Grouping, type GroupRecord, groupFileName, STATUSES, sameTarget, type Target } from '../core/record.js';
+import {
+  type Grouping,
+  type GroupRecord,
+  groupFileName,
+  STATUSES,
+  sameTarget,
+  type Target,
+  VERIFICATION_RESULTS,
+} from '../core/record.js';
 import { sha256Hex } from '../core/sha256.js';
 
 /** A record on disk: written before its first request leaves, removed once the backend confirmed it. */
@@ -123,6 +131,13 @@ function problemWithKept(value: unknown): string | undefined {
         isHistory(r.history)
         ? undefined
         : 'a deployment with invalid fields';
+    case 'verification':
+      return VERIFICATION_RESULTS.includes(r.result as never) &&
+        isTime(r.startedAt) &&
+        isTime(r.finishedAt) &&
+        (r.finishedAt as number) >= (r.startedAt as number)
+        ? undefined
+        : 'a verification with invalid fields';
     default:
       return 'an unknown kind of record';
   }

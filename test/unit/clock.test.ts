@@ -10,7 +10,7 @@ import {
   serverNow,
   settleRecordTimes,
 } from '../../src/core/clock.js';
-import type { DeploymentRecord, StartRecord, StepRecord } from '../../src/core/record.js';
+import type { DeploymentRecord, StartRecord, StepRecord, VerificationRecord } from '../../src/core/record.js';
 
 const NOW = 1_796_475_000; // the server's clock, 2026-12-05T12:50:00Z
 const DAY = 86_400;
@@ -103,6 +103,23 @@ describe("a record's times against the server's clock", () => {
   it('moves a time read from a clock a day behind forward: a deployment is not placed a day early', () => {
     const settled = settleRecordTimes(deployment(NOW - DAY, { timeFromClock: true }), answer(-DAY), NOW - DAY, SERVER);
     expect(settled.record).toMatchObject({ finishedAt: NOW, clockCorrection: DAY, durationSeconds: 42 });
+  });
+
+  it("moves a verification's start with its finish: both were read from the same clock", () => {
+    const verification: VerificationRecord = {
+      kind: 'verification',
+      id: 'v',
+      result: 'fail',
+      startedAt: NOW + DAY - 300,
+      finishedAt: NOW + DAY,
+      timeFromClock: true,
+    };
+    expect(settleRecordTimes(verification, answer(DAY), NOW + DAY, SERVER).record).toEqual({
+      ...verification,
+      startedAt: NOW - 300,
+      finishedAt: NOW,
+      clockCorrection: -DAY,
+    });
   });
 
   it('corrects the start time of a start and the finish time of a step alike', () => {

@@ -7,6 +7,7 @@ import {
   ExitCode,
   flushExitCode,
   recordExitCode,
+  verifyExitCode,
 } from '../../src/core/exit-codes.js';
 
 /** The rows of the exit-code table in docs/failure-modes.md, between its markers. */
@@ -35,6 +36,17 @@ describe('exit codes', () => {
     expect(deleteExitCode(undefined)).toBe(0);
     expect(deleteExitCode('no')).toBe(1);
     expect(deleteExitCode('interrupted')).toBe(130);
-    expect(ExitCode).toEqual({ ok: 0, failure: 1, usage: 2, cannotExecute: 126, notFound: 127, interrupted: 130 });
+    expect(verifyExitCode('pass')).toBe(0);
+    expect(verifyExitCode('fail')).toBe(1);
+    expect(verifyExitCode('inconclusive')).toBe(3);
+    expect(ExitCode).toEqual({
+      ok: 0,
+      failure: 1,
+      usage: 2,
+      inconclusive: 3,
+      cannotExecute: 126,
+      notFound: 127,
+      interrupted: 130,
+    });
   });
 });

@@ -38,6 +38,23 @@ const ConfigSchema = v.object({
     }),
   ),
   labels: v.optional(v.record(v.string(), v.string('must be a string'))),
+  verify: v.optional(
+    v.object({
+      checks: v.optional(
+        v.array(
+          v.object({
+            name: nonEmpty,
+            query: nonEmpty,
+            max: v.optional(v.pipe(v.number('must be a number'), v.finite('must be a finite number'))),
+            min: v.optional(v.pipe(v.number('must be a number'), v.finite('must be a finite number'))),
+          }),
+        ),
+      ),
+      alertmanager: v.optional(v.pipe(v.string(), v.url('must be a URL such as http://localhost:9093'))),
+      serviceLabel: v.optional(nonEmpty),
+      environmentLabel: v.optional(nonEmpty),
+    }),
+  ),
 });
 
 export type FileConfig = v.InferOutput<typeof ConfigSchema>;
@@ -48,7 +65,7 @@ export interface ConfigProblem {
 }
 
 /** Keys whose values are secret or may carry a secret (a URL with a password): never echoed. */
-const SECRET_KEY = /^(auth|headers)\.|^pushgateway$/;
+const SECRET_KEY = /^(auth|headers)\.|^pushgateway$|^verify\.alertmanager$/;
 
 /** The keys of the input that the schema does not know, as dot paths. */
 function unknownKeys(input: unknown): string[] {
@@ -59,7 +76,7 @@ function unknownKeys(input: unknown): string[] {
   const unknown: string[] = [];
   const known = objectKeys(ConfigSchema as unknown as v.ObjectSchema<v.ObjectEntries, undefined>);
   for (const key of Object.keys(input)) if (!known.includes(key)) unknown.push(key);
-  for (const nested of ['auth', 'tls'] as const) {
+  for (const nested of ['auth', 'tls', 'verify'] as const) {
     const value = input[nested];
     const schema = (ConfigSchema.entries[nested] as unknown as { wrapped: v.ObjectSchema<v.ObjectEntries, undefined> })
       .wrapped;
