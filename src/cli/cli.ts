@@ -2,6 +2,7 @@ import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/err
 import type { DoraFlags } from './commands/dora.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
+import type { IncidentFlags } from './commands/incident.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
 import type { CommandContext } from './context.js';
 import { type Invocation, parseQuick } from './options.js';
@@ -21,14 +22,22 @@ type WrapAction = (context: CommandContext | undefined) => Promise<number>;
  */
 export type ProblemHandling =
   | { kind: 'read' }
-  | { kind: 'record'; check?: () => void }
+  | RecordHandling
   | { kind: 'wrap'; check: () => void };
+/** `anyTarget`: the records name their own service and environment (incident --from-alertmanager). */
+type RecordHandling = { kind: 'record'; check?: () => void; anyTarget?: boolean };
 export type Runner = {
-  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | { kind: 'record'; check?: () => void }): Promise<void>;
+  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | RecordHandling): Promise<void>;
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
-type AnyFlags = GlobalFlags & RecordFlags & RunFlags & StartFlags & FinishFlags & DoraFlags & { yes?: boolean };
+type AnyFlags = GlobalFlags &
+  RecordFlags &
+  RunFlags &
+  StartFlags &
+  FinishFlags &
+  DoraFlags &
+  IncidentFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -93,6 +102,14 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
       const { flushCommand } = await import('./commands/flush.js');
       return run(flags, (context) => flushCommand(context));
     }
+    case 'incident': {
+      const { incidentCommand, checkIncidentLine } = await import('./commands/incident.js');
+      const line = await checkIncidentLine(operands, flags);
+      return run(flags, (context) => incidentCommand(line, flags, context), {
+        kind: 'record',
+        anyTarget: line.kind === 'alertmanager',
+      });
+    }
   }
 }
 
@@ -137,7 +154,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env, { besideCommand: spec.kind === 'wrap' });
       for (const warning of settings.warnings) reporter.warn(warning);
-      if (spec.kind !== 'read') requireTarget(settings);
+      if (spec.kind === 'wrap' || (spec.kind === 'record' && !spec.anyTarget)) requireTarget(settings);
       context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;

@@ -24,7 +24,8 @@ export type CommandName =
   | 'delete'
   | 'doctor'
   | 'dora'
-  | 'flush';
+  | 'flush'
+  | 'incident';
 
 export interface CommandDefinition {
   description: string;
@@ -168,6 +169,22 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
+  incident: {
+    description: 'open or resolve an incident (production is failing, or not any more); or read them from Alertmanager',
+    arguments: [{ name: '[action]', description: 'open or resolve (not with --from-alertmanager)' }],
+    options: [
+      { flags: '--id <id>', description: 'the incident (default: one per service and environment)' },
+      { flags: '--at <time>', description: 'when it opened or was resolved (Unix seconds or ISO 8601; default: now)' },
+      {
+        flags: '--from-alertmanager <file>',
+        description: "Alertmanager's webhook payload (JSON, version 4) to read, - for stdin",
+      },
+      { flags: '--service-label <name>', description: 'alert label naming the service (default service)' },
+      { flags: '--env-label <name>', description: 'alert label naming the environment (default environment)' },
+      ...TARGET.filter((option) => !option.flags.startsWith('-l,')),
+      ...GLOBAL,
+    ],
+  },
 };
 
 /** A parsed command line: the command, its arguments, and its options as commander names them (camelCase). */

@@ -123,6 +123,14 @@ function problemWithKept(value: unknown): string | undefined {
         isHistory(r.history)
         ? undefined
         : 'a deployment with invalid fields';
+    case 'incident':
+      return isString(r.incident) &&
+        r.incident !== '' &&
+        (r.action === 'open' || r.action === 'resolve') &&
+        isTime(r.at) &&
+        isOptionalTime(r.openedAt)
+        ? undefined
+        : 'an incident with invalid fields';
     default:
       return 'an unknown kind of record';
   }
