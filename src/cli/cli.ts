@@ -1,8 +1,8 @@
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
 import type { DoraFlags } from './commands/dora.js';
+import type { IncidentFlags } from './commands/incident.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
-import type { IncidentFlags } from './commands/incident.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
 import type { CommandContext } from './context.js';
 import { type Invocation, parseQuick } from './options.js';
@@ -20,10 +20,7 @@ type WrapAction = (context: CommandContext | undefined) => Promise<number>;
  * that could not be delivered is another matter: send-record.ts.) `check` validates the command
  * line before anything else.
  */
-export type ProblemHandling =
-  | { kind: 'read' }
-  | RecordHandling
-  | { kind: 'wrap'; check: () => void };
+export type ProblemHandling = { kind: 'read' } | RecordHandling | { kind: 'wrap'; check: () => void };
 /** `anyTarget`: the records name their own service and environment (incident --from-alertmanager). */
 type RecordHandling = { kind: 'record'; check?: () => void; anyTarget?: boolean };
 export type Runner = {

@@ -262,7 +262,10 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
 
   const incidentLabels: IncidentLabelNames = {
     service: bySource('config', () =>
-      parseAlertLabelName(fromFile('incident.serviceLabel'), config.incident?.serviceLabel ?? DEFAULT_INCIDENT_LABELS.service),
+      parseAlertLabelName(
+        fromFile('incident.serviceLabel'),
+        config.incident?.serviceLabel ?? DEFAULT_INCIDENT_LABELS.service,
+      ),
     ),
     environment: bySource('config', () =>
       parseAlertLabelName(

@@ -41,7 +41,8 @@ async function readPayloadText(source: string): Promise<string> {
     let size = 0;
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_PAYLOAD_BYTES) throw new UsageError(`stdin: the payload is larger than ${MAX_PAYLOAD_BYTES} bytes`);
+      if (size > MAX_PAYLOAD_BYTES)
+        throw new UsageError(`stdin: the payload is larger than ${MAX_PAYLOAD_BYTES} bytes`);
       chunks.push(chunk);
     }
     return Buffer.concat(chunks).toString('utf8');
