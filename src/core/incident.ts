@@ -20,7 +20,7 @@ export interface IncidentLabelNames {
 export const DEFAULT_INCIDENT_LABELS: IncidentLabelNames = { service: 'service', environment: 'environment' };
 
 /** One alert of Alertmanager's webhook payload, as far as deployctl reads it. */
-export interface AlertmanagerAlert {
+interface AlertmanagerAlert {
   status: string;
   labels: Record<string, string>;
   startsAt: string;
