@@ -10,7 +10,6 @@ import {
   postAlerts,
   startAlertmanager,
   startCapturingReceiver,
-  webhookConfig,
 } from '../helpers/alertmanager-server.js';
 import { BIN, cliEnv, deployctl, gatewayEnv } from '../helpers/cli.js';
 import { freePort, type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';

@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { freePort, type RunningServer, startServer } from './pushgateway.js';
 
 /** One webhook notification as Alertmanager posts it: the raw body, and parsed. */
@@ -52,28 +51,6 @@ export function startCapturingReceiver(): Promise<{
           }),
       });
     });
-  });
-}
-
-/**
- * A config with one receiver posting every notification (resolved ones too) to each of
- * `webhookUrls`, grouped by `groupBy`, with intervals short enough for a test.
- */
-export function webhookConfig(webhookUrls: string[], groupBy: string[] = ['alertname']): string {
-  return stringify({
-    route: {
-      receiver: 'webhooks',
-      group_by: groupBy,
-      group_wait: '0s',
-      group_interval: '1s',
-      repeat_interval: '1h',
-    },
-    receivers: [
-      {
-        name: 'webhooks',
-        webhook_configs: webhookUrls.map((url) => ({ url, send_resolved: true, max_alerts: 0 })),
-      },
-    ],
   });
 }
 
