@@ -72,6 +72,7 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
   let receiver: Awaited<ReturnType<typeof startCapturingReceiver>>;
   let relay: ChildProcess;
   let relayLog = '';
+  let relayUrl: string;
   const relayState = join(workdir.path, 'relay-state');
   let fingerprint: string;
   let firing: CapturedWebhook;
@@ -86,6 +87,7 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
       env: cliEnv(gatewayEnv(gateway.url, relayState)),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    relayUrl = `http://127.0.0.1:${relayPort}`;
     relay.stderr!.on('data', (chunk: Buffer) => (relayLog += chunk.toString()));
     expect(await until(() => relayLog.includes('listening on'), 10_000, 50)).toBe(true);
 
@@ -287,7 +289,7 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
     ];
     const ids = () => new Set(keptRecords(relayState).map((r) => `${r.action}@${r.at}`));
     expect(await until(() => ids().size === 2, 40_000, 100)).toBe(true);
-    const answers = relayLog.split('\n').filter((line) => line.includes('deployctl exited'));
+    const answers = relayLog.split('\n').filter((line) => line.includes('POST /alertmanager: deployctl exited'));
     expect(answers.length).toBeGreaterThanOrEqual(2);
     for (const line of answers) expect(line).toMatch(/POST \/alertmanager: deployctl exited 0; answered 200$/);
     // Each record once per id (a notification repeated by Alertmanager makes the same ids).
@@ -295,5 +297,12 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
     const unique = [...new Map(kept.map((r) => [r.id, r])).values()].map(essentials);
     expect(unique.sort((a, b) => a.at - b.at)).toEqual(expected);
     expect(relayLog).toContain('cannot be applied');
+  });
+
+  it('the relay answers 400 to a body deployctl refuses (no retry helps) and 405 to anything but POST', async () => {
+    const bad = await fetch(`${relayUrl}/refused`, { method: 'POST', body: '{"version": "3", "alerts": []}' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toBe('deployctl exited 2\n');
+    expect((await fetch(`${relayUrl}/alertmanager`)).status).toBe(405);
   });
 });
