@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,35 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
       ['CheckoutErrors', 'page', 'open'],
       ['CheckoutErrors', 'page', 'open'],
     ]);
+  });
+
+  it('label names from the config file: incident.serviceLabel and incident.environmentLabel; a bad one is a config problem', async () => {
+    const cwd = join(workdir.path, 'configured');
+    mkdirSync(cwd);
+    writeFileSync(
+      join(cwd, '.deployctlrc.json'),
+      JSON.stringify({ incident: { serviceLabel: 'alertname', environmentLabel: 'severity' } }),
+    );
+    const env = gatewayEnv(gateway.url, join(workdir.path, 'dry-config'));
+    const result = await deployctl(['incident', '--from-alertmanager', '-', '--dry-run', '--json'], {
+      input: firing.body,
+      env,
+      cwd,
+    });
+    expect(result.exitCode).toBe(0);
+    const out = JSON.parse(result.stdout) as { incidents: IncidentJson[] };
+    expect(out.incidents.map((i) => [i.service, i.environment])).toEqual([
+      ['CheckoutErrors', 'page'],
+      ['CheckoutErrors', 'page'],
+    ]);
+    writeFileSync(join(cwd, '.deployctlrc.json'), JSON.stringify({ incident: { serviceLabel: 'not-a-label' } }));
+    const strict = await deployctl(['incident', '--from-alertmanager', '-', '--strict'], {
+      input: firing.body,
+      env,
+      cwd,
+    });
+    expect(strict.exitCode).toBe(2);
+    expect(strict.stderr).toContain('incident.serviceLabel');
   });
 
   it('against a real Pushgateway: each record is kept, with a warning, until the gateway can take incidents', async () => {
