@@ -1,5 +1,6 @@
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
 import type { DoraFlags } from './commands/dora.js';
+import type { IncidentFlags } from './commands/incident.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
@@ -20,12 +21,11 @@ type WrapAction = (context: CommandContext | undefined) => Promise<number>;
  * that could not be delivered is another matter: send-record.ts.) `check` validates the command
  * line before anything else.
  */
-export type ProblemHandling =
-  | { kind: 'read' }
-  | { kind: 'record'; check?: () => void }
-  | { kind: 'wrap'; check: () => void };
+export type ProblemHandling = { kind: 'read' } | RecordHandling | { kind: 'wrap'; check: () => void };
+/** `anyTarget`: the records name their own service and environment (incident --from-alertmanager). */
+type RecordHandling = { kind: 'record'; check?: () => void; anyTarget?: boolean };
 export type Runner = {
-  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | { kind: 'record'; check?: () => void }): Promise<void>;
+  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | RecordHandling): Promise<void>;
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
@@ -35,7 +35,8 @@ type AnyFlags = GlobalFlags &
   StartFlags &
   FinishFlags &
   DoraFlags &
-  VerifyFlags & { yes?: boolean };
+  VerifyFlags &
+  IncidentFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -112,6 +113,14 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
       const { flushCommand } = await import('./commands/flush.js');
       return run(flags, (context) => flushCommand(context));
     }
+    case 'incident': {
+      const { incidentCommand, checkIncidentLine } = await import('./commands/incident.js');
+      const line = await checkIncidentLine(operands, flags);
+      return run(flags, (context) => incidentCommand(line, flags, context), {
+        kind: 'record',
+        anyTarget: line.kind === 'alertmanager',
+      });
+    }
   }
 }
 
@@ -156,7 +165,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env, { besideCommand: spec.kind === 'wrap' });
       for (const warning of settings.warnings) reporter.warn(warning);
-      if (spec.kind !== 'read') requireTarget(settings);
+      if (spec.kind === 'wrap' || (spec.kind === 'record' && !spec.anyTarget)) requireTarget(settings);
       context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;

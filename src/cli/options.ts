@@ -25,7 +25,8 @@ export type CommandName =
   | 'doctor'
   | 'dora'
   | 'flush'
-  | 'verify';
+  | 'verify'
+  | 'incident';
 
 export interface CommandDefinition {
   description: string;
@@ -191,6 +192,22 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
         description: 'the version deployed, for $version (default: git describe --tags)',
       },
       ...TARGET.filter((o) => !o.flags.startsWith('-l,')),
+      ...GLOBAL,
+    ],
+  },
+  incident: {
+    description: 'open or resolve an incident (production is failing, or not any more); or read them from Alertmanager',
+    arguments: [{ name: '[action]', description: 'open or resolve (not with --from-alertmanager)' }],
+    options: [
+      { flags: '--id <id>', description: 'the incident (default: one per service and environment)' },
+      { flags: '--at <time>', description: 'when it opened or was resolved (Unix seconds or ISO 8601; default: now)' },
+      {
+        flags: '--from-alertmanager <file>',
+        description: "Alertmanager's webhook payload (JSON, version 4) to read, - for stdin",
+      },
+      { flags: '--service-label <name>', description: 'alert label naming the service (default service)' },
+      { flags: '--env-label <name>', description: 'alert label naming the environment (default environment)' },
+      ...TARGET.filter((option) => !option.flags.startsWith('-l,')),
       ...GLOBAL,
     ],
   },

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl } from '../adapters/http-endpoint.js';
 import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
+import { DEFAULT_INCIDENT_LABELS, type IncidentLabelNames, parseAlertLabelName } from '../core/incident.js';
 import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
 import { defaultStateDir } from '../recorder/state-dir.js';
 import { loadConfig } from './config/load.js';
@@ -54,6 +55,8 @@ export interface Settings {
   quiet: boolean;
   verbose: boolean;
   labels: Record<string, string>;
+  /** The alert labels that name an alert's service and environment (incident --from-alertmanager). */
+  incidentLabels: IncidentLabelNames;
   /** Where state between invocations is kept on this machine (start/finish, the outbox). */
   stateDir: string;
   auth: EndpointAuth;
@@ -264,6 +267,21 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
   }
   Object.assign(labels, parseLabels(flags.label ?? []));
 
+  const incidentLabels: IncidentLabelNames = {
+    service: bySource('config', () =>
+      parseAlertLabelName(
+        fromFile('incident.serviceLabel'),
+        config.incident?.serviceLabel ?? DEFAULT_INCIDENT_LABELS.service,
+      ),
+    ),
+    environment: bySource('config', () =>
+      parseAlertLabelName(
+        fromFile('incident.environmentLabel'),
+        config.incident?.environmentLabel ?? DEFAULT_INCIDENT_LABELS.environment,
+      ),
+    ),
+  };
+
   const stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
   const secrets = { warnings: [...warnings] };
   const auth = await resolveAuth(flags, env, config, fromFile, secrets);
@@ -283,6 +301,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,
     labels,
+    incidentLabels,
     stateDir,
     auth,
     queryAuth: remoteWrite === undefined ? {} : auth,

@@ -138,6 +138,14 @@ function problemWithKept(value: unknown): string | undefined {
         (r.finishedAt as number) >= (r.startedAt as number)
         ? undefined
         : 'a verification with invalid fields';
+    case 'incident':
+      return isString(r.incident) &&
+        r.incident !== '' &&
+        (r.action === 'open' || r.action === 'resolve') &&
+        isTime(r.at) &&
+        isOptionalTime(r.openedAt)
+        ? undefined
+        : 'an incident with invalid fields';
     default:
       return 'an unknown kind of record';
   }

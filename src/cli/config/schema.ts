@@ -55,6 +55,12 @@ const ConfigSchema = v.object({
       environmentLabel: v.optional(nonEmpty),
     }),
   ),
+  incident: v.optional(
+    v.object({
+      serviceLabel: v.optional(nonEmpty),
+      environmentLabel: v.optional(nonEmpty),
+    }),
+  ),
 });
 
 export type FileConfig = v.InferOutput<typeof ConfigSchema>;
@@ -76,7 +82,7 @@ function unknownKeys(input: unknown): string[] {
   const unknown: string[] = [];
   const known = objectKeys(ConfigSchema as unknown as v.ObjectSchema<v.ObjectEntries, undefined>);
   for (const key of Object.keys(input)) if (!known.includes(key)) unknown.push(key);
-  for (const nested of ['auth', 'tls', 'verify'] as const) {
+  for (const nested of ['auth', 'tls', 'verify', 'incident'] as const) {
     const value = input[nested];
     const schema = (ConfigSchema.entries[nested] as unknown as { wrapped: v.ObjectSchema<v.ObjectEntries, undefined> })
       .wrapped;

@@ -1,5 +1,6 @@
 import chalk, { chalkStderr } from 'chalk';
 import { DeployctlError } from '../../core/errors.js';
+import { describeSkipped, type SkippedAlerts } from '../../core/incident.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { FlushOutcome } from '../../recorder/flush.js';
@@ -255,6 +256,42 @@ export function renderRecordOutcome(
     reporter.warn(
       `${backlog.otherTargets} kept record(s) are meant for other gateways; deployctl flush sends each to its own`,
     );
+}
+
+const isoTime = (seconds: number) => new Date(seconds * 1000).toISOString();
+
+/**
+ * `deployctl incident`: one line per incident record (its outcome as renderRecordOutcome says it),
+ * the skipped alerts in one notice line; under --json one document, `{incidents: [...], skipped}`.
+ */
+export function renderIncidentOutcomes(
+  outcomes: readonly RecordOutcome[],
+  skipped: SkippedAlerts | undefined,
+  settings: Pick<Settings, 'json' | 'quiet' | 'dryRun'>,
+  reporter: Reporter,
+): void {
+  const skippedLine = skipped && describeSkipped(skipped);
+  if (skippedLine) reporter.note(skippedLine);
+  const documents: unknown[] = [];
+  for (const outcome of outcomes) {
+    const { record, grouping } = outcome;
+    if (record.kind !== 'incident') continue;
+    let rendered: Record<string, unknown> = {};
+    const collecting: Reporter = { ...reporter, json: (value) => (rendered = value as Record<string, unknown>) };
+    if (outcome.dryRun && !settings.json)
+      reporter.info(`would record ${describeRecord(record, grouping)} at ${isoTime(record.at)}:`);
+    renderRecordOutcome(outcome, settings, collecting);
+    const { timeFromClock: _fromClock, ...shown } = record;
+    documents.push({ ...grouping, ...shown, ...rendered });
+  }
+  if (outcomes.length === 0 && !settings.json) reporter.info('no incident to record');
+  if (settings.json) {
+    reporter.json({
+      ...(settings.dryRun && { dryRun: true }),
+      incidents: documents,
+      ...(skipped && { alerts: skipped.total, skipped: skipped.skipped, skippedReasons: skipped.reasons }),
+    });
+  }
 }
 
 /** `deployctl flush`: per target, what was sent and what is still kept. */
