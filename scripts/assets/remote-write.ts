@@ -6,8 +6,10 @@ import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 import { stringify } from 'yaml';
 import { LEDGER } from '../../src/backends/remote-write/ledger.js';
 import {
+  DORA_LEDGER,
   inProgressQuery,
   ledgerDoraQueries,
+  openIncidentsQuery,
   IN_PROGRESS_LOOKBACK as RECENT,
 } from '../../src/backends/remote-write/promql.js';
 import { BANDS } from '../../src/core/dora/bands.js';
@@ -352,6 +354,11 @@ function remoteWriteRulesYaml(): string {
       { record: `deployctl_rw:deployment_failure_rate:ratio_${window}`, expr: q.deploymentFailureRate },
       { record: `deployctl_rw:lead_time_seconds:mean_${window}`, expr: q.leadTimeMean },
       { record: `deployctl_rw:time_to_restore_seconds:mean_${window}`, expr: q.timeToRestoreMean },
+      { record: `deployctl_rw:failed_changes:count${window}`, expr: q.failedChanges },
+      { record: `deployctl_rw:failed_changes_by_reason:count${window}`, expr: q.failedChangesByReason },
+      { record: `deployctl_rw:failed_deployment_recovery_seconds:mean_${window}`, expr: q.failedDeploymentRecoveryMean },
+      { record: `deployctl_rw:rework_deployments:count${window}`, expr: q.reworkDeployments },
+      { record: `deployctl_rw:deployment_rework_rate:ratio_${window}`, expr: q.deploymentReworkRate },
     ];
   });
   const noSel = (expr: string) => expr.replaceAll(sel, '');
@@ -400,6 +407,45 @@ function remoteWriteRulesYaml(): string {
       },
     },
   ];
+  // A failed change's sample is stamped at the failed deployment's time, which a verification or an
+  // incident can follow by up to the attribution window: look back a day.
+  const latestFailed = `max by (${GROUP}) (max_over_time(${DORA_LEDGER.failedChange}[1d]))`;
+  const named = `max by (${GROUP}, version, commit) (max_over_time(${LEDGER.version}[1d])) == on (${GROUP}) group_left () ${latestFailed}`;
+  const verification = (extra: string) =>
+    `max by (${GROUP}) (max_over_time(${DORA_LEDGER.verification}${extra}[1d]))`;
+  const open = openIncidentsQuery('');
+  alerts.push(
+    {
+      alert: 'ChangeFailed',
+      expr: `${named} or on (${GROUP}) ${latestFailed}`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `A deployment of ${target} is a failed change`,
+        description:
+          'Version {{ $labels.version }} (commit {{ $labels.commit }}), deployed at {{ $value | humanizeTimestamp }}, failed, was rolled back, failed a verification or had an incident in the last day.',
+      },
+    },
+    {
+      alert: 'VerificationFailed',
+      expr: `${verification('{result="fail"}')} >= on (${GROUP}) ${verification('')}`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `The latest verification of ${target} failed`,
+        description:
+          'deployctl verify found a check out of bounds (or an alert firing) at {{ $value | humanizeTimestamp }}: the deployment it verified is a failed change. The alert clears with the next passing verification.',
+      },
+    },
+    {
+      alert: 'IncidentOpenLong',
+      expr: `count by (${GROUP}) (${open}) and on (${GROUP}) (time() - min by (${GROUP}) (${open})) > 3600`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `${target} has had an open incident for over an hour`,
+        description:
+          '{{ $value }} incident(s) recorded with deployctl incident are open. Resolve them (deployctl incident resolve, or Alertmanager resolves them) when production is healthy: recovery time runs until then.',
+      },
+    },
+  );
   const groups = [
     { name: 'deployctl-rw-dora', rules: recording },
     { name: 'deployctl-rw-alerts', rules: alerts },
