@@ -7,9 +7,8 @@
 
 import type { DoraQueries } from '../../core/dora/promql.js';
 import {
-  byLabelOrZero,
   byStatusOrZero,
-  FAILURE_REASONS,
+  failedChangesByReason,
   GROUP,
   orZero,
   selector,
@@ -61,11 +60,10 @@ export function ledgerDoraQueries(sel: string, window: string, days: string): Do
     deploymentFrequencyPerDay: `${successes} / ${days}`,
     rollbacks,
     failedChanges,
-    failedChangesByReason: byLabelOrZero(
+    failedChangesByReason: failedChangesByReason(
       events(DORA_LEDGER.failedChange, `${GROUP}, reason`),
+      { failures, rollbacks },
       groups,
-      'reason',
-      FAILURE_REASONS,
     ),
     // As on the Pushgateway: failed changes ÷ finished deployments; none finished is nothing to measure.
     changeFailureRate: `${failedChanges} / ${finished}`,

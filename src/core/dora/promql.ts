@@ -97,6 +97,21 @@ export function byLabelOrZero(expr: string, groups: string, label: string, value
   return `(${[expr, ...zeros].join(' or ')})`;
 }
 
+/**
+ * Failed changes by group and reason: `byReason` (a count by group and reason), and for a group
+ * that has none of it (recorded before failed changes were counted) its failed deployments and
+ * rollbacks as the reasons `failure` and `rollback`; 0 for each reason a group of `groups` has none of.
+ */
+export function failedChangesByReason(
+  byReason: string,
+  legacy: { failures: string; rollbacks: string },
+  groups: string,
+): string {
+  const as = (expr: string, reason: string) => `label_replace(${expr}, "reason", "${reason}", "", "")`;
+  const fallback = `((${as(legacy.failures, 'failure')} or ${as(legacy.rollbacks, 'rollback')}) unless on (${GROUP}) ${byReason})`;
+  return byLabelOrZero(`${byReason} or ${fallback}`, groups, 'reason', FAILURE_REASONS);
+}
+
 export interface DoraQueries {
   deploymentsByStatus: string;
   successes: string;
@@ -147,11 +162,10 @@ export function doraQueries(sel: string, window: string, days: string): DoraQuer
     rollbacks,
     deploymentFrequencyPerDay: `${successes} / ${days}`,
     failedChanges,
-    failedChangesByReason: byLabelOrZero(
+    failedChangesByReason: failedChangesByReason(
       perGroup(inc(DORA_SERIES.failedChanges), `${GROUP}, reason`),
+      { failures, rollbacks },
       groups,
-      'reason',
-      FAILURE_REASONS,
     ),
     // A rate over no finished deployment is nothing to measure: absent, not 0.
     changeFailureRate: `${failedChanges} / ${finished}`,
