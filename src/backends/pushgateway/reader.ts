@@ -5,7 +5,7 @@ import { DeployctlError, UsageError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
-import { type BackendReader, DORA_ANSWERS, type Destination, type DoraAnswers, type GroupStatus } from '../backend.js';
+import { type BackendReader, type Destination, DORA_ANSWERS, type DoraAnswers, type GroupStatus } from '../backend.js';
 import { applyRecord } from './apply.js';
 import { type Gateway, groupPath, openGateway } from './client.js';
 import { gatewayChecks } from './doctor.js';

@@ -6,14 +6,7 @@
  */
 
 import type { DoraQueries } from '../../core/dora/promql.js';
-import {
-  byStatusOrZero,
-  failedChangesByReason,
-  GROUP,
-  orZero,
-  selector,
-  withLabels,
-} from '../../core/dora/promql.js';
+import { byStatusOrZero, failedChangesByReason, GROUP, orZero, selector, withLabels } from '../../core/dora/promql.js';
 import { LEDGER } from './ledger.js';
 
 /**

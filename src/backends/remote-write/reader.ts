@@ -4,8 +4,8 @@ import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
 import {
   type BackendReader,
-  DORA_ANSWERS,
   type Destination,
+  DORA_ANSWERS,
   type DoraAnswers,
   type GroupStatus,
   type LabeledValue,
