@@ -86,7 +86,7 @@ export function inProgressQuery(sel: string): string {
 }
 
 /** How far back `status` looks for incidents and verifications. */
-export const EVENTS_LOOKBACK = '365d';
+const EVENTS_LOOKBACK = '365d';
 
 /**
  * Incidents whose latest change is an open, per group and incident id (value: when it opened).
