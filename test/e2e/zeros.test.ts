@@ -648,18 +648,19 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
     });
     expect(result.exitCode, result.stderr).toBe(0);
     const row = (group: string) => result.stdout.split('\n').find((line) => line.startsWith(`${group} `)) ?? '';
+    // SERVICE ENVIRONMENT DEPLOYMENTS FAILED-CHANGES FREQUENCY LEAD-TIME CHANGE-FAILURE-RATE RECOVERY-TIME REWORK-RATE
     expect(row('zero/failing')).toMatch(
-      /^zero\/failing\s+prod\s+2\s+0\s+0\/day \(low\)\s+-\s+100% \(low\)\s+100%\s+-\s*$/,
+      /^zero\/failing\s+prod\s+2\s+2 \(2 failure\)\s+0\/day \(low\)\s+-\s+100% \(low\)\s+-\s+50%\s*$/,
     );
     expect(row('zero/steady')).toMatch(
-      /^zero\/steady\s+prod\s+2\s+0\s+2\/day \(elite\)\s+12m30s \(elite\)\s+0% \(elite\)\s+0%\s+-\s*$/,
+      /^zero\/steady\s+prod\s+2\s+0\s+2\/day \(elite\)\s+12m30s \(elite\)\s+0% \(elite\)\s+-\s+0%\s*$/,
     );
     expect(row('zero/cancelled')).toMatch(/^zero\/cancelled\s+prod\s+1\s+0\s+0\/day \(low\)\s+-\s+-\s+-\s+-\s*$/);
     expect(row('zero/restored')).toMatch(
-      /^zero\/restored\s+prod\s+3\s+0\s+1\/day \(elite\)\s+30m0s \(elite\)\s+50% \(low\)\s+50%\s+20m0s \(elite\)\s*$/,
+      /^zero\/restored\s+prod\s+3\s+1 \(1 failure\)\s+1\/day \(elite\)\s+30m0s \(elite\)\s+50% \(low\)\s+20m0s \(elite\)\s+50%\s*$/,
     );
     expect(row('zero/rolled')).toMatch(
-      /^zero\/rolled\s+prod\s+3\s+1\s+3\/day \(elite\)\s+2h0m \(elite\)\s+33\.3% \(medium\)\s+0%\s+-\s*$/,
+      /^zero\/rolled\s+prod\s+3\s+1 \(1 rollback\)\s+3\/day \(elite\)\s+2h0m \(elite\)\s+33\.3% \(medium\)\s+1h0m \(elite\)\s+33\.3%\s*$/,
     );
     checked['dora table'] = GROUPS.length * 7;
   });
