@@ -1,6 +1,6 @@
 import { type Dashboard, FieldColorModeId, MappingType, type Panel, type VariableModel } from '@grafana/schema';
 import { BAND_NAMES, BANDS, bandPromql, type KeyBands } from '../../src/core/dora/bands.js';
-import { type DoraQueries, doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
+import { DORA_SERIES, type DoraQueries, doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
 import { FAMILIES } from '../../src/core/families.js';
 
 const datasource = { type: 'prometheus', uid: '${datasource}' };
@@ -403,13 +403,127 @@ function rollbackPanels(range: Pick<DoraQueries, 'rollbacks' | 'deploymentFailur
   ];
 }
 
+type Annotation = NonNullable<Dashboard['annotations']>['list'] extends (infer T)[] | undefined ? T : never;
+
+/** Verifications and incidents as annotations: the group's latest of each, at its own time. */
+const changeMarkers: Annotation[] = [
+  {
+    name: 'Verifications',
+    datasource,
+    enable: true,
+    iconColor: 'orange',
+    expr: `${DORA_SERIES.lastVerification}${sel} * 1000`,
+    step: '1m',
+    titleFormat: '{{service}} in {{environment}}: verify {{result}}',
+    textFormat: 'the latest deployctl verify of the group',
+    useValueForTime: true,
+  } as Annotation,
+  {
+    name: 'Incidents',
+    datasource,
+    enable: true,
+    iconColor: 'red',
+    expr: `${DORA_SERIES.lastIncident}${sel} * 1000`,
+    step: '1m',
+    titleFormat: '{{service}} in {{environment}}: incident',
+    textFormat: 'the latest incident opened or resolved',
+    useValueForTime: true,
+  } as Annotation,
+];
+
+interface DoraKey {
+  title: string;
+  unit: string;
+  /** null: DORA gives no band (the rework rate); its row shows failed changes by reason instead. */
+  bands: KeyBands | null;
+  now: string;
+  trend: string;
+  hint: string;
+}
+
+/** The two newer keys of DORA: failed deployment recovery time and deployment rework rate. */
+function recoveryAndRework(
+  range: Pick<DoraQueries, 'failedDeploymentRecoveryMean' | 'deploymentReworkRate'>,
+  rolling: Pick<DoraQueries, 'failedDeploymentRecoveryMean' | 'deploymentReworkRate'>,
+): DoraKey[] {
+  return [
+    {
+      title: 'Failed deployment recovery time',
+      unit: 's',
+      bands: BANDS.failedDeploymentRecoveryTime,
+      now: range.failedDeploymentRecoveryMean,
+      trend: rolling.failedDeploymentRecoveryMean,
+      hint: 'Mean, per failed change, from when its failure was known (its finish, the failed verification, the incident) to recovery (the incident resolved, or the next successful deployment).',
+    },
+    {
+      title: 'Deployment rework rate',
+      unit: 'percentunit',
+      bands: null,
+      now: range.deploymentReworkRate,
+      trend: rolling.deploymentReworkRate,
+      hint: 'Rework deployments ÷ deployments: deployments made while a failed change was not yet recovered (fixes, retries, hotfixes), and rollbacks.',
+    },
+  ];
+}
+
+/** Failed changes in the range, by the first reason that made each one. */
+function failedChangesPanel(byReason: string, grid: { x: number; y: number; w: number; h: number }): Panel {
+  return panel(
+    'bargauge',
+    'Failed changes by reason',
+    grid,
+    [{ expr: `sum by (reason) (${byReason})`, legendFormat: '{{reason}}', instant: true }],
+    {
+      description:
+        'Deployments that are failed changes in the time range, each once, by the first reason: failure, rollback, verification, incident.',
+      fieldConfig: { defaults: { unit: 'none', min: 0 }, overrides: [] },
+      options: {
+        orientation: 'horizontal',
+        displayMode: 'basic',
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+      },
+    },
+  );
+}
+
+/** The earlier "time to restore" (a failing streak to the success that ended it), kept beside its successor. */
+function timeToRestorePanels(now: string, trend: string, y: number): Panel[] {
+  const hint =
+    'Mean time from the first failed deployment of a failing streak to the success that ended it (the definition before failed deployment recovery time).';
+  return [
+    panel(
+      'stat',
+      'Time to restore',
+      { x: 0, y, w: 6, h: 8 },
+      [{ expr: now, legendFormat: '{{service}} {{environment}}', instant: true }],
+      {
+        description: `${hint} Over the dashboard's time range.`,
+        fieldConfig: { defaults: { unit: 's', decimals: 2 }, overrides: [] },
+        options: {
+          reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'none',
+          textMode: 'value_and_name',
+        },
+      },
+    ),
+    panel(
+      'timeseries',
+      `Time to restore (rolling ${ROLLING})`,
+      { x: 6, y, w: 18, h: 8 },
+      [{ expr: trend, legendFormat: '{{service}} {{environment}}' }],
+      { fieldConfig: { defaults: { unit: 's' }, overrides: [] } },
+    ),
+  ];
+}
+
 export function doraDashboard(): Dashboard {
   nextId = 1;
   const range = doraQueries(sel, '$__range', '($__range_s / 86400)');
   const rolling = doraQueries(sel, ROLLING, '7');
   // A daily rate over less than a day says nothing: no frequency and no band for a shorter range.
   const aDayOrMore = 'and on () (vector($__range_s) >= 86400)';
-  const keys = [
+  const keys: DoraKey[] = [
     {
       title: 'Deployment frequency',
       unit: 'd⁻¹',
@@ -432,16 +546,9 @@ export function doraDashboard(): Dashboard {
       bands: BANDS.changeFailureRate,
       now: range.changeFailureRate,
       trend: rolling.changeFailureRate,
-      hint: '(Failed deployments + rollbacks) ÷ finished deployments (cancelled ones excluded): a rollback means the change it replaced failed.',
+      hint: 'Failed changes ÷ deployments (cancelled ones excluded): a deployment that failed, was rolled back, failed a verification or had an incident, counted once.',
     },
-    {
-      title: 'Time to restore',
-      unit: 's',
-      bands: BANDS.timeToRestore,
-      now: range.timeToRestoreMean,
-      trend: rolling.timeToRestoreMean,
-      hint: 'Mean time from the first failure of a failing streak to the success that ended it.',
-    },
+    ...recoveryAndRework(range, rolling),
   ];
   const panels: Panel[] = keys.flatMap((key, i) => {
     const y = i * 8;
@@ -462,7 +569,9 @@ export function doraDashboard(): Dashboard {
           },
         },
       ),
-      bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 }),
+      key.bands
+        ? bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 })
+        : failedChangesPanel(range.failedChangesByReason, { x: 6, y, w: 6, h: 8 }),
       panel(
         'timeseries',
         `${key.title} (rolling ${ROLLING})`,
@@ -479,7 +588,7 @@ export function doraDashboard(): Dashboard {
     panel(
       'table',
       'Deployments in range by status',
-      { x: 0, y: 32, w: 12, h: 8 },
+      { x: 0, y: 40, w: 12, h: 8 },
       [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
       {
         transformations: [
@@ -487,15 +596,27 @@ export function doraDashboard(): Dashboard {
         ],
       },
     ),
-    ...rollbackPanels(range, 32),
+    ...rollbackPanels(range, 40),
+    ...timeToRestorePanels(range.timeToRestoreMean, rolling.timeToRestoreMean, 48),
   );
   return dashboard(
     'deployctl-dora',
     'DORA metrics',
-    'The four keys of DORA per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate and time to restore.',
+    "DORA's five metrics per service and environment, from deployctl: deployment frequency, lead time for changes, change failure rate, failed deployment recovery time and deployment rework rate.",
     panels,
-    deployMarkers,
+    { list: [...(deployMarkers?.list ?? []), ...changeMarkers] },
   );
 }
 
-export { bandPanel, dashboard, panel, rollbackPanels, stat };
+export {
+  type Annotation,
+  bandPanel,
+  type DoraKey,
+  dashboard,
+  failedChangesPanel,
+  panel,
+  recoveryAndRework,
+  rollbackPanels,
+  stat,
+  timeToRestorePanels,
+};

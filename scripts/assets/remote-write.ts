@@ -6,13 +6,26 @@ import type { Dashboard, Panel, VariableModel } from '@grafana/schema';
 import { stringify } from 'yaml';
 import { LEDGER } from '../../src/backends/remote-write/ledger.js';
 import {
+  DORA_LEDGER,
   inProgressQuery,
   ledgerDoraQueries,
+  openIncidentsQuery,
   IN_PROGRESS_LOOKBACK as RECENT,
 } from '../../src/backends/remote-write/promql.js';
 import { BANDS } from '../../src/core/dora/bands.js';
 import { byStatusOrZero, GROUP } from '../../src/core/dora/promql.js';
-import { bandPanel, dashboard, panel, rollbackPanels, stat } from './dashboards.js';
+import {
+  type Annotation,
+  bandPanel,
+  type DoraKey,
+  dashboard,
+  failedChangesPanel,
+  panel,
+  recoveryAndRework,
+  rollbackPanels,
+  stat,
+  timeToRestorePanels,
+} from './dashboards.js';
 
 const sel = '{service=~"$service", environment=~"$environment"}';
 const withStatus = (status: string) => `{service=~"$service", environment=~"$environment", status=~"${status}"}`;
@@ -63,6 +76,32 @@ const deployMarkers = (datasource: unknown): Dashboard['annotations'] => ({
 });
 
 const IN_PROGRESS = inProgressQuery(sel);
+
+/** Each verification and each change of an incident as an annotation, at its own time. */
+const changeMarkers = (datasource: unknown): Annotation[] => [
+  {
+    name: 'Verifications',
+    datasource,
+    enable: true,
+    iconColor: 'orange',
+    expr: `max_over_time(${DORA_LEDGER.verification}${sel}[$__interval]) * 1000`,
+    step: '1m',
+    titleFormat: '{{service}} in {{environment}}: verify {{result}}',
+    textFormat: 'deployctl verify',
+    useValueForTime: true,
+  } as Annotation,
+  {
+    name: 'Incidents',
+    datasource,
+    enable: true,
+    iconColor: 'red',
+    expr: `max_over_time(${DORA_LEDGER.incident}${sel}[$__interval]) * 1000`,
+    step: '1m',
+    titleFormat: '{{service}} in {{environment}}: incident {{incident}} {{action}}',
+    textFormat: '{{action}}',
+    useValueForTime: true,
+  } as Annotation,
+];
 
 function remoteWriteDeploymentsDashboard(): Dashboard {
   // Zero is a number: a count over a range with nothing of its kind is 0.
@@ -242,7 +281,7 @@ function remoteWriteDeploymentsDashboard(): Dashboard {
 function remoteWriteDoraDashboard(): Dashboard {
   const range = ledgerDoraQueries(sel, '$__range', '($__range_s / 86400)');
   const rolling = ledgerDoraQueries(sel, ROLLING, '7');
-  const keys = [
+  const keys: DoraKey[] = [
     {
       title: 'Deployment frequency',
       unit: 'd⁻¹',
@@ -265,16 +304,9 @@ function remoteWriteDoraDashboard(): Dashboard {
       bands: BANDS.changeFailureRate,
       now: range.changeFailureRate,
       trend: rolling.changeFailureRate,
-      hint: '(Failed deployments + rollbacks) ÷ finished deployments (cancelled ones excluded): a rollback means the change it replaced failed.',
+      hint: 'Failed changes ÷ deployments (cancelled ones excluded): a deployment that failed, was rolled back, failed a verification or had an incident, counted once.',
     },
-    {
-      title: 'Time to restore',
-      unit: 's',
-      bands: BANDS.timeToRestore,
-      now: range.timeToRestoreMean,
-      trend: rolling.timeToRestoreMean,
-      hint: 'Mean time from the first failure of a failing streak to the success that ended it.',
-    },
+    ...recoveryAndRework(range, rolling),
   ];
   const panels: Panel[] = keys.flatMap((key, i) => {
     const y = i * 8;
@@ -295,7 +327,9 @@ function remoteWriteDoraDashboard(): Dashboard {
           },
         },
       ),
-      bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 }),
+      key.bands
+        ? bandPanel(`${key.title}: band`, key.bands, key.now, { x: 6, y, w: 6, h: 8 })
+        : failedChangesPanel(range.failedChangesByReason, { x: 6, y, w: 6, h: 8 }),
       panel(
         'timeseries',
         `${key.title} (rolling ${ROLLING})`,
@@ -312,7 +346,7 @@ function remoteWriteDoraDashboard(): Dashboard {
     panel(
       'table',
       'Deployments in range by status',
-      { x: 0, y: 32, w: 12, h: 8 },
+      { x: 0, y: 40, w: 12, h: 8 },
       [{ expr: range.deploymentsByStatus, instant: true, format: 'table' }],
       {
         transformations: [
@@ -320,16 +354,19 @@ function remoteWriteDoraDashboard(): Dashboard {
         ],
       },
     ),
-    ...rollbackPanels(range, 32),
+    ...rollbackPanels(range, 40),
+    ...timeToRestorePanels(range.timeToRestoreMean, rolling.timeToRestoreMean, 48),
   );
   const board = dashboard(
     'deployctl-rw-dora',
     'DORA metrics (remote-write)',
-    "The four keys of DORA per service and environment, from deployctl's deployment ledger in a remote-write store.",
+    "DORA's five metrics per service and environment, from deployctl's deployment ledger in a remote-write store.",
     panels,
     undefined,
   );
-  return ledgerVariables({ ...board, annotations: deployMarkers(panels[0]!.datasource) });
+  const datasource = panels[0]!.datasource;
+  const markers = deployMarkers(datasource);
+  return ledgerVariables({ ...board, annotations: { list: [...(markers?.list ?? []), ...changeMarkers(datasource)] } });
 }
 
 const WINDOWS = [
@@ -352,6 +389,14 @@ function remoteWriteRulesYaml(): string {
       { record: `deployctl_rw:deployment_failure_rate:ratio_${window}`, expr: q.deploymentFailureRate },
       { record: `deployctl_rw:lead_time_seconds:mean_${window}`, expr: q.leadTimeMean },
       { record: `deployctl_rw:time_to_restore_seconds:mean_${window}`, expr: q.timeToRestoreMean },
+      { record: `deployctl_rw:failed_changes:count${window}`, expr: q.failedChanges },
+      { record: `deployctl_rw:failed_changes_by_reason:count${window}`, expr: q.failedChangesByReason },
+      {
+        record: `deployctl_rw:failed_deployment_recovery_seconds:mean_${window}`,
+        expr: q.failedDeploymentRecoveryMean,
+      },
+      { record: `deployctl_rw:rework_deployments:count${window}`, expr: q.reworkDeployments },
+      { record: `deployctl_rw:deployment_rework_rate:ratio_${window}`, expr: q.deploymentReworkRate },
     ];
   });
   const noSel = (expr: string) => expr.replaceAll(sel, '');
@@ -400,6 +445,44 @@ function remoteWriteRulesYaml(): string {
       },
     },
   ];
+  // A failed change's sample is stamped at the failed deployment's time, which a verification or an
+  // incident can follow by up to the attribution window: look back a day.
+  const latestFailed = `max by (${GROUP}) (max_over_time(${DORA_LEDGER.failedChange}[1d]))`;
+  const named = `max by (${GROUP}, version, commit) (max_over_time(${LEDGER.version}[1d])) == on (${GROUP}) group_left () ${latestFailed}`;
+  const verification = (extra: string) => `max by (${GROUP}) (max_over_time(${DORA_LEDGER.verification}${extra}[1d]))`;
+  const open = openIncidentsQuery('');
+  alerts.push(
+    {
+      alert: 'ChangeFailed',
+      expr: `${named} or on (${GROUP}) ${latestFailed}`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `A deployment of ${target} is a failed change`,
+        description:
+          'Version {{ $labels.version }} (commit {{ $labels.commit }}), deployed at {{ $value | humanizeTimestamp }}, failed, was rolled back, failed a verification or had an incident in the last day.',
+      },
+    },
+    {
+      alert: 'VerificationFailed',
+      expr: `${verification('{result="fail"}')} >= on (${GROUP}) ${verification('')}`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `The latest verification of ${target} failed`,
+        description:
+          'deployctl verify found a check out of bounds (or an alert firing) at {{ $value | humanizeTimestamp }}: the deployment it verified is a failed change. The alert clears with the next passing verification.',
+      },
+    },
+    {
+      alert: 'IncidentOpenLong',
+      expr: `count by (${GROUP}) (${open}) and on (${GROUP}) (time() - min by (${GROUP}) (${open})) > 3600`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `${target} has had an open incident for over an hour`,
+        description:
+          '{{ $value }} incident(s) recorded with deployctl incident are open. Resolve them (deployctl incident resolve, or Alertmanager resolves them) when production is healthy: recovery time runs until then.',
+      },
+    },
+  );
   const groups = [
     { name: 'deployctl-rw-dora', rules: recording },
     { name: 'deployctl-rw-alerts', rules: alerts },

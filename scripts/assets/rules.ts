@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { BANDS } from '../../src/core/dora/bands.js';
-import { doraQueries, GROUP } from '../../src/core/dora/promql.js';
+import { DORA_SERIES, doraQueries, GROUP, windowIncrease } from '../../src/core/dora/promql.js';
 
 const WINDOWS = [
   ['1d', 1],
@@ -28,6 +28,11 @@ function recordingRules(): Rule[] {
       { record: `deployctl:deployment_failure_rate:ratio_${window}`, expr: q.deploymentFailureRate },
       { record: `deployctl:lead_time_seconds:mean_${window}`, expr: q.leadTimeMean },
       { record: `deployctl:time_to_restore_seconds:mean_${window}`, expr: q.timeToRestoreMean },
+      { record: `deployctl:failed_changes:increase${window}`, expr: q.failedChanges },
+      { record: `deployctl:failed_changes_by_reason:increase${window}`, expr: q.failedChangesByReason },
+      { record: `deployctl:failed_deployment_recovery_seconds:mean_${window}`, expr: q.failedDeploymentRecoveryMean },
+      { record: `deployctl:rework_deployments:increase${window}`, expr: q.reworkDeployments },
+      { record: `deployctl:deployment_rework_rate:ratio_${window}`, expr: q.deploymentReworkRate },
     ];
   });
 }
@@ -78,6 +83,7 @@ function alertingRules(): Rule[] {
         description: `More than ${BANDS.changeFailureRate.thresholds[1] * 100}% of at least 5 deployments in the last 7 days failed or were rolled back.`,
       },
     },
+    ...changeAlerts(),
     {
       alert: 'PushgatewayNotScraped',
       expr: 'up{job="pushgateway"} == 0 or absent(up{job="pushgateway"})',
@@ -97,6 +103,48 @@ function alertingRules(): Rule[] {
         summary: `The last push to the group of ${target} (job {{ $labels.job }}) was refused`,
         description:
           'The gateway refused the latest push to this group. deployctl keeps refused records in its outbox: run deployctl flush where it ran, and read its warning.',
+      },
+    },
+  ];
+}
+
+/** How long ChangeFailed fires after a deployment becomes a failed change. */
+const RECENT_FAILED_CHANGE = '1h';
+
+/** A failed change (named by the group's latest deployment), a failed verification, an incident open for long. */
+function changeAlerts(): Rule[] {
+  const failed = `(sum by (${GROUP}, reason) (${windowIncrease(DORA_SERIES.failedChanges, RECENT_FAILED_CHANGE)}) > 0)`;
+  const named = `${failed} * on (${GROUP}) group_left (version, commit) max by (${GROUP}, version, commit) (deployctl_deployment_info)`;
+  const lastVerification = DORA_SERIES.lastVerification;
+  return [
+    {
+      alert: 'ChangeFailed',
+      expr: `${named} or on (${GROUP}, reason) ${failed}`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `A deployment of ${target} is a failed change ({{ $labels.reason }})`,
+        description: `A deployment became a failed change in the last ${RECENT_FAILED_CHANGE} (reason: {{ $labels.reason }}: failed, rolled back, failed verification or incident). The latest deployment is version {{ $labels.version }} (commit {{ $labels.commit }}); after a rollback, the failed change is the deployment it replaced.`,
+      },
+    },
+    {
+      alert: 'VerificationFailed',
+      expr: `max by (${GROUP}) (${lastVerification}{result="fail"}) >= on (${GROUP}) max by (${GROUP}) (${lastVerification})`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `The latest verification of ${target} failed`,
+        description:
+          'deployctl verify found a check out of bounds (or an alert firing) at {{ $value | humanizeTimestamp }}: the deployment it verified is a failed change. The alert clears with the next passing verification.',
+      },
+    },
+    {
+      alert: 'IncidentOpenLong',
+      expr: `${DORA_SERIES.openIncidents} > 0`,
+      for: '1h',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: `${target} has had an open incident for over an hour`,
+        description:
+          '{{ $value }} incident(s) recorded with deployctl incident are open. Resolve them (deployctl incident resolve, or Alertmanager resolves them) when production is healthy: recovery time runs until then.',
       },
     },
   ];

@@ -137,6 +137,15 @@ export interface GroupStatus {
   startedAt: number | null;
   deployments: Record<string, number>;
   rollbacks: number;
+  /** Failed changes of the group (each once), all time on a Pushgateway, over the status lookback on remote-write. */
+  failedChanges: number;
+  /**
+   * Incidents open now, and since when (Unix seconds): on remote-write the earliest open one's
+   * start; on a Pushgateway the group's latest incident change (it keeps no time per incident).
+   */
+  openIncidents: { count: number; since: number | null };
+  /** The group's latest `verify` verdict and when it ended, or null when none is known. */
+  latestVerification: { result: string; at: number } | null;
 }
 
 /** One instant-vector sample of a query answer. */
@@ -150,11 +159,32 @@ export interface DoraAnswers {
   deploymentsByStatus: LabeledValue[];
   rollbacks: LabeledValue[];
   deploymentFrequencyPerDay: LabeledValue[];
+  failedChanges: LabeledValue[];
+  failedChangesByReason: LabeledValue[];
   changeFailureRate: LabeledValue[];
   deploymentFailureRate: LabeledValue[];
   leadTimeMean: LabeledValue[];
+  failedDeploymentRecoveryMean: LabeledValue[];
+  reworkDeployments: LabeledValue[];
+  deploymentReworkRate: LabeledValue[];
   timeToRestoreMean: LabeledValue[];
 }
+
+/** The queries behind DoraAnswers, in the order the readers ask them. */
+export const DORA_ANSWERS = [
+  'deploymentsByStatus',
+  'rollbacks',
+  'deploymentFrequencyPerDay',
+  'failedChanges',
+  'failedChangesByReason',
+  'changeFailureRate',
+  'deploymentFailureRate',
+  'leadTimeMean',
+  'failedDeploymentRecoveryMean',
+  'reworkDeployments',
+  'deploymentReworkRate',
+  'timeToRestoreMean',
+] as const satisfies readonly (keyof DoraAnswers)[];
 
 /** One line of `doctor`: a check that passed, failed, or is worth a warning. */
 export interface Check {

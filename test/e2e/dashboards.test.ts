@@ -23,6 +23,8 @@ const record = (args: string[], cwd = workdir.path) => deployctl(['record', ...a
  *    3600 (first deploy, c1 alone), then 5000 and 4000 (c2 and c3); two steps.
  *  shop/web in staging: success, success, cancelled; lead times 600 and 900 (--commit-time).
  *  example/api and example/api-schema in staging: examples/deploy.sh.
+ * And pay in prod: the series of failed changes, recovery, rework, verifications and incidents,
+ *  pushed to the gateway as deployctl writes them (see PAY), for the panels that read them.
  */
 async function scriptedHistory(): Promise<void> {
   const repo = new TestRepo(join(workdir.path, 'repo'));
@@ -110,19 +112,80 @@ async function scriptedHistory(): Promise<void> {
   expect(String(example.stdout)).toContain('rolling out');
 }
 
+/**
+ * The group pay in prod, pushed straight to the gateway: 3 successes and 1 failure; 3 failed
+ * changes (a failure, a failed verification, an incident), recovered in 5400 s in all; 2 rework
+ * deployments; verifications 2 pass and 1 fail (the latest, at T0 + 8000); 2 incidents, one open
+ * (the latest change at T0 + 8500).
+ */
+const PAY = {
+  deployments: { success: 3, failure: 1, cancelled: 0 },
+  failedChanges: { failure: 1, rollback: 0, verification: 1, incident: 1 },
+  recoverySum: 5_400,
+  recoveryCount: 3,
+  rework: 2,
+  lastVerification: T0 + 8_000,
+  lastIncident: T0 + 8_500,
+};
+const PAY_FAILED = Object.values(PAY.failedChanges).reduce((a, b) => a + b, 0);
+const PAY_FINISHED = PAY.deployments.success + PAY.deployments.failure;
+
+async function pushPay(): Promise<void> {
+  const lines = [
+    '# TYPE deployctl_deployments_total counter',
+    ...Object.entries(PAY.deployments).map(([s, n]) => `deployctl_deployments_total{status="${s}"} ${n}`),
+    '# TYPE deployctl_rollbacks_total counter',
+    'deployctl_rollbacks_total 0',
+    '# TYPE deployctl_failed_changes_total counter',
+    ...Object.entries(PAY.failedChanges).map(([r, n]) => `deployctl_failed_changes_total{reason="${r}"} ${n}`),
+    '# TYPE deployctl_failed_deployment_recovery_seconds histogram',
+    `deployctl_failed_deployment_recovery_seconds_bucket{le="+Inf"} ${PAY.recoveryCount}`,
+    `deployctl_failed_deployment_recovery_seconds_sum ${PAY.recoverySum}`,
+    `deployctl_failed_deployment_recovery_seconds_count ${PAY.recoveryCount}`,
+    '# TYPE deployctl_rework_deployments_total counter',
+    `deployctl_rework_deployments_total ${PAY.rework}`,
+    '# TYPE deployctl_verifications_total counter',
+    'deployctl_verifications_total{result="pass"} 2',
+    'deployctl_verifications_total{result="fail"} 1',
+    'deployctl_verifications_total{result="inconclusive"} 0',
+    '# TYPE deployctl_last_verification_timestamp_seconds gauge',
+    `deployctl_last_verification_timestamp_seconds{result="fail"} ${PAY.lastVerification}`,
+    '# TYPE deployctl_open_incidents gauge',
+    'deployctl_open_incidents 1',
+    '# TYPE deployctl_incidents_total counter',
+    'deployctl_incidents_total 2',
+    '# TYPE deployctl_last_incident_timestamp_seconds gauge',
+    `deployctl_last_incident_timestamp_seconds ${PAY.lastIncident}`,
+  ];
+  const response = await fetch(`${gateway.url}/metrics/job/deployctl/service/pay/environment/prod`, {
+    method: 'PUT',
+    body: `${lines.join('\n')}\n`,
+  });
+  expect(response.status, await response.text()).toBe(200);
+}
+
+/** Panels that read the series pushed for pay only (until the scripted history verifies and has incidents). */
+const PAY_SERIES = /deployctl_(failed_deployment_recovery_seconds|last_verification|last_incident)/;
+
 beforeAll(async () => {
   gateway = await startPushgateway();
   env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(workdir.path, 'state') };
   prometheus = await startPrometheus(workdir.path, gateway.url, [rules]);
   await scriptedHistory();
+  await pushPay();
   // Wait for a scrape of the final state and for the recording rules to see it.
   await eventually(
     () => prometheus.query('sum(deployctl_deployments_total)'),
-    (r) => r[0]?.value[1] === '9',
+    (r) => r[0]?.value[1] === String(9 + PAY_FINISHED),
     30_000,
   );
   await eventually(
     () => prometheus.query('deployctl:time_to_restore_seconds:mean_1d'),
+    (r) => r.length === 1,
+    30_000,
+  );
+  await eventually(
+    () => prometheus.query('deployctl:failed_deployment_recovery_seconds:mean_1d'),
     (r) => r.length === 1,
     30_000,
   );
@@ -176,11 +239,12 @@ describe.each(['deployments.json', 'dora.json'])('dashboard %s against the real 
   });
 
   it.each(targets.map((t) => [t.panel, t.expr]))(
-    'panel "%s" returns data for shop/api in prod',
+    'panel "%s" returns data for shop/api in prod (pay, for the series only it has)',
     async (panel, expr) => {
       // Cancelled is the one count that shop/api has none of; it still answers, with 0.
-      const result = await prometheus.query(interpolate(expr, 'shop/api', 'prod'));
-      expect(result.length, `${panel}: ${interpolate(expr, 'shop/api', 'prod')}`).toBeGreaterThan(0);
+      const service = PAY_SERIES.test(expr) ? 'pay' : 'shop/api';
+      const result = await prometheus.query(interpolate(expr, service, 'prod'));
+      expect(result.length, `${panel}: ${interpolate(expr, service, 'prod')}`).toBeGreaterThan(0);
     },
   );
 
@@ -202,7 +266,7 @@ describe('the numbers on the dashboards equal the scripted history', () => {
   const expr = (targets: DashboardTarget[], panel: string) => targets.find((t) => t.panel === panel)!.expr;
 
   it('counts every deployment exactly, not extrapolated', async () => {
-    expect(await single(interpolate(expr(deployments, 'Deployments')))).toBe(9);
+    expect(await single(interpolate(expr(deployments, 'Deployments')))).toBe(9 + PAY_FINISHED);
     expect(await single(interpolate(expr(deployments, 'Deployments'), 'shop/api', 'prod'))).toBe(4);
     expect(await single(interpolate(expr(deployments, 'Failed'), 'shop/api', 'prod'))).toBe(2);
     expect(await single(interpolate(expr(deployments, 'Successful'), 'shop/web', 'staging'))).toBe(2);
@@ -218,9 +282,28 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     expect(await api('Time to restore')).toBe(2_000);
     expect(await api('Lead time for changes: band')).toBe(4);
     expect(await api('Change failure rate: band')).toBe(1);
-    expect(await api('Time to restore: band')).toBe(4);
     expect(await api('Deployment failure ratio')).toBe(0.5);
     expect(await api('Rollbacks')).toBe(0);
+  });
+
+  it('shows the failed changes, recovery time and rework rate of pay in prod, and its incidents and verifications', async () => {
+    const pay = (panel: string) => prometheus.query(interpolate(expr(dora, panel), 'pay', 'prod'));
+    const one = async (panel: string) => single(interpolate(expr(dora, panel), 'pay', 'prod'));
+    expect(await one('Change failure rate')).toBe(PAY_FAILED / PAY_FINISHED);
+    expect(await one('Failed deployment recovery time')).toBe(PAY.recoverySum / PAY.recoveryCount);
+    expect(await one('Failed deployment recovery time: band')).toBe(4);
+    expect(await one('Deployment rework rate')).toBe(PAY.rework / PAY_FINISHED);
+    const byReason = Object.fromEntries(
+      (await pay('Failed changes by reason')).map((r) => [r.metric.reason, Number(r.value[1])]),
+    );
+    expect(byReason).toEqual(PAY.failedChanges);
+    const annotation = async (name: string) =>
+      (await prometheus.query(interpolate(expr(dora, `annotation ${name}`), 'pay', 'prod'))).map((r) => ({
+        result: r.metric.result,
+        at: Number(r.value[1]) / 1000,
+      }));
+    expect(await annotation('Verifications')).toEqual([{ result: 'fail', at: PAY.lastVerification }]);
+    expect(await annotation('Incidents')).toEqual([{ result: undefined, at: PAY.lastIncident }]);
   });
 
   it('shows no daily frequency and no band over a range shorter than a day', async () => {
@@ -235,6 +318,12 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     expect(await single('deployctl:lead_time_seconds:mean_1d{service="shop/web"}')).toBe(750);
     expect(await single('deployctl:time_to_restore_seconds:mean_7d{service="shop/api"}')).toBe(2_000);
     expect(await single('deployctl:deployments:increase30d{service="shop/web",status="cancelled"}')).toBe(1);
+    expect(await single('deployctl:failed_changes:increase1d{service="pay"}')).toBe(PAY_FAILED);
+    expect(await single('deployctl:change_failure_rate:ratio_7d{service="pay"}')).toBe(PAY_FAILED / PAY_FINISHED);
+    expect(await single('deployctl:failed_deployment_recovery_seconds:mean_30d{service="pay"}')).toBe(
+      PAY.recoverySum / PAY.recoveryCount,
+    );
+    expect(await single('deployctl:deployment_rework_rate:ratio_1d{service="pay"}')).toBe(PAY.rework / PAY_FINISHED);
   });
 
   it('gives deployctl dora the same numbers', async () => {
@@ -256,14 +345,32 @@ describe('the numbers on the dashboards equal the scripted history', () => {
     expect(web.changeFailureRate).toEqual({ value: 0, band: 'elite' });
     expect(web.leadTimeSeconds.value).toBe(750);
     expect(web.timeToRestoreSeconds).toEqual({ value: null, band: null });
-    expect(rows.map((r) => r.service).sort()).toEqual(['example/api', 'example/api-schema', 'shop/api', 'shop/web']);
+    expect(rows.map((r) => r.service).sort()).toEqual([
+      'example/api',
+      'example/api-schema',
+      'pay',
+      'shop/api',
+      'shop/web',
+    ]);
+    const pay = rows.find((r) => r.service === 'pay')!;
+    expect(pay).toMatchObject({
+      deployments: PAY.deployments,
+      failedChanges: PAY_FAILED,
+      failedChangesByReason: PAY.failedChanges,
+      reworkDeployments: PAY.rework,
+      changeFailureRate: { value: PAY_FAILED / PAY_FINISHED, band: 'low' },
+      failedDeploymentRecoveryTimeSeconds: { value: PAY.recoverySum / PAY.recoveryCount, band: 'elite' },
+      deploymentReworkRate: { value: PAY.rework / PAY_FINISHED, band: null },
+    });
+    expect(api.failedChanges).toBe(2);
+    expect(api.failedChangesByReason).toEqual({ failure: 2, rollback: 0, verification: 0, incident: 0 });
 
     const table = await deployctl(['dora', '--prometheus', prometheus.url, '--window', '1d', '-s', 'shop/api'], {
       env,
       cwd: workdir.path,
     });
     expect(table.stdout).toMatch(
-      /shop\/api\s+prod\s+4\s+0\s+2\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s+50%\s+33m20s \(elite\)/,
+      /shop\/api\s+prod\s+4\s+2 \(2 failure\)\s+2\/day \(elite\)\s+1h10m \(elite\)\s+50% \(low\)\s/,
     );
 
     // One hour says nothing about a daily rate: the count, no band.
@@ -271,7 +378,7 @@ describe('the numbers on the dashboards equal the scripted history', () => {
       env,
       cwd: workdir.path,
     });
-    expect(hour.stdout).toMatch(/shop\/api\s+prod\s+4\s+0\s+2 in 1h\s+1h10m \(elite\)/);
+    expect(hour.stdout).toMatch(/shop\/api\s+prod\s+4\s+2 \(2 failure\)\s+2 in 1h\s+1h10m \(elite\)/);
     expect(hour.stdout).toContain('a window shorter than a day gives no daily frequency or band');
     const hourJson = JSON.parse(
       (
@@ -296,6 +403,13 @@ describe('the numbers on the dashboards equal the scripted history', () => {
       inProgress: false,
       deployments: { success: 2, failure: 2, cancelled: 0 },
     });
+    expect(groups.find((g) => g.service === 'pay')).toMatchObject({
+      failedChanges: PAY_FAILED,
+      openIncidents: { count: 1, since: PAY.lastIncident },
+      latestVerification: { result: 'fail', at: PAY.lastVerification },
+    });
+    const table = await deployctl(['status', '-s', 'pay'], { env, cwd: workdir.path });
+    expect(table.stdout).toMatch(/✖ 1 open incident since \S+ \(.+ ago\); ✖ verify fail .+ ago/);
     const doctor = await deployctl(['doctor', '--prometheus', prometheus.url], { env, cwd: workdir.path });
     expect(doctor.stdout).toContain('has honor_labels: true');
     expect(doctor.exitCode, doctor.stdout).toBe(0);

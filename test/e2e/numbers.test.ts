@@ -81,9 +81,23 @@ function oracle() {
   let running: string | undefined;
   const deployed = new Set<string>();
   let failingSince: number | undefined;
+  // The SPEC's failed changes (failed deployments, and the deployment each rollback replaced), each
+  // with when it was known and its recovery; rework: made while one is unrecovered, or a rollback.
+  const failed: { known: number; recovered?: number }[] = [];
+  let runningSince: number | undefined;
+  let rework = 0;
   for (const [commit, status, finishHour] of DEPLOYS) {
     counts[status] += 1;
     const finishedAt = T0 + finishHour * H;
+    const unrecovered = failed.some((f) => f.known < finishedAt && f.recovered === undefined);
+    const rollback =
+      status === 'success' && running !== undefined && commit !== running && ancestors(running).has(commit);
+    if (status !== 'cancelled' && (unrecovered || rollback)) rework += 1;
+    if (status === 'success')
+      for (const f of failed) if (f.known < finishedAt && f.recovered === undefined) f.recovered = finishedAt;
+    if (rollback) failed.push({ known: runningSince!, recovered: finishedAt });
+    if (status === 'failure') failed.push({ known: finishedAt });
+    if (status === 'success') runningSince = finishedAt;
     if (status === 'failure') failingSince ??= finishedAt;
     if (status !== 'success') continue;
     if (failingSince !== undefined) restores.push(finishedAt - failingSince);
@@ -105,6 +119,9 @@ function oracle() {
     leadTimeMean: sum(leadTimes) / leadTimes.length,
     restoreMean: sum(restores) / restores.length,
     changeFailureRate: (counts.failure + rollbacks) / finished,
+    failedChanges: failed.length,
+    recoveryMean: sum(failed.map((f) => f.recovered! - f.known)) / failed.length,
+    reworkRate: rework / finished,
     deploymentFailureRate: counts.failure / finished,
     durationCount: DEPLOYS.length,
   };
@@ -197,6 +214,11 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
     expect(expected.rollbacks).toBe(2);
     expect([...expected.leadTimes].sort((a, b) => a - b)).toEqual([1, 1, 1, 1, 1, 1, 2, 2, 3].map((h) => h * H));
     expect(expected.restores).toEqual([H]);
+    // c6 failed at 13 (recovered at 14), c6 at 14 and c7 at 18 were rolled back an hour later;
+    // rework: c6 at 14 (after the failure), and the two rollbacks, of 11 deployments.
+    expect(expected.failedChanges).toBe(3);
+    expect(expected.recoveryMean).toBe(H);
+    expect(expected.reworkRate).toBe(3 / 11);
   });
 
   it('puts exactly those numbers on the gateway', async () => {
@@ -288,6 +310,10 @@ describe('a scripted history with merges, a branch deployed first, rollbacks and
       'dora.json/Change failure rate (rolling 7d)': expected.changeFailureRate,
       'dora.json/Time to restore (rolling 7d)': expected.restoreMean,
       'dora.json/Deployment frequency (rolling 7d)': expected.counts.success / 7,
+      'dora.json/Failed deployment recovery time': expected.recoveryMean,
+      'dora.json/Failed deployment recovery time (rolling 7d)': expected.recoveryMean,
+      'dora.json/Deployment rework rate': expected.reworkRate,
+      'dora.json/Deployment rework rate (rolling 7d)': expected.reworkRate,
     };
 
     it.each(targets)(

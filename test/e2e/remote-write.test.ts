@@ -292,6 +292,11 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
         changeFailureRate: 2 / 4,
         leadTimeMean: (3_600 + 5_000 + 4_000) / 3,
         timeToRestoreMean: 2_000,
+        // Failed changes: the two failures; recovered by the success at 9000 (2000 s and 1000 s);
+        // rework: the failure at 8000 and the success at 9000, made while a failed change was unrecovered.
+        failedChanges: 2,
+        recoveryMean: (2_000 + 1_000) / 2,
+        rework: 2,
       };
       const q = ledgerDoraQueries(sel(g), '30d', '30');
       expect(
@@ -320,6 +325,11 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
             leadTimeSeconds: { value: oracle.leadTimeMean, band: 'elite' },
             changeFailureRate: { value: oracle.changeFailureRate, band: 'low' },
             timeToRestoreSeconds: { value: oracle.timeToRestoreMean, band: 'elite' },
+            failedChanges: oracle.failedChanges,
+            failedChangesByReason: { failure: oracle.failedChanges, rollback: 0, verification: 0, incident: 0 },
+            reworkDeployments: oracle.rework,
+            failedDeploymentRecoveryTimeSeconds: { value: oracle.recoveryMean, band: 'elite' },
+            deploymentReworkRate: { value: oracle.rework / 4, band: null },
           },
         ]);
       }
@@ -340,6 +350,9 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
           startedAt: null,
           deployments: oracle.deployments,
           rollbacks: 0,
+          failedChanges: oracle.failedChanges,
+          openIncidents: { count: 0, since: null },
+          latestVerification: null,
         },
       ]);
     },

@@ -107,15 +107,32 @@ function oracle(group: string, days: number) {
   let leadSamples = 0;
   let failingSince: number | undefined;
   let running: string | undefined;
+  let runningDeploy: Deploy | undefined;
   const deployed = new Set<string>();
+  // The SPEC's failed changes: failed deployments and the deployments rollbacks replaced, each with
+  // when it was known, its recovery (when recovered), and the rework deployments.
+  const failedChanges: { reason: 'failure' | 'rollback'; known: number; recovered?: number }[] = [];
+  let rework = 0;
   for (const d of list) {
     counts[d.status] += 1;
+    let isRework =
+      d.status !== 'cancelled' && failedChanges.some((f) => f.known < d.finishedAt && f.recovered === undefined);
+    if (isRework && d.status === 'failure') rework += 1;
+    if (d.status === 'failure') failedChanges.push({ reason: 'failure', known: d.finishedAt });
+    if (d.status === 'success')
+      for (const f of failedChanges)
+        if (f.recovered === undefined && f.known < d.finishedAt) f.recovered = d.finishedAt;
     if (d.status === 'failure') failingSince ??= d.finishedAt;
     if (d.status !== 'success') continue;
     if (failingSince !== undefined) restores.push(d.finishedAt - failingSince);
     failingSince = undefined;
     // A rollback: a proper ancestor of the commit the group runs.
-    if (running !== undefined && d.commit !== running && ancestors(running).has(d.commit)) rolledBack.push(d);
+    if (running !== undefined && d.commit !== running && ancestors(running).has(d.commit)) {
+      rolledBack.push(d);
+      // The deployment it replaced is a failed change, recovered by the rollback itself; a rollback is rework.
+      failedChanges.push({ reason: 'rollback', known: runningDeploy!.finishedAt, recovered: d.finishedAt });
+      isRework = true;
+    }
     // Lead time: the commit alone with --commit-time or on the first deployment, else every commit never deployed before.
     const brought =
       d.leadTime !== undefined
@@ -126,9 +143,14 @@ function oracle(group: string, days: number) {
     leadTimes.push(...brought);
     if (brought.length) leadSamples += 1;
     for (const c of ancestors(d.commit)) deployed.add(c);
+    if (isRework) rework += 1;
     running = d.commit;
+    runningDeploy = d;
   }
   const rollbacks = rolledBack.length;
+  const recoveries = failedChanges.filter((f) => f.recovered !== undefined).map((f) => f.recovered! - f.known);
+  const byReason = { failure: 0, rollback: 0, verification: 0, incident: 0 };
+  for (const f of failedChanges) byReason[f.reason] += 1;
   const finished = counts.success + counts.failure;
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : null);
   const durations: Partial<Record<Status, number>> = {};
@@ -144,7 +166,12 @@ function oracle(group: string, days: number) {
     leadSamples,
     restoreSamples: restores.length,
     frequency: counts.success / days,
-    changeFailureRate: finished > 0 ? (counts.failure + rollbacks) / finished : null,
+    changeFailureRate: finished > 0 ? failedChanges.length / finished : null,
+    failedChanges: failedChanges.length,
+    failedChangesByReason: byReason,
+    reworkDeployments: rework,
+    recovery: mean(recoveries),
+    reworkRate: finished > 0 ? rework / finished : null,
     deploymentFailureRate: finished > 0 ? counts.failure / finished : null,
     leadTime: mean(leadTimes),
     timeToRestore: mean(restores),
@@ -170,6 +197,15 @@ describe('the oracle of the zero cases', () => {
       frequency: 1 / 7,
       changeFailureRate: 0.5,
       timeToRestore: 1_200,
+    });
+    expect(oracle('zero/failing', 1)).toMatchObject({ failedChanges: 2, reworkDeployments: 1, recovery: null });
+    expect(oracle('zero/restored', 1)).toMatchObject({ failedChanges: 1, reworkDeployments: 1, recovery: 1_200 });
+    expect(oracle('zero/steady', 1)).toMatchObject({ failedChanges: 0, reworkDeployments: 0, reworkRate: 0 });
+    expect(oracle('zero/rolled', 1)).toMatchObject({
+      failedChanges: 1,
+      failedChangesByReason: { failure: 0, rollback: 1, verification: 0, incident: 0 },
+      reworkDeployments: 1,
+      recovery: H,
     });
     expect(oracle('zero/rolled', 1)).toMatchObject({
       rollbacks: 1,
@@ -501,6 +537,12 @@ function dashboardOracle(backend: 'pushgateway' | 'remote-write', group: string)
     'dora.json/Deployments in range by status/A': byStatus,
     'dora.json/Rollbacks/A': { value: day.rollbacks },
     'dora.json/Deployment failure ratio/A': value(day.deploymentFailureRate),
+    'dora.json/Failed deployment recovery time/A': value(day.recovery),
+    'dora.json/Failed deployment recovery time: band/A': bandOf(day.recovery, BAND.timeToRestore),
+    'dora.json/Failed deployment recovery time (rolling 7d)/A': value(week.recovery),
+    'dora.json/Deployment rework rate/A': value(day.reworkRate),
+    'dora.json/Deployment rework rate (rolling 7d)/A': value(week.reworkRate),
+    'dora.json/Failed changes by reason/A': { by: 'reason', values: day.failedChangesByReason },
   };
 }
 
@@ -521,6 +563,15 @@ function rulesOracle(rules: Stack['rules'], group: string): Record<string, Expec
     out[`${p}deployment_failure_rate:ratio_${window}`] = value(o.deploymentFailureRate);
     out[`${p}lead_time_seconds:mean_${window}`] = value(o.leadTime);
     out[`${p}time_to_restore_seconds:mean_${window}`] = value(o.timeToRestore);
+    // A group with deployments in the window has failed changes and rework, 0 or more.
+    const any = o.counts.success + o.counts.failure + o.counts.cancelled > 0;
+    out[`${p}failed_changes:${rules.count}${window}`] = value(any ? o.failedChanges : null);
+    out[`${p}failed_changes_by_reason:${rules.count}${window}`] = any
+      ? { by: 'reason', values: o.failedChangesByReason }
+      : { absent: true };
+    out[`${p}rework_deployments:${rules.count}${window}`] = value(any ? o.reworkDeployments : null);
+    out[`${p}deployment_rework_rate:ratio_${window}`] = value(o.reworkRate);
+    out[`${p}failed_deployment_recovery_seconds:mean_${window}`] = value(o.recovery);
   }
   return out;
 }
@@ -575,13 +626,18 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
           changeFailureRate: key(o.changeFailureRate, BAND.changeFailureRate),
           deploymentFailureRate: o.deploymentFailureRate,
           timeToRestoreSeconds: key(o.timeToRestore, BAND.timeToRestore),
+          failedChanges: o.failedChanges,
+          failedChangesByReason: o.failedChangesByReason,
+          reworkDeployments: o.reworkDeployments,
+          failedDeploymentRecoveryTimeSeconds: key(o.recovery, BAND.timeToRestore),
+          deploymentReworkRate: { value: o.reworkRate, band: null },
         };
       });
       const byService = (list: Record<string, unknown>[]) =>
         [...list].sort((a, b) => String(a.service).localeCompare(String(b.service)));
       expect(byService(rows)).toEqual(byService(want));
       // 3 counts by status, rollbacks, 4 values with a band each and the plain failure ratio, per group.
-      checked[`dora --json ${window}`] = GROUPS.length * 13;
+      checked[`dora --json ${window}`] = GROUPS.length * 23;
     },
   );
 
@@ -592,18 +648,19 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
     });
     expect(result.exitCode, result.stderr).toBe(0);
     const row = (group: string) => result.stdout.split('\n').find((line) => line.startsWith(`${group} `)) ?? '';
+    // SERVICE ENVIRONMENT DEPLOYMENTS FAILED-CHANGES FREQUENCY LEAD-TIME CHANGE-FAILURE-RATE RECOVERY-TIME REWORK-RATE
     expect(row('zero/failing')).toMatch(
-      /^zero\/failing\s+prod\s+2\s+0\s+0\/day \(low\)\s+-\s+100% \(low\)\s+100%\s+-\s*$/,
+      /^zero\/failing\s+prod\s+2\s+2 \(2 failure\)\s+0\/day \(low\)\s+-\s+100% \(low\)\s+-\s+50%\s*$/,
     );
     expect(row('zero/steady')).toMatch(
-      /^zero\/steady\s+prod\s+2\s+0\s+2\/day \(elite\)\s+12m30s \(elite\)\s+0% \(elite\)\s+0%\s+-\s*$/,
+      /^zero\/steady\s+prod\s+2\s+0\s+2\/day \(elite\)\s+12m30s \(elite\)\s+0% \(elite\)\s+-\s+0%\s*$/,
     );
     expect(row('zero/cancelled')).toMatch(/^zero\/cancelled\s+prod\s+1\s+0\s+0\/day \(low\)\s+-\s+-\s+-\s+-\s*$/);
     expect(row('zero/restored')).toMatch(
-      /^zero\/restored\s+prod\s+3\s+0\s+1\/day \(elite\)\s+30m0s \(elite\)\s+50% \(low\)\s+50%\s+20m0s \(elite\)\s*$/,
+      /^zero\/restored\s+prod\s+3\s+1 \(1 failure\)\s+1\/day \(elite\)\s+30m0s \(elite\)\s+50% \(low\)\s+20m0s \(elite\)\s+50%\s*$/,
     );
     expect(row('zero/rolled')).toMatch(
-      /^zero\/rolled\s+prod\s+3\s+1\s+3\/day \(elite\)\s+2h0m \(elite\)\s+33\.3% \(medium\)\s+0%\s+-\s*$/,
+      /^zero\/rolled\s+prod\s+3\s+1 \(1 rollback\)\s+3\/day \(elite\)\s+2h0m \(elite\)\s+33\.3% \(medium\)\s+1h0m \(elite\)\s+33\.3%\s*$/,
     );
     checked['dora table'] = GROUPS.length * 7;
   });
@@ -657,7 +714,7 @@ describe.each(Object.keys(STACKS) as (keyof typeof STACKS)[])('zero is a number 
       }
     }
     expect(problems).toEqual([]);
-    expect(names.size).toBe(21);
+    expect(names.size).toBe(36);
     checked['recording rules'] = numbers;
   });
 

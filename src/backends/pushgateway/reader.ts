@@ -1,16 +1,38 @@
 import { redactUrl } from '../../adapters/http-endpoint.js';
 import { Prometheus, parseWindow } from '../../adapters/prometheus.js';
-import { doraQueries, groupSelector, selector } from '../../core/dora/promql.js';
+import { DORA_SERIES, doraQueries, groupSelector, selector } from '../../core/dora/promql.js';
 import { DeployctlError, UsageError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
-import type { BackendReader, Destination, DoraAnswers, GroupStatus } from '../backend.js';
+import { type BackendReader, type Destination, DORA_ANSWERS, type DoraAnswers, type GroupStatus } from '../backend.js';
 import { applyRecord } from './apply.js';
 import { type Gateway, groupPath, openGateway } from './client.js';
 import { gatewayChecks } from './doctor.js';
 import { renderExposition } from './exposition.js';
 import { type GroupState, gaugeValue, type ScalarFamily } from './model.js';
+
+/** The series of a scalar family by its name, or none. */
+function seriesOf(state: GroupState, name: string): ScalarFamily['series'] {
+  return (state.get(name) as ScalarFamily | undefined)?.series ?? [];
+}
+
+/** Failed changes, open incidents and the latest verification, from the group's own series. */
+function changeHealth(state: GroupState): Pick<GroupStatus, 'failedChanges' | 'openIncidents' | 'latestVerification'> {
+  const failedChanges = seriesOf(state, DORA_SERIES.failedChanges).reduce((sum, s) => sum + s.value, 0);
+  const open = seriesOf(state, DORA_SERIES.openIncidents)[0]?.value ?? 0;
+  const lastIncident = seriesOf(state, DORA_SERIES.lastIncident)[0]?.value;
+  let latestVerification: GroupStatus['latestVerification'] = null;
+  for (const s of seriesOf(state, DORA_SERIES.lastVerification)) {
+    if (!(s.value > 0) || (latestVerification && latestVerification.at >= s.value)) continue;
+    latestVerification = { result: s.labels.result ?? '', at: s.value };
+  }
+  return {
+    failedChanges,
+    openIncidents: { count: open, since: open > 0 && lastIncident ? lastIncident : null },
+    latestVerification,
+  };
+}
 
 const DAY = 86_400;
 
@@ -39,6 +61,7 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
     startedAt: inProgress && startedAt ? startedAt : null,
     deployments,
     rollbacks: gaugeValue(state, FAMILIES.rollbacks) ?? 0,
+    ...changeHealth(state),
   };
 }
 
@@ -81,7 +104,10 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       const groups = (await gateway.readAllGroups())
         .filter(
           ({ labels, state }) =>
-            labels.job === filter.job && (state.has(FAMILIES.deployments.name) || state.has(FAMILIES.inProgress.name)),
+            labels.job === filter.job &&
+            (state.has(FAMILIES.deployments.name) ||
+              state.has(FAMILIES.inProgress.name) ||
+              state.has(DORA_SERIES.openIncidents)),
         )
         .filter(({ labels }) => filter.service === undefined || labels.service === filter.service)
         .filter(({ labels }) => filter.environment === undefined || labels.environment === filter.environment)
@@ -92,17 +118,8 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       const prometheus = scrapingPrometheus(destination);
       const { filters, sel } = groupSelector(filter);
       const q = doraQueries(sel, window, String(parseWindow(window) / DAY));
-      const names = [
-        'deploymentsByStatus',
-        'rollbacks',
-        'deploymentFrequencyPerDay',
-        'changeFailureRate',
-        'deploymentFailureRate',
-        'leadTimeMean',
-        'timeToRestoreMean',
-      ] as const;
-      const answered = await Promise.all(names.map((name) => prometheus.query(q[name])));
-      const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
+      const answered = await Promise.all(DORA_ANSWERS.map((name) => prometheus.query(q[name])));
+      const answers = Object.fromEntries(DORA_ANSWERS.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
       if (answers.deploymentsByStatus.length === 0) await explainNoData(prometheus, filters);
       return { answers, shownUrl: prometheus.base.origin };
     },

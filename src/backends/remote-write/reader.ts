@@ -2,11 +2,24 @@ import { parseWindow } from '../../adapters/prometheus.js';
 import { byStatusOrZero, GROUP, groupSelector, selector } from '../../core/dora/promql.js';
 import { DeployctlError, ExitCode, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
-import type { BackendReader, Destination, DoraAnswers, GroupStatus, LabeledValue } from '../backend.js';
+import {
+  type BackendReader,
+  type Destination,
+  DORA_ANSWERS,
+  type DoraAnswers,
+  type GroupStatus,
+  type LabeledValue,
+} from '../backend.js';
 import { openRemoteWrite, type RemoteWriteClient } from './client.js';
 import { remoteWriteChecks } from './doctor.js';
 import { HISTORY_LOOKBACK, LEDGER, ledgerFor } from './ledger.js';
-import { inProgressQuery, ledgerDoraQueries } from './promql.js';
+import {
+  DORA_LEDGER,
+  inProgressQuery,
+  latestVerificationQuery,
+  ledgerDoraQueries,
+  openIncidentsQuery,
+} from './promql.js';
 import { describeSamples } from './protobuf.js';
 
 const DAY = 86_400;
@@ -45,7 +58,9 @@ export function openReader(destination: Destination, log: Log): BackendReader {
     /**
      * The latest deployment of each group: the version series with the latest finish time,
      * deployments by status (0 for a status it has none of) and rollbacks over HISTORY_LOOKBACK,
-     * and a start not finished, with its time. The duration of the last deployment is not read (null).
+     * and a start not finished, with its time; failed changes over HISTORY_LOOKBACK, incidents whose
+     * latest change is an open, and the latest verification (EVENTS_LOOKBACK). The duration of the
+     * last deployment is not read (null).
      */
     async status(filter) {
       const base = queryApi(client);
@@ -55,11 +70,14 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       const sel = selector(filters, '=');
       const count = (name: string, by = GROUP) =>
         `sum by (${by}) (count_over_time(${name}${sel}[${HISTORY_LOOKBACK}]))`;
-      const [versions, counts, rollbacks, inProgress] = await Promise.all([
+      const [versions, counts, rollbacks, inProgress, failedChanges, openIncidents, verifications] = await Promise.all([
         query(client, `max_over_time(${LEDGER.version}${sel}[${HISTORY_LOOKBACK}])`),
         query(client, byStatusOrZero(count(LEDGER.finished, `${GROUP}, status`), count(LEDGER.finished))),
         query(client, count(LEDGER.rollback)),
         query(client, inProgressQuery(sel)),
+        query(client, count(DORA_LEDGER.failedChange)),
+        query(client, openIncidentsQuery(sel)),
+        query(client, latestVerificationQuery(sel)),
       ]);
       const groups = new Map<string, GroupStatus>();
       const groupOf = (labels: Record<string, string>) => {
@@ -78,6 +96,9 @@ export function openReader(destination: Destination, log: Log): BackendReader {
             startedAt: null,
             deployments: {},
             rollbacks: 0,
+            failedChanges: 0,
+            openIncidents: { count: 0, since: null },
+            latestVerification: null,
           };
           groups.set(keyOf(labels), group);
         }
@@ -95,6 +116,17 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       }
       for (const { labels, value } of counts) groupOf(labels).deployments[labels.status ?? ''] = value;
       for (const { labels, value } of rollbacks) groupOf(labels).rollbacks = value;
+      for (const { labels, value } of failedChanges) groupOf(labels).failedChanges = value;
+      for (const { labels, value } of openIncidents) {
+        const { openIncidents: open } = groupOf(labels);
+        open.count += 1;
+        open.since = open.since === null ? value : Math.min(open.since, value);
+      }
+      for (const { labels, value } of verifications) {
+        const group = groupOf(labels);
+        if (group.latestVerification && group.latestVerification.at >= value) continue;
+        group.latestVerification = { result: labels.result ?? '', at: value };
+      }
       // The query's value is the latest start's own time (the sample's value).
       for (const { labels, value } of inProgress)
         Object.assign(groupOf(labels), { inProgress: true, startedAt: value });
@@ -103,17 +135,8 @@ export function openReader(destination: Destination, log: Log): BackendReader {
     async dora(filter, window) {
       const base = queryApi(client);
       const q = ledgerDoraQueries(groupSelector(filter).sel, window, String(parseWindow(window) / DAY));
-      const names = [
-        'deploymentsByStatus',
-        'rollbacks',
-        'deploymentFrequencyPerDay',
-        'changeFailureRate',
-        'deploymentFailureRate',
-        'leadTimeMean',
-        'timeToRestoreMean',
-      ] as const;
-      const answered = await Promise.all(names.map((name) => (q[name] ? query(client, q[name]) : [])));
-      const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
+      const answered = await Promise.all(DORA_ANSWERS.map((name) => query(client, q[name])));
+      const answers = Object.fromEntries(DORA_ANSWERS.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
       return { answers, shownUrl: base.origin };
     },
     deletePlan() {

@@ -18,14 +18,25 @@ interface DoraRow {
   service: string;
   environment: string;
   deployments: Record<string, number>;
+  /** Deployments that are failed changes, each once whatever its reasons. */
+  failedChanges: number;
+  /** The same by the first reason that made each one (failure, rollback, verification, incident). */
+  failedChangesByReason: Record<string, number>;
   rollbacks: number;
+  /** Deployments made while a failed change was not yet recovered, and rollbacks. */
+  reworkDeployments: number;
   /** Null over a window shorter than a day: a few hours say nothing about a daily rate. */
   deploymentFrequencyPerDay: Key;
   leadTimeSeconds: Key;
-  /** (failed deployments + rollbacks) ÷ finished deployments, as DORA counts failed changes. */
+  /** Failed changes ÷ deployments (success and failure). */
   changeFailureRate: Key;
-  /** Failed ÷ finished deployments, rollbacks left out. */
+  /** Mean per failed change: from when its failure was known to recovery. */
+  failedDeploymentRecoveryTimeSeconds: Key;
+  /** Rework deployments ÷ deployments; DORA gives no band. */
+  deploymentReworkRate: Key;
+  /** Failed ÷ finished deployments: the deployment failure ratio. */
   deploymentFailureRate: number | null;
+  /** The earlier "time to restore": first failure of a failing streak → the success that ended it. */
   timeToRestoreSeconds: Key;
 }
 
@@ -55,10 +66,15 @@ function doraRows(answers: DoraAnswers, shortWindow: boolean): DoraRow[] {
         service: labels.service ?? '',
         environment: labels.environment ?? '',
         deployments: {},
+        failedChanges: 0,
+        failedChangesByReason: {},
         rollbacks: 0,
+        reworkDeployments: 0,
         deploymentFrequencyPerDay: empty,
         leadTimeSeconds: empty,
         changeFailureRate: empty,
+        failedDeploymentRecoveryTimeSeconds: empty,
+        deploymentReworkRate: empty,
         deploymentFailureRate: null,
         timeToRestoreSeconds: empty,
       };
@@ -67,32 +83,45 @@ function doraRows(answers: DoraAnswers, shortWindow: boolean): DoraRow[] {
     return row;
   };
   for (const s of answers.deploymentsByStatus) rowOf(s.labels).deployments[s.labels.status ?? ''] = s.value;
-  for (const s of answers.rollbacks) if (rows.has(keyOf(s.labels))) rowOf(s.labels).rollbacks = s.value;
+  // Counts are read for the groups with deployments in the window only.
+  const known = (s: LabeledValue) => rows.has(keyOf(s.labels));
+  for (const s of answers.rollbacks.filter(known)) rowOf(s.labels).rollbacks = s.value;
+  for (const s of answers.failedChanges.filter(known)) rowOf(s.labels).failedChanges = s.value;
+  for (const s of answers.failedChangesByReason.filter(known))
+    rowOf(s.labels).failedChangesByReason[s.labels.reason ?? ''] = s.value;
+  for (const s of answers.reworkDeployments.filter(known)) rowOf(s.labels).reworkDeployments = s.value;
   for (const s of answers.deploymentFailureRate)
     if (Number.isFinite(s.value)) rowOf(s.labels).deploymentFailureRate = s.value;
   const fill = (
     samples: LabeledValue[],
     field: keyof Pick<
       DoraRow,
-      'deploymentFrequencyPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'
+      | 'deploymentFrequencyPerDay'
+      | 'leadTimeSeconds'
+      | 'changeFailureRate'
+      | 'failedDeploymentRecoveryTimeSeconds'
+      | 'deploymentReworkRate'
+      | 'timeToRestoreSeconds'
     >,
-    bands: KeyBands,
+    bands: KeyBands | null,
   ) => {
     for (const s of samples) {
       if (!Number.isFinite(s.value)) continue;
-      rowOf(s.labels)[field] = { value: s.value, band: BAND_NAMES[band(bands, s.value)] };
+      rowOf(s.labels)[field] = { value: s.value, band: bands ? BAND_NAMES[band(bands, s.value)] : null };
     }
   };
   if (!shortWindow) fill(answers.deploymentFrequencyPerDay, 'deploymentFrequencyPerDay', BANDS.deploymentFrequency);
   fill(answers.leadTimeMean, 'leadTimeSeconds', BANDS.leadTime);
   fill(answers.changeFailureRate, 'changeFailureRate', BANDS.changeFailureRate);
+  fill(answers.failedDeploymentRecoveryMean, 'failedDeploymentRecoveryTimeSeconds', BANDS.failedDeploymentRecoveryTime);
+  fill(answers.deploymentReworkRate, 'deploymentReworkRate', null);
   fill(answers.timeToRestoreMean, 'timeToRestoreSeconds', BANDS.timeToRestore);
   return [...rows.values()].sort(
     (a, b) => a.service.localeCompare(b.service) || a.environment.localeCompare(b.environment),
   );
 }
 
-/** `deployctl dora`: the DORA keys per service and environment, from the backend's query API. */
+/** `deployctl dora`: the five DORA metrics per service and environment, from the backend's query API. */
 export async function doraCommand(
   flags: DoraFlags,
   { settings, destination, reporter }: CommandContext,

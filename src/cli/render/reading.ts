@@ -38,11 +38,38 @@ function renderStatus(view: StatusView, settings: Shown, reporter: Reporter, now
     [
       ...Object.entries(g.deployments).map(([s, n]) => `${n} ${s}`),
       ...(g.rollbacks > 0 ? [`${g.rollbacks} rollback${g.rollbacks === 1 ? '' : 's'}`] : []),
+      ...(g.failedChanges > 0 ? [`${g.failedChanges} failed change${g.failedChanges === 1 ? '' : 's'}`] : []),
     ].join(', '),
+    health(g, now),
   ]);
   reporter.info(
-    renderTable(['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS'], rows),
+    renderTable(
+      ['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS', 'HEALTH'],
+      rows,
+    ),
   );
+}
+
+/** Open incidents and the latest verification of a group; what needs a look is marked with ✖. */
+function health(g: StatusView['groups'][number], now: number): string {
+  const parts: string[] = [];
+  const { count, since } = g.openIncidents;
+  if (count > 0)
+    parts.push(
+      `✖ ${count} open incident${count === 1 ? '' : 's'}${since === null ? '' : ` since ${iso(since)} (${formatAgo(now - since)})`}`,
+    );
+  const verification = g.latestVerification;
+  if (verification) {
+    const mark = verification.result === 'pass' ? '' : '✖ ';
+    parts.push(`${mark}verify ${verification.result} ${formatAgo(now - verification.at)}`);
+  }
+  return parts.join('; ');
+}
+
+/** A count of failed changes with its reasons: "2 (1 failure, 1 rollback)". */
+function byReason(total: number, reasons: Record<string, number>): string {
+  const known = Object.entries(reasons).filter(([, n]) => n > 0);
+  return known.length ? `${total} (${known.map(([reason, n]) => `${n} ${reason}`).join(', ')})` : String(total);
 }
 
 function renderDora(view: DoraView, settings: Shown, reporter: Reporter): void {
@@ -64,28 +91,28 @@ function renderDora(view: DoraView, settings: Shown, reporter: Reporter): void {
         'SERVICE',
         'ENVIRONMENT',
         'DEPLOYMENTS',
-        'ROLLBACKS',
+        'FAILED CHANGES',
         'FREQUENCY',
         'LEAD TIME',
         'CHANGE FAILURE RATE',
-        'FAILED DEPLOYS',
-        'TIME TO RESTORE',
+        'RECOVERY TIME',
+        'REWORK RATE',
       ],
       rows.map((r) => [
         r.service,
         r.environment,
         String(Object.values(r.deployments).reduce((a, b) => a + b, 0)),
-        String(r.rollbacks),
+        byReason(r.failedChanges, r.failedChangesByReason),
         shortWindow
           ? `${r.deployments.success ?? 0} in ${window}`
           : show(r.deploymentFrequencyPerDay, (v) => `${Number(v.toFixed(2))}/day`),
         show(r.leadTimeSeconds, formatDuration),
         show(r.changeFailureRate, percent),
-        r.deploymentFailureRate === null ? '-' : percent(r.deploymentFailureRate),
-        show(r.timeToRestoreSeconds, formatDuration),
+        show(r.failedDeploymentRecoveryTimeSeconds, formatDuration),
+        r.deploymentReworkRate.value === null ? '-' : percent(r.deploymentReworkRate.value),
       ]),
     ) +
-      `\n\nover the last ${window}; lead time and time to restore are means; the change failure rate counts failed deployments and rollbacks` +
+      `\n\nover the last ${window}; a failed change is a deployment that failed, was rolled back, failed a verify or had an incident, counted once; lead time and recovery time are means` +
       (shortWindow ? `; a window shorter than a day gives no daily frequency or band: use --window 1d or more` : ''),
   );
 }

@@ -24,6 +24,12 @@ export const BANDS = {
   changeFailureRate: { thresholds: [0.15, 0.3, 0.45], higherIsBetter: false, unit: 'ratio' },
   /** An hour or less / a day or less / a week or less / more. */
   timeToRestore: { thresholds: [3_600, DAY, 7 * DAY], higherIsBetter: false, unit: 'seconds' },
+  /**
+   * Failed deployment recovery time, DORA's successor of time to restore, graded as it was: an
+   * hour or less / a day or less / a week or less / more. DORA publishes no bands for the
+   * deployment rework rate, so it has none here.
+   */
+  failedDeploymentRecoveryTime: { thresholds: [3_600, DAY, 7 * DAY], higherIsBetter: false, unit: 'seconds' },
 } as const satisfies Record<string, KeyBands>;
 
 export function band(key: KeyBands, value: number): Band {
