@@ -102,6 +102,20 @@ async function runWrapped(
   return outcome;
 }
 
+const ignoreSignal = () => undefined;
+let holdingSignals = false;
+
+/**
+ * From the moment deployctl runs a command until it exits, SIGINT, SIGTERM and SIGHUP never take
+ * Node's default action (dying with 128+N): the command's own handlers pass them on while it runs,
+ * and once it has ended none may change the exit code. This listener stays until the process exits.
+ */
+function holdSignalsUntilExit(): void {
+  if (holdingSignals) return;
+  holdingSignals = true;
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, ignoreSignal);
+}
+
 /**
  * Makes and sends the record once the command has ended. A signal (SIGINT, SIGTERM, SIGHUP) from
  * then on, while the record is made (`make` is given a promise the first signal settles) or sent,
@@ -165,6 +179,7 @@ export async function runCommand(
   flags: RunFlags,
   context: CommandContext | undefined,
 ): Promise<number> {
+  holdSignalsUntilExit();
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, env, cwd, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
@@ -274,6 +289,7 @@ export async function stepCommand(
   flags: RunFlags,
   context: CommandContext | undefined,
 ): Promise<number> {
+  holdSignalsUntilExit();
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
