@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { deployctl, deployments, gatewayEnv, startDeployctl } from '../helpers/cli.js';
+import { BIN, cliEnv, deployctl, deployments, gatewayEnv, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -45,4 +48,58 @@ describe('a SIGTERM storm once the command has ended (issue: 8 of 20 runs exited
       await proxy.close();
     }
   }, 120_000);
+});
+
+const isRoot = process.getuid?.() === 0;
+
+describe('one lock per state directory, whatever reaches it', () => {
+  it('25 concurrent records through two paths (a symlink) of one state directory: exactly 25 on the gateway (issue: 24)', async () => {
+    const real = join(workdir.path, 'shared-real');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(workdir.path, 'shared-link');
+    symlinkSync(real, link);
+    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 20, after: () => 20 });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          deployctl(['record', '-s', 'two-paths', '-e', 'prod', '--status', 'success', '--timeout', '30'], {
+            env: gatewayEnv(proxy.url, i % 2 ? real : link),
+            timeout: 60_000,
+          }),
+        ),
+      );
+      expect(results.map((r) => r.exitCode)).toEqual(Array(25).fill(0));
+      const flush = await deployctl(['flush'], { env: gatewayEnv(proxy.url, real) });
+      expect(flush.exitCode).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    expect(await deployments(stack.gateway.url, 'two-paths', 'success')).toBe(25);
+  }, 120_000);
+
+  it.skipIf(!isRoot)(
+    'three network namespaces sharing one state directory keep 30 records; a flush from the host delivers exactly 30 (issue: 89 of 90)',
+    async () => {
+      const stateDir = join(workdir.path, 'netns');
+      mkdirSync(stateDir, { mode: 0o700 });
+      const env = gatewayEnv(stack.gateway.url, stateDir);
+      const perNamespace = 10;
+      // Each namespace has only a loopback that is down: its records cannot reach the gateway and are kept.
+      const script = `for i in $(seq ${perNamespace}); do "$0" "$1" record -s netns -e prod --status success --timeout 5 & done; wait`;
+      const runs = await Promise.all(
+        [0, 1, 2].map(() =>
+          promisify(execFile)('unshare', ['--net', 'sh', '-c', script, process.execPath, BIN], {
+            env: cliEnv(env),
+            timeout: 60_000,
+          }),
+        ),
+      );
+      expect(runs).toHaveLength(3);
+      expect(keptRecords(stateDir).length).toBeGreaterThan(0);
+      const flush = await deployctl(['flush'], { env });
+      expect(flush.exitCode).toBe(0);
+      expect(await deployments(stack.gateway.url, 'netns', 'success')).toBe(3 * perNamespace);
+    },
+    120_000,
+  );
 });
