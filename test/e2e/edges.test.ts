@@ -3,6 +3,7 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { acquireGroupLock } from '../../src/recorder/lock.js';
 import { BIN, cliEnv, deployctl, deployments, gatewayEnv, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
@@ -58,7 +59,7 @@ describe('one lock per state directory, whatever reaches it', () => {
     mkdirSync(real, { mode: 0o700 });
     const link = join(workdir.path, 'shared-link');
     symlinkSync(real, link);
-    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 20, after: () => 20 });
+    const proxy = await startDelayProxy(stack.gateway.url, { before: () => 150, after: () => 150 });
     try {
       const results = await Promise.all(
         Array.from({ length: 25 }, (_, i) =>
@@ -76,6 +77,61 @@ describe('one lock per state directory, whatever reaches it', () => {
     }
     expect(await deployments(stack.gateway.url, 'two-paths', 'success')).toBe(25);
   }, 120_000);
+
+  it('a lock held through one path makes a record through a symlink to the same directory wait (issue: two locks over one outbox)', async () => {
+    const real = join(workdir.path, 'held-real');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(workdir.path, 'held-link');
+    symlinkSync(real, link);
+    const lock = await acquireGroupLock(real, { job: 'deployctl', service: 'held', environment: 'prod' }, 0);
+    try {
+      const result = await deployctl(['record', '-s', 'held', '-e', 'prod', '--status', 'success', '--timeout', '1'], {
+        env: gatewayEnv(stack.gateway.url, link),
+      });
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain('held the lock on held in prod');
+      expect(await deployments(stack.gateway.url, 'held', 'success')).toBe(0);
+      expect(keptRecords(real)).toHaveLength(1);
+    } finally {
+      await lock.release();
+    }
+    expect((await deployctl(['flush'], { env: gatewayEnv(stack.gateway.url, link) })).exitCode).toBe(0);
+    expect(await deployments(stack.gateway.url, 'held', 'success')).toBe(1);
+  }, 30_000);
+
+  it.skipIf(!isRoot)(
+    'a lock held on the host makes a record in another network namespace wait for it',
+    async () => {
+      const stateDir = join(workdir.path, 'held-netns');
+      mkdirSync(stateDir, { mode: 0o700 });
+      const lock = await acquireGroupLock(stateDir, { job: 'deployctl', service: 'held-ns', environment: 'prod' }, 0);
+      try {
+        const { stderr } = await promisify(execFile)(
+          'unshare',
+          [
+            '--net',
+            process.execPath,
+            BIN,
+            'record',
+            '-s',
+            'held-ns',
+            '-e',
+            'prod',
+            '--status',
+            'success',
+            '--timeout',
+            '1',
+          ],
+          { env: cliEnv(gatewayEnv(stack.gateway.url, stateDir)), timeout: 30_000 },
+        );
+        expect(stderr).toContain('held the lock on held-ns in prod');
+        expect(keptRecords(stateDir)).toHaveLength(1);
+      } finally {
+        await lock.release();
+      }
+    },
+    30_000,
+  );
 
   it.skipIf(!isRoot)(
     'three network namespaces sharing one state directory keep 30 records; a flush from the host delivers exactly 30 (issue: 89 of 90)',
