@@ -1,4 +1,4 @@
-import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { newRecordId } from '../adapters/random-id.js';
@@ -51,6 +51,17 @@ export function lockAddress(
     return `\\\\.\\pipe\\deployctl-${scope}-${groupFileName(grouping)}.lock`;
   }
   return join(resolve(stateDir), 'locks', `${sha256Hex(groupFileName(grouping)).slice(0, 24)}.sock`);
+}
+
+/** A socket in the abstract namespace, named after the directory (its real path, when it has one). */
+function fallbackAddress(stateDir: string, grouping: Grouping): string {
+  let real = resolve(stateDir);
+  try {
+    real = realpathSync(stateDir);
+  } catch {
+    // not there
+  }
+  return `\0deployctl-${sha256Hex(real).slice(0, 16)}-${sha256Hex(groupFileName(grouping)).slice(0, 24)}.lock`;
 }
 
 /** A path the kernel takes for a socket in `dir`: through the directory's descriptor when the real one is too long. */
@@ -136,7 +147,14 @@ export async function acquireGroupLock(stateDir: string, grouping: Grouping, wai
   const deadline = Date.now() + waitMs;
   if (process.platform === 'win32') return acquirePipe(lock, grouping, waitMs, deadline);
   const dir = join(resolve(stateDir), 'locks');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // A state directory that cannot be written (read-only, full): nothing is kept in it, and the
+    // record still goes out, under a lock of this machine's named after the directory itself.
+    if (process.platform !== 'linux') throw error;
+    return acquirePipe(fallbackAddress(stateDir, grouping), grouping, waitMs, deadline);
+  }
   const dirFd =
     dir.length + 40 > MAX_SOCKET_PATH ? openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY) : undefined;
   try {
@@ -166,6 +184,7 @@ export async function acquireGroupLock(stateDir: string, grouping: Grouping, wai
   }
 }
 
+/** A named pipe (Windows) or an abstract socket (Linux): the name is the lock, given back by the kernel. */
 async function acquirePipe(pipe: string, grouping: Grouping, waitMs: number, deadline: number): Promise<GroupLock> {
   for (;;) {
     const server = await listen(pipe);

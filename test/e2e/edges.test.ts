@@ -1,5 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -157,5 +168,94 @@ describe('one lock per state directory, whatever reaches it', () => {
       expect(await deployments(stack.gateway.url, 'netns', 'success')).toBe(3 * perNamespace);
     },
     120_000,
+  );
+});
+
+describe('another local user’s state directory and lock (run as root with a test user)', () => {
+  const user = `dctl${process.pid % 100000}`;
+  const exec = promisify(execFile);
+
+  it.skipIf(!isRoot)(
+    'a planted world-writable state directory is not used: flush moves nothing into a root-only folder and delivers no forged record; a squatter cannot take root’s lock',
+    async () => {
+      await exec('useradd', ['-M', '-N', '-s', '/bin/sh', user]);
+      const planted = mkdtempSync(join(tmpdir(), 'deployctl-planted-'));
+      const rootOnly = mkdtempSync(join(tmpdir(), 'deployctl-root-only-'));
+      try {
+        // A genuine kept record for this gateway, made where the gateway cannot be reached.
+        const source = join(workdir.path, 'forge-source');
+        mkdirSync(source, { mode: 0o700 });
+        await exec(
+          'unshare',
+          [
+            '--net',
+            process.execPath,
+            BIN,
+            'record',
+            '-s',
+            'forged',
+            '-e',
+            'prod',
+            '--status',
+            'success',
+            '--timeout',
+            '1',
+          ],
+          {
+            env: cliEnv(gatewayEnv(stack.gateway.url, source)),
+          },
+        );
+        expect(keptRecords(source)).toHaveLength(1);
+        // The other user's world-writable state directory, holding that record, its quarantine a symlink to a root-only folder.
+        chmodSync(rootOnly, 0o700);
+        cpSync(join(source, 'outbox'), join(planted, 'outbox'), { recursive: true });
+        rmSync(join(planted, 'outbox', 'quarantine'), { recursive: true, force: true });
+        symlinkSync(rootOnly, join(planted, 'outbox', 'quarantine'));
+        writeFileSync(join(planted, 'outbox', 'garbage.json'), 'not a record');
+        await exec('chown', ['-hR', user, planted]);
+        chmodSync(planted, 0o777);
+        chmodSync(join(planted, 'outbox'), 0o777);
+
+        const flush = await deployctl(['flush'], { env: gatewayEnv(stack.gateway.url, planted) });
+        const warnings = flush.stderr.split('\n').filter((line) => line.includes('state directory not used'));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toContain('not to this user');
+        expect(readdirSync(rootOnly)).toEqual([]);
+        expect(existsSync(join(planted, 'outbox', 'garbage.json'))).toBe(true);
+        expect(await deployments(stack.gateway.url, 'forged', 'success')).toBe(0);
+
+        // A record into it: goes straight out, the deploy keeps its exit code, one warning.
+        const run = await deployctl(['run', '-s', 'planted-run', '-e', 'prod', '--', 'sh', '-c', 'exit 3'], {
+          env: gatewayEnv(stack.gateway.url, planted),
+        });
+        expect(run.exitCode).toBe(3);
+        expect(run.stderr.split('\n').filter((line) => line.includes('state directory not used'))).toHaveLength(1);
+        expect(await deployments(stack.gateway.url, 'planted-run', 'failure')).toBe(1);
+
+        // Lock squatting: root's own state directory is private, so the other user cannot make its lock's socket.
+        const own = join(workdir.path, 'root-state');
+        mkdirSync(join(own, 'locks'), { recursive: true, mode: 0o700 });
+        chmodSync(own, 0o700);
+        const squat = `require('net').createServer().listen(${JSON.stringify(join(own, 'locks', 'squat.sock'))}).on('error', (e) => { console.log(e.code); process.exit(1); })`;
+        const squatter = await exec('runuser', ['-u', user, '--', process.execPath, '-e', squat]).catch(
+          (error: { stdout: string; code: number }) => error,
+        );
+        expect(squatter).toMatchObject({ code: 1, stdout: 'EACCES\n' });
+        const record = await deployctl(
+          ['run', '-s', 'squat', '-e', 'prod', '--timeout', '5', '--', 'sh', '-c', 'exit 3'],
+          {
+            env: gatewayEnv(stack.gateway.url, own),
+          },
+        );
+        expect(record.exitCode).toBe(3);
+        expect(record.stderr).not.toContain('held the lock');
+        expect(await deployments(stack.gateway.url, 'squat', 'failure')).toBe(1);
+      } finally {
+        await exec('userdel', [user]).catch(() => undefined);
+        rmSync(planted, { recursive: true, force: true });
+        rmSync(rootOnly, { recursive: true, force: true });
+      }
+    },
+    60_000,
   );
 });
