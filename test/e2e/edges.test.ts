@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { acquireGroupLock } from '../../src/recorder/lock.js';
 import { BIN, cliEnv, deployctl, deployments, gatewayEnv, keptRecords, startDeployctl } from '../helpers/cli.js';
 import { startDelayProxy } from '../helpers/delay-proxy.js';
+import { rawControls, startHostileServer } from '../helpers/hostile-server.js';
 import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 import { sleep, until } from '../helpers/wait.js';
 
@@ -254,6 +255,42 @@ describe('another local user’s state directory and lock (run as root with a te
         await exec('userdel', [user]).catch(() => undefined);
         rmSync(planted, { recursive: true, force: true });
         rmSync(rootOnly, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
+});
+
+describe('a hostile server’s text (issue: CR, ESC, BEL and ::set-output reached the terminal raw)', () => {
+  it.each([
+    ['the Pushgateway backend', 'DEPLOYCTL_PUSHGATEWAY_URL'],
+    ['the remote-write backend', 'DEPLOYCTL_REMOTE_WRITE_URL'],
+  ])(
+    '%s: no raw control character on stdout or stderr, and no line starts with ::',
+    async (_, variable) => {
+      const server = await startHostileServer(400);
+      try {
+        const stateDir = join(workdir.path, `hostile-${variable}`);
+        for (const args of [
+          ['record', '-s', 'hostile', '-e', 'prod', '--status', 'success', '--timeout', '2'],
+          ['run', '-s', 'hostile', '-e', 'prod', '--timeout', '2', '--', 'true'],
+          ['flush', '--timeout', '2'],
+          ['status', '-s', 'hostile', '-e', 'prod', '--timeout', '2'],
+        ]) {
+          const result = await deployctl(args, {
+            env: { [variable]: server.url, DEPLOYCTL_PROMETHEUS_URL: server.url, DEPLOYCTL_STATE_DIR: stateDir },
+          });
+          const output = result.stdout + result.stderr;
+          expect({ args, raw: rawControls(output) }).toEqual({ args, raw: [] });
+          expect(output.split('\n').filter((line) => line.startsWith('::'))).toEqual([]);
+          if (args[0] === 'record') {
+            expect(result.exitCode).toBe(0);
+            expect(output).toContain('\\r::set-output');
+          }
+          if (args[0] === 'run') expect(result.exitCode).toBe(0);
+        }
+      } finally {
+        await server.close();
       }
     },
     60_000,
