@@ -6,6 +6,7 @@ import { DeployctlError } from '../core/errors.js';
 import type { Grouping } from '../core/record.js';
 import { groupFileName } from '../core/record.js';
 import { sha256Hex } from '../core/sha256.js';
+import { sweepLeftovers } from './leftovers.js';
 
 /**
  * The lock on one group of one state directory, so that concurrent deployctl processes read,
@@ -161,6 +162,7 @@ export async function acquireGroupLock(stateDir: string, grouping: Grouping, wai
     for (;;) {
       const server = await acquireOnce(lock, dirFd, dir);
       if (server) {
+        sweepLeftovers(resolve(stateDir));
         return {
           release: () => {
             // The name goes first: a holder's name is never removed by anyone else while it lives.

@@ -8,6 +8,7 @@ import {
   readdirSync,
   rmSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -295,4 +296,51 @@ describe('a hostile server’s text (issue: CR, ESC, BEL and ::set-output reache
     },
     60_000,
   );
+});
+
+describe('leftovers of killed processes, and --shell', () => {
+  it('temporary files older than the bound are removed by the next command that takes a lock; fresh ones stay (issue: kill -9 left .tmp files nothing removed)', async () => {
+    const stateDir = join(workdir.path, 'leftovers');
+    mkdirSync(join(stateDir, 'outbox'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(stateDir, 'started'), { mode: 0o700 });
+    chmodSync(stateDir, 0o700);
+    const old = [
+      join(stateDir, 'outbox', '00000000000001-x.json.4242.deadbeef.tmp'),
+      join(stateDir, 'started', 'deployctl-x.json.4242.cafe.tmp'),
+    ];
+    const fresh = join(stateDir, 'outbox', '00000000000002-y.json.4343.beef.tmp');
+    const hourAgo = Date.now() / 1000 - 3600;
+    for (const file of old) {
+      writeFileSync(file, '{"format":');
+      utimesSync(file, hourAgo, hourAgo);
+    }
+    writeFileSync(fresh, '{"format":');
+    const result = await deployctl(['record', '-s', 'leftovers', '-e', 'prod', '--status', 'success'], {
+      env: gatewayEnv(stack.gateway.url, stateDir),
+    });
+    expect(result.exitCode).toBe(0);
+    expect(old.filter((file) => existsSync(file))).toEqual([]);
+    expect(existsSync(fresh)).toBe(true);
+    expect(await deployments(stack.gateway.url, 'leftovers', 'success')).toBe(1);
+  });
+
+  it('--shell with more than one argument: exit 2, a message saying to quote the command, nothing run or pushed', async () => {
+    const marker = join(workdir.path, 'shell-marker');
+    for (const command of ['run', 'step']) {
+      const args = command === 'run' ? ['run'] : ['step', 'build'];
+      const result = await deployctl([...args, '-s', 'shell-args', '-e', 'prod', '--shell', '--', 'touch', marker], {
+        env: gatewayEnv(stack.gateway.url, join(workdir.path, 'shell-args')),
+      });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain('--shell takes the command as exactly one string');
+      expect(result.stderr).toContain('quote the whole command');
+    }
+    expect(existsSync(marker)).toBe(false);
+    expect(await deployments(stack.gateway.url, 'shell-args', 'success')).toBe(0);
+    const one = await deployctl(['run', '-s', 'shell-args', '-e', 'prod', '--shell', '--', `touch '${marker}'`], {
+      env: gatewayEnv(stack.gateway.url, join(workdir.path, 'shell-args')),
+    });
+    expect(one.exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+  });
 });

@@ -39,9 +39,20 @@ function requireCommand(command: readonly string[]): void {
   }
 }
 
+/** With --shell, the command is one string for `sh -c`: joining several would make their content shell code. */
+function requireOneShellString(command: readonly string[], flags: RunFlags): void {
+  if (flags.shell && command.length > 1) {
+    throw new UsageError(
+      `--shell takes the command as exactly one string, not ${command.length} arguments`,
+      `quote the whole command, e.g. deployctl run --shell --service api --env prod -- './deploy.sh && ./smoke.sh'`,
+    );
+  }
+}
+
 /** Everything on the command line of `run`, checked before anything else is read or started. */
 export function checkRunLine(command: readonly string[], flags: RunFlags): void {
   requireCommand(command);
+  requireOneShellString(command, flags);
   childOptions(flags);
   checkMetadataFlags(flags);
 }
@@ -50,6 +61,7 @@ export function checkRunLine(command: readonly string[], flags: RunFlags): void 
 export function checkStepLine(name: string, command: readonly string[], flags: RunFlags): void {
   parseLabelValue('the step name', name);
   requireCommand(command);
+  requireOneShellString(command, flags);
   childOptions(flags);
 }
 
