@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a hostile or compromised server answers: a carriage return, ESC, BEL, a workflow command, line feeds. */
-export const HOSTILE_BODY =
+const HOSTILE_BODY =
   'bad request\r::set-output name=recorded::true\n::set-output name=recorded::true\r\n\x1b[2J\x1b]0;owned\x07\x9b31m done';
 
 /** An HTTP server on 127.0.0.1 that answers every request with `status` and HOSTILE_BODY. */
