@@ -1,4 +1,4 @@
-import { lstatSync, mkdtempSync, rmSync, type Stats, statSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, rmSync, type Stats, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -7,10 +7,20 @@ const INSIDE = ['outbox', join('outbox', 'quarantine'), join('outbox', 'sent'), 
 
 const uid = process.getuid?.();
 
-function problemWith(info: Stats, what: string): string | undefined {
+/** A directory on a read-only file system: nobody can write it, whatever its mode says. */
+function readOnly(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
+function problemWith(info: Stats, what: string, path: string): string | undefined {
   if (!info.isDirectory()) return `${what} is not a directory`;
   if (uid !== undefined && info.uid !== uid) return `${what} belongs to user ${info.uid}, not to this user (${uid})`;
-  if ((info.mode & 0o022) !== 0) return `${what} can be written by other users`;
+  if ((info.mode & 0o022) !== 0 && !readOnly(path)) return `${what} can be written by other users`;
   return undefined;
 }
 
@@ -28,7 +38,7 @@ export function stateDirProblem(stateDir: string): string | undefined {
   } catch {
     return undefined;
   }
-  const own = problemWith(info, `state directory ${stateDir}`);
+  const own = problemWith(info, `state directory ${stateDir}`, stateDir);
   if (own) return own;
   for (const folder of INSIDE) {
     let inside: Stats;
@@ -38,7 +48,7 @@ export function stateDirProblem(stateDir: string): string | undefined {
       continue;
     }
     if (inside.isSymbolicLink()) return `${join(stateDir, folder)} is a symlink`;
-    const problem = problemWith(inside, join(stateDir, folder));
+    const problem = problemWith(inside, join(stateDir, folder), join(stateDir, folder));
     if (problem) return problem;
   }
   return undefined;
