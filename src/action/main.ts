@@ -33,10 +33,15 @@ async function record(
     return true;
   }) as typeof process.stdout.write;
   let exitCode: number;
+  // Nothing deployctl prints meanwhile (it may quote a server's answer) is read as a workflow
+  // command: the runner ignores them until the token, which nobody else knows, resumes them.
+  const token = `deployctl-${randomUUID()}`;
+  write(`::stop-commands::${token}\n`);
   try {
     exitCode = await main(argv, { env, cwd });
   } finally {
     process.stdout.write = write;
+    write(`::${token}::\n`);
   }
   const text = chunks.join('').trim();
   try {

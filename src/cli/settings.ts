@@ -5,6 +5,7 @@ import { SettingsError, UsageError } from '../core/errors.js';
 import { DEFAULT_INCIDENT_LABELS, type IncidentLabelNames, parseAlertLabelName } from '../core/incident.js';
 import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
 import { defaultStateDir } from '../recorder/state-dir.js';
+import { stateDirProblem, throwawayStateDir } from '../recorder/trust.js';
 import { loadConfig } from './config/load.js';
 import type { FileConfig } from './config/schema.js';
 
@@ -282,8 +283,15 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     ),
   };
 
-  const stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
+  let stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
   const secrets = { warnings: [...warnings] };
+  const stateProblem = stateDirProblem(stateDir);
+  if (stateProblem) {
+    secrets.warnings.push(
+      `state directory not used: ${stateProblem}; records are sent straight out, and one that cannot be sent is not kept`,
+    );
+    stateDir = throwawayStateDir();
+  }
   const auth = await resolveAuth(flags, env, config, fromFile, secrets);
   const tls = await resolveTls(flags, env, config, fromFile, secrets);
 

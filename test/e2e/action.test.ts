@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
+import { rawControls, startHostileServer } from '../helpers/hostile-server.js';
 import { freePort, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -279,5 +280,36 @@ describe('the GitHub Action', () => {
     expect(strict.stdout).toBe(
       '::error::deployctl: the status input is "done", not success, failure or cancelled; nothing was recorded\n',
     );
+  });
+});
+
+describe('the action against a hostile gateway', () => {
+  it('never lets the server’s text start a workflow command, and sets no output it did not mean', async () => {
+    const server = await startHostileServer(400);
+    try {
+      const run = await runAction({
+        service: 'shop/hostile',
+        environment: 'production',
+        pushgateway: server.url,
+        status: 'success',
+      });
+      expect(run.exitCode).toBe(0);
+      const output = `${run.stdout}${run.stderr}`;
+      expect(rawControls(output)).toEqual([]);
+      // Between stop-commands and its token the runner reads no workflow command; outside them only deployctl's own.
+      const lines = output.split('\n');
+      const stop = lines.findIndex((line) => line.startsWith('::stop-commands::'));
+      expect(stop).toBeGreaterThanOrEqual(0);
+      const token = lines[stop]!.slice('::stop-commands::'.length);
+      expect(token).toMatch(/^deployctl-[0-9a-f-]{36}$/);
+      const commands = lines.filter(
+        (line, at) => line.startsWith('::') && (at < stop || at > lines.indexOf(`::${token}::`)),
+      );
+      expect(commands.filter((line) => line.startsWith('::set-output'))).toEqual([]);
+      expect(lines.filter((line) => line.startsWith('::set-output'))).toEqual([]);
+      expect(run.outputs.recorded).not.toBe('true');
+    } finally {
+      await server.close();
+    }
   });
 });

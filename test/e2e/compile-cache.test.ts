@@ -48,7 +48,7 @@ describe('the code cache of the CLI bundle', () => {
     const whole = () => {
       const cache = readFileSync(join(dir, file!));
       return (
-        cache.toString('latin1', 0, 4) === 'DCV8' &&
+        cache.toString('latin1', 0, 4) === 'DCV9' &&
         cache.readUInt32LE(4) === cache.length - 28 &&
         !cache.subarray(cache.length - 4096).equals(Buffer.alloc(4096))
       );

@@ -216,7 +216,7 @@ describe('--dry-run is dry everywhere', () => {
     const commands: [string[], number][] = [
       [['record', '-s', 'dry', '-e', 'prod', '--status', 'failure'], 0],
       [['run', '-s', 'dry', '-e', 'prod', '--', 'touch', marker], 0],
-      [['run', '-s', 'dry', '-e', 'prod', '--shell', '--', 'touch', marker], 0],
+      [['run', '-s', 'dry', '-e', 'prod', '--shell', '--', `touch ${marker}`], 0],
       [['step', 'build', '-s', 'dry', '-e', 'prod', '--', 'touch', marker], 0],
       [['start', '-s', 'dry', '-e', 'prod'], 0],
       [['finish', '-s', 'dry', '-e', 'prod', '--status', 'success'], 0],

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockAddress } from '../../src/recorder/lock.js';
 import { groupFileName } from '../../src/recorder/state-dir.js';
@@ -160,6 +161,7 @@ describe('write-ahead under kill -9', () => {
 
 /** A process of this test's own that holds a group's lock: listens on the same abstract name. */
 async function holdLock(address: string, ms: number): Promise<{ released: Promise<void>; pid: number }> {
+  mkdirSync(dirname(address), { recursive: true, mode: 0o700 });
   const holder = spawn(
     process.execPath,
     [
@@ -175,11 +177,16 @@ async function holdLock(address: string, ms: number): Promise<{ released: Promis
   return { released: new Promise((resolve) => holder.once('exit', () => resolve())), pid: holder.pid! };
 }
 
-/** Whether any process listens on this abstract socket name (the kernel's own table). */
-const abstractListening = (address: string) =>
-  readFileSync('/proc/net/unix', 'utf8')
-    .split('\n')
-    .some((line) => line.includes(` @${address.slice(1)}`)); // Node pads the name with NULs, shown as @
+/** Whether a live process listens on the lock's socket file (connecting to a dead holder's is refused). */
+const lockListening = (address: string) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(address);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 
 describe('the group lock', () => {
   const grouping = (service: string) => ({ job: 'deployctl', service, environment: 'prod' });
@@ -199,15 +206,14 @@ describe('the group lock', () => {
       for (let round = 0; round < ROUNDS; round++) {
         const holder = launch(['record', '-s', service, '-e', 'prod', '--status', 'failure', '--timeout', '10'], env);
         // Killed while it holds the lock with its record on disk (the lock may be taken first, while the record is written).
-        await until(() => abstractListening(address) && keptRecords(stateDir).length > round, 5_000);
-        expect(abstractListening(address)).toBe(true);
+        await until(async () => (await lockListening(address)) && keptRecords(stateDir).length > round, 5_000);
+        expect(await lockListening(address)).toBe(true);
         expect(keptRecords(stateDir)).toHaveLength(round + 1);
         holder.child.kill('SIGKILL');
         await holder.exited;
-        expect(abstractListening(address)).toBe(false);
-        // Nothing at all under the state directory but the killed process's kept record.
-        expect(existsSync(join(stateDir, 'locks'))).toBe(false);
-        expect(readdirSync(stateDir).sort()).toEqual(['outbox']);
+        expect(await lockListening(address)).toBe(false);
+        // Nothing under the state directory but the killed process's kept record and its dead lock socket.
+        expect(readdirSync(stateDir).sort()).toEqual(['locks', 'outbox']);
         await until(() => proxy.inFlight() === 0, 2_000);
 
         const results = await Promise.all(

@@ -14,6 +14,7 @@ import { OutOfTimeError } from '../../adapters/retry.js';
 import { type ServerClock, serverClockFrom } from '../../core/clock.js';
 import { GatewayError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
+import { printable } from '../../core/printable.js';
 import type { Grouping } from '../../core/record.js';
 import type { Destination } from '../backend.js';
 import { findGroupState, type GroupEntry, parseAllGroups } from './group-state.js';
@@ -132,7 +133,7 @@ export class Gateway {
 
   private expectOk(response: GatewayResponse, action: string): void {
     if (response.status >= 200 && response.status < 300) return;
-    const reason = response.body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500);
+    const reason = printable(response.body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500));
     const retryable = response.status >= 500 || response.status === 429;
     const hint =
       response.status === 401 || response.status === 403

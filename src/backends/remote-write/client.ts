@@ -14,6 +14,7 @@ import { OutOfTimeError } from '../../adapters/retry.js';
 import { type ServerClock, serverClockFrom } from '../../core/clock.js';
 import { GatewayError, UsageError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
+import { printable } from '../../core/printable.js';
 import type { Destination } from '../backend.js';
 import type { RawSeries } from './ledger.js';
 
@@ -64,7 +65,7 @@ const PERMANENT_5XX = /too old sample|out of bounds|out of order sample/i;
 
 /** A store's answer that says why it refused, and whether sending the same request again can help. */
 export function classifyAnswer(status: number, body: string): { retryable: boolean; reason: string } {
-  const reason = body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500);
+  const reason = printable(body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500));
   if (status === 429) return { retryable: true, reason };
   if (status >= 500) return { retryable: !PERMANENT_5XX.test(body), reason };
   return { retryable: false, reason };
@@ -193,7 +194,7 @@ export class RemoteWriteClient {
       // reported below
     }
     if (status < 200 || status >= 300 || parsed.status !== 'success') {
-      const reason = parsed.error ?? body.trim().slice(0, 300);
+      const reason = printable(String(parsed.error ?? body.trim().slice(0, 300)));
       throw new GatewayError(
         `the query API at ${redactUrl(this.queryBase)} answered HTTP ${status}${reason ? `: ${reason}` : ''}`,
         status,

@@ -39,9 +39,20 @@ function requireCommand(command: readonly string[]): void {
   }
 }
 
+/** With --shell, the command is one string for `sh -c`: joining several would make their content shell code. */
+function requireOneShellString(command: readonly string[], flags: RunFlags): void {
+  if (flags.shell && command.length > 1) {
+    throw new UsageError(
+      `--shell takes the command as exactly one string, not ${command.length} arguments`,
+      `quote the whole command, e.g. deployctl run --shell --service api --env prod -- './deploy.sh && ./smoke.sh'`,
+    );
+  }
+}
+
 /** Everything on the command line of `run`, checked before anything else is read or started. */
 export function checkRunLine(command: readonly string[], flags: RunFlags): void {
   requireCommand(command);
+  requireOneShellString(command, flags);
   childOptions(flags);
   checkMetadataFlags(flags);
 }
@@ -50,6 +61,7 @@ export function checkRunLine(command: readonly string[], flags: RunFlags): void 
 export function checkStepLine(name: string, command: readonly string[], flags: RunFlags): void {
   parseLabelValue('the step name', name);
   requireCommand(command);
+  requireOneShellString(command, flags);
   childOptions(flags);
 }
 
@@ -100,6 +112,20 @@ async function runWrapped(
     reporter.error(`${outcome.startError}; nothing recorded`);
   }
   return outcome;
+}
+
+const ignoreSignal = () => undefined;
+let holdingSignals = false;
+
+/**
+ * From the moment deployctl runs a command until it exits, SIGINT, SIGTERM and SIGHUP never take
+ * Node's default action (dying with 128+N): the command's own handlers pass them on while it runs,
+ * and once it has ended none may change the exit code. This listener stays until the process exits.
+ */
+function holdSignalsUntilExit(): void {
+  if (holdingSignals) return;
+  holdingSignals = true;
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, ignoreSignal);
 }
 
 /**
@@ -165,6 +191,7 @@ export async function runCommand(
   flags: RunFlags,
   context: CommandContext | undefined,
 ): Promise<number> {
+  holdSignalsUntilExit();
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, env, cwd, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };
@@ -274,6 +301,7 @@ export async function stepCommand(
   flags: RunFlags,
   context: CommandContext | undefined,
 ): Promise<number> {
+  holdSignalsUntilExit();
   if (!context) return (await runWrapped(command, flags, undefined)).exitCode;
   const { settings, now } = context;
   const grouping = { job: settings.job, ...requireTarget(settings) };

@@ -2,6 +2,7 @@ import chalk, { chalkStderr } from 'chalk';
 import { DeployctlError } from '../../core/errors.js';
 import { describeSkipped, type SkippedAlerts } from '../../core/incident.js';
 import type { Log } from '../../core/log.js';
+import { printable } from '../../core/printable.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { FlushOutcome } from '../../recorder/flush.js';
 import type { RecordOutcome } from '../../recorder/record-one.js';
@@ -61,8 +62,10 @@ export function consoleReporter(
     chalkStderr.level = 0;
   }
   const err = chalkStderr;
+  // What deployctl says beside a command may quote a server: no control character reaches the terminal raw.
+  const shown = (message: string) => printable(message, { lineFeeds: true });
   const aside = (message: string) => {
-    if (!settings.quiet) streams.stderr(`deployctl: ${message}\n`);
+    if (!settings.quiet) streams.stderr(`deployctl: ${shown(message)}\n`);
   };
   return {
     info: besideCommand
@@ -70,9 +73,9 @@ export function consoleReporter(
       : (message) => {
           if (!settings.quiet && !settings.json) streams.stdout(`${message}\n`);
         },
-    warn: (message) => streams.stderr(`${err.yellow('deployctl: warning:')} ${message}\n`),
+    warn: (message) => streams.stderr(`${err.yellow('deployctl: warning:')} ${shown(message)}\n`),
     debug: (message) => {
-      if (settings.verbose) streams.stderr(`${err.dim(`deployctl: ${message}`)}\n`);
+      if (settings.verbose) streams.stderr(`${err.dim(`deployctl: ${shown(message)}`)}\n`);
     },
     json: besideCommand
       ? (value) => streams.stderr(`${JSON.stringify(value)}\n`)
@@ -80,7 +83,7 @@ export function consoleReporter(
     raw: besideCommand ? streams.stderr : streams.stdout,
     aside,
     note: (message) => aside(`note: ${message}`),
-    error: (message, hint) => streams.stderr(`deployctl: ${message}\n${hint ? `  ${hint}\n` : ''}`),
+    error: (message, hint) => streams.stderr(`deployctl: ${shown(message)}\n${hint ? `  ${shown(hint)}\n` : ''}`),
     stack: (text) => streams.stderr(`${text}\n`),
   };
 }
