@@ -1,5 +1,6 @@
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
 import type { DoraFlags } from './commands/dora.js';
+import type { OutboxFlags } from './commands/outbox.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
@@ -28,7 +29,13 @@ export type Runner = {
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
-type AnyFlags = GlobalFlags & RecordFlags & RunFlags & StartFlags & FinishFlags & DoraFlags & { yes?: boolean };
+type AnyFlags = GlobalFlags &
+  RecordFlags &
+  RunFlags &
+  StartFlags &
+  FinishFlags &
+  DoraFlags &
+  OutboxFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -92,6 +99,10 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');
       return run(flags, (context) => flushCommand(context));
+    }
+    case 'outbox': {
+      const { outboxCommand } = await import('./commands/outbox.js');
+      return run(flags, (context) => outboxCommand(operands[0] ?? 'list', flags, context));
     }
   }
 }

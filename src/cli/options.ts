@@ -24,7 +24,8 @@ export type CommandName =
   | 'delete'
   | 'doctor'
   | 'dora'
-  | 'flush';
+  | 'flush'
+  | 'outbox';
 
 export interface CommandDefinition {
   description: string;
@@ -168,6 +169,17 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
+  outbox: {
+    description: 'see, drop or re-target the records kept on this machine (list, drop, move)',
+    arguments: [{ name: '[action]', description: 'list (default), drop or move' }],
+    options: [
+      { flags: '--target <url>', description: 'drop: only the records kept for this URL' },
+      { flags: '--from <url>', description: 'move: the URL the records were kept for' },
+      { flags: '--to <url>', description: 'move: the URL to send them to instead' },
+      { flags: '-y, --yes', description: 'drop: do not ask for confirmation' },
+      ...GLOBAL,
+    ],
+  },
 };
 
 /** A parsed command line: the command, its arguments, and its options as commander names them (camelCase). */

@@ -1,6 +1,6 @@
 import type { Backend, Destination } from '../backends/backend.js';
 import { openBackend } from '../backends/index.js';
-import { DeployctlError } from '../core/errors.js';
+import { DeployctlError, GatewayError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
 import type { Target } from '../core/record.js';
 
@@ -27,9 +27,17 @@ export function openBackendFor(
 export interface Failure {
   message: string;
   hint?: string;
+  /** Refused for good by its target: the record waits apart for a decision (deployctl outbox). */
+  permanent?: true;
 }
 
 export function asFailure(error: unknown): Failure {
-  if (error instanceof DeployctlError) return { message: error.message, ...(error.hint && { hint: error.hint }) };
+  if (error instanceof DeployctlError) {
+    return {
+      message: error.message,
+      ...(error.hint && { hint: error.hint }),
+      ...(error instanceof GatewayError && error.kind === 'permanent' && { permanent: true as const }),
+    };
+  }
   return { message: `unexpected error: ${(error as Error)?.message ?? String(error)}` };
 }

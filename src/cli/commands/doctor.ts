@@ -64,6 +64,17 @@ async function stateChecks(stateDir: string, dryRun: boolean): Promise<Check[]> 
           fix: 'deployctl flush (deployctl flush --dry-run lists them)',
         },
   );
+  const held = (await new Outbox(stateDir).list({ leaveInPlace: true, held: true })).entries;
+  const heldByUrl = new Map<string, string>();
+  for (const entry of held) heldByUrl.set(entry.kept.target.url, entry.kept.held?.reason ?? 'refused for good');
+  for (const [url, reason] of heldByUrl) {
+    const count = held.filter((e) => e.kept.target.url === url).length;
+    checks.push({
+      ok: false,
+      what: `${count} record(s) kept for ${url} were refused for good (${reason}) and wait for a decision; flush does not retry them`,
+      fix: `deployctl outbox move --from ${url} --to <the right URL>, then deployctl flush; or deployctl outbox drop --target ${url} (deployctl outbox list shows them)`,
+    });
+  }
   if (quarantined.length)
     checks.push({
       ok: false,
