@@ -102,7 +102,11 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     }
     case 'outbox': {
       const { outboxCommand } = await import('./commands/outbox.js');
-      return run(flags, (context) => outboxCommand(operands[0] ?? 'list', flags, context));
+      return run(flags, async (context) => {
+        const view = await outboxCommand(operands[0] ?? 'list', flags, context);
+        const { renderOutboxView } = await import('./render/output.js');
+        return renderOutboxView(view, context.settings, context.reporter);
+      });
     }
   }
 }

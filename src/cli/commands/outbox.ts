@@ -1,8 +1,7 @@
 import { UsageError } from '../../core/errors.js';
-import type { Target } from '../../core/record.js';
 import { Outbox, type OutboxEntry } from '../../recorder/outbox.js';
 import type { CommandContext } from '../context.js';
-import { renderOutboxView } from '../render/output.js';
+import type { OutboxView } from '../render/output.js';
 import { confirm } from './delete.js';
 
 export interface OutboxFlags {
@@ -11,24 +10,6 @@ export interface OutboxFlags {
   to?: string;
   yes?: boolean;
 }
-
-/** One kept record as `outbox list` shows it. */
-export interface OutboxItem {
-  target: Target;
-  service: string;
-  environment: string;
-  kind: string;
-  id: string;
-  /** Unix seconds. */
-  keptAt: number;
-  /** Why its target refused it for good, when it waits for a decision; otherwise flush retries it. */
-  heldFor?: string;
-}
-
-export type OutboxView =
-  | { action: 'list'; items: OutboxItem[] }
-  | { action: 'drop'; dropped: number; declined?: 'no' | 'interrupted'; what: string }
-  | { action: 'move'; moved: number; from: string; to: string };
 
 const ACTIONS = ['list', 'drop', 'move'] as const;
 
@@ -73,8 +54,8 @@ async function everything(outbox: Outbox): Promise<{ entry: OutboxEntry; held: b
 export async function outboxCommand(
   action: string | undefined,
   flags: OutboxFlags,
-  { destination, settings, reporter }: CommandContext,
-): Promise<number> {
+  { destination, settings }: CommandContext,
+): Promise<OutboxView> {
   if (!ACTIONS.includes(action as never)) {
     throw new UsageError(`deployctl outbox needs one of ${ACTIONS.join(', ')}${action ? `, not ${action}` : ''}`);
   }
@@ -101,8 +82,7 @@ export async function outboxCommand(
       if (!process.stdin.isTTY) throw new UsageError(`not dropping ${what} without --yes (no terminal to ask on)`);
       const answer = await confirm(`Drop ${what}? They will never be delivered. [y/N] `);
       if (answer !== 'yes') {
-        view = { action: 'drop', dropped: 0, declined: answer, what };
-        return renderOutboxView(view, settings, reporter);
+        return { action: 'drop', dropped: 0, declined: answer, what };
       }
     }
     if (!settings.dryRun) for (const { entry } of chosen) await outbox.remove(entry);
@@ -117,5 +97,5 @@ export async function outboxCommand(
     }
     view = { action: 'move', moved: chosen.length, from, to };
   }
-  return renderOutboxView(view, settings, reporter);
+  return view;
 }

@@ -1,10 +1,9 @@
 import chalk, { chalkStderr } from 'chalk';
 import { DeployctlError } from '../../core/errors.js';
 import type { Log } from '../../core/log.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
+import type { Grouping, GroupRecord, Target } from '../../core/record.js';
 import type { FlushOutcome } from '../../recorder/flush.js';
 import type { RecordOutcome } from '../../recorder/record-one.js';
-import type { OutboxView } from '../commands/outbox.js';
 import type { Settings } from '../settings.js';
 
 /**
@@ -357,6 +356,24 @@ export function waitNotice(
   };
 }
 
+/** One kept record as `outbox list` shows it. */
+interface OutboxItem {
+  target: Target;
+  service: string;
+  environment: string;
+  kind: string;
+  id: string;
+  /** Unix seconds. */
+  keptAt: number;
+  /** Why its target refused it for good, when it waits for a decision; otherwise flush retries it. */
+  heldFor?: string;
+}
+
+export type OutboxView =
+  | { action: 'list'; items: OutboxItem[] }
+  | { action: 'drop'; dropped: number; declined?: 'no' | 'interrupted'; what: string }
+  | { action: 'move'; moved: number; from: string; to: string };
+
 /** `deployctl outbox`: what is kept and why, or what was dropped or moved; its exit code. */
 export function renderOutboxView(
   view: OutboxView,
@@ -400,7 +417,7 @@ export function renderOutboxView(
       }
       if (held.length > 0) {
         reporter.info(
-          `  fix: deployctl outbox move --from ${url} --to <the right URL>, then deployctl flush; or deployctl outbox drop --target ${url}`,
+          `  fix: deployctl outbox move --from ${url} --to <the right URL> (the same URL once the server takes them), then deployctl flush; or deployctl outbox drop --target ${url}`,
         );
       }
     }

@@ -30,7 +30,7 @@ describe('flushAll', { timeout: 2000 }, () => {
     ]);
     expect(outcome.dryRun).toBe(false);
     expect(outcome.targets).toEqual([
-      { target: GATEWAY, sent: 2, remaining: 0, failures: [], pending: [], configured: true },
+      { target: GATEWAY, sent: 2, remaining: 0, failures: [], held: [], pending: [], configured: true },
       {
         target: ELSEWHERE,
         sent: 1,
@@ -42,6 +42,7 @@ describe('flushAll', { timeout: 2000 }, () => {
             failure: { message: 'the store refused it' },
           },
         ],
+        held: [],
         pending: [],
         configured: false,
       },
@@ -120,12 +121,15 @@ describe('flushAll', { timeout: 2000 }, () => {
     expect(outcome).toEqual({
       dryRun: true,
       quarantined: [],
+      held: 0,
+      unread: 0,
       targets: [
         {
           target: GATEWAY,
           sent: 0,
           remaining: 1,
           failures: [],
+          held: [],
           pending: [{ record: expect.objectContaining({ id: 'k1' }), grouping: api }],
           configured: true,
         },
