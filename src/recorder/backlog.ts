@@ -1,6 +1,6 @@
 import type { Backend, Delivered, DeliverOptions } from '../backends/backend.js';
 import { DeployctlError, GatewayError } from '../core/errors.js';
-import type { Grouping } from '../core/record.js';
+import type { Grouping, GroupRecord } from '../core/record.js';
 import { asFailure, type Failure, openBackendFor, type RecorderContext } from './context.js';
 import { withGroupLock } from './lock.js';
 import type { Outbox, OutboxEntry, QuarantinedEntry } from './outbox.js';
@@ -99,8 +99,56 @@ export interface DrainResult {
   untried: OutboxEntry[];
 }
 
-/** Sends one group's kept records, oldest first, while its lock is held. */
+/**
+ * Sends one group's kept records, oldest first, while its lock is held: several in one write where
+ * the backend merges writes (deliverMany), at most `maxRecords` at a time, each write's files
+ * removed before the next write leaves; a write refused for another reason than the backend being
+ * out of reach is tried again record by record, so that one bad record holds up only itself.
+ */
 async function drainGroup(
+  backend: Backend,
+  outbox: Outbox,
+  group: OutboxEntry[],
+  result: DrainResult,
+  options: DeliverOptions,
+): Promise<boolean> {
+  const size = backend.maxRecords ?? 1;
+  if (!backend.deliverMany || size < 2 || group.length < 2)
+    return drainOneByOne(backend, outbox, group, result, options);
+  for (let start = 0; start < group.length; start += size) {
+    if (backend.remainingMs() <= 50) {
+      result.untried.push(...group.slice(start));
+      return false;
+    }
+    const chunk: OutboxEntry[] = [];
+    for (const entry of group.slice(start, start + size)) if (await outbox.holds(entry)) chunk.push(entry);
+    if (chunk.length === 0) continue;
+    try {
+      await backend.deliverMany(
+        chunk[0]!.kept.grouping,
+        chunk.map((entry) => ({ record: entry.kept.record, fix: (fixed: GroupRecord) => outbox.update(entry, fixed) })),
+        options,
+      );
+    } catch (error) {
+      if (unreachable(error) || !(error instanceof DeployctlError)) {
+        result.failed.push(...chunk.map((entry) => ({ entry, failure: asFailure(error) })));
+        result.untried.push(...group.slice(start + size));
+        return false;
+      }
+      if (!(await drainOneByOne(backend, outbox, chunk, result, options))) {
+        result.untried.push(...group.slice(start + size));
+        return false;
+      }
+      continue;
+    }
+    for (const entry of chunk) await outbox.remove(entry);
+    result.sent.push(...chunk);
+  }
+  return true;
+}
+
+/** Sends kept records of one group one at a time, oldest first. */
+async function drainOneByOne(
   backend: Backend,
   outbox: Outbox,
   group: OutboxEntry[],
