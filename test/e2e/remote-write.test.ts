@@ -557,8 +557,9 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
         expect(result.stderr).toMatch(/HTTP 500: .*too old sample/);
         expect(result.stderr).toContain('out_of_order_time_window');
         expect(writes).toBe(1);
+        // Kept apart, waiting for a decision (deployctl outbox), not retried by every later command.
         expect(
-          readdirSync(join(workdir.path, name, 'too-old', 'outbox')).filter((f) => f.endsWith('.json')),
+          readdirSync(join(workdir.path, name, 'too-old', 'outbox', 'held')).filter((f) => f.endsWith('.json')),
         ).toHaveLength(1);
       } finally {
         await proxy.close();
