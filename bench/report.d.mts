@@ -17,6 +17,8 @@ export interface Row {
   met?: boolean;
   skipped?: string;
   failed?: string;
+  /** Row 7: records a `flush` sent per second, with its exit code. */
+  throughput?: { records: number; kept: number; seconds: number; perSecond: number; exitCode: number | null };
 }
 export interface Report {
   date: string;

@@ -25,6 +25,13 @@ export function tableLines(report) {
       );
       continue;
     }
+    if (row.throughput) {
+      const t = row.throughput;
+      lines.push(
+        `| ${row.id} | ${row.name} | ${(t.seconds * 1000).toFixed(0)} | | ${t.perSecond.toFixed(0)} records/s (${t.records} sent, ${t.kept} kept), exit ${t.exitCode} | ${row.target.text} | ${row.met ? 'PASS' : 'MISS'} |`,
+      );
+      continue;
+    }
     const peak =
       row.peakMB === undefined
         ? ''

@@ -6,12 +6,14 @@
 //   node bench/run.mjs [--json PATH]      measure (BENCH_RUNS=N runs per side, BENCH_ROWS=1,2,4 to pick rows)
 //   node bench/run.mjs --readme [PATH]    rewrite the performance table in docs/performance.md from the JSON, measure nothing
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -498,7 +500,7 @@ async function prometheus(groups, work) {
 async function measure() {
   const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 21));
   const slowRuns = Math.max(3, Math.ceil(runs / 2));
-  const wanted = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
+  const wanted = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
   const work = mkdtempSync(join(os.tmpdir(), 'deployctl-bench-'));
   const started = Date.now();
   const rows = [];
@@ -551,6 +553,7 @@ async function measure() {
     4: { ratio: 1.3, peakMB: 150, text: '≤ 1.3×, < 150 MB' },
     5: { ratio: 1.1, text: '≤ 1.1×' },
     6: { ratio: 1.3, text: '≤ 1.3×' },
+    7: { text: '20,000 within 60 s (≥ 333 records/s), exit 0' },
   };
   const NAMES = {
     1: '`record` vs one `node:http` POST, 10 groups',
@@ -561,6 +564,7 @@ async function measure() {
     4: '`record` vs one full `GET /metrics` + one POST, 10,000 groups',
     5: '`record` on Node 24 vs Node 20, 10 groups',
     6: '`record --remote-write`, 10,000 vs 10 other groups',
+    7: '`flush` of kept records in 100 groups to the Pushgateway (BENCH_FLUSH_RECORDS, default 20,000)',
   };
 
   console.error(
@@ -702,6 +706,19 @@ async function measure() {
     }
 
     if (wanted.has('6')) await remoteWriteRow(6, NAMES[6], T[6], { add, skip, fail, deployctl, slowRuns, work });
+    if (wanted.has('7')) {
+      try {
+        const row = await flushRow(work);
+        row.met = row.throughput.exitCode === 0 && row.throughput.perSecond >= 20_000 / 60;
+        rows.push({ id: 7, name: NAMES[7], target: T[7], ...row });
+        const t = row.throughput;
+        console.error(
+          `  7. ${NAMES[7]}: ${t.records} in ${t.seconds.toFixed(1)} s, ${t.perSecond.toFixed(0)} records/s, exit ${t.exitCode} → ${row.met ? 'PASS' : 'MISS'} (${T[7].text})`,
+        );
+      } catch (error) {
+        fail(7, NAMES[7], T[7], error.message);
+      }
+    }
   } finally {
     if (gateway) await stopServer(gateway);
     if (!interrupted) rmSync(work, { recursive: true, force: true });
@@ -728,6 +745,68 @@ async function measure() {
   console.log(
     `\nwritten to ${jsonFile} in ${report.seconds} s; \`npm run bench -- --readme\` puts the table into docs/performance.md`,
   );
+}
+
+/**
+ * Row 7: kept records in 100 groups, written as deployctl keeps them (format 2, one file each),
+ * sent by one `flush --timeout 120` to a fresh gateway: records per second, with the command's exit
+ * code beside them, and every record checked on the gateway (the deployments counted add up).
+ */
+async function flushRow(work) {
+  const records = Math.max(100, Number(process.env.BENCH_FLUSH_RECORDS ?? 20_000));
+  const gateway = await startGateway();
+  try {
+    const dir = join(work, 'flush-state');
+    const outbox = join(dir, 'outbox');
+    mkdirSync(outbox, { recursive: true });
+    const hash = (text) => createHash('sha256').update(text).digest('hex');
+    const target = { backend: 'pushgateway', url: new URL(gateway.url).href };
+    const tag = hash(`${target.backend} ${target.url}`).slice(0, 8);
+    const at = Date.now() / 1000 - 3600;
+    for (let i = 0; i < records; i++) {
+      const grouping = { job: 'deployctl', service: `bench-flush-${i % 100}`, environment: 'prod' };
+      const group = hash(JSON.stringify([grouping.job, grouping.service, grouping.environment])).slice(0, 8);
+      const when = at + i / 1000;
+      const id = `bench-flush-${i}`;
+      const record = {
+        kind: 'deployment',
+        id,
+        status: 'success',
+        labels: {},
+        version: '',
+        commit: '',
+        finishedAt: when,
+      };
+      const kept = { format: 2, keptAt: when, pid: 1, host: 'bench', target, grouping, record };
+      writeFileSync(
+        join(outbox, `${String(Math.round(when * 1000)).padStart(14, '0')}-${tag}-${group}-${id}.json`),
+        `${JSON.stringify(kept)}\n`,
+      );
+    }
+    const result = await execute(process.execPath, [bin, 'flush', '--timeout', '120', '-q'], {
+      cwd: work,
+      env: childEnv(work, { DEPLOYCTL_STATE_DIR: dir, DEPLOYCTL_PUSHGATEWAY_URL: gateway.url }),
+      timeoutMs: 180_000,
+    });
+    const response = await fetch(`${gateway.url}/metrics`);
+    const text = await response.text();
+    let counted = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('deployctl_deployments_total{') && line.includes('service="bench-flush-')) {
+        counted += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    const left = readdirSync(outbox).filter((f) => f.endsWith('.json')).length;
+    if (counted + left !== records && result.status === 0) {
+      throw new Error(`the gateway counts ${counted} deployments and ${left} are kept, not ${records}`);
+    }
+    const seconds = result.ms / 1000;
+    return {
+      throughput: { records: counted, kept: left, seconds, perSecond: counted / seconds, exitCode: result.status },
+    };
+  } finally {
+    await stopServer(gateway);
+  }
 }
 
 /** Node 24 as .ci/run gets it, installed once into bench/.cache/node24; `{ reason }` when it cannot be had. */
@@ -819,7 +898,8 @@ if (option('--help')) {
   console.log(`usage: node bench/run.mjs [--json PATH]    measure every row, write PATH (default bench/results.json)
        node bench/run.mjs --readme [PATH]  rewrite the performance table in docs/performance.md from PATH
 env: BENCH_RUNS (runs per side, default 21; the 10,000-group rows make half as many, at least 3),
-     BENCH_ROWS (rows to measure, e.g. 1,2,3; default all: 1-6)`);
+     BENCH_ROWS (rows to measure, e.g. 1,2,3; default all: 1-7),
+     BENCH_FLUSH_RECORDS (row 7: kept records to flush, default 20000)`);
 } else if (option('--readme')) {
   const from = typeof option('--readme') === 'string' ? resolve(option('--readme')) : jsonFile;
   writeFileSync(tableFile, withTable(readFileSync(tableFile, 'utf8'), JSON.parse(readFileSync(from, 'utf8'))));

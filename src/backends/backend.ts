@@ -96,6 +96,18 @@ export interface Backend {
     fix?: (record: GroupRecord) => Promise<void>,
     options?: DeliverOptions,
   ): Promise<Delivered>;
+  /**
+   * Delivers several kept records of one group in one write, exactly once each (a backend that
+   * merges writes: the Pushgateway), at most `maxRecords` at a time; `fix` as for `deliver`, per
+   * record. Optional: without it each record is delivered on its own.
+   */
+  deliverMany?(
+    grouping: Grouping,
+    items: readonly { record: GroupRecord; fix?: (record: GroupRecord) => Promise<void> }[],
+    options?: DeliverOptions,
+  ): Promise<{ duplicates: string[]; attempts: number; notices: string[] }>;
+  /** How many records one deliverMany carries at most. */
+  readonly maxRecords?: number;
   plan(grouping: Grouping, record: GroupRecord): Promise<Plan>;
   /**
    * Starts what the next delivery to this group will read first (the Pushgateway's group), so that

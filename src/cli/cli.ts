@@ -1,6 +1,7 @@
 import { DeployctlError, ExitCode, SettingsError, UsageError } from '../core/errors.js';
 import type { DoraFlags } from './commands/dora.js';
 import type { IncidentFlags } from './commands/incident.js';
+import type { OutboxFlags } from './commands/outbox.js';
 import type { RecordFlags } from './commands/record.js';
 import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
@@ -36,7 +37,8 @@ type AnyFlags = GlobalFlags &
   FinishFlags &
   DoraFlags &
   VerifyFlags &
-  IncidentFlags & { yes?: boolean };
+  IncidentFlags &
+  OutboxFlags & { yes?: boolean };
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -119,6 +121,14 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
       return run(flags, (context) => incidentCommand(line, flags, context), {
         kind: 'record',
         anyTarget: line.kind === 'alertmanager',
+      });
+    }
+    case 'outbox': {
+      const { outboxCommand } = await import('./commands/outbox.js');
+      return run(flags, async (context) => {
+        const view = await outboxCommand(operands[0] ?? 'list', flags, context);
+        const { renderOutboxView } = await import('./render/output.js');
+        return renderOutboxView(view, context.settings, context.reporter);
       });
     }
   }

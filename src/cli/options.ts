@@ -26,7 +26,8 @@ export type CommandName =
   | 'dora'
   | 'flush'
   | 'verify'
-  | 'incident';
+  | 'incident'
+  | 'outbox';
 
 export interface CommandDefinition {
   description: string;
@@ -208,6 +209,17 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
       { flags: '--service-label <name>', description: 'alert label naming the service (default service)' },
       { flags: '--env-label <name>', description: 'alert label naming the environment (default environment)' },
       ...TARGET.filter((option) => !option.flags.startsWith('-l,')),
+      ...GLOBAL,
+    ],
+  },
+  outbox: {
+    description: 'see, drop or re-target the records kept on this machine (list, drop, move)',
+    arguments: [{ name: '[action]', description: 'list (default), drop or move' }],
+    options: [
+      { flags: '--target <url>', description: 'drop: only the records kept for this URL' },
+      { flags: '--from <url>', description: 'move: the URL the records were kept for' },
+      { flags: '--to <url>', description: 'move: the URL to send them to instead' },
+      { flags: '-y, --yes', description: 'drop: do not ask for confirmation' },
       ...GLOBAL,
     ],
   },

@@ -35,6 +35,14 @@ export class SettingsError extends DeployctlError {
   }
 }
 
+/**
+ * What kind of failure a backend's client saw: `permanent`, a refusal that sending the same record
+ * to the same URL again can never change (a wrong path, the wrong scheme, a store that will never
+ * take these samples): the record waits for a decision (`deployctl outbox`); `refused`, a
+ * connection refused at once (nothing listens there now).
+ */
+export type FailureKind = 'permanent' | 'refused';
+
 /** The gateway could not be reached, timed out or answered with an error. */
 export class GatewayError extends DeployctlError {
   constructor(
@@ -42,6 +50,7 @@ export class GatewayError extends DeployctlError {
     readonly status?: number,
     readonly retryable = false,
     hint?: string,
+    readonly kind?: FailureKind,
   ) {
     super(message, ExitCode.failure, hint);
     this.name = 'GatewayError';

@@ -14,13 +14,13 @@ export const EXIT_CODES = [
     code: 1,
     name: 'failure',
     meaning:
-      'under `--strict`, `record`, `start` or `finish` could not deliver the record (it is kept) or could not make it; `flush` left records kept or quarantined; `doctor` found a problem; `status`, `delete` or `dora` could not reach the gateway or Prometheus; `delete` found no such group, was refused on remote-write or was answered no; `verify`: a check failed or an alert fired; an unexpected error outside recording',
+      'under `--strict`, `record`, `start` or `finish` could not deliver the record (it is kept) or could not make it; `flush` left records it can retry kept, or quarantined some (records refused for good wait for `deployctl outbox` and do not fail it); `doctor` found a problem; `status`, `delete` or `dora` could not reach the gateway or Prometheus; `delete` found no such group, was refused on remote-write or was answered no; `verify`: a check failed or an alert fired; an unexpected error outside recording',
   },
   {
     code: 2,
     name: 'usage',
     meaning:
-      'bad flags or values on the command line: nothing is pushed and no command is started; `delete` without `--yes` and no terminal to ask on; for `status`, `delete`, `doctor`, `dora` and `flush` also a bad config file or missing settings, and for `record`, `start`, `finish`, `run` and `step` the same under `--strict` (before `run` or `step` starts the command)',
+      'bad flags or values on the command line: nothing is pushed and no command is started; `delete` or `outbox drop` without `--yes` and no terminal to ask on; for `status`, `delete`, `doctor`, `dora`, `flush` and `outbox` also a bad config file or missing settings, and for `record`, `start`, `finish`, `run` and `step` the same under `--strict` (before `run` or `step` starts the command)',
   },
   {
     code: 3,

@@ -1,6 +1,6 @@
 import type { Backend, Delivered, DeliverOptions } from '../backends/backend.js';
-import { DeployctlError } from '../core/errors.js';
-import type { Grouping } from '../core/record.js';
+import { DeployctlError, GatewayError } from '../core/errors.js';
+import type { Grouping, GroupRecord } from '../core/record.js';
 import { asFailure, type Failure, openBackendFor, type RecorderContext } from './context.js';
 import { withGroupLock } from './lock.js';
 import type { Outbox, OutboxEntry, QuarantinedEntry } from './outbox.js';
@@ -30,6 +30,11 @@ function unreachable(error: unknown): boolean {
   );
 }
 
+/** A refusal that the same record sent to the same URL will always get (see FailureKind). */
+function refusedForGood(error: unknown): boolean {
+  return error instanceof GatewayError && error.kind === 'permanent';
+}
+
 /**
  * Delivers a kept record; what the backend settles before sending (remote-write's samples) is
  * kept with it. Once delivered, the file goes, or, when the backend did not read the record back,
@@ -41,12 +46,21 @@ export async function deliverKept(
   entry: OutboxEntry,
   options: DeliverOptions = {},
 ): Promise<Delivered> {
-  const delivered = await backend.deliver(
-    entry.kept.grouping,
-    entry.kept.record,
-    (fixed) => outbox.update(entry, fixed),
-    options,
-  );
+  let delivered: Delivered;
+  try {
+    delivered = await backend.deliver(
+      entry.kept.grouping,
+      entry.kept.record,
+      (fixed) => outbox.update(entry, fixed),
+      options,
+    );
+  } catch (error) {
+    if (refusedForGood(error)) {
+      // Sending it again to this URL cannot help: it waits apart for a decision (deployctl outbox).
+      await outbox.hold(entry, (error as Error).message, Date.now() / 1000).catch(() => undefined);
+    }
+    throw error;
+  }
   if (delivered.unconfirmed && delivered.sequence !== undefined) await outbox.markSent(entry, delivered.sequence);
   else await outbox.remove(entry);
   return delivered;
@@ -79,12 +93,62 @@ export async function settleSent(
 export interface DrainResult {
   sent: OutboxEntry[];
   failed: { entry: OutboxEntry; failure: Failure }[];
+  /** Refused for good: put apart in outbox/held/, waiting for a decision. */
+  held: { entry: OutboxEntry; failure: Failure }[];
   /** Not tried: out of time or the backend unreachable. */
   untried: OutboxEntry[];
 }
 
-/** Sends one group's kept records, oldest first, while its lock is held. */
+/**
+ * Sends one group's kept records, oldest first, while its lock is held: several in one write where
+ * the backend merges writes (deliverMany), at most `maxRecords` at a time, each write's files
+ * removed before the next write leaves; a write refused for another reason than the backend being
+ * out of reach is tried again record by record, so that one bad record holds up only itself.
+ */
 async function drainGroup(
+  backend: Backend,
+  outbox: Outbox,
+  group: OutboxEntry[],
+  result: DrainResult,
+  options: DeliverOptions,
+): Promise<boolean> {
+  const size = backend.maxRecords ?? 1;
+  if (!backend.deliverMany || size < 2 || group.length < 2)
+    return drainOneByOne(backend, outbox, group, result, options);
+  for (let start = 0; start < group.length; start += size) {
+    if (backend.remainingMs() <= 50) {
+      result.untried.push(...group.slice(start));
+      return false;
+    }
+    const chunk: OutboxEntry[] = [];
+    for (const entry of group.slice(start, start + size)) if (await outbox.holds(entry)) chunk.push(entry);
+    if (chunk.length === 0) continue;
+    try {
+      await backend.deliverMany(
+        chunk[0]!.kept.grouping,
+        chunk.map((entry) => ({ record: entry.kept.record, fix: (fixed: GroupRecord) => outbox.update(entry, fixed) })),
+        options,
+      );
+    } catch (error) {
+      if (unreachable(error) || !(error instanceof DeployctlError)) {
+        result.failed.push(...chunk.map((entry) => ({ entry, failure: asFailure(error) })));
+        result.untried.push(...group.slice(start + size));
+        return false;
+      }
+      if (!(await drainOneByOne(backend, outbox, chunk, result, options))) {
+        result.untried.push(...group.slice(start + size));
+        return false;
+      }
+      continue;
+    }
+    for (const entry of chunk) await outbox.remove(entry);
+    result.sent.push(...chunk);
+  }
+  return true;
+}
+
+/** Sends kept records of one group one at a time, oldest first. */
+async function drainOneByOne(
   backend: Backend,
   outbox: Outbox,
   group: OutboxEntry[],
@@ -101,7 +165,7 @@ async function drainGroup(
       await deliverKept(backend, outbox, entry, options);
       result.sent.push(entry);
     } catch (error) {
-      result.failed.push({ entry, failure: asFailure(error) });
+      (refusedForGood(error) ? result.held : result.failed).push({ entry, failure: asFailure(error) });
       if (unreachable(error) || !(error instanceof DeployctlError)) {
         result.untried.push(...group.slice(index + 1));
         return false;
@@ -125,12 +189,14 @@ export async function drain(
   { locked = false, readBack = false }: { locked?: boolean; readBack?: boolean } = {},
 ): Promise<DrainResult> {
   const { destination, now } = context;
-  const result: DrainResult = { sent: [], failed: [], untried: [] };
+  const result: DrainResult = { sent: [], failed: [], held: [], untried: [] };
   const byGroup = new Map<string, OutboxEntry[]>();
   for (const entry of entries) {
     if (outbox.inFlight(entry, now())) continue;
     const key = groupKey(entry.kept.grouping);
-    byGroup.set(key, [...(byGroup.get(key) ?? []), entry]);
+    const group = byGroup.get(key);
+    if (group) group.push(entry);
+    else byGroup.set(key, [entry]);
   }
   let going = true;
   for (const group of byGroup.values()) {

@@ -9,6 +9,8 @@ interface TargetFlush {
   sent: number;
   remaining: number;
   failures: { record: GroupRecord; grouping: Grouping; failure: Failure }[];
+  /** Refused for good by this run: put apart in outbox/held/ (see `held` of the outcome). */
+  held: { record: GroupRecord; grouping: Grouping; failure: Failure }[];
   /** Under --dry-run: the records that would be sent. */
   pending: { record: GroupRecord; grouping: Grouping }[];
   /** Whether this configuration's credentials were used (the target is the configured gateway). */
@@ -19,6 +21,10 @@ export interface FlushOutcome {
   targets: TargetFlush[];
   quarantined: QuarantinedEntry[];
   dryRun: boolean;
+  /** Records waiting for a decision in outbox/held/ (deployctl outbox), this run's included. */
+  held: number;
+  /** Kept records not even read before the --timeout ran out: still kept, for the next flush. */
+  unread: number;
 }
 
 /**
@@ -26,19 +32,20 @@ export interface FlushOutcome {
  * another writer replaced go back to the outbox to be sent again. A target out of reach keeps its
  * records for the next time.
  */
-async function confirmSent(context: RecorderContext, outbox: Outbox): Promise<void> {
+async function confirmSent(context: RecorderContext, outbox: Outbox, deadline: number): Promise<void> {
   const { log } = context;
   const byGroup = new Map<string, OutboxEntry[]>();
-  for (const entry of (await outbox.list({ sent: true })).entries) {
+  for (const entry of (await outbox.list({ sent: true, deadline })).entries) {
     if (entry.kept.sentSequence === undefined) continue;
-    const key = JSON.stringify([entry.kept.target, entry.kept.grouping]);
-    byGroup.set(key, [...(byGroup.get(key) ?? []), entry]);
+    pushTo(byGroup, JSON.stringify([entry.kept.target, entry.kept.grouping]), entry);
   }
   for (const group of byGroup.values()) {
+    if (Date.now() >= deadline) break;
     const { target, grouping } = group[0]!.kept;
     let backend: Backend | undefined;
     try {
-      backend = await openBackendFor(context, { target });
+      const leftSeconds = Math.max(0, (deadline - Date.now()) / 1000);
+      backend = await openBackendFor(context, { target, timeoutSeconds: leftSeconds });
       const confirmed = await backend.confirm?.(
         grouping,
         group.map((e) => ({ id: e.kept.record.id, sequence: e.kept.sentSequence! })),
@@ -52,17 +59,26 @@ async function confirmSent(context: RecorderContext, outbox: Outbox): Promise<vo
   }
 }
 
+function pushTo<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const list = map.get(key);
+  if (list) list.push(item);
+  else map.set(key, [item]);
+}
+
 /** `deployctl flush`: each kept record to its own target, within the budget per target. */
 export async function flushAll(context: RecorderContext): Promise<FlushOutcome> {
   const { destination } = context;
   const outbox = new Outbox(destination.stateDir);
-  if (!context.dryRun) await confirmSent(context, outbox);
-  const { entries, quarantined } = await outbox.list({ leaveInPlace: context.dryRun });
+  // The --timeout counts from here: reading a large outbox is part of it, and what is not read in
+  // time waits for the next flush.
+  const deadline = Date.now() + destination.timeoutSeconds * 1000;
+  if (!context.dryRun) await confirmSent(context, outbox, deadline);
+  const { entries, quarantined, unread } = await outbox.list({
+    leaveInPlace: context.dryRun,
+    ...(!context.dryRun && { deadline }),
+  });
   const byTarget = new Map<string, OutboxEntry[]>();
-  for (const entry of entries) {
-    const key = JSON.stringify(entry.kept.target);
-    byTarget.set(key, [...(byTarget.get(key) ?? []), entry]);
-  }
+  for (const entry of entries) pushTo(byTarget, JSON.stringify(entry.kept.target), entry);
   const targets: TargetFlush[] = [];
   for (const group of byTarget.values()) {
     const target = group[0]!.kept.target;
@@ -73,6 +89,7 @@ export async function flushAll(context: RecorderContext): Promise<FlushOutcome> 
         sent: 0,
         remaining: group.length,
         failures: [],
+        held: [],
         pending: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping })),
         configured,
       });
@@ -80,13 +97,19 @@ export async function flushAll(context: RecorderContext): Promise<FlushOutcome> 
     }
     let backend: Backend | undefined;
     try {
-      backend = await openBackendFor(context, { target });
+      const leftSeconds = Math.max(0, (deadline - Date.now()) / 1000);
+      backend = await openBackendFor(context, { target, timeoutSeconds: leftSeconds });
       const drained = await drain(context, backend, outbox, group, { readBack: true });
       targets.push({
         target,
         sent: drained.sent.length,
         remaining: drained.failed.length + drained.untried.length,
         failures: drained.failed.map(({ entry, failure }) => ({
+          record: entry.kept.record,
+          grouping: entry.kept.grouping,
+          failure,
+        })),
+        held: drained.held.map(({ entry, failure }) => ({
           record: entry.kept.record,
           grouping: entry.kept.grouping,
           failure,
@@ -101,6 +124,7 @@ export async function flushAll(context: RecorderContext): Promise<FlushOutcome> 
         sent: 0,
         remaining: group.length,
         failures: group.map((e) => ({ record: e.kept.record, grouping: e.kept.grouping, failure })),
+        held: [],
         pending: [],
         configured,
       });
@@ -108,5 +132,6 @@ export async function flushAll(context: RecorderContext): Promise<FlushOutcome> 
       backend?.close();
     }
   }
-  return { targets, quarantined, dryRun: context.dryRun };
+  const held = await outbox.countHeld().catch(() => 0);
+  return { targets, quarantined, dryRun: context.dryRun, held, unread };
 }

@@ -26,6 +26,8 @@ interface KeptRecord {
   record: GroupRecord;
   /** In `outbox/sent/`: the group's sequence number the backend gave it, to confirm it by (kept in the file name). */
   sentSequence?: number;
+  /** In `outbox/held/`: why its target refused it for good, and when (Unix seconds); it waits for `deployctl outbox`. */
+  held?: { reason: string; at: number };
 }
 
 export interface OutboxEntry {
@@ -191,11 +193,17 @@ export class Outbox {
    * later read of their group shows them, since another machine may have replaced the group.
    */
   readonly sentDir: string;
+  /**
+   * Records their target refused for good (a wrong path or scheme, samples a store will never take):
+   * never sent again as they are; `deployctl outbox` moves them to the corrected URL or drops them.
+   */
+  readonly heldDir: string;
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, 'outbox');
     this.quarantineDir = join(this.dir, 'quarantine');
     this.sentDir = join(this.dir, 'sent');
+    this.heldDir = join(this.dir, 'held');
   }
 
   /** Writes a new record ahead of its first request: on disk when this resolves. */
@@ -233,14 +241,27 @@ export class Outbox {
    * reported, never sent.
    */
   async list(
-    filter: { target?: Target; grouping?: Grouping; leaveInPlace?: boolean; limit?: number; sent?: boolean } = {},
-  ): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[] }> {
+    filter: {
+      target?: Target;
+      grouping?: Grouping;
+      leaveInPlace?: boolean;
+      limit?: number;
+      sent?: boolean;
+      held?: boolean;
+      /** Stop reading at this time (Date.now() milliseconds): what is not read yet waits. */
+      deadline?: number;
+    } = {},
+  ): Promise<{ entries: OutboxEntry[]; quarantined: QuarantinedEntry[]; unread: number }> {
     const prefix = [filter.target && targetTag(filter.target), filter.grouping && groupTag(filter.grouping)];
     const entries: OutboxEntry[] = [];
     const quarantined: QuarantinedEntry[] = [];
-    const dir = filter.sent ? this.sentDir : this.dir;
-    for (const name of await this.names(dir)) {
+    const dir = filter.sent ? this.sentDir : filter.held ? this.heldDir : this.dir;
+    const names = await this.names(dir);
+    for (const [index, name] of names.entries()) {
       if (filter.limit !== undefined && entries.length >= filter.limit) break;
+      if (filter.deadline !== undefined && index % 256 === 0 && Date.now() >= filter.deadline) {
+        return { entries, quarantined, unread: names.length - index };
+      }
       const parts = name.split('-');
       if (prefix[0] && parts[1] !== prefix[0]) continue;
       if (prefix[1] && parts[2] !== prefix[1]) continue;
@@ -263,7 +284,44 @@ export class Outbox {
       }
       quarantined.push(filter.leaveInPlace ? { file, problem } : await this.quarantine(file, name, problem));
     }
-    return { entries, quarantined };
+    return { entries, quarantined, unread: 0 };
+  }
+
+  /** How many records wait in `outbox/held/`, from the folder alone. */
+  async countHeld(): Promise<number> {
+    return (await this.names(this.heldDir)).length;
+  }
+
+  /**
+   * Puts a record its target refused for good apart, with the reason: written to `outbox/held/`
+   * before it leaves the outbox, so that a crash in between leaves it twice (the same record id,
+   * which the backend counts once), never nowhere.
+   */
+  async hold(entry: OutboxEntry, reason: string, now: number): Promise<void> {
+    const { sentSequence: _sequence, ...rest } = entry.kept;
+    const kept: KeptRecord = { ...rest, held: { reason: reason.slice(0, 1000), at: now } };
+    const file = join(this.heldDir, basename(entry.file).replace(SENT_SUFFIX, '.json'));
+    mkdirSync(this.heldDir, { recursive: true, mode: 0o700 });
+    writeFileDurably(file, `${JSON.stringify(kept)}\n`);
+    await this.remove(entry);
+    entry.file = file;
+    entry.kept = kept;
+  }
+
+  /**
+   * Sends a kept or held record to another target from now on: written afresh to the outbox under
+   * the new target (not held any more) before the old file goes. A crash in between leaves the
+   * record under both targets; `move` never runs into a record being sent (see `outbox` command).
+   */
+  async retarget(entry: OutboxEntry, target: Target): Promise<OutboxEntry> {
+    const { held: _held, sentSequence: _sequence, ...rest } = entry.kept;
+    const kept: KeptRecord = { ...rest, target };
+    const parts = basename(entry.file).replace(SENT_SUFFIX, '.json').split('-');
+    parts[1] = targetTag(target);
+    const file = join(this.dir, parts.join('-'));
+    writeFileDurably(file, `${JSON.stringify(kept)}\n`, { makeDir: true });
+    if (file !== entry.file) await this.remove(entry);
+    return { file, kept };
   }
 
   private async quarantine(file: string, name: string, problem: string): Promise<QuarantinedEntry> {

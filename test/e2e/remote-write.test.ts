@@ -167,7 +167,9 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
     });
     const machine = env('refused', `${proxy.url}/api/v1/write`);
     const outbox = join(workdir.path, name, 'refused', 'outbox');
-    const kept = () => (existsSync(outbox) ? readdirSync(outbox).filter((f) => f.endsWith('.json')) : []);
+    const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
+    const kept = () => filesIn(outbox);
+    const held = () => filesIn(join(outbox, 'held'));
     try {
       const refused = await deployctl(['record', ...target(g), '--status', 'failure', '--commit', 'x1'], {
         env: machine,
@@ -176,7 +178,9 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
       expect(refused.stderr).toContain('HTTP 400: out of order sample');
       expect(refused.stderr).toContain('out_of_order_time_window');
       expect(writes).toBe(1);
-      expect(kept()).toHaveLength(1);
+      // Refused for good: kept apart, waiting for a decision, not retried by every later command.
+      expect(kept()).toHaveLength(0);
+      expect(held()).toHaveLength(1);
 
       answer = { status: 500, body: 'too old sample' };
       const strict = await deployctl(['record', ...target(g), '--status', 'cancelled', '--commit', 'x2', '--strict'], {
@@ -184,10 +188,24 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
       });
       expect(strict.exitCode).toBe(1);
       expect(strict.stderr).toContain('HTTP 500: too old sample');
-      // Each once, not retried: the record kept before is tried again first, unchanged, then this one.
-      expect(writes).toBe(3);
-      expect(kept()).toHaveLength(2);
+      // This one once, not retried; the record held before is not tried again.
+      expect(writes).toBe(2);
+      expect(held()).toHaveLength(2);
+      const waiting = await deployctl(['flush'], { env: machine });
+      expect(waiting.exitCode, waiting.stderr).toBe(0);
+      expect(waiting.stderr).toContain('2 record(s) were refused for good');
+      expect(writes).toBe(2);
 
+      // The store fixed (its window set): the records go back to the outbox for the same URL.
+      const back = await deployctl(
+        ['outbox', 'move', '--from', machine.DEPLOYCTL_REMOTE_WRITE_URL, '--to', machine.DEPLOYCTL_REMOTE_WRITE_URL],
+        {
+          env: machine,
+        },
+      );
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(kept()).toHaveLength(2);
+      expect(held()).toHaveLength(0);
       answer = { status: 503, body: 'busy' };
       const flushed = await deployctl(['flush'], { env: machine });
       expect(flushed.exitCode, flushed.stderr).toBe(0);
@@ -552,8 +570,9 @@ describe.each(Object.keys(RECEIVERS) as (keyof typeof RECEIVERS)[])('remote-writ
         expect(result.stderr).toMatch(/HTTP 500: .*too old sample/);
         expect(result.stderr).toContain('out_of_order_time_window');
         expect(writes).toBe(1);
+        // Kept apart, waiting for a decision (deployctl outbox), not retried by every later command.
         expect(
-          readdirSync(join(workdir.path, name, 'too-old', 'outbox')).filter((f) => f.endsWith('.json')),
+          readdirSync(join(workdir.path, name, 'too-old', 'outbox', 'held')).filter((f) => f.endsWith('.json')),
         ).toHaveLength(1);
       } finally {
         await proxy.close();
@@ -613,7 +632,9 @@ describe('remote-write to a Prometheus without an out-of-order window', () => {
     expect(late.exitCode).toBe(1);
     expect(late.stderr).toMatch(/HTTP 400: .*out of order sample/);
     expect(late.stderr).toContain('storage.tsdb.out_of_order_time_window');
-    expect(readdirSync(join(env.DEPLOYCTL_STATE_DIR, 'outbox')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    expect(
+      readdirSync(join(env.DEPLOYCTL_STATE_DIR, 'outbox', 'held')).filter((f) => f.endsWith('.json')),
+    ).toHaveLength(1);
     expect(
       scalarOf(
         await receiver.query(

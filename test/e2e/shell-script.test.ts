@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIN, deployctl, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
-import { useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { freePort, startPushgateway, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
 
 const context = useGatewayAndWorkdir();
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
@@ -34,7 +34,14 @@ async function runScript(
     buildSeconds = 0,
     edit = (s: string) => s,
     signalAfterMs,
-  }: { migrateExit?: number; buildSeconds?: number; edit?: (script: string) => string; signalAfterMs?: number } = {},
+    env = {},
+  }: {
+    migrateExit?: number;
+    buildSeconds?: number;
+    edit?: (script: string) => string;
+    signalAfterMs?: number;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<{ exitCode: number | null; stderr: string }> {
   const dir = join(context.workdir.path, service);
   const bin = join(dir, 'bin');
@@ -57,6 +64,7 @@ async function runScript(
       NO_COLOR: '1',
       VERSION: '1.2.3',
       DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url,
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -67,8 +75,8 @@ async function runScript(
   return { exitCode, stderr };
 }
 
-async function totals(service: string): Promise<Record<string, number>> {
-  const samples = await scrape(context.gateway.url);
+async function totals(service: string, gatewayUrl = context.gateway.url): Promise<Record<string, number>> {
+  const samples = await scrape(gatewayUrl);
   return Object.fromEntries(
     select(samples, 'deployctl_deployments_total', { service }).map((s) => [s.labels.status, s.value]),
   );
@@ -140,5 +148,43 @@ describe('finish without --status', () => {
         '  give --status success, failure or cancelled, or run deployctl start first on this machine\n',
     );
     expect(await totals('infer')).toEqual({ success: 0, failure: 1, cancelled: 0 });
+  });
+
+  it('against a gateway that refuses connections costs about one --timeout, not five; flush then delivers all once', async () => {
+    const port = await freePort(); // nothing listens there: every connection is refused at once
+    const down = `http://127.0.0.1:${port}`;
+    const started = Date.now();
+    const result = await runScript('sh-refused', { env: { DEPLOYCTL_PUSHGATEWAY_URL: down, DEPLOYCTL_TIMEOUT: '5' } });
+    const elapsed = Date.now() - started;
+    expect(result.exitCode, result.stderr).toBe(0);
+    // Five commands; the first spends its --timeout on retries, the next ones try once (an outcome of the design).
+    expect(elapsed).toBeLessThan(2 * 5_000);
+    const stateDir = join(context.workdir.path, 'sh-refused', '.local', 'state', 'deployctl');
+    const kept = readdirSync(join(stateDir, 'outbox')).filter((f) => f.endsWith('.json'));
+    expect(kept).toHaveLength(5); // start, three steps, finish: nothing lost
+
+    const gateway = await startPushgateway([], { port });
+    try {
+      const env = { DEPLOYCTL_PUSHGATEWAY_URL: down, DEPLOYCTL_STATE_DIR: stateDir };
+      for (let i = 0; i < 2; i++) {
+        const flushed = await deployctl(['flush'], { env });
+        expect(flushed.exitCode, flushed.stderr).toBe(0);
+      }
+      expect(await totals('sh-refused', gateway.url)).toEqual({ success: 1, failure: 0, cancelled: 0 });
+      const samples = await scrape(gateway.url);
+      for (const step of ['build', 'migrate', 'rollout']) {
+        expect(
+          value(samples, 'deployctl_step_duration_seconds_count', { service: 'sh-refused', step, status: 'success' }),
+        ).toBe(1);
+      }
+      expect(value(samples, 'deployctl_deployment_in_progress', { service: 'sh-refused' })).toBe(0);
+      expect(readdirSync(join(stateDir, 'outbox')).filter((f) => f.endsWith('.json'))).toEqual([]);
+      // The gateway answers again: the next command gets its whole budget, and it is delivered at once.
+      const next = await deployctl(['record', '-s', 'sh-refused', '-e', 'production', '--status', 'failure'], { env });
+      expect(next.exitCode, next.stderr).toBe(0);
+      expect(await totals('sh-refused', gateway.url)).toEqual({ success: 1, failure: 1, cancelled: 0 });
+    } finally {
+      await gateway.stop();
+    }
   });
 });

@@ -134,13 +134,23 @@ describe('what a record shows', () => {
 
 describe('what flush shows', () => {
   const outcomes: Record<string, FlushOutcome> = {
-    empty: { targets: [], quarantined: [], dryRun: false },
+    empty: { targets: [], quarantined: [], dryRun: false, held: 0, unread: 0 },
     'dry run': {
       targets: [
-        { target, sent: 0, remaining: 1, failures: [], pending: [{ record: deployment, grouping }], configured: false },
+        {
+          target,
+          sent: 0,
+          remaining: 1,
+          failures: [],
+          held: [],
+          pending: [{ record: deployment, grouping }],
+          configured: false,
+        },
       ],
       quarantined: [],
       dryRun: true,
+      held: 0,
+      unread: 0,
     },
     'some still kept': {
       targets: [
@@ -149,12 +159,15 @@ describe('what flush shows', () => {
           sent: 2,
           remaining: 1,
           failures: [{ record: deployment, grouping, failure: { message: 'HTTP 500' } }],
+          held: [],
           pending: [],
           configured: true,
         },
       ],
       quarantined: [{ file: '/state/outbox/bad.json', problem: 'not JSON' }],
       dryRun: false,
+      held: 0,
+      unread: 0,
     },
   };
   for (const [name, outcome] of Object.entries(outcomes)) {

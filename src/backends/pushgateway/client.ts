@@ -146,6 +146,7 @@ export class Gateway {
       response.status,
       retryable,
       hint,
+      permanentAnswer(response.status) ? 'permanent' : undefined,
     );
   }
 
@@ -205,9 +206,25 @@ export class Gateway {
       (tlsProblem
         ? "a TLS problem: trust the gateway's CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure"
         : 'is the Pushgateway running, and is --pushgateway right?');
-    // A certificate problem or the wrong scheme does not go away by retrying.
-    return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem && !schemeMismatch, hint);
+    // A certificate problem or the wrong scheme does not go away by retrying; the wrong scheme
+    // never will for this URL (a certificate can be trusted later, with the same URL).
+    return new GatewayError(
+      `could not ${shown}: ${reason}`,
+      undefined,
+      !tlsProblem && !schemeMismatch,
+      hint,
+      schemeMismatch ? 'permanent' : error.code === 'ECONNREFUSED' ? 'refused' : undefined,
+    );
   }
+}
+
+/**
+ * A refusal the same request to the same URL will always get: a path that is not a Pushgateway's
+ * (404, 405: a URL ending in /metrics, a Prometheus port), a request it cannot take (400, 413, 422).
+ * Credentials (401, 403), time-outs (408) and rate limits (429) can change without a new URL.
+ */
+function permanentAnswer(status: number): boolean {
+  return status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status);
 }
 
 /** The gateway client of a destination; `timeoutSeconds` narrows the budget (never widens it). */

@@ -2,8 +2,16 @@ import { retryWithinBudget } from '../../adapters/retry.js';
 import { GatewayError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Grouping, GroupRecord } from '../../core/record.js';
-import { type Applied, alreadyApplied, applyRecord, confirmation, type StoredRecord } from './apply.js';
+import {
+  type Applied,
+  alreadyApplied,
+  applyRecord,
+  confirmation,
+  REMEMBERED_RECORDS,
+  type StoredRecord,
+} from './apply.js';
 import { type Gateway, groupPath } from './client.js';
+import { MERGED_RECORDS } from './deliver-limits.js';
 import { renderExposition } from './exposition.js';
 import type { Continued } from './lost-totals.js';
 import { type Family, type GroupState, totalsByStatus } from './model.js';
@@ -146,4 +154,84 @@ export async function deliver(
   );
   // A retry that finds the record applied means an earlier attempt stored it.
   return { ...delivery, duplicate: delivery.duplicate && attempts === 1, attempts };
+}
+
+// A resend after a crash must find every record of the write it repeats still remembered.
+if (MERGED_RECORDS * 2 > REMEMBERED_RECORDS) throw new Error('MERGED_RECORDS must be at most REMEMBERED_RECORDS / 2');
+
+/** What a merged delivery did: the records the group held already, and what is worth a line. */
+export interface ManyDelivery {
+  duplicates: string[];
+  notices: string[];
+  attempts: number;
+  /** The group as the read-back after the write showed it: the next write's read, under the same lock. */
+  after?: GroupState;
+}
+
+/** One read of the group, every record applied to it in order, one POST, and (unless told not to) one read back. */
+async function attemptMany(
+  gateway: Gateway,
+  grouping: Grouping,
+  given: readonly GroupRecord[],
+  settles: readonly ((record: GroupRecord) => Promise<GroupRecord>)[],
+  options: MergeOptions,
+  early?: Promise<GroupState>,
+): Promise<Omit<ManyDelivery, 'attempts'>> {
+  const read = early ? await early : await readForDelivery(gateway, grouping, options);
+  const continued = options.continueFrom && (await options.continueFrom(grouping, read));
+  for (const warning of continued?.warnings ?? []) options.warn?.(warning);
+  let state = continued ? continued.state : read;
+  const changed = new Map<string, Family>();
+  if (continued && continued.lowered.length > 0)
+    for (const family of continued.changed) changed.set(family.name, family);
+  const duplicates: string[] = [];
+  const notices: string[] = [];
+  const appliedAt = options.now();
+  for (const [index, unsettled] of given.entries()) {
+    const settle = settles[index];
+    const record = settle ? await settle(unsettled) : unsettled;
+    const applied = applyRecord(state, record, appliedAt);
+    if (applied.duplicate) {
+      duplicates.push(record.id);
+      continue;
+    }
+    notices.push(...applied.notices);
+    state = new Map([...state, ...applied.families.map((f) => [f.name, f] as const)]);
+    for (const family of applied.families) changed.set(family.name, family);
+  }
+  if (changed.size === 0 || options.dryRun) return { duplicates, notices };
+  await gateway.push(grouping, await renderExposition([...changed.values()]));
+  if (options.readBack ?? true) {
+    const back = await gateway.readGroup(grouping);
+    if (given.some((record) => !alreadyApplied(back, record.id))) throw new LostUpdateError(grouping);
+    return { duplicates, notices, after: back };
+  }
+  return { duplicates, notices };
+}
+
+/**
+ * Delivers several kept records of one group (at most MERGED_RECORDS) in one write, retried as a
+ * whole like `deliver`: a retry reads the group again, so records an earlier attempt stored are
+ * found applied (by their identities) and not counted twice.
+ */
+export async function deliverMany(
+  gateway: Gateway,
+  grouping: Grouping,
+  records: readonly GroupRecord[],
+  settles: readonly ((record: GroupRecord) => Promise<GroupRecord>)[],
+  options: MergeOptions,
+): Promise<ManyDelivery> {
+  if (records.length > MERGED_RECORDS) throw new Error(`at most ${MERGED_RECORDS} records in one write`);
+  let early = options.firstRead;
+  const { value, attempts } = await retryWithinBudget(
+    () => gateway.remainingMs(),
+    options.debug,
+    () => {
+      // Only the first attempt may use the read it was given: a retry reads the group afresh.
+      const read = early;
+      early = undefined;
+      return attemptMany(gateway, grouping, records, settles, options, read);
+    },
+  );
+  return { ...value, duplicates: attempts === 1 ? value.duplicates : [], attempts };
 }

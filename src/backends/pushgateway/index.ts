@@ -6,6 +6,7 @@ import type { Grouping, GroupRecord } from '../../core/record.js';
 import type { Backend, BackendModule } from '../backend.js';
 import { clockChecks } from '../clock-check.js';
 import { groupPath, openGateway } from './client.js';
+import { MERGED_RECORDS } from './deliver-limits.js';
 import type { GroupState } from './model.js';
 import type { Continuation } from './scraped-totals.js';
 
@@ -91,6 +92,24 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         notices: [...check.notices, ...delivered.notices],
         ...(check.corrected && { record: check.corrected }),
       };
+    },
+    maxRecords: MERGED_RECORDS,
+    async deliverMany(grouping, items, { readBack = true } = {}) {
+      const [{ deliverMany }, { options }] = await Promise.all([import('./deliver.js'), delivery(false)]);
+      const checks = items.map((item) => clockCheck(item.fix));
+      // The read-back of the previous write to this group (its records on the gateway, seen) is this
+      // write's read: one read per write. Anything else read this group meanwhile: read afresh.
+      const firstRead = takeEarly(grouping);
+      early = undefined;
+      const { after, ...delivered } = await deliverMany(
+        gateway,
+        grouping,
+        items.map((item) => item.record),
+        checks.map((check) => check.settle),
+        { ...options, readBack, ...(firstRead && { firstRead }) },
+      );
+      if (after) early = { path: groupPath(grouping), read: Promise.resolve(after) };
+      return { ...delivered, notices: [...checks.flatMap((check) => check.notices), ...delivered.notices] };
     },
     async plan(grouping, record) {
       const { deliver, options } = await delivery(true);

@@ -64,11 +64,18 @@ export function queryBaseFor(writeUrl: URL): URL | undefined {
 const PERMANENT_5XX = /too old sample|out of bounds|out of order sample/i;
 
 /** A store's answer that says why it refused, and whether sending the same request again can help. */
-export function classifyAnswer(status: number, body: string): { retryable: boolean; reason: string } {
+export function classifyAnswer(
+  status: number,
+  body: string,
+): { retryable: boolean; reason: string; permanent: boolean } {
   const reason = printable(body.trim().split('\n').slice(0, 3).join(' ').slice(0, 500));
-  if (status === 429) return { retryable: true, reason };
-  if (status >= 500) return { retryable: !PERMANENT_5XX.test(body), reason };
-  return { retryable: false, reason };
+  if (status === 429) return { retryable: true, reason, permanent: false };
+  if (status >= 500) {
+    const never = PERMANENT_5XX.test(body);
+    return { retryable: !never, reason, permanent: never };
+  }
+  // Credentials and time-outs can change for the same URL; any other refusal of these samples will not.
+  return { retryable: false, reason, permanent: status >= 400 && ![401, 403, 408].includes(status) };
 }
 
 /** A hint for a refusal, in the store's own words where it has some. */
@@ -132,12 +139,13 @@ export class RemoteWriteClient {
   async write(compressed: Uint8Array): Promise<void> {
     const { status, body } = await this.request('POST', this.writeUrl, REMOTE_WRITE_HEADERS, compressed);
     if (status >= 200 && status < 300) return;
-    const { retryable, reason } = classifyAnswer(status, body);
+    const { retryable, reason, permanent } = classifyAnswer(status, body);
     throw new GatewayError(
       `the store at ${this.displayUrl} refused the samples: HTTP ${status}${reason ? `: ${reason}` : ''}`,
       status,
       retryable,
       hintFor(status, reason),
+      permanent ? 'permanent' : undefined,
     );
   }
 
@@ -257,7 +265,13 @@ function networkError(shown: string, error: Error & { code?: string }): GatewayE
   const hint = tlsProblem
     ? "a TLS problem: trust the store's CA with --ca-file, give a client certificate with --cert-file/--key-file, or (for testing only) --insecure"
     : 'is the store running, and is --remote-write right?';
-  return new GatewayError(`could not ${shown}: ${reason}`, undefined, !tlsProblem, hint);
+  return new GatewayError(
+    `could not ${shown}: ${reason}`,
+    undefined,
+    !tlsProblem,
+    hint,
+    error.code === 'ECONNREFUSED' ? 'refused' : undefined,
+  );
 }
 
 /** The remote-write client of a destination; `seconds` narrows the budget. */

@@ -6,7 +6,7 @@ import type { CommandContext } from '../context.js';
 import { requireTarget } from '../settings.js';
 
 /** Asks on the terminal; Ctrl-C (or the end of input) is a "no" that says it was interrupted. */
-async function confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> {
+export async function confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> {
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   const interrupted = new Promise<'interrupted'>((resolve) => {
     prompt.once('SIGINT', () => resolve('interrupted'));

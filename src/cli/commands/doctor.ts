@@ -1,6 +1,6 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import { redactUrl } from '../../adapters/http-endpoint.js';
-import type { Check } from '../../backends/backend.js';
+import type { BackendReader, Check, GroupStatus } from '../../backends/backend.js';
 import { openReader } from '../../backends/index.js';
 import { Outbox } from '../../recorder/outbox.js';
 import type { CommandContext } from '../context.js';
@@ -64,6 +64,17 @@ async function stateChecks(stateDir: string, dryRun: boolean): Promise<Check[]> 
           fix: 'deployctl flush (deployctl flush --dry-run lists them)',
         },
   );
+  const held = (await new Outbox(stateDir).list({ leaveInPlace: true, held: true })).entries;
+  const heldByUrl = new Map<string, string>();
+  for (const entry of held) heldByUrl.set(entry.kept.target.url, entry.kept.held?.reason ?? 'refused for good');
+  for (const [url, reason] of heldByUrl) {
+    const count = held.filter((e) => e.kept.target.url === url).length;
+    checks.push({
+      ok: false,
+      what: `${count} record(s) kept for ${url} were refused for good (${reason}) and wait for a decision; flush does not retry them`,
+      fix: `deployctl outbox move --from ${url} --to <the right URL>, then deployctl flush; or deployctl outbox drop --target ${url} (deployctl outbox list shows them)`,
+    });
+  }
   if (quarantined.length)
     checks.push({
       ok: false,
@@ -73,12 +84,47 @@ async function stateChecks(stateDir: string, dryRun: boolean): Promise<Check[]> 
   return checks;
 }
 
+/** A deployment in progress for longer than this is likely one a killed `run` or `start` left open. */
+const STUCK_AFTER_SECONDS = 3_600;
+
+/**
+ * Deployments marked in progress for more than STUCK_AFTER_SECONDS: a `run` killed with SIGKILL
+ * (or a `start` whose `finish` never came) leaves deployctl_deployment_in_progress at 1 for good.
+ * Each is named with since when and how to close it; nothing is changed. A store that cannot be
+ * read here says so in the backend's own checks.
+ */
+async function stuckChecks(
+  reader: BackendReader,
+  settings: Pick<CommandContext['settings'], 'job' | 'service' | 'environment'>,
+  now: number,
+): Promise<Check[]> {
+  let groups: GroupStatus[];
+  try {
+    ({ groups } = await reader.status({
+      job: settings.job,
+      service: settings.service,
+      environment: settings.environment,
+    }));
+  } catch {
+    return [];
+  }
+  return groups
+    .filter((g) => g.inProgress && g.startedAt !== null && now - g.startedAt > STUCK_AFTER_SECONDS)
+    .map((g) => ({
+      ok: false,
+      warning: true,
+      what: `${g.service} in ${g.environment} has been in progress since ${new Date(g.startedAt! * 1000).toISOString()} (${((now - g.startedAt!) / 3600).toFixed(1)} h): if no deploy of it is running, a killed run or a start without finish left it open`,
+      fix: `deployctl finish --status cancelled -s ${g.service} -e ${g.environment}${g.job === 'deployctl' ? '' : ` --job ${g.job}`}`,
+    }));
+}
+
 /** `deployctl doctor`: the resolved configuration, the backend's checks, this machine's state, and what a record would send. */
 export async function doctorCommand({ settings, destination, reporter, now }: CommandContext): Promise<DoctorView> {
   const reader = await openReader(destination, reporter);
   try {
     const checks = [
       ...(await reader.doctor(settings.job)).checks,
+      ...(await stuckChecks(reader, settings, now())),
       ...(await stateChecks(settings.stateDir, settings.dryRun)),
     ];
     const auth = settings.auth.token

@@ -9,7 +9,8 @@ export async function flushCommand(context: CommandContext): Promise<number> {
   renderFlushOutcome(outcome, context.settings, context.reporter);
   return flushExitCode({
     dryRun: outcome.dryRun,
-    stillKept: outcome.targets.reduce((n, t) => n + t.remaining, 0),
+    // Records held for a decision are not retried: they do not fail a flush (deployctl outbox).
+    stillKept: outcome.targets.reduce((n, t) => n + t.remaining, 0) + outcome.unread,
     quarantined: outcome.quarantined.length,
   });
 }

@@ -3,7 +3,7 @@ import { DeployctlError } from '../../core/errors.js';
 import { describeSkipped, type SkippedAlerts } from '../../core/incident.js';
 import type { Log } from '../../core/log.js';
 import { printable } from '../../core/printable.js';
-import type { Grouping, GroupRecord } from '../../core/record.js';
+import type { Grouping, GroupRecord, Target } from '../../core/record.js';
 import type { FlushOutcome } from '../../recorder/flush.js';
 import type { RecordOutcome } from '../../recorder/record-one.js';
 import type { Settings } from '../settings.js';
@@ -231,7 +231,11 @@ export function renderRecordOutcome(
     }
   } else {
     const reason = failure?.message ?? 'unknown';
-    if (outcome.keptIn) {
+    if (outcome.keptIn && failure?.permanent) {
+      reporter.warn(
+        `${what} is not on the gateway: ${reason}. Sending it again to this URL cannot help: it is kept apart, waiting for a decision (deployctl outbox list; deployctl outbox move --from URL --to URL, then deployctl flush)`,
+      );
+    } else if (outcome.keptIn) {
       reporter.warn(
         `${what} is not on the gateway yet: ${reason}. It is kept in ${outcome.keptIn} and sent by the next deployctl command, or now with: deployctl flush`,
       );
@@ -331,13 +335,28 @@ export function renderFlushOutcome(
           id: f.record.id,
           error: f.failure.message,
         })),
+        held: t.held.map((f) => ({
+          service: f.grouping.service,
+          environment: f.grouping.environment,
+          id: f.record.id,
+          reason: f.failure.message,
+        })),
       })),
       quarantined: outcome.quarantined.map((q) => ({ file: q.file, problem: q.problem, movedTo: q.movedTo ?? null })),
+      waitingForDecision: outcome.held,
+      unread: outcome.unread,
     });
     return;
   }
+  const heldNotice = () => {
+    if (outcome.held === 0) return;
+    reporter.warn(
+      `${outcome.held} record(s) were refused for good by their target and wait for a decision, not retried: see deployctl outbox list (then deployctl outbox move --from URL --to URL, or deployctl outbox drop)`,
+    );
+  };
   if (outcome.targets.length === 0) {
-    reporter.info('nothing kept: the outbox is empty');
+    reporter.info(outcome.held > 0 ? 'nothing left to send' : 'nothing kept: the outbox is empty');
+    heldNotice();
     return;
   }
   for (const t of outcome.targets) {
@@ -348,10 +367,18 @@ export function renderFlushOutcome(
       for (const p of t.pending) reporter.info(`  ${describeRecord(p.record, p.grouping)}`);
       continue;
     }
-    const shown = [...new Set(t.failures.map((f) => f.failure.message))].slice(0, 3);
+    const shown = [...new Set([...t.failures, ...t.held].map((f) => f.failure.message))].slice(0, 3);
     for (const message of shown) reporter.warn(`${t.target.url}: ${message}`);
-    reporter.info(`${t.target.url}: sent ${t.sent} kept record(s); ${t.remaining} still kept`);
+    reporter.info(
+      `${t.target.url}: sent ${t.sent} kept record(s); ${t.remaining} still kept${t.held.length ? `; ${t.held.length} refused for good, put apart` : ''}`,
+    );
   }
+  if (outcome.unread > 0) {
+    reporter.warn(
+      `${outcome.unread} kept record(s) not read before the --timeout ran out: still kept, for the next flush`,
+    );
+  }
+  heldNotice();
 }
 
 /**
@@ -375,4 +402,87 @@ export function waitNotice(
     },
     done: () => clearTimeout(timer),
   };
+}
+
+/** One kept record as `outbox list` shows it. */
+interface OutboxItem {
+  target: Target;
+  service: string;
+  environment: string;
+  kind: string;
+  id: string;
+  /** Unix seconds. */
+  keptAt: number;
+  /** Why its target refused it for good, when it waits for a decision; otherwise flush retries it. */
+  heldFor?: string;
+}
+
+export type OutboxView =
+  | { action: 'list'; items: OutboxItem[] }
+  | { action: 'drop'; dropped: number; declined?: 'no' | 'interrupted'; what: string }
+  | { action: 'move'; moved: number; from: string; to: string };
+
+/** `deployctl outbox`: what is kept and why, or what was dropped or moved; its exit code. */
+export function renderOutboxView(
+  view: OutboxView,
+  settings: Pick<Settings, 'json' | 'quiet' | 'dryRun'>,
+  reporter: Reporter,
+): number {
+  const would = settings.dryRun ? 'would be ' : '';
+  if (view.action === 'list') {
+    if (settings.json) {
+      reporter.json({
+        records: view.items.map((item) => ({
+          url: item.target.url,
+          backend: item.target.backend,
+          service: item.service,
+          environment: item.environment,
+          kind: item.kind,
+          id: item.id,
+          keptAt: new Date(item.keptAt * 1000).toISOString(),
+          waitsForDecision: item.heldFor !== undefined,
+          reason: item.heldFor ?? null,
+        })),
+      });
+      return 0;
+    }
+    if (view.items.length === 0) {
+      reporter.info('nothing kept: the outbox is empty');
+      return 0;
+    }
+    const byUrl = new Map<string, typeof view.items>();
+    for (const item of view.items) byUrl.set(item.target.url, [...(byUrl.get(item.target.url) ?? []), item]);
+    for (const [url, items] of byUrl) {
+      const held = items.filter((i) => i.heldFor !== undefined);
+      reporter.info(
+        `${url} (${items[0]!.target.backend}): ${items.length - held.length} kept for deployctl flush, ${held.length} refused for good, waiting for a decision`,
+      );
+      for (const item of items) {
+        const when = new Date(item.keptAt * 1000).toISOString();
+        reporter.info(
+          `  ${item.kind} of ${item.service} in ${item.environment} (${item.id}, kept ${when})${item.heldFor ? `: refused for good: ${item.heldFor}` : ': not delivered yet, flush retries it'}`,
+        );
+      }
+      if (held.length > 0) {
+        reporter.info(
+          `  fix: deployctl outbox move --from ${url} --to <the right URL> (the same URL once the server takes them), then deployctl flush; or deployctl outbox drop --target ${url}`,
+        );
+      }
+    }
+    return 0;
+  }
+  if (view.action === 'drop') {
+    if (settings.json)
+      reporter.json({ dropped: view.dropped, declined: view.declined ?? null, dryRun: settings.dryRun });
+    else if (view.declined) reporter.info(`kept ${view.what}: nothing dropped`);
+    else reporter.info(view.dropped === 0 ? 'nothing to drop' : `${would}dropped ${view.what}`);
+    return 0;
+  }
+  if (settings.json) reporter.json({ moved: view.moved, from: view.from, to: view.to, dryRun: settings.dryRun });
+  else if (view.moved === 0) reporter.info(`nothing kept for ${view.from}: see deployctl outbox list`);
+  else
+    reporter.info(
+      `${would}moved ${view.moved} kept record(s) from ${view.from} to ${view.to}: deployctl flush sends them`,
+    );
+  return 0;
 }

@@ -30,7 +30,7 @@ describe('flushAll', { timeout: 2000 }, () => {
     ]);
     expect(outcome.dryRun).toBe(false);
     expect(outcome.targets).toEqual([
-      { target: GATEWAY, sent: 2, remaining: 0, failures: [], pending: [], configured: true },
+      { target: GATEWAY, sent: 2, remaining: 0, failures: [], held: [], pending: [], configured: true },
       {
         target: ELSEWHERE,
         sent: 1,
@@ -42,11 +42,40 @@ describe('flushAll', { timeout: 2000 }, () => {
             failure: { message: 'the store refused it' },
           },
         ],
+        held: [],
         pending: [],
         configured: false,
       },
     ]);
     expect(env.kept()).toEqual(['b1']);
+  });
+
+  it('puts a record refused for good apart, retries the others, and does not count it as still kept', async () => {
+    env = setup();
+    await env.keep(api, 'h1', { ageSeconds: 30 });
+    await env.keep(api, 'h2', { ageSeconds: 20 });
+    env.backends.behaviours.set('h1', {
+      fail: new GatewayError('HTTP 404: 404 page not found', 404, false, undefined, 'permanent'),
+    });
+    const outcome = await flushAll(env.context);
+    expect(outcome.targets).toEqual([expect.objectContaining({ sent: 1, remaining: 0, failures: [] })]);
+    expect(outcome.targets[0]!.held.map((f) => [f.record.id, f.failure.permanent])).toEqual([['h1', true]]);
+    expect(outcome.held).toBe(1);
+    expect(env.kept()).toEqual([]);
+    const held = await env.outbox.list({ held: true });
+    expect(held.entries.map((e) => [e.kept.record.id, e.kept.held?.reason])).toEqual([
+      ['h1', 'HTTP 404: 404 page not found'],
+    ]);
+    // A second flush does not try it again.
+    const again = await flushAll(env.context);
+    expect(again.targets).toEqual([]);
+    expect(again.held).toBe(1);
+    expect(env.backends.attempts.filter((a) => a.id === 'h1')).toHaveLength(1);
+    // Moved to another URL: back in the outbox for that target, not held any more.
+    const moved = await env.outbox.retarget(held.entries[0]!, ELSEWHERE);
+    expect(moved.kept.held).toBeUndefined();
+    expect((await env.outbox.list({ target: ELSEWHERE })).entries.map((e) => e.kept.record.id)).toEqual(['h1']);
+    expect(await env.outbox.countHeld()).toBe(0);
   });
 
   it('stops at an unreachable backend: later records untried, all kept', async () => {
@@ -120,12 +149,15 @@ describe('flushAll', { timeout: 2000 }, () => {
     expect(outcome).toEqual({
       dryRun: true,
       quarantined: [],
+      held: 0,
+      unread: 0,
       targets: [
         {
           target: GATEWAY,
           sent: 0,
           remaining: 1,
           failures: [],
+          held: [],
           pending: [{ record: expect.objectContaining({ id: 'k1' }), grouping: api }],
           configured: true,
         },
