@@ -441,3 +441,8 @@ export function requireTarget(settings: Settings): { service: string; environmen
   }
   return { service: settings.service, environment: settings.environment };
 }
+
+/** Whether a flag, the environment or the config file names the target (not the default gateway). */
+export function targetNamed(settings: Settings): boolean {
+  return settings.remoteWrite !== undefined || settings.sources.pushgateway !== 'default';
+}

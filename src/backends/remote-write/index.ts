@@ -54,6 +54,8 @@ async function computeLedger(
   const recent = (await recentRecords.events()).filter((e) => e.timestampMs <= before);
   if (!raw) {
     const ledger = ledgerFor(grouping, record, recent);
+    // Without the store's history, counts would be this machine's alone: none are given.
+    delete ledger.totals;
     ledger.notices.push(
       'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore is observed',
     );
@@ -116,6 +118,7 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         ...(ledger?.durationSeconds !== undefined && { durationSeconds: ledger.durationSeconds }),
         ...(ledger?.leadTimes && { leadTimes: ledger.leadTimes }),
         ...(ledger?.timeToRestore !== undefined && { timeToRestore: ledger.timeToRestore }),
+        ...(ledger?.totals && { totals: ledger.totals }),
       };
     },
     async plan(grouping, record) {

@@ -120,6 +120,8 @@ export interface Ledger {
   rollback?: boolean;
   timeToRestore?: number;
   durationSeconds?: number;
+  /** Deployments of the group by status, this one included, over the history read (HISTORY_LOOKBACK). */
+  totals?: Record<string, number>;
   notices: string[];
 }
 
@@ -269,9 +271,14 @@ function deploymentLedger(
     }
   }
 
+  const totals: Record<string, number> = { success: 0, failure: 0, cancelled: 0 };
+  for (const status of [...deployments.map((e) => e.status), record.status])
+    if (status !== undefined) totals[status] = (totals[status] ?? 0) + 1;
+
   return {
     series: out,
     notices,
+    totals,
     ...(durationSeconds !== undefined && { durationSeconds }),
     ...(leadTimes && { leadTimes }),
     ...(rollback && { rollback }),
