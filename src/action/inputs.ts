@@ -103,6 +103,7 @@ export function planAction(env: Env): ActionPlan {
   plan.secrets = [
     ...urlSecrets(pushgateway || (env.DEPLOYCTL_PUSHGATEWAY_URL ?? '')),
     ...urlSecrets(remoteWrite || (env.DEPLOYCTL_REMOTE_WRITE_URL ?? '')),
+    ...urlSecrets(input(env, 'prometheus') || (env.DEPLOYCTL_PROMETHEUS_URL ?? '')),
     ...['DEPLOYCTL_PUSHGATEWAY_PASSWORD', 'DEPLOYCTL_PUSHGATEWAY_TOKEN'].map((name) => env[name] ?? '').filter(Boolean),
   ];
 
@@ -134,6 +135,7 @@ export function planAction(env: Env): ActionPlan {
   add('--timeout', input(env, 'timeout'));
   for (const label of parseLabels(input(env, 'labels'))) argv.push('--label', label);
   if (remoteWrite) argv.push('--remote-write', remoteWrite);
+  add('--prometheus', input(env, 'prometheus'));
   if (strict) argv.push('--strict');
   const noTarget = !targetGiven(env, pushgateway, remoteWrite);
   return { ...plan, argv, status, ...(noTarget && { noTarget }) };
@@ -165,6 +167,7 @@ export function planStart(env: Env, startedAt: number): ActionPlan | undefined {
   for (const label of parseLabels(input(env, 'labels'))) argv.push('--label', label);
   const remoteWrite = input(env, 'remote-write');
   if (remoteWrite) argv.push('--remote-write', remoteWrite);
+  add('--prometheus', input(env, 'prometheus'));
   return { ...plan, argv, strict: false };
 }
 

@@ -93,9 +93,10 @@ async function run(env: Env): Promise<number> {
       const totals = Object.entries((result.totals ?? {}) as Record<string, number>)
         .map(([s, n]) => `${s} ${n}`)
         .join(', ');
-      process.stdout.write(
-        `deployctl: recorded ${status} of ${String(result.service)} in ${String(result.environment)}; deployments now: ${totals}\n`,
-      );
+      const duration = typeof result.durationSeconds === 'number' ? ` (${result.durationSeconds} s)` : '';
+      const line = `recorded ${status} of ${String(result.service)} in ${String(result.environment)}${duration}${totals ? `; deployments now: ${totals}` : ''}`;
+      process.stdout.write(`deployctl: ${line}\n`);
+      if (env.GITHUB_STEP_SUMMARY) appendFileSync(env.GITHUB_STEP_SUMMARY, `deployctl: ${line}\n`);
     }
     if (exitCode !== 0) return fail(`record exited with ${exitCode}; see the lines above`);
     if (result?.recorded !== true && result?.duplicate !== true) {

@@ -271,8 +271,9 @@ function deploymentLedger(
     }
   }
 
+  // Every deployment the read found, those of the same second after this one's sample time too.
   const totals: Record<string, number> = { success: 0, failure: 0, cancelled: 0 };
-  for (const status of [...deployments.map((e) => e.status), record.status])
+  for (const status of [...known.filter((e) => e.kind === 'deployment').map((e) => e.status), record.status])
     if (status !== undefined) totals[status] = (totals[status] ?? 0) + 1;
 
   return {
