@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl } from '../adapters/http-endpoint.js';
+import { ciEnvironment } from '../adapters/metadata/ci.js';
 import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
 import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
@@ -216,14 +217,17 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     flags.env,
     envValue(env, 'DEPLOYCTL_ENV'),
     config.environment,
-    undefined,
+    ciEnvironment(env),
   );
   if (environment !== undefined) {
     bySource(environmentSource, () =>
       parseLabelValue(
-        { flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[
-          environmentSource
-        ],
+        {
+          flag: '--env',
+          environment: 'DEPLOYCTL_ENV',
+          config: fromFile('environment'),
+          default: 'CI_ENVIRONMENT_NAME',
+        }[environmentSource],
         environment,
       ),
     );
