@@ -72,6 +72,13 @@ const GLOBAL: OptionSpec[] = [
   { flags: '--insecure', description: "do not verify the gateway's TLS certificate" },
 ];
 
+/** For run and step, whose stdout is the command's own: their --json document goes to stderr. */
+const WRAPPING_GLOBAL: OptionSpec[] = GLOBAL.map((option) =>
+  option.flags === '--json'
+    ? { ...option, description: "machine-readable result as one JSON line on stderr (stdout is the command's own)" }
+    : option,
+);
+
 const TARGET: OptionSpec[] = [
   { flags: '-s, --service <name>', description: 'service deployed (env DEPLOYCTL_SERVICE)' },
   { flags: '-e, --env <name>', description: 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)' },
@@ -131,13 +138,13 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     arguments: [{ name: '[command...]', description: 'the deploy command and its arguments, after --' }],
     // `deployctl run -s api -e prod ./deploy.sh --force`: --force is the script's.
     passThrough: true,
-    options: [...METADATA, ...CHILD, ...TARGET, ...GLOBAL],
+    options: [...METADATA, ...CHILD, ...TARGET, ...WRAPPING_GLOBAL],
   },
   step: {
     examples: ['deployctl step migrate -s checkout/api -e production -- ./migrate.sh'],
     description: 'run and time one step of a deployment',
     arguments: [{ name: '<name>', description: 'the step name' }, COMMAND_ARGUMENT],
-    options: [...CHILD, ...TARGET, ...GLOBAL],
+    options: [...CHILD, ...TARGET, ...WRAPPING_GLOBAL],
   },
   start: {
     examples: ['deployctl start -s checkout/api -e production --version 1.4.2'],
