@@ -97,11 +97,11 @@ describe('the first hour in CI', () => {
     expect(keptRecords(stateDir)).toEqual([]);
   });
 
-  it('outside a git checkout: one notice that version, commit and lead time are missing, and how to give them', async () => {
+  it('outside a git checkout in CI: one notice that version, commit and lead time are missing, and how to give them', async () => {
     const cwd = dir('no-checkout');
     const result = await deployctl(['record', '-s', 'no-checkout', '-e', 'prod', '--status', 'success'], {
       cwd,
-      env: { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url, DEPLOYCTL_STATE_DIR: join(cwd, 'state') },
+      env: { DEPLOYCTL_PUSHGATEWAY_URL: context.gateway.url, DEPLOYCTL_STATE_DIR: join(cwd, 'state'), CI: 'true' },
     });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe(

@@ -58,7 +58,8 @@ export async function collectMetadata(
       `this shallow clone shows no tag, so the version is the short commit ${version}; fetch the tags (actions/checkout with fetch-depth: 0, or git fetch --tags) or give --version`,
     );
   }
-  if (!inside) {
+  // Said in CI (a post-deploy step without a checkout) and on a terminal; a script's own log stays as it was.
+  if (!inside && (Boolean(env.CI) || ci.provider !== '' || process.stderr.isTTY === true)) {
     const missing = [
       ...(version === '' ? ['version'] : []),
       ...(commit === '' ? ['commit'] : []),
