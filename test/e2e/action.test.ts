@@ -415,14 +415,30 @@ describe('the GitHub Action', () => {
     expect(existsSync(stateDir)).toBe(false);
   });
 
-  it('fills every output with remote-write to a Prometheus receiver, totals read from the store', async () => {
+  it('with remote-write to a Prometheus receiver: marks the start in its pre step, times the deploy, fills every output, totals read from the store', async () => {
     const receiver = await startPrometheusReceiver(join(context.workdir.path, 'receiver'));
     try {
       const group = { service: 'shop/rw', environment: 'production' };
       const inputs = { ...group, 'remote-write': receiver.writeUrl };
-      const startedAt = Math.floor(seconds()) - 90;
-      const failed = await runAction({ ...inputs, status: 'failure', 'started-at': String(startedAt) });
+      // The job's start, 90 s ago, marked in progress on the store by the pre step.
+      const pre = await runAction(inputs, {}, { entry: 'pre', clock: '-90s' });
+      expect(pre.exitCode).toBe(0);
+      expect(pre.stdout).not.toContain('::');
+      const jobStart = Number(pre.state.deployctl_started_at);
+      const starts = await receiver.query(
+        'last_over_time(deployctl_deployment_started_timestamp_seconds{service="shop/rw"}[1h])',
+      );
+      expect(starts.map((s) => Number(s.value[1]))).toEqual([jobStart]);
+      const beforeFailed = seconds();
+      const failed = await runAction({ ...inputs, status: 'failure' }, {}, { state: pre.state });
+      const afterFailed = seconds();
       expect(failed.exitCode).toBe(0);
+      const failedDuration = Number(failed.outputs['duration-seconds']);
+      expect(failedDuration).toBeGreaterThanOrEqual(Math.floor(beforeFailed) - jobStart);
+      expect(failedDuration).toBeLessThanOrEqual(Math.ceil(afterFailed) - jobStart);
+      expect(failedDuration).toBeGreaterThanOrEqual(89);
+      expect(failed.outputs).toMatchObject({ 'failure-total': '1', 'deployments-total': '1' });
+      const startedAt = Math.floor(seconds()) - 90;
       const before = seconds();
       const success = await runAction({ ...inputs, status: 'success', 'started-at': String(startedAt) });
       const after = seconds();
