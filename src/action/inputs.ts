@@ -27,6 +27,9 @@ export interface ActionPlan {
 /** The name of the state the pre step keeps for main (GITHUB_STATE; main reads it as STATE_<name>). */
 export const STARTED_STATE = 'deployctl_started_at';
 
+/** Saved by the pre step when it marked the deployment in progress (deployctl start on this runner). */
+export const MARKED_STATE = 'deployctl_marked';
+
 /** Why nothing is recorded without a target, as the `::error::` annotation says it. */
 export const NO_TARGET =
   'the `pushgateway` input is empty or missing (an undefined secret?), and no `remote-write` input, DEPLOYCTL_PUSHGATEWAY_URL, DEPLOYCTL_REMOTE_WRITE_URL or config file names a target: nothing was recorded. Give `pushgateway: ${{ secrets.PUSHGATEWAY_URL }}` (or `remote-write:`) and make sure the secret is defined';
@@ -118,7 +121,8 @@ export function planAction(env: Env): ActionPlan {
     };
   if (status === 'skipped') return { ...plan, problem: 'the job was skipped: no deployment to record' };
 
-  const argv = ['record', '--json', '--status', status];
+  // After the pre step's `deployctl start`, `finish` closes it, and forgets the start it kept on this runner.
+  const argv = [env[`STATE_${MARKED_STATE}`] === 'true' ? 'finish' : 'record', '--json', '--status', status];
   const add = (flag: string, value: string | undefined) => {
     if (value) argv.push(flag, value);
   };
@@ -153,7 +157,12 @@ function targetGiven(env: Env, pushgateway: string, remoteWrite: string): boolea
  * not checked out yet). Undefined when they do not: the start time is kept all the same.
  */
 export function planStart(env: Env, startedAt: number): ActionPlan | undefined {
-  const plan = planAction({ ...env, INPUT_STATUS: 'success', [`STATE_${STARTED_STATE}`]: undefined });
+  const plan = planAction({
+    ...env,
+    INPUT_STATUS: 'success',
+    [`STATE_${STARTED_STATE}`]: undefined,
+    [`STATE_${MARKED_STATE}`]: undefined,
+  });
   const service = input(env, 'service') || env.DEPLOYCTL_SERVICE?.trim();
   const environment = input(env, 'environment') || env.DEPLOYCTL_ENV?.trim();
   if (!plan.argv || plan.noTarget || !service || !environment) return undefined;

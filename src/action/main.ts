@@ -7,7 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { main } from '../cli/cli.js';
 import { resolveSettings, targetNamed } from '../cli/settings.js';
-import { type Env, NO_TARGET, outputsFrom, planAction, planStart, STARTED_STATE } from './inputs.js';
+import { type Env, MARKED_STATE, NO_TARGET, outputsFrom, planAction, planStart, STARTED_STATE } from './inputs.js';
 
 const escapeData = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 const command = (name: string, message: string) => process.stdout.write(`::${name}::${escapeData(message)}\n`);
@@ -133,6 +133,7 @@ async function pre(env: Env): Promise<number> {
       env: { ...env, ...plan.env },
       cwd: env.GITHUB_WORKSPACE || process.cwd(),
     });
+    if (exitCode === 0) saveState(env, MARKED_STATE, 'true');
     if (exitCode !== 0)
       command(
         'warning',

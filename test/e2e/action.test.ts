@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -371,6 +371,10 @@ describe('the GitHub Action', () => {
     const startedAt = Number(pre.state.deployctl_started_at);
     expect(startedAt).toBeGreaterThanOrEqual(Math.floor(beforePre) - 91);
     expect(startedAt).toBeLessThanOrEqual(Math.ceil(afterPre) - 89);
+    expect(pre.state.deployctl_marked).toBe('true');
+    // The start is also kept on the runner (a self-hosted one outlives the job) until main closes it.
+    const kept = join(context.workdir.path, 'runner-home', '.local', 'state', 'deployctl', 'started');
+    expect(readdirSync(kept)).toHaveLength(1);
     let samples = await scrape(context.gateway.url);
     expect(value(samples, 'deployctl_deployment_in_progress', labels)).toBe(1);
     expect(value(samples, 'deployctl_deployment_started_timestamp_seconds', labels)).toBe(startedAt);
@@ -383,6 +387,7 @@ describe('the GitHub Action', () => {
     expect(duration).toBeGreaterThanOrEqual(Math.floor(before) - startedAt);
     expect(duration).toBeLessThanOrEqual(Math.ceil(after) - startedAt);
     expect(duration).toBeGreaterThanOrEqual(89);
+    expect(readdirSync(kept)).toEqual([]);
     samples = await scrape(context.gateway.url);
     expect(value(samples, 'deployctl_deployment_in_progress', labels)).toBe(0);
     expect(value(samples, 'deployctl_last_deployment_duration_seconds', labels)).toBe(duration);

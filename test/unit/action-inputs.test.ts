@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  MARKED_STATE,
   mapStatus,
   outputsFrom,
   parseLabels,
@@ -108,6 +109,9 @@ describe('the action inputs', () => {
     expect(
       startedAt({ ...base, [`STATE_${STARTED_STATE}`]: '1700000000', 'INPUT_STARTED-AT': '2026-01-01T00:00:00Z' }),
     ).toBe('2026-01-01T00:00:00Z');
+    // After the pre step marked it in progress, finish closes that start.
+    expect(planAction(base).argv?.[0]).toBe('record');
+    expect(planAction({ ...base, [`STATE_${MARKED_STATE}`]: 'true' }).argv?.[0]).toBe('finish');
   });
 
   it('say when no input or variable names a target', () => {
