@@ -16,7 +16,23 @@ export interface ActionPlan {
   strict: boolean;
   /** The status recorded, as deployctl spells it. */
   status?: string;
+  /**
+   * Neither the `pushgateway` nor the `remote-write` input, nor DEPLOYCTL_PUSHGATEWAY_URL or
+   * DEPLOYCTL_REMOTE_WRITE_URL, names where to record: the runner checks the config file, and
+   * refuses rather than record to localhost (a hosted runner is gone after the job).
+   */
+  noTarget?: boolean;
 }
+
+/** The name of the state the pre step keeps for main (GITHUB_STATE; main reads it as STATE_<name>). */
+export const STARTED_STATE = 'deployctl_started_at';
+
+/** Saved by the pre step when it marked the deployment in progress (deployctl start on this runner). */
+export const MARKED_STATE = 'deployctl_marked';
+
+/** Why nothing is recorded without a target, as the `::error::` annotation says it. */
+export const NO_TARGET =
+  'the `pushgateway` input is empty or missing (an undefined secret?), and no `remote-write` input, DEPLOYCTL_PUSHGATEWAY_URL, DEPLOYCTL_REMOTE_WRITE_URL or config file names a target: nothing was recorded. Give `pushgateway: ${{ secrets.PUSHGATEWAY_URL }}` (or `remote-write:`) and make sure the secret is defined';
 
 /** An input as the runner passes it: INPUT_ and the name in capitals, spaces as underscores. */
 function input(env: Env, name: string): string {
@@ -90,6 +106,7 @@ export function planAction(env: Env): ActionPlan {
   plan.secrets = [
     ...urlSecrets(pushgateway || (env.DEPLOYCTL_PUSHGATEWAY_URL ?? '')),
     ...urlSecrets(remoteWrite || (env.DEPLOYCTL_REMOTE_WRITE_URL ?? '')),
+    ...urlSecrets(input(env, 'prometheus') || (env.DEPLOYCTL_PROMETHEUS_URL ?? '')),
     ...['DEPLOYCTL_PUSHGATEWAY_PASSWORD', 'DEPLOYCTL_PUSHGATEWAY_TOKEN'].map((name) => env[name] ?? '').filter(Boolean),
   ];
 
@@ -104,10 +121,13 @@ export function planAction(env: Env): ActionPlan {
     };
   if (status === 'skipped') return { ...plan, problem: 'the job was skipped: no deployment to record' };
 
-  const argv = ['record', '--json', '--status', status];
+  // After the pre step's `deployctl start`, `finish` closes it, and forgets the start it kept on this runner.
+  const argv = [env[`STATE_${MARKED_STATE}`] === 'true' ? 'finish' : 'record', '--json', '--status', status];
   const add = (flag: string, value: string | undefined) => {
     if (value) argv.push(flag, value);
   };
+  // The start: the `started-at` input, else the job's start as the pre step kept it.
+  add('--started-at', input(env, 'started-at') || env[`STATE_${STARTED_STATE}`]?.trim());
   add('--service', input(env, 'service'));
   add('--env', input(env, 'environment'));
   add('--version', input(env, 'version'));
@@ -119,8 +139,45 @@ export function planAction(env: Env): ActionPlan {
   add('--timeout', input(env, 'timeout'));
   for (const label of parseLabels(input(env, 'labels'))) argv.push('--label', label);
   if (remoteWrite) argv.push('--remote-write', remoteWrite);
+  add('--prometheus', input(env, 'prometheus'));
   if (strict) argv.push('--strict');
-  return { ...plan, argv, status };
+  const noTarget = !targetGiven(env, pushgateway, remoteWrite);
+  return { ...plan, argv, status, ...(noTarget && { noTarget }) };
+}
+
+function targetGiven(env: Env, pushgateway: string, remoteWrite: string): boolean {
+  return Boolean(
+    pushgateway || remoteWrite || env.DEPLOYCTL_PUSHGATEWAY_URL?.trim() || env.DEPLOYCTL_REMOTE_WRITE_URL?.trim(),
+  );
+}
+
+/**
+ * The pre step (runs.pre, at the job's start): `deployctl start`, which marks the deployment in
+ * progress, when the inputs name the service, the environment and the target (the config file is
+ * not checked out yet). Undefined when they do not: the start time is kept all the same.
+ */
+export function planStart(env: Env, startedAt: number): ActionPlan | undefined {
+  const plan = planAction({
+    ...env,
+    INPUT_STATUS: 'success',
+    [`STATE_${STARTED_STATE}`]: undefined,
+    [`STATE_${MARKED_STATE}`]: undefined,
+  });
+  const service = input(env, 'service') || env.DEPLOYCTL_SERVICE?.trim();
+  const environment = input(env, 'environment') || env.DEPLOYCTL_ENV?.trim();
+  if (!plan.argv || plan.noTarget || !service || !environment) return undefined;
+  const argv = ['start', '--started-at', String(startedAt)];
+  const add = (flag: string, value: string | undefined) => {
+    if (value) argv.push(flag, value);
+  };
+  add('--service', input(env, 'service'));
+  add('--env', input(env, 'environment'));
+  add('--timeout', input(env, 'timeout'));
+  for (const label of parseLabels(input(env, 'labels'))) argv.push('--label', label);
+  const remoteWrite = input(env, 'remote-write');
+  if (remoteWrite) argv.push('--remote-write', remoteWrite);
+  add('--prometheus', input(env, 'prometheus'));
+  return { ...plan, argv, strict: false };
 }
 
 /** What `record --json` printed, as the action's outputs. */

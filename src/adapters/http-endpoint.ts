@@ -46,15 +46,36 @@ export function redactUrl(url: URL | string, { dropCredentials = false } = {}): 
 
 export function parseEndpointUrl(value: string, source = '--pushgateway'): URL {
   let url: URL;
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim());
+  // What stands before the last @ may be a user and password: never shown.
+  const withoutCredentials = (text: string) =>
+    text.includes('@')
+      ? `${hasScheme ? text.slice(0, text.indexOf('://') + 3) : ''}***@${text.slice(text.lastIndexOf('@') + 1)}`
+      : text;
+  const noScheme = () =>
+    new UsageError(
+      `${source} is not a URL: ${JSON.stringify(safeText(withoutCredentials(value.trim())))} has no http:// or https:// in front`,
+      `add http:// (or https://): ${safeText(`http://${withoutCredentials(value.trim())}`)}`,
+    );
   try {
     url = new URL(value);
   } catch {
+    if (!hasScheme && value.trim() !== '' && !/\s/.test(value.trim())) throw noScheme();
+    if (hasScheme && value.includes('@')) {
+      // `http://ci:pa/ss@host`: the / ends the host part at "ci:pa", whose port is not a number.
+      throw new UsageError(
+        `${source} is not a URL: a user or password in it (before the @) has a /, ? or # that is not percent-encoded, so the URL's host ends there: ${JSON.stringify(safeText(withoutCredentials(value)))}`,
+        'percent-encode them in the user and password (/ as %2F, ? as %3F, # as %23, @ as %40), or give them in DEPLOYCTL_PUSHGATEWAY_USERNAME and DEPLOYCTL_PUSHGATEWAY_PASSWORD',
+      );
+    }
     throw new UsageError(
       `${source} is not a URL: ${JSON.stringify(safeText(value))}`,
       'for example http://localhost:9091',
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    // `localhost:9091` parses as the scheme "localhost:".
+    if (!hasScheme) throw noScheme();
     throw new UsageError(`${source} must be an http:// or https:// URL, not ${url.protocol}`);
   }
   // `http://user:pa/ss@host` parses as host "user" with "pa/ss@host" as the path: a password

@@ -7,7 +7,7 @@ import type { RunFlags } from './commands/run.js';
 import type { FinishFlags, StartFlags } from './commands/start-finish.js';
 import type { VerifyFlags } from './commands/verify.js';
 import type { CommandContext } from './context.js';
-import { type Invocation, parseQuick } from './options.js';
+import { hoistGlobalOptions, type Invocation, parseQuick } from './options.js';
 import type { ReadingView } from './render/reading.js';
 import type { GlobalFlags } from './settings.js';
 
@@ -140,7 +140,9 @@ function strictAnyway(flags: GlobalFlags, env: Record<string, string | undefined
 }
 
 /** The one place that turns errors into messages and exit codes. */
-export async function main(argv: string[], options: RunOptions = {}): Promise<number> {
+export async function main(given: string[], options: RunOptions = {}): Promise<number> {
+  // `deployctl --config X record`: the options every command takes may come before it.
+  const argv = hoistGlobalOptions(given);
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const now = options.now ?? (() => Date.now() / 1000);

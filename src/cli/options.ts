@@ -36,6 +36,8 @@ export interface CommandDefinition {
   options: OptionSpec[];
   /** Options after the first argument belong to the command run (`run`). */
   passThrough?: boolean;
+  /** Command lines shown at the end of `--help`. */
+  examples: string[];
 }
 
 const GLOBAL: OptionSpec[] = [
@@ -73,6 +75,13 @@ const GLOBAL: OptionSpec[] = [
   { flags: '--insecure', description: "do not verify the gateway's TLS certificate" },
 ];
 
+/** For run and step, whose stdout is the command's own: their --json document goes to stderr. */
+const WRAPPING_GLOBAL: OptionSpec[] = GLOBAL.map((option) =>
+  option.flags === '--json'
+    ? { ...option, description: "machine-readable result as one JSON line on stderr (stdout is the command's own)" }
+    : option,
+);
+
 const TARGET: OptionSpec[] = [
   { flags: '-s, --service <name>', description: 'service deployed (env DEPLOYCTL_SERVICE)' },
   { flags: '-e, --env <name>', description: 'environment deployed to (env DEPLOYCTL_ENV; --environment also works)' },
@@ -107,6 +116,11 @@ const COMMAND_ARGUMENT = { name: '[command...]', description: 'the command and i
 
 export const COMMANDS: Record<CommandName, CommandDefinition> = {
   record: {
+    examples: [
+      'deployctl record -s checkout/api -e production --status success --version 1.4.2',
+      'deployctl record -s checkout/api -e production --status failure --started-at 2026-01-05T10:00:00Z',
+      'deployctl --config ci/deployctl.json record --status success --remote-write https://vm.example/api/v1/write',
+    ],
     description: 'record one finished deployment',
     options: [
       STATUS,
@@ -119,18 +133,24 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   run: {
+    examples: [
+      'deployctl run -s checkout/api -e production -- ./deploy.sh --force',
+      "deployctl run -s checkout/api -e staging --shell -- 'make deploy && make smoke'",
+    ],
     description: "run a deploy command and record it; exits with the command's exit code",
     arguments: [{ name: '[command...]', description: 'the deploy command and its arguments, after --' }],
     // `deployctl run -s api -e prod ./deploy.sh --force`: --force is the script's.
     passThrough: true,
-    options: [...METADATA, ...CHILD, ...TARGET, ...GLOBAL],
+    options: [...METADATA, ...CHILD, ...TARGET, ...WRAPPING_GLOBAL],
   },
   step: {
+    examples: ['deployctl step migrate -s checkout/api -e production -- ./migrate.sh'],
     description: 'run and time one step of a deployment',
     arguments: [{ name: '<name>', description: 'the step name' }, COMMAND_ARGUMENT],
-    options: [...CHILD, ...TARGET, ...GLOBAL],
+    options: [...CHILD, ...TARGET, ...WRAPPING_GLOBAL],
   },
   start: {
+    examples: ['deployctl start -s checkout/api -e production --version 1.4.2'],
     description: 'mark a deployment in progress (closed by finish)',
     options: [
       ...METADATA,
@@ -140,6 +160,10 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   finish: {
+    examples: [
+      'deployctl finish -s checkout/api -e production --status success',
+      'deployctl finish -s checkout/api -e production',
+    ],
     description: 'record the deployment that start opened',
     options: [
       STATUS,
@@ -151,18 +175,28 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   status: {
+    examples: ['deployctl status', 'deployctl status -s checkout/api --json'],
     description: 'the latest deployment of each service and environment on the gateway',
     options: [...TARGET, ...GLOBAL],
   },
   delete: {
+    examples: ['deployctl delete -s checkout/api -e staging --yes'],
     description: 'remove a retired service/environment group from the gateway',
     options: [{ flags: '-y, --yes', description: 'do not ask for confirmation' }, ...TARGET, ...GLOBAL],
   },
   doctor: {
+    examples: [
+      'deployctl doctor',
+      'deployctl doctor --pushgateway http://pushgateway.internal:9091 --prometheus http://prometheus:9090',
+    ],
     description: 'check config, gateway and Prometheus; show what a record would push',
     options: [...TARGET, ...GLOBAL],
   },
   dora: {
+    examples: [
+      'deployctl dora --prometheus http://prometheus:9090',
+      'deployctl dora --prometheus http://prometheus:9090 -s checkout/api --window 90d --json',
+    ],
     description: 'the four DORA keys per service and environment, from Prometheus',
     options: [
       { flags: '--window <duration>', description: 'how far back, as a PromQL duration (default 30d)' },
@@ -170,8 +204,16 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
       ...GLOBAL,
     ],
   },
-  flush: { description: 'send the records kept while the gateway was unreachable', options: GLOBAL },
+  flush: {
+    examples: ['deployctl flush', 'deployctl flush --timeout 30'],
+    description: 'send the records kept while the gateway was unreachable',
+    options: GLOBAL,
+  },
   verify: {
+    examples: [
+      "deployctl verify -s checkout/api -e production --prometheus http://prometheus:9090 --check 'sum(rate(http_requests_total{service=\"$service\",code=~\"5..\"}[5m])) < 1' --for 10m",
+      'deployctl verify -s checkout/api -e production --prometheus http://prometheus:9090 --alertmanager http://alertmanager:9093 --for 5m',
+    ],
     description: 'a gate after a deploy: PromQL checks and firing alerts; exit 0 healthy, 1 not, 3 could not tell',
     options: [
       {
@@ -197,6 +239,11 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   incident: {
+    examples: [
+      'deployctl incident open -s checkout/api -e production --id INC-42',
+      'deployctl incident resolve -s checkout/api -e production --id INC-42',
+      'deployctl incident --from-alertmanager payload.json',
+    ],
     description: 'open or resolve an incident (production is failing, or not any more); or read them from Alertmanager',
     arguments: [{ name: '[action]', description: 'open or resolve (not with --from-alertmanager)' }],
     options: [
@@ -213,6 +260,11 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
     ],
   },
   outbox: {
+    examples: [
+      'deployctl outbox list',
+      'deployctl outbox move --from http://pushgateway:9091/metrics --to http://pushgateway:9091',
+      'deployctl outbox drop --target http://old-gateway:9091 --yes',
+    ],
     description: 'see, drop or re-target the records kept on this machine (list, drop, move)',
     arguments: [{ name: '[action]', description: 'list (default), drop or move' }],
     options: [
@@ -309,4 +361,28 @@ export function parseQuick(argv: readonly string[]): Invocation | undefined {
   }
   if (command === 'step' && operands.length === 0) return undefined;
   return { command, operands, flags };
+}
+
+/**
+ * `deployctl --config X record ...`: the options every command takes, given before the command,
+ * moved after it, where commander and parseQuick read them. Anything else before the command
+ * (help, --version, an unknown option) leaves the line as it is, for commander to answer.
+ */
+export function hoistGlobalOptions(argv: readonly string[]): string[] {
+  const byName = new Map<string, ParsedFlag>();
+  for (const option of GLOBAL) {
+    const parsed = parseFlag(option);
+    byName.set(`--${parsed.long}`, parsed);
+    if (parsed.short) byName.set(`-${parsed.short}`, parsed);
+  }
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) {
+    const token = argv[i]!;
+    const equals = token.startsWith('--') ? token.indexOf('=') : -1;
+    const option = byName.get(equals > 0 ? token.slice(0, equals) : token);
+    if (!option) return [...argv];
+    i += option.takesValue && equals < 0 ? 2 : 1;
+  }
+  if (i === 0 || i >= argv.length || !(argv[i]! in COMMANDS)) return [...argv];
+  return [argv[i]!, ...argv.slice(0, i), ...argv.slice(i + 1)];
 }

@@ -26,6 +26,20 @@ export function buildProgram(invoke: (invocation: Invocation) => Promise<void>):
     .version(VERSION, '-V, --version', 'print the deployctl version')
     .enablePositionalOptions()
     .showHelpAfterError('(run deployctl --help for the commands)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The options every command takes (--pushgateway, --config, --json, --timeout, …) go before or after it.',
+        '',
+        'Examples:',
+        '  $ deployctl run -s checkout/api -e production -- ./deploy.sh',
+        '  $ deployctl record -s checkout/api -e production --status success',
+        '  $ deployctl --config ci/deployctl.json status',
+        '  $ deployctl dora --prometheus http://prometheus:9090',
+        '  $ deployctl doctor',
+      ].join('\n'),
+    )
     .exitOverride();
 
   for (const [name, spec] of Object.entries(COMMANDS) as [CommandName, (typeof COMMANDS)[CommandName]][]) {
@@ -33,6 +47,7 @@ export function buildProgram(invoke: (invocation: Invocation) => Promise<void>):
     for (const argument of spec.arguments ?? []) command.argument(argument.name, argument.description);
     for (const each of spec.options) command.addOption(option(each));
     if (spec.passThrough) command.passThroughOptions();
+    command.addHelpText('after', `\nExamples:\n${spec.examples.map((line) => `  $ ${line}`).join('\n')}`);
     command.showHelpAfterError(`(run deployctl ${name} --help for its options)`);
     command.action(async (...args: unknown[]) => {
       // commander passes the arguments, then the options, then the command itself.

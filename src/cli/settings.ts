@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl } from '../adapters/http-endpoint.js';
+import { ciEnvironment } from '../adapters/metadata/ci.js';
 import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
 import { DEFAULT_INCIDENT_LABELS, type IncidentLabelNames, parseAlertLabelName } from '../core/incident.js';
@@ -227,14 +228,17 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     flags.env,
     envValue(env, 'DEPLOYCTL_ENV'),
     config.environment,
-    undefined,
+    ciEnvironment(env),
   );
   if (environment !== undefined) {
     bySource(environmentSource, () =>
       parseLabelValue(
-        { flag: '--env', environment: 'DEPLOYCTL_ENV', config: fromFile('environment'), default: 'environment' }[
-          environmentSource
-        ],
+        {
+          flag: '--env',
+          environment: 'DEPLOYCTL_ENV',
+          config: fromFile('environment'),
+          default: 'CI_ENVIRONMENT_NAME',
+        }[environmentSource],
         environment,
       ),
     );
@@ -476,4 +480,9 @@ export function requireTarget(settings: Settings): { service: string; environmen
     throw new SettingsError('no environment given', 'use --env, DEPLOYCTL_ENV or "environment" in the config file');
   }
   return { service: settings.service, environment: settings.environment };
+}
+
+/** Whether a flag, the environment or the config file names the target (not the default gateway). */
+export function targetNamed(settings: Settings): boolean {
+  return settings.remoteWrite !== undefined || settings.sources.pushgateway !== 'default';
 }

@@ -1,20 +1,21 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { scrape } from '../helpers/cli.js';
+import { keptRecords, scrape } from '../helpers/cli.js';
 import { select, value } from '../helpers/exposition.js';
 import { TestRepo } from '../helpers/git.js';
 import { rawControls, startHostileServer } from '../helpers/hostile-server.js';
 import { freePort, useGatewayAndWorkdir } from '../helpers/pushgateway.js';
+import { startPrometheusReceiver } from '../helpers/victoria-metrics.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const context = useGatewayAndWorkdir();
 
 interface ActionYaml {
-  runs: { using: string; main: string };
+  runs: { using: string; main: string; pre?: string };
   inputs: Record<string, { default?: string; required?: boolean }>;
   outputs: Record<string, { description: string }>;
 }
@@ -53,18 +54,38 @@ interface ActionRun {
   stdout: string;
   stderr: string;
   outputs: Record<string, string>;
+  /** What the step wrote to GITHUB_STEP_SUMMARY. */
+  summary: string;
+  /** What the step saved with GITHUB_STATE, for the steps after it (STATE_<name>). */
+  state: Record<string, string>;
+}
+
+interface StepOptions {
+  /** Which entry of action.yml the runner starts. */
+  entry?: 'pre' | 'main';
+  /** The state an earlier entry of the action saved (the runner gives it as STATE_<name>). */
+  state?: Record<string, string>;
+  /** Runs the step with its clock moved (faketime: "-90s"). */
+  clock?: string;
 }
 
 /**
  * Runs the action the way a runner does: `node <main>` from the checkout, with INPUT_* for the
  * `with:` values and the declared defaults, GITHUB_* for the run, and a GITHUB_OUTPUT file.
  */
-async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
+async function runAction(
+  inputs: Record<string, string>,
+  extraEnv: Record<string, string> = {},
+  { entry = 'main', state = {}, clock }: StepOptions = {},
+): Promise<ActionRun> {
   const checkout = plainCheckout();
   const action = parse(readFileSync(join(checkout, 'action.yml'), 'utf8')) as ActionYaml;
   const { dir, sha } = githubWorkspace();
-  const outputFile = join(context.workdir.path, `output-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(outputFile, '');
+  const step = Math.random().toString(36).slice(2);
+  const outputFile = join(context.workdir.path, `output-${step}`);
+  const summaryFile = join(context.workdir.path, `summary-${step}`);
+  const stateFile = join(context.workdir.path, `state-${step}`);
+  for (const file of [outputFile, summaryFile, stateFile]) writeFileSync(file, '');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: join(context.workdir.path, 'runner-home'),
@@ -72,6 +93,8 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     GITHUB_ACTIONS: 'true',
     GITHUB_WORKSPACE: dir,
     GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_STATE: stateFile,
     GITHUB_SHA: sha,
     GITHUB_REF: 'refs/heads/main',
     GITHUB_REF_NAME: 'main',
@@ -81,6 +104,7 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     GITHUB_RUN_ID: '4242',
     GITHUB_RUN_ATTEMPT: '2',
     GITHUB_EVENT_NAME: 'push',
+    ...Object.fromEntries(Object.entries(state).map(([name, value]) => [`STATE_${name}`, value])),
     ...extraEnv,
   };
   for (const [name, spec] of Object.entries(action.inputs)) {
@@ -88,9 +112,10 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     if (given !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = given;
   }
   const result = await new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) => {
+    const script = join(checkout, entry === 'pre' ? action.runs.pre! : action.runs.main);
     const child = execFile(
-      process.execPath,
-      [join(checkout, action.runs.main)],
+      clock ? 'faketime' : process.execPath,
+      clock ? ['-f', clock, process.execPath, script] : [script],
       { env, cwd: dir, timeout: 30_000 },
       (error, stdout, stderr) => {
         resolve({ exitCode: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
@@ -98,7 +123,12 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     );
     child.stdin?.end();
   });
-  return { ...result, outputs: parseOutputs(readFileSync(outputFile, 'utf8')) };
+  return {
+    ...result,
+    outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
+    summary: readFileSync(summaryFile, 'utf8'),
+    state: parseOutputs(readFileSync(stateFile, 'utf8')),
+  };
 }
 
 /** GITHUB_OUTPUT as the runner reads it: name=value lines and name<<DELIMITER blocks. */
@@ -120,16 +150,18 @@ function parseOutputs(text: string): Record<string, string> {
 }
 
 describe('the GitHub Action', () => {
-  it('is a node20 JavaScript action whose committed main is current with src/', () => {
+  it('is a node24 JavaScript action with a pre step, whose committed main is current with src/', () => {
     const action = parse(readFileSync(join(root, 'action.yml'), 'utf8')) as ActionYaml;
-    expect(action.runs).toEqual({ using: 'node20', main: 'action/index.mjs' });
+    expect(action.runs).toEqual({ using: 'node24', pre: 'action/pre.mjs', main: 'action/index.mjs' });
     expect(Object.keys(action.inputs).sort()).toEqual(
       [
         'commit',
         'environment',
         'labels',
+        'prometheus',
         'pushgateway',
         'remote-write',
+        'started-at',
         'service',
         'status',
         'strict',
@@ -137,9 +169,9 @@ describe('the GitHub Action', () => {
         'version',
       ].sort(),
     );
-    expect(execFileSync('git', ['ls-files', 'action/index.mjs'], { cwd: root, encoding: 'utf8' })).toBe(
-      'action/index.mjs\n',
-    );
+    expect(
+      execFileSync('git', ['ls-files', 'action/index.mjs', 'action/pre.mjs'], { cwd: root, encoding: 'utf8' }),
+    ).toBe('action/index.mjs\naction/pre.mjs\n');
     execFileSync(process.execPath, ['scripts/build.mjs', '--check', 'action/index.mjs'], { cwd: root });
   });
 
@@ -280,6 +312,168 @@ describe('the GitHub Action', () => {
     expect(strict.stdout).toBe(
       '::error::deployctl: the status input is "done", not success, failure or cancelled; nothing was recorded\n',
     );
+  });
+
+  const OUTPUTS = [
+    'status',
+    'recorded',
+    'success-total',
+    'failure-total',
+    'cancelled-total',
+    'deployments-total',
+    'duration-seconds',
+    'json',
+  ];
+  const seconds = () => Date.now() / 1000;
+
+  it('times the deploy from the started-at input, and fills every output on the Pushgateway', async () => {
+    const group = { service: 'shop/timed', environment: 'production' };
+    const startedAt = Math.floor(seconds()) - 90;
+    const before = seconds();
+    const step = await runAction({
+      ...group,
+      pushgateway: context.gateway.url,
+      status: 'success',
+      'started-at': String(startedAt),
+    });
+    const after = seconds();
+    expect(step.exitCode).toBe(0);
+    expect(Object.keys(step.outputs).sort()).toEqual([...OUTPUTS].sort());
+    for (const name of OUTPUTS) expect(step.outputs[name], name).not.toBe('');
+    const duration = Number(step.outputs['duration-seconds']);
+    // Finished between the moments the step was started and had ended: about 90 s after its start.
+    expect(duration).toBeGreaterThanOrEqual(Math.floor(before) - startedAt);
+    expect(duration).toBeLessThanOrEqual(Math.ceil(after) - startedAt);
+    expect(step.outputs).toMatchObject({
+      status: 'success',
+      recorded: 'true',
+      'success-total': '1',
+      'failure-total': '0',
+      'cancelled-total': '0',
+      'deployments-total': '1',
+    });
+    expect(step.summary).toContain(`deployctl: recorded success of shop/timed in production (${duration} s)`);
+    const samples = await scrape(context.gateway.url);
+    const labels = { job: 'deployctl', ...group };
+    expect(value(samples, 'deployctl_last_deployment_duration_seconds', labels)).toBe(duration);
+    expect(value(samples, 'deployctl_deployment_duration_seconds_sum', labels)).toBe(duration);
+  });
+
+  it("takes the start at the job's start in its pre step, marks the deployment in progress, and times it", async () => {
+    const group = { service: 'shop/pre', environment: 'production' };
+    const inputs = { ...group, pushgateway: context.gateway.url };
+    const labels = { job: 'deployctl', ...group };
+    // The job started 90 s ago: the pre step runs then (its clock 90 s behind this one).
+    const beforePre = seconds();
+    const pre = await runAction(inputs, {}, { entry: 'pre', clock: '-90s' });
+    const afterPre = seconds();
+    expect(pre.exitCode).toBe(0);
+    expect(pre.stdout).not.toContain('::');
+    const startedAt = Number(pre.state.deployctl_started_at);
+    expect(startedAt).toBeGreaterThanOrEqual(Math.floor(beforePre) - 91);
+    expect(startedAt).toBeLessThanOrEqual(Math.ceil(afterPre) - 89);
+    expect(pre.state.deployctl_marked).toBe('true');
+    // The start is also kept on the runner (a self-hosted one outlives the job) until main closes it.
+    const kept = join(context.workdir.path, 'runner-home', '.local', 'state', 'deployctl', 'started');
+    expect(readdirSync(kept)).toHaveLength(1);
+    let samples = await scrape(context.gateway.url);
+    expect(value(samples, 'deployctl_deployment_in_progress', labels)).toBe(1);
+    expect(value(samples, 'deployctl_deployment_started_timestamp_seconds', labels)).toBe(startedAt);
+
+    const before = seconds();
+    const main = await runAction({ ...inputs, status: 'failure' }, {}, { state: pre.state });
+    const after = seconds();
+    expect(main.exitCode).toBe(0);
+    const duration = Number(main.outputs['duration-seconds']);
+    expect(duration).toBeGreaterThanOrEqual(Math.floor(before) - startedAt);
+    expect(duration).toBeLessThanOrEqual(Math.ceil(after) - startedAt);
+    expect(duration).toBeGreaterThanOrEqual(89);
+    expect(readdirSync(kept)).toEqual([]);
+    samples = await scrape(context.gateway.url);
+    expect(value(samples, 'deployctl_deployment_in_progress', labels)).toBe(0);
+    expect(value(samples, 'deployctl_last_deployment_duration_seconds', labels)).toBe(duration);
+    expect(main.outputs).toMatchObject({ status: 'failure', 'failure-total': '1', 'deployments-total': '1' });
+  });
+
+  it('refuses a missing or empty target with an error annotation that names the input, and records nothing', async () => {
+    const stateDir = join(context.workdir.path, 'no-target-state');
+    const env = { DEPLOYCTL_STATE_DIR: stateDir };
+    const group = { service: 'shop/nowhere', environment: 'production', status: 'success' };
+    for (const inputs of [group, { ...group, pushgateway: '' }, { ...group, pushgateway: '  ' }]) {
+      const step = await runAction(inputs, env);
+      expect(step.exitCode).toBe(0);
+      const errors = step.stdout.split('\n').filter((line) => line.startsWith('::error::'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /^::error::deployctl: the `pushgateway` input is empty or missing .*nothing was recorded/,
+      );
+      expect(step.stdout).not.toContain('::warning::');
+      expect(step.outputs).toMatchObject({ status: 'success', recorded: 'false', 'deployments-total': '' });
+    }
+    const strict = await runAction({ ...group, strict: 'true' }, env);
+    expect(strict.exitCode).toBe(1);
+    expect(strict.stdout).toContain('::error::deployctl: the `pushgateway` input is empty or missing');
+    // The pre step names no target either: it keeps the start and marks nothing.
+    const pre = await runAction(group, env, { entry: 'pre' });
+    expect(pre.exitCode).toBe(0);
+    expect(pre.stdout).toContain('not marked in progress');
+    expect(keptRecords(stateDir)).toEqual([]);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
+  it('with remote-write to a Prometheus receiver: marks the start in its pre step, times the deploy, fills every output, totals read from the store', async () => {
+    const receiver = await startPrometheusReceiver(join(context.workdir.path, 'receiver'));
+    try {
+      const group = { service: 'shop/rw', environment: 'production' };
+      const inputs = { ...group, 'remote-write': receiver.writeUrl };
+      // The job's start, 90 s ago, marked in progress on the store by the pre step.
+      const pre = await runAction(inputs, {}, { entry: 'pre', clock: '-90s' });
+      expect(pre.exitCode).toBe(0);
+      expect(pre.stdout).not.toContain('::');
+      const jobStart = Number(pre.state.deployctl_started_at);
+      const starts = await receiver.query(
+        'last_over_time(deployctl_deployment_started_timestamp_seconds{service="shop/rw"}[1h])',
+      );
+      expect(starts.map((s) => Number(s.value[1]))).toEqual([jobStart]);
+      const beforeFailed = seconds();
+      const failed = await runAction({ ...inputs, status: 'failure' }, {}, { state: pre.state });
+      const afterFailed = seconds();
+      expect(failed.exitCode).toBe(0);
+      const failedDuration = Number(failed.outputs['duration-seconds']);
+      expect(failedDuration).toBeGreaterThanOrEqual(Math.floor(beforeFailed) - jobStart);
+      expect(failedDuration).toBeLessThanOrEqual(Math.ceil(afterFailed) - jobStart);
+      expect(failedDuration).toBeGreaterThanOrEqual(89);
+      expect(failed.outputs).toMatchObject({ 'failure-total': '1', 'deployments-total': '1' });
+      const startedAt = Math.floor(seconds()) - 90;
+      const before = seconds();
+      const success = await runAction({ ...inputs, status: 'success', 'started-at': String(startedAt) });
+      const after = seconds();
+      expect(success.exitCode).toBe(0);
+      for (const name of OUTPUTS) expect(success.outputs[name], name).not.toBe('');
+      expect(success.outputs).toMatchObject({
+        status: 'success',
+        recorded: 'true',
+        'success-total': '1',
+        'failure-total': '1',
+        'cancelled-total': '0',
+        'deployments-total': '2',
+      });
+      const duration = Number(success.outputs['duration-seconds']);
+      expect(duration).toBeGreaterThanOrEqual(Math.floor(before) - startedAt);
+      expect(duration).toBeLessThanOrEqual(Math.ceil(after) - startedAt);
+      expect(success.stdout).toContain(
+        `deployctl: recorded success of shop/rw in production (${duration} s); deployments now: success 1, failure 1, cancelled 0\n`,
+      );
+      const counts = await receiver.query(
+        'count by (status) (count_over_time(deployctl_deployment_finished_timestamp_seconds{service="shop/rw"}[1h]))',
+      );
+      expect(counts.map((s) => [s.metric.status, s.value[1]]).sort()).toEqual([
+        ['failure', '1'],
+        ['success', '1'],
+      ]);
+    } finally {
+      await receiver.stop();
+    }
   });
 });
 

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { mapStatus, outputsFrom, parseLabels, planAction, runUrl, urlSecrets } from '../../src/action/inputs.js';
+import {
+  MARKED_STATE,
+  mapStatus,
+  outputsFrom,
+  parseLabels,
+  planAction,
+  planStart,
+  runUrl,
+  STARTED_STATE,
+  urlSecrets,
+} from '../../src/action/inputs.js';
 
 describe('the action inputs', () => {
   it('map job.status and its spellings', () => {
@@ -85,5 +95,47 @@ describe('the action inputs', () => {
       'success-total': '',
       json: '',
     });
+  });
+
+  it('time the deploy from the started-at input, else the start the pre step kept', () => {
+    const base = { INPUT_STATUS: 'success', INPUT_PUSHGATEWAY: 'http://gw:9091' };
+    const startedAt = (env: Record<string, string>) => {
+      const argv = planAction(env).argv ?? [];
+      const at = argv.indexOf('--started-at');
+      return at < 0 ? undefined : argv[at + 1];
+    };
+    expect(startedAt(base)).toBeUndefined();
+    expect(startedAt({ ...base, [`STATE_${STARTED_STATE}`]: '1700000000' })).toBe('1700000000');
+    expect(
+      startedAt({ ...base, [`STATE_${STARTED_STATE}`]: '1700000000', 'INPUT_STARTED-AT': '2026-01-01T00:00:00Z' }),
+    ).toBe('2026-01-01T00:00:00Z');
+    // After the pre step marked it in progress, finish closes that start.
+    expect(planAction(base).argv?.[0]).toBe('record');
+    expect(planAction({ ...base, [`STATE_${MARKED_STATE}`]: 'true' }).argv?.[0]).toBe('finish');
+  });
+
+  it('say when no input or variable names a target', () => {
+    expect(planAction({ INPUT_STATUS: 'success' }).noTarget).toBe(true);
+    expect(planAction({ INPUT_STATUS: 'success', INPUT_PUSHGATEWAY: '  ' }).noTarget).toBe(true);
+    expect(planAction({ INPUT_STATUS: 'success', INPUT_PUSHGATEWAY: 'http://gw' }).noTarget).toBeUndefined();
+    expect(planAction({ INPUT_STATUS: 'success', 'INPUT_REMOTE-WRITE': 'http://rw' }).noTarget).toBeUndefined();
+    expect(planAction({ INPUT_STATUS: 'success', DEPLOYCTL_PUSHGATEWAY_URL: 'http://gw' }).noTarget).toBeUndefined();
+  });
+
+  it('mark the deployment in progress at the job start only when service, environment and target are known', () => {
+    const full = { INPUT_SERVICE: 'api', INPUT_ENVIRONMENT: 'prod', 'INPUT_REMOTE-WRITE': 'http://rw/api/v1/write' };
+    expect(planStart(full, 1700000000)?.argv).toEqual([
+      'start',
+      '--started-at',
+      '1700000000',
+      '--service',
+      'api',
+      '--env',
+      'prod',
+      '--remote-write',
+      'http://rw/api/v1/write',
+    ]);
+    expect(planStart({ ...full, INPUT_SERVICE: '' }, 1)).toBeUndefined();
+    expect(planStart({ INPUT_SERVICE: 'api', INPUT_ENVIRONMENT: 'prod' }, 1)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMMANDS, type CommandName, type Invocation, parseQuick } from '../../src/cli/options.js';
+import { COMMANDS, type CommandName, hoistGlobalOptions, type Invocation, parseQuick } from '../../src/cli/options.js';
 import { buildProgram } from '../../src/cli/program.js';
 
 /** What commander makes of a command line: the invocation, or the error it stops with. */
@@ -143,6 +143,60 @@ describe('the quick command line parser', () => {
       ['step'],
     ]) {
       expect(parseQuick(argv), argv.join(' ')).toBeUndefined();
+    }
+  });
+});
+
+describe('the options every command takes, before the command', () => {
+  it('move after it', () => {
+    expect(hoistGlobalOptions(['--config', 'x.json', 'record', '--status', 'success'])).toEqual([
+      'record',
+      '--config',
+      'x.json',
+      '--status',
+      'success',
+    ]);
+    expect(hoistGlobalOptions(['--json', '--timeout=3', '-q', 'status', '-s', 'api'])).toEqual([
+      'status',
+      '--json',
+      '--timeout=3',
+      '-q',
+      '-s',
+      'api',
+    ]);
+    expect(hoistGlobalOptions(['--pushgateway', 'http://gw', 'run', '--', './deploy.sh', '--json'])).toEqual([
+      'run',
+      '--pushgateway',
+      'http://gw',
+      '--',
+      './deploy.sh',
+      '--json',
+    ]);
+  });
+
+  it('leave help, --version, unknown options and lines without a command as they are', () => {
+    for (const argv of [
+      ['--help'],
+      ['--version'],
+      ['-V'],
+      ['--service', 'api', 'record'],
+      ['--config', 'x.json'],
+      ['--config', 'x.json', 'nonsense'],
+      ['record', '--config', 'x.json'],
+    ])
+      expect(hoistGlobalOptions(argv)).toEqual(argv);
+  });
+
+  it('every command has examples for its --help, each a line that parses as that command', async () => {
+    for (const [name, spec] of Object.entries(COMMANDS)) {
+      expect(spec.examples.length, name).toBeGreaterThan(0);
+      for (const line of spec.examples) {
+        // Words, and 'quoted text' as one word, as a shell splits them.
+        const words = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+        expect(words[0], line).toBe('deployctl');
+        const parsed = await commanderParse(hoistGlobalOptions(words.slice(1)));
+        expect(parsed, line).toMatchObject({ command: name });
+      }
     }
   });
 });

@@ -46,3 +46,11 @@ export async function detectCi(env: Record<string, string | undefined>, cwd: str
   if (buildUrl) info.buildUrl = buildUrl;
   return info;
 }
+
+/**
+ * The environment the CI job deploys to, where the CI names one: GitLab's `environment:` keyword
+ * (CI_ENVIRONMENT_NAME). The default for --env, after the flag, DEPLOYCTL_ENV and the config file.
+ */
+export function ciEnvironment(env: Record<string, string | undefined>): string | undefined {
+  return env.GITLAB_CI && env.CI_ENVIRONMENT_NAME ? env.CI_ENVIRONMENT_NAME : undefined;
+}

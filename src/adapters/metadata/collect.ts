@@ -35,6 +35,7 @@ export async function collectMetadata(
   env: Record<string, string | undefined>,
   cwd: string,
   note: (message: string) => void = () => undefined,
+  notice: (message: string) => void = () => undefined,
 ): Promise<DeploymentMetadata> {
   checkMetadataFlags(flags);
   const ci = await detectCi(env, cwd);
@@ -49,7 +50,33 @@ export async function collectMetadata(
   const [history, described] = resolved
     ? await Promise.all([git.history(resolved), flags.version === undefined ? git.describe(resolved) : undefined])
     : [undefined, undefined];
-  const version = flags.version ?? described ?? commit;
+  let version = flags.version ?? described ?? commit;
+  if (resolved && flags.version === undefined && described === undefined && history?.some((node) => node.shallow)) {
+    // A shallow clone sees no tag: a short commit reads as a version, a full SHA does not.
+    version = resolved.slice(0, 12);
+    notice(
+      `this shallow clone shows no tag, so the version is the short commit ${version}; fetch the tags (actions/checkout with fetch-depth: 0, or git fetch --tags) or give --version`,
+    );
+  }
+  // Said in CI (a post-deploy step without a checkout) and on a terminal; a script's own log stays as it was.
+  if (!inside && (Boolean(env.CI) || ci.provider !== '' || process.stderr.isTTY === true)) {
+    const missing = [
+      ...(version === '' ? ['version'] : []),
+      ...(commit === '' ? ['commit'] : []),
+      // A commit that git does not have gets its own note from lead time.
+      ...(commit === '' && flags.commitTime === undefined ? ['lead time'] : []),
+    ];
+    if (missing.length > 0) {
+      const gives = [
+        ...(version === '' ? ['--version'] : []),
+        ...(commit === '' ? ['--commit'] : []),
+        ...(commit === '' && flags.commitTime === undefined ? ['--commit-time (for lead time)'] : []),
+      ];
+      notice(
+        `not in a git checkout (${cwd}): no ${missing.join(', ').replace(/, ([^,]*)$/, ' or $1')} recorded; give ${gives.join(', ')}, or run deployctl in the repository's checkout`,
+      );
+    }
+  }
 
   const branch = flags.branch ?? ci.branch ?? '';
   const repository = flags.repository ?? ci.repository ?? '';

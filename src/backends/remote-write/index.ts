@@ -56,6 +56,8 @@ async function computeLedger(
   const recent = (await recentRecords.events()).filter((e) => e.timestampMs <= before);
   if (!raw) {
     const ledger = ledgerFor(grouping, record, recent);
+    // Without the store's history, counts would be this machine's alone: none are given.
+    delete ledger.totals;
     ledger.notices.push(
       'no query API known (--prometheus): the previous deployments were not read, so lead time counts the deployed commit alone and no time to restore or failed change of an earlier deployment is observed',
     );
@@ -122,6 +124,7 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         ...(ledger?.failedChanges && { failedChanges: ledger.failedChanges }),
         ...(ledger?.recoverySeconds && { recoverySeconds: ledger.recoverySeconds }),
         ...(ledger?.rework && { rework: true }),
+        ...(ledger?.totals && { totals: ledger.totals }),
       };
     },
     async plan(grouping, record) {

@@ -164,6 +164,8 @@ export interface Ledger {
   failedChanges?: { reason: FailureOutcome['failedChanges'][number]['reason']; at: number }[];
   recoverySeconds?: number[];
   rework?: boolean;
+  /** Deployments of the group by status, this one included, over the history read (HISTORY_LOOKBACK). */
+  totals?: Record<string, number>;
   notices: string[];
 }
 
@@ -472,11 +474,16 @@ function deploymentLedger(
     out.push(...failureSamples(group, outcome));
     facts = failureFacts(outcome, key);
   }
+  // Every deployment the read found, those of the same second after this one's sample time too.
+  const totals: Record<string, number> = { success: 0, failure: 0, cancelled: 0 };
+  for (const status of [...known.filter((e) => e.kind === 'deployment').map((e) => e.status), record.status])
+    if (status !== undefined) totals[status] = (totals[status] ?? 0) + 1;
 
   return {
     series: out,
     notices,
     ...facts,
+    totals,
     ...(durationSeconds !== undefined && { durationSeconds }),
     ...(leadTimes && { leadTimes }),
     ...(rollback && { rollback }),

@@ -43,17 +43,21 @@ export async function recordCommand(flags: RecordFlags, context: CommandContext)
   const timing = resolveTiming(flags, now());
   checkMetadataFlags(flags);
   // Version, commit and history (git) are read while the group's lock is taken and its read leaves.
-  const record: Promise<DeploymentRecord> = collectMetadata(flags, env, cwd, context.reporter.warn).then(
-    (metadata) => ({
-      kind: 'deployment',
-      id: newRecordId(),
-      status,
-      labels: settings.labels,
-      ...metadata,
-      ...timing,
-      // Without --finished-at the finish time is this machine's clock: checked against the server's.
-      ...(flags.finishedAt === undefined && { timeFromClock: true }),
-    }),
-  );
+  const record: Promise<DeploymentRecord> = collectMetadata(
+    flags,
+    env,
+    cwd,
+    context.reporter.warn,
+    context.reporter.note,
+  ).then((metadata) => ({
+    kind: 'deployment',
+    id: newRecordId(),
+    status,
+    labels: settings.labels,
+    ...metadata,
+    ...timing,
+    // Without --finished-at the finish time is this machine's clock: checked against the server's.
+    ...(flags.finishedAt === undefined && { timeFromClock: true }),
+  }));
   return sendRecord(context, { job: settings.job, ...target }, record);
 }

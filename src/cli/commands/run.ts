@@ -217,9 +217,13 @@ export async function runCommand(
   // The commit is read as the deploy starts (a deploy script may move HEAD), alongside the command;
   // the in-progress mark is sent once the command has run for a second (a mark over before any
   // scrape could see it would only delay the record). Neither may delay or fail the deploy.
-  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(flags, env, cwd, context.reporter.warn).catch(
-    (error: Error) => error,
-  );
+  const metadata: Promise<DeploymentMetadata | Error> = collectMetadata(
+    flags,
+    env,
+    cwd,
+    context.reporter.warn,
+    context.reporter.note,
+  ).catch((error: Error) => error);
   let inProgress: Promise<void> = Promise.resolve();
   let markTimer: NodeJS.Timeout | undefined;
   const outcome = await runWrapped(command, flags, context, () => {

@@ -101,6 +101,7 @@ export async function finishCommand(flags: FinishFlags, context: CommandContext)
     env,
     cwd,
     context.reporter.warn,
+    context.reporter.note,
   );
   const record: DeploymentRecord = {
     kind: 'deployment',

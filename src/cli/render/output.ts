@@ -49,6 +49,22 @@ export function colorsOff(env: Record<string, string | undefined>): boolean {
 }
 
 /**
+ * Whether the terminal's locale can show characters beyond ASCII: not when LC_ALL, LC_CTYPE or
+ * LANG (the first that is set) names a locale that is not UTF-8, such as C or POSIX.
+ */
+export function unicodeLocale(env: Record<string, string | undefined>): boolean {
+  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG;
+  return !locale || /utf-?8/i.test(locale);
+}
+
+const ASCII_MARKS: Record<string, string> = { '✔': 'OK', '✖': 'FAIL', '…': '...', '→': '->' };
+
+/** The marks deployctl prints, in ASCII where the locale cannot show them; other text is left as it is. */
+export function asciiMarks(text: string): string {
+  return text.replace(/[✔✖…→]/g, (mark) => ASCII_MARKS[mark] ?? mark);
+}
+
+/**
  * The reporter of one command. `besideCommand`: a wrapped command owns stdout (run, step), so the
  * result goes to stderr as a `deployctl:` line, or as one line of JSON.
  */
@@ -64,6 +80,10 @@ export function consoleReporter(
   const err = chalkStderr;
   // What deployctl says beside a command may quote a server: no control character reaches the terminal raw.
   const shown = (message: string) => printable(message, { lineFeeds: true });
+  // Messages in ASCII where the locale is not UTF-8; JSON and the raw requests of --dry-run are data, as they are.
+  const data = streams;
+  if (!unicodeLocale(env))
+    streams = { stdout: (text) => data.stdout(asciiMarks(text)), stderr: (text) => data.stderr(asciiMarks(text)) };
   const aside = (message: string) => {
     if (!settings.quiet) streams.stderr(`deployctl: ${shown(message)}\n`);
   };
@@ -78,9 +98,9 @@ export function consoleReporter(
       if (settings.verbose) streams.stderr(`${err.dim(`deployctl: ${shown(message)}`)}\n`);
     },
     json: besideCommand
-      ? (value) => streams.stderr(`${JSON.stringify(value)}\n`)
-      : (value) => streams.stdout(`${JSON.stringify(value, null, 2)}\n`),
-    raw: besideCommand ? streams.stderr : streams.stdout,
+      ? (value) => data.stderr(`${JSON.stringify(value)}\n`)
+      : (value) => data.stdout(`${JSON.stringify(value, null, 2)}\n`),
+    raw: besideCommand ? data.stderr : data.stdout,
     aside,
     note: (message) => aside(`note: ${message}`),
     error: (message, hint) => streams.stderr(`deployctl: ${shown(message)}\n${hint ? `  ${shown(hint)}\n` : ''}`),
@@ -397,7 +417,13 @@ export function waitNotice(
   return {
     waitingFor(what) {
       clearTimeout(timer);
-      timer = setTimeout(() => stream.write(`${chalkStderr.dim(`deployctl: waiting for ${what}…`)}\n`), 1000);
+      timer = setTimeout(
+        () =>
+          stream.write(
+            `${chalkStderr.dim(`deployctl: waiting for ${what}${unicodeLocale(process.env) ? '…' : '...'}`)}\n`,
+          ),
+        1000,
+      );
       timer.unref();
     },
     done: () => clearTimeout(timer),
