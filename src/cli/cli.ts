@@ -13,18 +13,20 @@ type Action = (context: CommandContext) => Promise<number>;
 type WrapAction = (context: CommandContext | undefined) => Promise<number>;
 
 /**
- * How a command meets a bad config or environment: `read` commands (status, doctor, …) stop with
- * exit 2; `record` commands warn "not recorded" and exit 0; `wrap` commands (run, step) warn and
+ * How a command meets a bad config or environment: `read` commands (status, dora, doctor, delete)
+ * stop with exit 2; `record` commands (record, start, finish, flush) warn "not recorded" and exit 0; `wrap` commands (run, step) warn and
  * run the command. `--strict` makes the last two exit 2 as well, before anything runs. (A record
  * that could not be delivered is another matter: send-record.ts.) `check` validates the command
  * line before anything else.
  */
 export type ProblemHandling =
   | { kind: 'read' }
-  | { kind: 'record'; check?: () => void }
+  | RecordHandling
   | { kind: 'wrap'; check: () => void };
+/** `flush` records no deployment of its own: it needs no service or environment, and says "not flushed". */
+type RecordHandling = { kind: 'record'; check?: () => void; flush?: boolean };
 export type Runner = {
-  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | { kind: 'record'; check?: () => void }): Promise<void>;
+  (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | RecordHandling): Promise<void>;
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
 };
 
@@ -91,7 +93,7 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     }
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');
-      return run(flags, (context) => flushCommand(context));
+      return run(flags, (context) => flushCommand(context), { kind: 'record', flush: true });
     }
   }
 }
@@ -121,6 +123,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       error,
       { json: Boolean(flags.json), stack: verbose || Boolean(env.DEBUG) },
       await bareReporter({}, spec.kind === 'wrap'),
+      spec.kind === 'record' && spec.flush ? 'not flushed' : 'not recorded',
     );
   };
 
@@ -137,7 +140,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env, { besideCommand: spec.kind === 'wrap' });
       for (const warning of settings.warnings) reporter.warn(warning);
-      if (spec.kind !== 'read') requireTarget(settings);
+      if (spec.kind === 'wrap' || (spec.kind === 'record' && !spec.flush)) requireTarget(settings);
       context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;

@@ -136,7 +136,7 @@ function checkGlobalFlags(flags: GlobalFlags): void {
 /** Flags > environment > config file > defaults, each value validated where it came from. */
 export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string): Promise<Settings> {
   checkGlobalFlags(flags);
-  const { config, filepath, warnings } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
+  const { config, filepath, warnings, unknownKeys = [] } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
   const fromFile = (key: string) => (filepath ? `${key} in ${filepath}` : key);
 
   const [pushgateway, pushgatewaySource] = pick(
@@ -176,6 +176,11 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
       ),
     );
   }
+  const unknownTopKeys = unknownKeys.filter((key) => !key.includes('.'));
+  if (pushgatewaySource === 'default' && remoteWrite === undefined && unknownTopKeys.length > 0)
+    warnings.push(
+      `no pushgateway or remoteWrite is set, so records go to the default ${DEFAULT_PUSHGATEWAY}: ${unknownTopKeys.join(', ')} in ${filepath} ${unknownTopKeys.length === 1 ? 'was' : 'were'} not recognised`,
+    );
   const [prometheus, prometheusSource] = pick(
     flags.prometheus,
     envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'),
