@@ -148,7 +148,7 @@ export async function main(argv: string[], options: RunOptions = {}): Promise<nu
       exitCode = spec.kind === 'wrap' ? await action(undefined) : ExitCode.ok;
       return;
     }
-    if (spec.kind !== 'record') {
+    if (spec.kind !== 'record' || spec.flush) {
       exitCode = await action(context);
       return;
     }
