@@ -19,10 +19,7 @@ type WrapAction = (context: CommandContext | undefined) => Promise<number>;
  * that could not be delivered is another matter: send-record.ts.) `check` validates the command
  * line before anything else.
  */
-export type ProblemHandling =
-  | { kind: 'read' }
-  | RecordHandling
-  | { kind: 'wrap'; check: () => void };
+export type ProblemHandling = { kind: 'read' } | RecordHandling | { kind: 'wrap'; check: () => void };
 /** `flush` records no deployment of its own: it needs no service or environment, and says "not flushed". */
 type RecordHandling = { kind: 'record'; check?: () => void; flush?: boolean };
 export type Runner = {

@@ -136,7 +136,12 @@ function checkGlobalFlags(flags: GlobalFlags): void {
 /** Flags > environment > config file > defaults, each value validated where it came from. */
 export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string): Promise<Settings> {
   checkGlobalFlags(flags);
-  const { config, filepath, warnings, unknownKeys = [] } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
+  const {
+    config,
+    filepath,
+    warnings,
+    unknownKeys = [],
+  } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
   const fromFile = (key: string) => (filepath ? `${key} in ${filepath}` : key);
 
   const [pushgateway, pushgatewaySource] = pick(

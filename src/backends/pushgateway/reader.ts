@@ -43,15 +43,28 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
 }
 
 /**
- * No deployment matched. When Prometheus holds deployctl's series under `exported_job`, it scrapes
- * the gateway without `honor_labels: true`: say so and how to fix it, instead of "no deployments".
+ * Groups Prometheus holds under `exported_job` are scraped without `honor_labels: true`, and the
+ * DORA queries (by `job`) leave them out. No deployment matched: say so and how to fix it, instead
+ * of "no deployments"; some did: name the groups left out, never drop them silently.
  */
-async function explainNoData(prometheus: Prometheus, filters: Record<string, string>): Promise<void> {
+async function explainUnhonored(
+  prometheus: Prometheus,
+  filters: Record<string, string>,
+  log: Log,
+  noData: boolean,
+): Promise<void> {
   const { job, ...rest } = filters;
   const exported = await prometheus.query(
-    `count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
+    `count by (exported_job, job, service, environment) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
   );
   const scrapeJob = exported[0]?.labels.job;
+  if (scrapeJob !== undefined && !noData) {
+    const groups = exported.map(({ labels }) => `${labels.service ?? ''}/${labels.environment ?? ''}`);
+    log.warn(
+      `left out ${groups.length} group${groups.length === 1 ? '' : 's'} that Prometheus scrapes without honor_labels (job renamed to exported_job, scrape job ${JSON.stringify(scrapeJob)}): ${[...new Set(groups)].sort().join(', ')}; add honor_labels: true to that scrape job`,
+    );
+    return;
+  }
   if (scrapeJob !== undefined) {
     throw new DeployctlError(
       `Prometheus holds deployctl's series with the job label renamed to exported_job (scrape job ${JSON.stringify(scrapeJob)}): it scrapes the Pushgateway without honor_labels`,
@@ -103,7 +116,7 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       ] as const;
       const answered = await Promise.all(names.map((name) => prometheus.query(q[name])));
       const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
-      if (answers.deploymentsByStatus.length === 0) await explainNoData(prometheus, filters);
+      await explainUnhonored(prometheus, filters, log, answers.deploymentsByStatus.length === 0);
       return { answers, shownUrl: prometheus.base.origin };
     },
     deletePlan: (grouping) => `DELETE ${gateway.displayUrl(groupPath(grouping))}`,

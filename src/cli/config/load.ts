@@ -73,7 +73,8 @@ export function syntaxErrorMessage(error: unknown): string {
   };
   const file = err.filepath ?? 'the config file';
   if (err.mark && err.reason) return `${file}:${err.mark.line + 1}:${err.mark.column + 1}: ${err.reason}`;
-  const json = /\n([^\n]*?) in JSON at position (\d+)/.exec(err.message) ?? /\n(Unexpected end of JSON input)/.exec(err.message);
+  const json =
+    /\n([^\n]*?) in JSON at position (\d+)/.exec(err.message) ?? /\n(Unexpected end of JSON input)/.exec(err.message);
   if (json && err.filepath) {
     let text = '';
     try {
