@@ -5,7 +5,7 @@ import { DeployctlError, UsageError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
-import type { BackendReader, Destination, DoraAnswers, GroupStatus } from '../backend.js';
+import type { BackendReader, Destination, DoraAnswers, GroupStatus, LabeledValue } from '../backend.js';
 import { applyRecord } from './apply.js';
 import { type Gateway, groupPath, openGateway } from './client.js';
 import { gatewayChecks } from './doctor.js';
@@ -51,17 +51,26 @@ async function explainUnhonored(
   prometheus: Prometheus,
   filters: Record<string, string>,
   log: Log,
-  noData: boolean,
+  shown: LabeledValue[],
 ): Promise<void> {
+  const noData = shown.length === 0;
   const { job, ...rest } = filters;
   const exported = await prometheus.query(
     `count by (exported_job, job, service, environment) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
   );
   const scrapeJob = exported[0]?.labels.job;
   if (scrapeJob !== undefined && !noData) {
-    const groups = exported.map(({ labels }) => `${labels.service ?? ''}/${labels.environment ?? ''}`);
+    // A group also scraped with honor_labels (another scrape job) is shown: not left out.
+    const key = (job: string | undefined, l: Record<string, string>) => JSON.stringify([job, l.service, l.environment]);
+    const shownGroups = new Set(shown.map(({ labels }) => key(labels.job, labels)));
+    const leftOut = exported.filter(({ labels }) => !shownGroups.has(key(labels.exported_job, labels)));
+    if (leftOut.length === 0) return;
+    const groups = [
+      ...new Set(leftOut.map(({ labels }) => `${labels.service ?? ''}/${labels.environment ?? ''}`)),
+    ].sort();
+    const jobs = [...new Set(leftOut.map(({ labels }) => JSON.stringify(labels.job ?? '')))].join(', ');
     log.warn(
-      `left out ${groups.length} group${groups.length === 1 ? '' : 's'} that Prometheus scrapes without honor_labels (job renamed to exported_job, scrape job ${JSON.stringify(scrapeJob)}): ${[...new Set(groups)].sort().join(', ')}; add honor_labels: true to that scrape job`,
+      `left out ${groups.length} group${groups.length === 1 ? '' : 's'} that Prometheus scrapes without honor_labels (job renamed to exported_job, scrape job ${jobs}): ${groups.join(', ')}; add honor_labels: true to that scrape job`,
     );
     return;
   }
@@ -116,7 +125,7 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       ] as const;
       const answered = await Promise.all(names.map((name) => prometheus.query(q[name])));
       const answers = Object.fromEntries(names.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
-      await explainUnhonored(prometheus, filters, log, answers.deploymentsByStatus.length === 0);
+      await explainUnhonored(prometheus, filters, log, answers.deploymentsByStatus);
       return { answers, shownUrl: prometheus.base.origin };
     },
     deletePlan: (grouping) => `DELETE ${gateway.displayUrl(groupPath(grouping))}`,
