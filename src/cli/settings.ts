@@ -181,7 +181,15 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
       ),
     );
   }
-  const unknownTopKeys = unknownKeys.filter((key) => !key.includes('.'));
+  // An unknown key that looks meant to name the target (a typo of pushgateway or remoteWrite, a
+  // `gateway` or `url` of some other tool) leaves the default target in place: say so.
+  const unknownTopKeys = unknownKeys
+    .filter(
+      ({ key, suggestion }) =>
+        !key.includes('.') &&
+        (suggestion === 'pushgateway' || suggestion === 'remoteWrite' || /gateway|url|remote|write|target/i.test(key)),
+    )
+    .map(({ key }) => key);
   if (pushgatewaySource === 'default' && remoteWrite === undefined && unknownTopKeys.length > 0)
     warnings.push(
       `no pushgateway or remoteWrite is set, so records go to the default ${DEFAULT_PUSHGATEWAY}: ${unknownTopKeys.join(', ')} in ${filepath} ${unknownTopKeys.length === 1 ? 'was' : 'were'} not recognised`,

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SettingsError } from '../../core/errors.js';
-import type { FileConfig } from './schema.js';
+import type { FileConfig, UnknownKey } from './schema.js';
 
 export interface LoadedConfig {
   config: FileConfig;
@@ -9,8 +9,8 @@ export interface LoadedConfig {
   filepath?: string;
   /** Keys deployctl does not know: ignored, with a warning (a newer deployctl's config still works). */
   warnings: string[];
-  /** Those keys, as dot paths. */
-  unknownKeys?: string[];
+  /** Those keys, each with the known key it may be a typo of. */
+  unknownKeys?: UnknownKey[];
 }
 
 /**
@@ -58,7 +58,7 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     ({ key, suggestion }) =>
       `${result.filepath}: ${key} is not a deployctl setting; ignored${suggestion ? ` (did you mean ${suggestion}?)` : ''}`,
   );
-  return { config, filepath: result.filepath, warnings, unknownKeys: unknown.map(({ key }) => key) };
+  return { config, filepath: result.filepath, warnings, unknownKeys: unknown };
 }
 
 /**
