@@ -65,7 +65,7 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
  * A config file that does not parse, as `FILE:LINE:COLUMN: reason`: the YAML parser gives its
  * position; the JSON parser an offset in its message, turned into a line and column here.
  */
-export function syntaxErrorMessage(error: unknown): string {
+function syntaxErrorMessage(error: unknown): string {
   const err = error as Error & {
     filepath?: string;
     reason?: string;
