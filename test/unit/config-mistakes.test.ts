@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { editDistance } from '../../src/cli/config/schema.js';
@@ -112,5 +112,31 @@ describe('editDistance', () => {
     expect(editDistance('jb', 'job')).toBe(1);
     expect(editDistance('', 'job')).toBe(3);
     expect(editDistance('colour', 'tls')).toBe(5);
+  });
+});
+
+describe('the one rule for a bad config file', () => {
+  /** The commands named in backquotes in a piece of text. */
+  const commands = (text: string) => [...text.matchAll(/`([a-z]+)`/g)].map((m) => m[1]).sort();
+  const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+  it('is stated alike in the README, the failure modes and the commands', () => {
+    const table = read('docs/failure-modes.md').split('### A bad config file: one rule')[1]!;
+    const recording = commands(/^\| recording: (.*?) \|/m.exec(table)![1]!);
+    const reading = commands(/^\| reading: (.*?) \|/m.exec(table)![1]!);
+    expect(recording).toEqual(['finish', 'flush', 'record', 'run', 'start', 'step']);
+    expect(reading).toEqual(['delete', 'doctor', 'dora', 'status']);
+    const readme = read('README.md').replace(/\n/g, ' ');
+    const rule =
+      /A bad config file .*?follows one rule: the recording commands \((.*?)\) warn and go on \(exit 2 only with `--strict`\), the reading commands \((.*?)\) exit 2/.exec(
+        readme,
+      );
+    expect(rule).not.toBeNull();
+    expect(commands(rule![1]!)).toEqual(recording);
+    expect(commands(rule![2]!)).toEqual(reading);
+    const docs = read('docs/commands.md').replace(/\n/g, ' ');
+    const said = /the reading commands \((.*?)\) exit 2; the recording commands \((.*?)\) warn/.exec(docs);
+    expect(commands(said![1]!)).toEqual(reading);
+    expect(commands(said![2]!)).toEqual(recording);
   });
 });
