@@ -16,15 +16,18 @@ type Action = (context: CommandContext) => Promise<number>;
 type WrapAction = (context: CommandContext | undefined) => Promise<number>;
 
 /**
- * How a command meets a bad config or environment: `read` commands (status, doctor, …) stop with
- * exit 2; `record` commands warn "not recorded" and exit 0; `wrap` commands (run, step) warn and
+ * How a command meets a bad config or environment: `read` commands (status, dora, doctor, delete)
+ * stop with exit 2; `record` commands (record, start, finish, flush) warn "not recorded" and exit 0; `wrap` commands (run, step) warn and
  * run the command. `--strict` makes the last two exit 2 as well, before anything runs. (A record
  * that could not be delivered is another matter: send-record.ts.) `check` validates the command
  * line before anything else.
  */
 export type ProblemHandling = { kind: 'read' } | RecordHandling | { kind: 'wrap'; check: () => void };
-/** `anyTarget`: the records name their own service and environment (incident --from-alertmanager). */
-type RecordHandling = { kind: 'record'; check?: () => void; anyTarget?: boolean };
+/**
+ * `anyTarget`: the records name their own service and environment (incident --from-alertmanager);
+ * `flush` records no deployment of its own: it needs no service or environment, and says "not flushed".
+ */
+type RecordHandling = { kind: 'record'; check?: () => void; anyTarget?: boolean; flush?: boolean };
 export type Runner = {
   (flags: GlobalFlags, action: Action, spec?: { kind: 'read' } | RecordHandling): Promise<void>;
   (flags: GlobalFlags, action: WrapAction, spec: { kind: 'wrap'; check: () => void }): Promise<void>;
@@ -113,7 +116,7 @@ async function execute({ command, operands, flags: given }: Invocation, run: Run
     }
     case 'flush': {
       const { flushCommand } = await import('./commands/flush.js');
-      return run(flags, (context) => flushCommand(context));
+      return run(flags, (context) => flushCommand(context), { kind: 'record', flush: true });
     }
     case 'incident': {
       const { incidentCommand, checkIncidentLine } = await import('./commands/incident.js');
@@ -161,6 +164,7 @@ export async function main(given: string[], options: RunOptions = {}): Promise<n
       error,
       { json: Boolean(flags.json), stack: verbose || Boolean(env.DEBUG) },
       await bareReporter({}, spec.kind === 'wrap'),
+      spec.kind === 'record' && spec.flush ? 'not flushed' : 'not recorded',
     );
   };
 
@@ -177,7 +181,7 @@ export async function main(given: string[], options: RunOptions = {}): Promise<n
       const settings = await resolveSettings(flags, env, cwd);
       const reporter = consoleReporter(settings, env, { besideCommand: spec.kind === 'wrap' });
       for (const warning of settings.warnings) reporter.warn(warning);
-      if (spec.kind === 'wrap' || (spec.kind === 'record' && !spec.anyTarget)) requireTarget(settings);
+      if (spec.kind === 'wrap' || (spec.kind === 'record' && !spec.anyTarget && !spec.flush)) requireTarget(settings);
       context = { settings, destination: destinationOf(settings), reporter, now, env, cwd };
     } catch (error) {
       if (spec.kind === 'read' || !(error instanceof SettingsError) || strictAnyway(flags, env)) throw error;
@@ -185,7 +189,7 @@ export async function main(given: string[], options: RunOptions = {}): Promise<n
       exitCode = spec.kind === 'wrap' ? await action(undefined) : ExitCode.ok;
       return;
     }
-    if (spec.kind !== 'record') {
+    if (spec.kind !== 'record' || spec.flush) {
       exitCode = await action(context);
       return;
     }

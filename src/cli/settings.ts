@@ -148,7 +148,12 @@ function checkGlobalFlags(flags: GlobalFlags): void {
 /** Flags > environment > config file > defaults, each value validated where it came from. */
 export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string): Promise<Settings> {
   checkGlobalFlags(flags);
-  const { config, filepath, warnings } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
+  const {
+    config,
+    filepath,
+    warnings,
+    unknownKeys = [],
+  } = await loadConfig(flags.config ?? envValue(env, 'DEPLOYCTL_CONFIG'), cwd);
   const fromFile = (key: string) => (filepath ? `${key} in ${filepath}` : key);
 
   const [pushgateway, pushgatewaySource] = pick(
@@ -188,6 +193,19 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
       ),
     );
   }
+  // An unknown key that looks meant to name the target (a typo of pushgateway or remoteWrite, a
+  // `gateway` or `url` of some other tool) leaves the default target in place: say so.
+  const unknownTopKeys = unknownKeys
+    .filter(
+      ({ key, suggestion }) =>
+        !key.includes('.') &&
+        (suggestion === 'pushgateway' || suggestion === 'remoteWrite' || /gateway|url|remote|write|target/i.test(key)),
+    )
+    .map(({ key }) => key);
+  if (pushgatewaySource === 'default' && remoteWrite === undefined && unknownTopKeys.length > 0)
+    warnings.push(
+      `no pushgateway or remoteWrite is set, so records go to the default ${DEFAULT_PUSHGATEWAY}: ${unknownTopKeys.join(', ')} in ${filepath} ${unknownTopKeys.length === 1 ? 'was' : 'were'} not recognised`,
+    );
   const [prometheus, prometheusSource] = pick(
     flags.prometheus,
     envValue(env, 'DEPLOYCTL_PROMETHEUS_URL'),

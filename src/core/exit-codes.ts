@@ -8,7 +8,7 @@ export const EXIT_CODES = [
     code: 0,
     name: 'ok',
     meaning:
-      'recorded, or kept for later, or not recorded because of the config or the environment (a warning says which); also `--dry-run`, `--help` and `--version`',
+      'recorded, or kept for later, or not recorded (or, for `flush`, not flushed) because of a bad config file or the environment (a warning says which); also `--dry-run`, `--help` and `--version`',
   },
   {
     code: 1,
@@ -20,7 +20,7 @@ export const EXIT_CODES = [
     code: 2,
     name: 'usage',
     meaning:
-      'bad flags or values on the command line: nothing is pushed and no command is started; `delete` or `outbox drop` without `--yes` and no terminal to ask on; for `status`, `delete`, `doctor`, `dora`, `flush` and `outbox` also a bad config file or missing settings, and for `record`, `start`, `finish`, `run` and `step` the same under `--strict` (before `run` or `step` starts the command)',
+      'bad flags or values on the command line: nothing is pushed and no command is started; `delete` or `outbox drop` without `--yes` and no terminal to ask on; for the reading commands (`status`, `dora`, `doctor`, `delete`, `verify`, `outbox`) also a bad config file or missing settings, and for the recording commands (`record`, `start`, `finish`, `run`, `step`, `flush`, `incident`) the same under `--strict` (before `run` or `step` starts the command)',
   },
   {
     code: 3,

@@ -2,6 +2,8 @@
 export interface Log {
   /** Something a person should know (stderr), even under --quiet. */
   warn(message: string): void;
+  /** A fact worth a line, not a problem (stderr); nothing under --quiet. */
+  note?(message: string): void;
   /** Detail under --verbose (stderr). */
   debug(message: string): void;
 }

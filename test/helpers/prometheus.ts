@@ -33,7 +33,16 @@ export async function startPrometheus(
   dir: string,
   gatewayUrl: string | string[],
   ruleFiles: string[] = [],
-  { alertmanager, honorLabels = true }: { alertmanager?: string; honorLabels?: boolean } = {},
+  {
+    alertmanager,
+    honorLabels = true,
+    unhonoredGateways = [],
+  }: {
+    alertmanager?: string;
+    honorLabels?: boolean;
+    /** Gateways scraped by a second job without honor_labels (a generic scrape job, as many setups have). */
+    unhonoredGateways?: string[];
+  } = {},
 ): Promise<RunningPrometheus> {
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
@@ -45,7 +54,12 @@ export async function startPrometheus(
       ...(alertmanager && {
         alerting: { alertmanagers: [{ static_configs: [{ targets: [new URL(alertmanager).host] }] }] },
       }),
-      scrape_configs: [exampleScrapeJob([gatewayUrl].flat(), { honorLabels })],
+      scrape_configs: [
+        exampleScrapeJob([gatewayUrl].flat(), { honorLabels }),
+        ...(unhonoredGateways.length
+          ? [{ ...exampleScrapeJob(unhonoredGateways, { honorLabels: false }), job_name: 'generic' }]
+          : []),
+      ],
     }),
   );
   const server = await startServer(

@@ -86,7 +86,7 @@ describe('resolveSettings', () => {
     expect(settings.service).toBe('api');
     expect(settings.warnings).toEqual([
       `${file}: colour is not a deployctl setting; ignored`,
-      `${file}: auth.passwd is not a deployctl setting; ignored`,
+      `${file}: auth.passwd is not a deployctl setting; ignored (did you mean auth.password?)`,
     ]);
   });
 

@@ -5,7 +5,14 @@ import { DeployctlError, UsageError } from '../../core/errors.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Log } from '../../core/log.js';
 import type { Grouping } from '../../core/record.js';
-import { type BackendReader, type Destination, DORA_ANSWERS, type DoraAnswers, type GroupStatus } from '../backend.js';
+import {
+  type BackendReader,
+  type Destination,
+  DORA_ANSWERS,
+  type DoraAnswers,
+  type GroupStatus,
+  type LabeledValue,
+} from '../backend.js';
 import { applyRecord } from './apply.js';
 import { type Gateway, groupPath, openGateway } from './client.js';
 import { gatewayChecks } from './doctor.js';
@@ -66,15 +73,37 @@ export function groupStatus(labels: Record<string, string>, state: GroupState): 
 }
 
 /**
- * No deployment matched. When Prometheus holds deployctl's series under `exported_job`, it scrapes
- * the gateway without `honor_labels: true`: say so and how to fix it, instead of "no deployments".
+ * Groups Prometheus holds under `exported_job` are scraped without `honor_labels: true`, and the
+ * DORA queries (by `job`) leave them out. No deployment matched: say so and how to fix it, instead
+ * of "no deployments"; some did: name the groups left out, never drop them silently.
  */
-async function explainNoData(prometheus: Prometheus, filters: Record<string, string>): Promise<void> {
+async function explainUnhonored(
+  prometheus: Prometheus,
+  filters: Record<string, string>,
+  log: Log,
+  shown: LabeledValue[],
+): Promise<void> {
+  const noData = shown.length === 0;
   const { job, ...rest } = filters;
   const exported = await prometheus.query(
-    `count by (exported_job, job) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
+    `count by (exported_job, job, service, environment) (${FAMILIES.deployments.name}${selector({ ...rest, exported_job: job ?? '.*' })})`,
   );
   const scrapeJob = exported[0]?.labels.job;
+  if (scrapeJob !== undefined && !noData) {
+    // A group also scraped with honor_labels (another scrape job) is shown: not left out.
+    const key = (job: string | undefined, l: Record<string, string>) => JSON.stringify([job, l.service, l.environment]);
+    const shownGroups = new Set(shown.map(({ labels }) => key(labels.job, labels)));
+    const leftOut = exported.filter(({ labels }) => !shownGroups.has(key(labels.exported_job, labels)));
+    if (leftOut.length === 0) return;
+    const groups = [
+      ...new Set(leftOut.map(({ labels }) => `${labels.service ?? ''}/${labels.environment ?? ''}`)),
+    ].sort();
+    const jobs = [...new Set(leftOut.map(({ labels }) => JSON.stringify(labels.job ?? '')))].join(', ');
+    log.warn(
+      `left out ${groups.length} group${groups.length === 1 ? '' : 's'} that Prometheus scrapes without honor_labels (job renamed to exported_job, scrape job ${jobs}): ${groups.join(', ')}; add honor_labels: true to that scrape job`,
+    );
+    return;
+  }
   if (scrapeJob !== undefined) {
     throw new DeployctlError(
       `Prometheus holds deployctl's series with the job label renamed to exported_job (scrape job ${JSON.stringify(scrapeJob)}): it scrapes the Pushgateway without honor_labels`,
@@ -120,7 +149,7 @@ export function openReader(destination: Destination, log: Log): BackendReader {
       const q = doraQueries(sel, window, String(parseWindow(window) / DAY));
       const answered = await Promise.all(DORA_ANSWERS.map((name) => prometheus.query(q[name])));
       const answers = Object.fromEntries(DORA_ANSWERS.map((name, i) => [name, answered[i]!])) as unknown as DoraAnswers;
-      if (answers.deploymentsByStatus.length === 0) await explainNoData(prometheus, filters);
+      await explainUnhonored(prometheus, filters, log, answers.deploymentsByStatus);
       return { answers, shownUrl: prometheus.base.origin };
     },
     deletePlan: (grouping) => `DELETE ${gateway.displayUrl(groupPath(grouping))}`,

@@ -128,12 +128,10 @@ export async function doraCommand(
 ): Promise<DoraView> {
   const window = flags.window ?? '30d';
   const shortWindow = parseWindow(window) / DAY < 1;
-  const reader = await openReader(destination, reporter);
+  const filter = { job: settings.job, service: settings.service, environment: settings.environment };
+  const reader = await openReader(destination, reporter, filter);
   try {
-    const { answers, shownUrl } = await reader.dora(
-      { job: settings.job, service: settings.service, environment: settings.environment },
-      window,
-    );
+    const { answers, shownUrl } = await reader.dora(filter, window);
     return { kind: 'dora', window, shortWindow, rows: doraRows(answers, shortWindow), shownUrl };
   } finally {
     reader.close();

@@ -12,13 +12,10 @@ export interface StatusView {
 
 /** `deployctl status`: the latest deployment of each service and environment, newest first. */
 export async function statusCommand({ settings, destination, reporter }: CommandContext): Promise<StatusView> {
-  const reader = await openReader(destination, reporter);
+  const filter = { job: settings.job, service: settings.service, environment: settings.environment };
+  const reader = await openReader(destination, reporter, filter);
   try {
-    const { groups, shownUrl } = await reader.status({
-      job: settings.job,
-      service: settings.service,
-      environment: settings.environment,
-    });
+    const { groups, shownUrl } = await reader.status(filter);
     groups.sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0) || a.service.localeCompare(b.service));
     return { kind: 'status', groups, shownUrl, job: settings.job };
   } finally {

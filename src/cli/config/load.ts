@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SettingsError } from '../../core/errors.js';
-import type { FileConfig } from './schema.js';
+import type { FileConfig, UnknownKey } from './schema.js';
 
 export interface LoadedConfig {
   config: FileConfig;
@@ -9,6 +9,8 @@ export interface LoadedConfig {
   filepath?: string;
   /** Keys deployctl does not know: ignored, with a warning (a newer deployctl's config still works). */
   warnings: string[];
+  /** Those keys, each with the known key it may be a typo of. */
+  unknownKeys?: UnknownKey[];
 }
 
 /**
@@ -44,7 +46,7 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     if (err.code === 'ENOENT') throw new SettingsError(`config file ${explicitPath}: no such file`);
-    throw new SettingsError(`cannot read the config file: ${err.message.split('\n')[0]}`);
+    throw new SettingsError(syntaxErrorMessage(error));
   }
   if (!result || result.isEmpty) return { config: {}, warnings: [], ...(result && { filepath: result.filepath }) };
   const { config, problems, unknown } = validateConfig(result.config);
@@ -52,8 +54,46 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     const lines = problems.map((p) => `  ${p.key}: ${p.message}`).join('\n');
     throw new SettingsError(`invalid config file ${result.filepath}:\n${lines}`);
   }
-  const warnings = unknown.map((key) => `${result.filepath}: ${key} is not a deployctl setting; ignored`);
-  return { config, filepath: result.filepath, warnings };
+  const warnings = unknown.map(
+    ({ key, suggestion }) =>
+      `${result.filepath}: ${key} is not a deployctl setting; ignored${suggestion ? ` (did you mean ${suggestion}?)` : ''}`,
+  );
+  return { config, filepath: result.filepath, warnings, unknownKeys: unknown };
+}
+
+/**
+ * A config file that does not parse, as `FILE:LINE:COLUMN: reason`: the YAML parser gives its
+ * position; the JSON parser an offset in its message, turned into a line and column here.
+ */
+function syntaxErrorMessage(error: unknown): string {
+  const err = error as Error & {
+    filepath?: string;
+    reason?: string;
+    mark?: { line: number; column: number };
+  };
+  const file = err.filepath ?? 'the config file';
+  if (err.mark && err.reason) return `${file}:${err.mark.line + 1}:${err.mark.column + 1}: ${err.reason}`;
+  const json =
+    /\n([^\n]*?) in JSON at position (\d+)/.exec(err.message) ?? /\n(Unexpected end of JSON input)/.exec(err.message);
+  if (json && err.filepath) {
+    let text = '';
+    try {
+      text = readFileSync(err.filepath, 'utf8');
+    } catch {
+      // gone since it was read: the offset alone is still worth showing
+    }
+    const { line, column } = lineAndColumn(text, json[2] === undefined ? text.length : Number(json[2]));
+    return `${file}:${line}:${column}: ${json[1]}`;
+  }
+  const firstLine = err.message.split('\n').find((line) => line.trim() !== '' && !line.includes(' Error in ')) ?? '';
+  return `cannot read the config file ${file}: ${firstLine.trim() || err.message.split('\n')[0]}`;
+}
+
+/** 1-based line and column of a character offset. */
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  return { line: before.split('\n').length, column: offset - lineStart + 1 };
 }
 
 async function someHaveConfig(dirs: string[]): Promise<boolean> {

@@ -73,27 +73,77 @@ export interface ConfigProblem {
 /** Keys whose values are secret or may carry a secret (a URL with a password): never echoed. */
 const SECRET_KEY = /^(auth|headers)\.|^pushgateway$|^verify\.alertmanager$/;
 
-/** The keys of the input that the schema does not know, as dot paths. */
-function unknownKeys(input: unknown): string[] {
-  const objectKeys = (schema: v.ObjectSchema<v.ObjectEntries, undefined>) => Object.keys(schema.entries);
-  const isPlain = (value: unknown): value is Record<string, unknown> =>
-    typeof value === 'object' && value !== null && !Array.isArray(value);
+export interface UnknownKey {
+  /** Its dot path, such as `auth.usrname`. */
+  key: string;
+  /** The known key at the same level it is closest to, when it is close enough to be a typo. */
+  suggestion?: string;
+}
+
+type AnySchema = { type: string; entries?: Record<string, AnySchema>; wrapped?: AnySchema };
+
+/** The object schema under optional/nullable wrappers, if it is one (records take any key). */
+function objectEntries(schema: AnySchema | undefined): Record<string, AnySchema> | undefined {
+  let inner = schema;
+  while (inner?.wrapped) inner = inner.wrapped;
+  return inner?.type === 'object' ? inner.entries : undefined;
+}
+
+const isPlain = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The keys of the input that the schema does not know, as dot paths, each with the key it may be a typo of. */
+function unknownKeys(input: unknown, entries: Record<string, AnySchema>, prefix = ''): UnknownKey[] {
   if (!isPlain(input)) return [];
-  const unknown: string[] = [];
-  const known = objectKeys(ConfigSchema as unknown as v.ObjectSchema<v.ObjectEntries, undefined>);
-  for (const key of Object.keys(input)) if (!known.includes(key)) unknown.push(key);
-  for (const nested of ['auth', 'tls', 'verify', 'incident'] as const) {
-    const value = input[nested];
-    const schema = (ConfigSchema.entries[nested] as unknown as { wrapped: v.ObjectSchema<v.ObjectEntries, undefined> })
-      .wrapped;
-    if (isPlain(value))
-      for (const key of Object.keys(value)) if (!objectKeys(schema).includes(key)) unknown.push(`${nested}.${key}`);
+  const unknown: UnknownKey[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    const schema = entries[key];
+    if (!schema) {
+      const suggestion = closestKey(key, Object.keys(entries));
+      unknown.push({ key: `${prefix}${key}`, ...(suggestion && { suggestion: `${prefix}${suggestion}` }) });
+      continue;
+    }
+    const nested = objectEntries(schema);
+    if (nested) unknown.push(...unknownKeys(value, nested, `${prefix}${key}.`));
   }
   return unknown;
 }
 
-export function validateConfig(input: unknown): { config?: FileConfig; problems: ConfigProblem[]; unknown: string[] } {
-  const unknown = unknownKeys(input);
+/** Lower case, without `_` and `-`: `remote_write` and `RemoteWrite` are both `remotewrite`. */
+const normalized = (key: string) => key.toLowerCase().replace(/[-_]/g, '');
+
+/** Edits (insert, delete, replace, swap two neighbours) that turn a into b. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The known key closest to an unknown one, if within a third of its length (at least 1 edit). */
+function closestKey(key: string, known: string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(normalized(key), normalized(candidate));
+    if (!best || distance < best.distance) best = { key: candidate, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(key.length / 3)) ? best.key : undefined;
+}
+
+export function validateConfig(input: unknown): {
+  config?: FileConfig;
+  problems: ConfigProblem[];
+  unknown: UnknownKey[];
+} {
+  const unknown = unknownKeys(input, (ConfigSchema as unknown as AnySchema).entries ?? {});
   const result = v.safeParse(ConfigSchema, input);
   if (result.success) return { config: result.output, problems: [], unknown };
   return {

@@ -116,10 +116,11 @@ export function renderNotRecorded(
   error: unknown,
   { json, stack }: { json: boolean; stack: boolean },
   reporter: Reporter,
+  notDone = 'not recorded',
 ) {
   const err = error as Error & { hint?: string };
   const message = `${error instanceof DeployctlError ? '' : 'unexpected error: '}${err.message}`;
-  reporter.warn(`not recorded: ${message}`);
+  reporter.warn(`${notDone}: ${message}`);
   if (err.hint) reporter.warn(err.hint);
   if (!(error instanceof DeployctlError) && stack) reporter.stack(err.stack ?? '');
   if (json) reporter.raw(`${JSON.stringify({ recorded: false, error: message })}\n`);
