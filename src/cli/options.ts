@@ -211,7 +211,7 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
   },
   verify: {
     examples: [
-      "deployctl verify -s checkout/api -e production --prometheus http://prometheus:9090 --check 'sum(rate(http_requests_total{service=\"$service\",code=~\"5..\"}[5m])) < 1' --for 10m",
+      'deployctl verify -s checkout/api -e production --prometheus http://prometheus:9090 --check \'sum(rate(http_requests_total{service="$service",code=~"5.."}[5m])) < 1\' --for 10m',
       'deployctl verify -s checkout/api -e production --prometheus http://prometheus:9090 --alertmanager http://alertmanager:9093 --for 5m',
     ],
     description: 'a gate after a deploy: PromQL checks and firing alerts; exit 0 healthy, 1 not, 3 could not tell',
