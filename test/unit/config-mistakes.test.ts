@@ -124,8 +124,8 @@ describe('the one rule for a bad config file', () => {
     const table = read('docs/failure-modes.md').split('### A bad config file: one rule')[1]!;
     const recording = commands(/^\| recording: (.*?) \|/m.exec(table)![1]!);
     const reading = commands(/^\| reading: (.*?) \|/m.exec(table)![1]!);
-    expect(recording).toEqual(['finish', 'flush', 'record', 'run', 'start', 'step']);
-    expect(reading).toEqual(['delete', 'doctor', 'dora', 'status']);
+    expect(recording).toEqual(['finish', 'flush', 'incident', 'record', 'run', 'start', 'step']);
+    expect(reading).toEqual(['delete', 'doctor', 'dora', 'outbox', 'status', 'verify']);
     const readme = read('README.md').replace(/\n/g, ' ');
     const rule =
       /A bad config file .*?follows one rule: the recording commands \((.*?)\) warn and go on \(exit 2 only with `--strict`\), the reading commands \((.*?)\) exit 2/.exec(
