@@ -42,11 +42,16 @@ function renderStatus(view: StatusView, settings: Shown, reporter: Reporter, now
     ].join(', '),
     health(g, now),
   ]);
+  const headers = ['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS', 'HEALTH'];
+  // HEALTH only when a group has something to say there: no empty column on a narrow terminal.
+  const healthy = rows.every((row) => row.at(-1) === '');
   reporter.info(
-    renderTable(
-      ['SERVICE', 'ENVIRONMENT', 'VERSION', 'STATUS', 'FINISHED', 'AGO', 'TOOK', 'DEPLOYMENTS', 'HEALTH'],
-      rows,
-    ),
+    healthy
+      ? renderTable(
+          headers.slice(0, -1),
+          rows.map((row) => row.slice(0, -1)),
+        )
+      : renderTable(headers, rows),
   );
 }
 
