@@ -239,7 +239,12 @@ describe('another local user’s state directory and lock (run as root with a te
         mkdirSync(join(own, 'locks'), { recursive: true, mode: 0o700 });
         chmodSync(own, 0o700);
         const squat = `require('net').createServer().listen(${JSON.stringify(join(own, 'locks', 'squat.sock'))}).on('error', (e) => { console.log(e.code); process.exit(1); })`;
-        const squatter = await exec('runuser', ['-u', user, '--', process.execPath, '-e', squat]).catch(
+        // The test's own Node may sit in a folder only root can enter (CI installs Node 24 under a private temp folder).
+        const userNode = await exec('runuser', ['-u', user, '--', 'test', '-x', process.execPath]).then(
+          () => process.execPath,
+          () => '/usr/bin/node',
+        );
+        const squatter = await exec('runuser', ['-u', user, '--', userNode, '-e', squat]).catch(
           (error: { stdout: string; code: number }) => error,
         );
         expect(squatter).toMatchObject({ code: 1, stdout: 'EACCES\n' });
