@@ -255,6 +255,10 @@ export const COMMANDS: Record<CommandName, CommandDefinition> = {
       },
       { flags: '--service-label <name>', description: 'alert label naming the service (default service)' },
       { flags: '--env-label <name>', description: 'alert label naming the environment (default environment)' },
+      {
+        flags: '--attribution-window <duration>',
+        description: 'open: how long after a deployment an incident makes it a failed change (default 24h; 4h, 2d, 1w)',
+      },
       ...TARGET.filter((option) => !option.flags.startsWith('-l,')),
       ...GLOBAL,
     ],

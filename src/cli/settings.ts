@@ -4,7 +4,13 @@ import { ciEnvironment } from '../adapters/metadata/ci.js';
 import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
 import { DEFAULT_INCIDENT_LABELS, type IncidentLabelNames, parseAlertLabelName } from '../core/incident.js';
-import { parseLabelName, parseLabels, parseLabelValue, parseSeconds } from '../core/validate.js';
+import {
+  parseAttributionWindow,
+  parseLabelName,
+  parseLabels,
+  parseLabelValue,
+  parseSeconds,
+} from '../core/validate.js';
 import { defaultStateDir } from '../recorder/state-dir.js';
 import { stateDirProblem, throwawayStateDir } from '../recorder/trust.js';
 import { loadConfig } from './config/load.js';
@@ -59,6 +65,8 @@ export interface Settings {
   labels: Record<string, string>;
   /** The alert labels that name an alert's service and environment (incident --from-alertmanager). */
   incidentLabels: IncidentLabelNames;
+  /** `incident.attributionWindow` of the config file, in seconds (incident open). */
+  incidentAttributionWindow: number | undefined;
   /** Where state between invocations is kept on this machine (start/finish, the outbox). */
   stateDir: string;
   auth: EndpointAuth;
@@ -305,6 +313,12 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     ),
   };
 
+  const incidentAttributionWindow = bySource('config', () =>
+    config.incident?.attributionWindow === undefined
+      ? undefined
+      : parseAttributionWindow(fromFile('incident.attributionWindow'), config.incident.attributionWindow),
+  );
+
   let stateDir = envValue(env, 'DEPLOYCTL_STATE_DIR') ?? config.stateDir ?? defaultStateDir(env);
   const secrets = { warnings: [...warnings] };
   const stateProblem = stateDirProblem(stateDir);
@@ -332,6 +346,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     verbose: flags.verbose ?? false,
     labels,
     incidentLabels,
+    incidentAttributionWindow,
     stateDir,
     auth,
     queryAuth: remoteWrite === undefined ? {} : auth,

@@ -10,8 +10,19 @@ import type { VerificationResult } from './record.js';
 export const FAILED_CHANGE_REASONS = ['failure', 'rollback', 'verification', 'incident'] as const;
 export type FailedChangeReason = (typeof FAILED_CHANGE_REASONS)[number];
 
-/** How long after a deployment's finish an incident is still attributed to it (24 h). */
-const ATTRIBUTION_WINDOW_SECONDS = 24 * 60 * 60;
+/**
+ * How long after a deployment's finish an incident is still attributed to it, unless the incident
+ * says otherwise (its record carries the window it was opened with, so every recorder and every
+ * replay of the group decides alike).
+ */
+export const ATTRIBUTION_WINDOW_SECONDS = 24 * 60 * 60;
+/** What an incident opened outside every deployment's attribution window is told. */
+export function unattributedNotice(windowSeconds = ATTRIBUTION_WINDOW_SECONDS): string {
+  const hours = windowSeconds / 3600;
+  const window = Number.isInteger(hours) ? `${hours} h` : `${Math.round(windowSeconds / 60)} min`;
+  return `this incident is attributed to no deployment (none finished in the ${window} before it opened): no failed change`;
+}
+
 /** How many recent deployments a group remembers for failed changes. */
 export const REMEMBERED_DEPLOYMENTS = 20;
 /** How many open incidents a group remembers. */
@@ -42,6 +53,8 @@ export interface RememberedIncident {
   resolvedAt?: number;
   /** The deployment it is attributed to (it made it a failed change unless it was one already). */
   deployment?: string;
+  /** Its attribution window in seconds, when not the default. */
+  window?: number;
 }
 
 export interface FailureMemory {
@@ -58,7 +71,15 @@ export const emptyMemory = (): FailureMemory => ({ deployments: [], open: [], re
 export type FailureEvent =
   | { kind: 'deployment'; key: string; at: number; status: 'success' | 'failure'; rollback: boolean }
   | { kind: 'verification'; result: VerificationResult; startedAt: number; finishedAt: number }
-  | { kind: 'incident'; incident: string; action: 'open' | 'resolve'; at: number; openedAt?: number };
+  | {
+      kind: 'incident';
+      incident: string;
+      action: 'open' | 'resolve';
+      at: number;
+      openedAt?: number;
+      /** open: the attribution window in seconds, when not the default. */
+      window?: number;
+    };
 
 interface FailedChange {
   /** The failed deployment's key and finish time. */
@@ -191,7 +212,7 @@ export function applyFailureEvent(
     if (event.status === 'success') {
       for (const incident of [...memory.open, ...memory.resolved]) {
         if (incident.deployment !== undefined) continue;
-        if (incident.openedAt < d.at || incident.openedAt - d.at > window) continue;
+        if (incident.openedAt < d.at || incident.openedAt - d.at > (incident.window ?? window)) continue;
         const latest = memory.deployments.filter((o) => o.status === 'success' && o.at <= incident.openedAt).at(-1);
         if (latest?.key !== d.key) continue;
         incident.deployment = d.key;
@@ -214,13 +235,17 @@ export function applyFailureEvent(
     if (memory.open.some((i) => i.incident === event.incident)) return out;
     const resolved = memory.resolved.filter((i) => i.incident === event.incident);
     if (resolved.some((i) => event.at < i.resolvedAt!)) return out; // a stale replay
-    const incident: RememberedIncident = { incident: event.incident, openedAt: event.at };
+    const incident: RememberedIncident = {
+      incident: event.incident,
+      openedAt: event.at,
+      ...(event.window !== undefined && { window: event.window }),
+    };
     memory.open.push(incident);
     memory.open.sort((a, b) => a.openedAt - b.openedAt);
     memory.open.splice(0, Math.max(0, memory.open.length - REMEMBERED_OPEN_INCIDENTS));
     out.incident = 'open';
     const latest = memory.deployments.filter((d) => d.status === 'success' && d.at <= event.at).at(-1);
-    if (latest && event.at - latest.at <= window) {
+    if (latest && event.at - latest.at <= (event.window ?? window)) {
       incident.deployment = latest.key;
       markFailed(latest, 'incident', event.at);
     } else out.unattributed = true;

@@ -126,7 +126,11 @@ function isLabelValue(value: unknown): value is string {
  */
 export function incidentsFromAlertmanager(
   payload: AlertmanagerPayload,
-  { job, labels: names }: { job: string; labels: IncidentLabelNames },
+  {
+    job,
+    labels: names,
+    attributionWindowSeconds,
+  }: { job: string; labels: IncidentLabelNames; attributionWindowSeconds?: number },
 ): { items: IncidentItem[]; skipped: SkippedAlerts } {
   const items: IncidentItem[] = [];
   const skipped: SkippedAlerts = { total: payload.alerts.length, skipped: 0, reasons: {} };
@@ -185,6 +189,7 @@ export function incidentsFromAlertmanager(
       incident: fingerprint,
       action: 'open',
       at: startsAt,
+      ...(attributionWindowSeconds !== undefined && { attributionWindowSeconds }),
     });
     if (endsAt !== undefined) {
       add({

@@ -116,6 +116,11 @@ export interface IncidentRecord extends RecordClock {
   at: number;
   /** resolve: when the incident opened, where the source says (Alertmanager's startsAt). */
   openedAt?: number;
+  /**
+   * open: how long after a deployment's finish this incident is still attributed to it, in seconds,
+   * when not the default 24 h (`incident --attribution-window`).
+   */
+  attributionWindowSeconds?: number;
 }
 
 export type GroupRecord = DeploymentRecord | StartRecord | StepRecord | VerificationRecord | IncidentRecord;

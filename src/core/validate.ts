@@ -105,6 +105,25 @@ export function checkDuration(what: string, seconds: number): number {
   return seconds;
 }
 
+const WINDOW_UNITS = { m: 60, h: 3600, d: DAY, w: 7 * DAY } as const;
+const MIN_ATTRIBUTION_WINDOW = 60;
+const MAX_ATTRIBUTION_WINDOW = 30 * DAY;
+
+/**
+ * `--attribution-window`, `incident.attributionWindow`: how long after a deployment's finish an
+ * incident is still attributed to it, such as 30m, 12h, 2d or 1w, from a minute to 30 days.
+ */
+export function parseAttributionWindow(what: string, value: string): number {
+  const match = /^(\d+)(m|h|d|w)$/.exec(value.trim());
+  const seconds = match ? Number(match[1]) * WINDOW_UNITS[match[2] as keyof typeof WINDOW_UNITS] : Number.NaN;
+  if (!(seconds >= MIN_ATTRIBUTION_WINDOW && seconds <= MAX_ATTRIBUTION_WINDOW))
+    throw new UsageError(
+      `${what} must be a duration from 1m to 30d such as 4h, 2d or 1w, not ${describe(value)}`,
+      'the default is 24h: an incident that opens within a day of a deployment makes it a failed change',
+    );
+  return seconds;
+}
+
 /** `--duration`: a number of seconds that a deployment can take. */
 export function parseDuration(what: string, value: string): number {
   return checkDuration(what, parseSeconds(what, value));

@@ -34,7 +34,7 @@ const ATTRIBUTION = 24 * H;
 type Event =
   | { kind: 'deploy'; status: 'success' | 'failure'; commit: string; at: number }
   | { kind: 'verify'; result: 'pass' | 'fail'; startedAt: number; finishedAt: number }
-  | { kind: 'open'; incident: string; at: number }
+  | { kind: 'open'; incident: string; at: number; window?: number }
   | { kind: 'resolve'; incident: string; at: number };
 
 /** Commits of the rollback group's git history: b2 is rolled back to its parent b1. */
@@ -52,7 +52,8 @@ interface Numbers {
  * The SPEC's definitions applied to one group's events: a deployment is a failed change when it
  * failed, was rolled back (the latest success a rollback replaced), failed a verification (the
  * latest deployment finished before the verification started), or had an incident attributed (the
- * latest success when the incident opened, within 24 h after its finish) — once, with the first
+ * latest success when the incident opened, within 24 h after its finish or the window the incident
+ * was opened with) — once, with the first
  * reason by the time it became known. Recovery: from when the failure was known to the incident's
  * resolution (incident), the rollback (rollback), or the group's next success after that moment.
  * Rework: a deployment that finishes while another failed change is known and not recovered, or a rollback.
@@ -87,7 +88,7 @@ function oracle(events: Event[], ancestorsOf: (commit: string) => string[] = () 
         (r): r is Extract<Event, { kind: 'resolve' }> =>
           r.kind === 'resolve' && r.incident === e.incident && r.at >= e.at,
       );
-      if (latest && e.at - latest.at <= ATTRIBUTION)
+      if (latest && e.at - latest.at <= (e.window ?? ATTRIBUTION))
         candidates.push({ deploy: latest, reason: 'incident', knownAt: e.at, recoveredAt: resolved?.at });
     }
   }
@@ -325,11 +326,21 @@ async function recordScript(backend: Backend): Promise<Record<string, Event[]>> 
     if (!cwd) args.push('--commit-time', String(at - 10 * M));
     await ok(run(backend, args, { ...(cwd && { cwd }) }));
   };
-  const incident = async (service: string, action: 'open' | 'resolve', id: string, at: number, state?: string) => {
+  const incident = async (
+    service: string,
+    action: 'open' | 'resolve',
+    id: string,
+    at: number,
+    { state, window }: { state?: string; window?: [string, number] } = {},
+  ) => {
     (events[service] ??= []).push(
-      action === 'open' ? { kind: 'open', incident: id, at } : { kind: 'resolve', incident: id, at },
+      action === 'open'
+        ? { kind: 'open', incident: id, at, ...(window && { window: window[1] }) }
+        : { kind: 'resolve', incident: id, at },
     );
-    await ok(run(backend, ['incident', action, '-s', service, '-e', ENV, '--id', id, '--at', String(at)], { state }));
+    const args = ['incident', action, '-s', service, '-e', ENV, '--id', id, '--at', String(at)];
+    if (window) args.push('--attribution-window', window[0]);
+    await ok(run(backend, args, { state }));
   };
   const verify = async (service: string, want: 0 | 1) => {
     const result = await ok(
@@ -432,6 +443,14 @@ async function recordScript(backend: Backend): Promise<Record<string, Event[]>> 
   await deploy('five/late-incident', 'success', 'l1', NOW - 40 * H);
   await incident('five/late-incident', 'open', 'late', NOW - 2 * H);
   await incident('five/late-incident', 'resolve', 'late', NOW - 1 * H);
+
+  // The same, opened with a 48 h attribution window: attributed. And a 1 h window that an incident 2 h after misses.
+  await deploy('five/wide-window', 'success', 'w1', NOW - 40 * H);
+  await incident('five/wide-window', 'open', 'wide', NOW - 2 * H, { window: ['48h', 48 * H] });
+  await incident('five/wide-window', 'resolve', 'wide', NOW - 1 * H);
+  await deploy('five/narrow-window', 'success', 'n1', NOW - 4 * H);
+  await incident('five/narrow-window', 'open', 'narrow', NOW - 2 * H, { window: ['1h', H] });
+  await incident('five/narrow-window', 'resolve', 'narrow', NOW - 1 * H);
 
   // An incident kept while the backend was down, flushed after a newer deployment landed.
   const down = { value: true };

@@ -244,6 +244,81 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
     expect(strict.stderr).toContain('incident.serviceLabel');
   });
 
+  it('the attribution window: from --attribution-window or incident.attributionWindow, carried by the open; bad ones exit 2 and push nothing', async () => {
+    const cwd = join(workdir.path, 'window-config');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, '.deployctlrc.json'), JSON.stringify({ incident: { attributionWindow: '2d' } }));
+    const env = gatewayEnv(gateway.url, join(workdir.path, 'window'));
+    const job = ['--job', 'window', '-e', 'prod'];
+    const failedByIncident = (service: string) =>
+      gatewaySample(gateway.url, 'deployctl_failed_changes_total', {
+        job: 'window',
+        service,
+        environment: 'prod',
+        reason: 'incident',
+      });
+    // Each service deployed 30 h ago; an incident opens a minute ago.
+    for (const service of ['by-config', 'by-flag', 'by-default']) {
+      const deployed = await deployctl(
+        [
+          'record',
+          '-s',
+          service,
+          ...job,
+          '--status',
+          'success',
+          '--version',
+          'v1',
+          '--finished-at',
+          String(NOW - 30 * 3600),
+        ],
+        { env },
+      );
+      expect(deployed.exitCode, deployed.stderr).toBe(0);
+    }
+    const open = (service: string, extra: string[], dir = workdir.path) =>
+      deployctl(['incident', 'open', '-s', service, ...job, '--at', String(NOW - 60), ...extra], { env, cwd: dir });
+    const byConfig = await open('by-config', [], cwd);
+    expect(byConfig.exitCode, byConfig.stderr).toBe(0);
+    const byFlag = await open('by-flag', ['--attribution-window', '36h']);
+    expect(byFlag.exitCode, byFlag.stderr).toBe(0);
+    const byDefault = await open('by-default', []);
+    expect(byDefault.exitCode, byDefault.stderr).toBe(0);
+    expect(byDefault.stderr).toContain('none finished in the 24 h before it opened');
+    expect(await failedByIncident('by-config')).toBe(1);
+    expect(await failedByIncident('by-flag')).toBe(1);
+    expect(await failedByIncident('by-default')).toBe(0);
+    // The open carries its window (what a dry run would send), only when it is not the default.
+    const dry = await deployctl(
+      ['incident', 'open', '-s', 'x', ...job, '--attribution-window', '4h', '--dry-run', '--json'],
+      { env },
+    );
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/attributionWindowSeconds"?:\s*14400/);
+
+    // Bad windows: exit 2 with a clear message, and the group never reaches the gateway.
+    for (const [extra, message] of [
+      [['--attribution-window', '90d'], '--attribution-window must be a duration from 1m to 30d'],
+      [['--attribution-window', 'soon'], '--attribution-window must be a duration from 1m to 30d'],
+    ] as const) {
+      const bad = await open('never', [...extra]);
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr).toContain(message);
+    }
+    const onResolve = await deployctl(['incident', 'resolve', '-s', 'never', ...job, '--attribution-window', '2h'], {
+      env,
+    });
+    expect(onResolve.exitCode).toBe(2);
+    expect(onResolve.stderr).toContain('--attribution-window is taken when an incident opens');
+    writeFileSync(join(cwd, '.deployctlrc.json'), JSON.stringify({ incident: { attributionWindow: 'forever' } }));
+    const badConfig = await open('never', ['--strict'], cwd);
+    expect(badConfig.exitCode).toBe(2);
+    expect(badConfig.stderr).toContain('incident.attributionWindow');
+    expect(await gatewaySample(gateway.url, 'deployctl_incidents_total', { job: 'window', service: 'never' })).toBe(
+      undefined,
+    );
+  });
+
   it('against a real Pushgateway: the firing and resolved payloads open and resolve one incident, replays change nothing', async () => {
     const state = join(workdir.path, 'real');
     const env = gatewayEnv(gateway.url, state);

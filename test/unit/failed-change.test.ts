@@ -150,7 +150,7 @@ describe('the failed-change model', () => {
 type Step =
   | { deploy: string; status: 'success' | 'failure'; at: number }
   | { verify: 'pass' | 'fail'; startedAt: number; finishedAt: number }
-  | { incident: string; action: 'open' | 'resolve'; at: number };
+  | { incident: string; action: 'open' | 'resolve'; at: number; window?: number };
 
 /** A linear history c1 ← c2 ← … : deploying an older commit than the running one is a rollback. */
 const commitTime = (c: string) => T0 - 10 * hour + Number(c.slice(1)) * minute;
@@ -176,7 +176,14 @@ function toRecords(steps: Step[]): GroupRecord[] {
       };
     if ('verify' in s)
       return { kind: 'verification', id, result: s.verify, startedAt: s.startedAt, finishedAt: s.finishedAt };
-    return { kind: 'incident', id, incident: s.incident, action: s.action, at: s.at };
+    return {
+      kind: 'incident',
+      id,
+      incident: s.incident,
+      action: s.action,
+      at: s.at,
+      ...(s.window !== undefined && { attributionWindowSeconds: s.window }),
+    };
   });
 }
 
@@ -195,11 +202,11 @@ function oracle(steps: Step[]): Figures {
     .filter((s): s is Extract<Step, { deploy: string }> => 'deploy' in s)
     .sort((a, b) => a.at - b.at);
   // Incidents: each id's first open (replays and stale opens are the same incident), and its resolution.
-  const incidents = new Map<string, { openedAt: number; resolvedAt?: number }>();
+  const incidents = new Map<string, { openedAt: number; window: number; resolvedAt?: number }>();
   for (const s of [...steps].sort((a, b) => ('at' in a ? a.at : 0) - ('at' in b ? b.at : 0))) {
     if (!('incident' in s)) continue;
     const known = incidents.get(s.incident);
-    if (s.action === 'open' && !known) incidents.set(s.incident, { openedAt: s.at });
+    if (s.action === 'open' && !known) incidents.set(s.incident, { openedAt: s.at, window: s.window ?? 24 * hour });
     if (s.action === 'resolve' && known && known.resolvedAt === undefined) known.resolvedAt = s.at;
   }
   const successes = deploys.filter((d) => d.status === 'success');
@@ -229,7 +236,7 @@ function oracle(steps: Step[]): Figures {
     }
     for (const i of incidents.values()) {
       const latest = successes.filter((x) => x.at <= i.openedAt).at(-1);
-      if (latest === d && i.openedAt - d.at <= 24 * hour)
+      if (latest === d && i.openedAt - d.at <= i.window)
         reasons.push({
           reason: 'incident',
           when: i.openedAt,
@@ -391,6 +398,42 @@ const histories: Record<string, { steps: Step[]; expected: Figures }> = {
       { deploy: 'c2', status: 'failure', at: T0 + hour },
     ],
     expected: { failed: { failure: 1, rollback: 0, verification: 0, incident: 0 }, recoveries: [hour], rework: 1 },
+  },
+  'an incident 38 h after a deploy, opened with a 48 h attribution window': {
+    steps: [
+      { deploy: 'c1', status: 'success', at: T0 },
+      { incident: 'i1', action: 'open', at: T0 + 38 * hour, window: 48 * hour },
+      { incident: 'i1', action: 'resolve', at: T0 + 39 * hour },
+    ],
+    expected: {
+      failed: { failure: 0, rollback: 0, verification: 0, incident: 1 },
+      recoveries: [hour],
+      rework: 0,
+    },
+  },
+  'an incident 5 h after a deploy, opened with a 4 h attribution window': {
+    steps: [
+      { deploy: 'c1', status: 'success', at: T0 },
+      { incident: 'i1', action: 'open', at: T0 + 5 * hour, window: 4 * hour },
+      { incident: 'i1', action: 'resolve', at: T0 + 6 * hour },
+    ],
+    expected: {
+      failed: { failure: 0, rollback: 0, verification: 0, incident: 0 },
+      recoveries: [],
+      rework: 0,
+    },
+  },
+  'an incident with a 48 h window known before the deployment it is attributed to (sent late)': {
+    steps: [
+      { incident: 'i1', action: 'open', at: T0 + 30 * hour, window: 48 * hour },
+      { deploy: 'c1', status: 'success', at: T0 },
+      { incident: 'i1', action: 'resolve', at: T0 + 31 * hour },
+    ],
+    expected: {
+      failed: { failure: 0, rollback: 0, verification: 0, incident: 1 },
+      recoveries: [hour],
+      rework: 0,
+    },
   },
   'a kept incident record applied after a newer deployment': {
     steps: [

@@ -1,6 +1,6 @@
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import { DeployctlError } from '../../core/errors.js';
-import type { FailedChangeReason, FailureEvent } from '../../core/failed-change.js';
+import { type FailedChangeReason, type FailureEvent, unattributedNotice } from '../../core/failed-change.js';
 import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 import { STATUSES } from '../../core/record.js';
@@ -231,6 +231,7 @@ function failureEvent(record: GroupRecord, rollback: boolean): FailureEvent | un
       action: record.action,
       at: record.at,
       ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+      ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
     };
   return undefined;
 }
@@ -247,10 +248,7 @@ function withFailedChanges(state: GroupState, event: FailureEvent, applied: Appl
         ? 'this incident is open already (or was resolved after this time): nothing changed'
         : 'this incident is not open: nothing changed',
     );
-  if (event.kind === 'incident' && outcome.unattributed)
-    applied.notices.push(
-      'this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change',
-    );
+  if (event.kind === 'incident' && outcome.unattributed) applied.notices.push(unattributedNotice(event.window));
   if (outcome.failedChanges.length > 0)
     applied.failedChanges = outcome.failedChanges.map(({ reason, at }) => ({ reason, at }));
   if (outcome.recoveries.length > 0) applied.recoverySeconds = outcome.recoveries.map((r) => r.seconds);

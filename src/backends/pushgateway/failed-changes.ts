@@ -51,6 +51,7 @@ export function failureMemory(state: GroupState): FailureMemory {
         openedAt: s.value,
         ...(resolvedAt !== undefined && { resolvedAt }),
         ...(s.labels.deployment && { deployment: s.labels.deployment }),
+        ...(num(s.labels.window) !== undefined && { window: num(s.labels.window) }),
       };
     },
   );
@@ -84,7 +85,12 @@ function memoryFamilies(memory: FailureMemory): Family[] {
     help: FAMILIES.rememberedIncidents.help,
     type: 'gauge',
     series: [...memory.open, ...memory.resolved].map((i) => ({
-      labels: { incident: i.incident, resolved_at: text(i.resolvedAt), deployment: i.deployment ?? '' },
+      labels: {
+        incident: i.incident,
+        resolved_at: text(i.resolvedAt),
+        deployment: i.deployment ?? '',
+        window: text(i.window),
+      },
       value: i.openedAt,
     })),
   };

@@ -14,6 +14,7 @@ import {
   type FailureEvent,
   type FailureMemory,
   type FailureOutcome,
+  unattributedNotice,
 } from '../../core/failed-change.js';
 import { LONG_BUCKETS } from '../../core/families.js';
 import {
@@ -151,6 +152,8 @@ export interface PastEvent {
   /** An incident's id and action. */
   incident?: string;
   action?: 'open' | 'resolve';
+  /** An incident open's attribution window in seconds, when not the default. */
+  window?: number;
 }
 
 export interface Ledger {
@@ -216,12 +219,14 @@ export function pastEvents(raw: readonly RawSeries[]): PastEvent[] {
         verificationStarts.set(timestampMs, Number(value));
       } else if (name === LEDGER.incident) {
         const action = series.metric.action === 'resolve' ? 'resolve' : 'open';
+        const window = Number(series.metric.attribution_window);
         incidents.push({
           kind: 'incident',
           at: Number(value),
           timestampMs,
           incident: series.metric.incident ?? '',
           action,
+          ...(window > 0 && { window }),
         });
       }
     }
@@ -258,7 +263,13 @@ function failureEventOf(e: PastEvent): FailureEvent | undefined {
   if (e.kind === 'verification' && e.result)
     return { kind: 'verification', result: e.result, startedAt: e.startedAt ?? e.at, finishedAt: e.at };
   if (e.kind === 'incident' && e.incident !== undefined && e.action)
-    return { kind: 'incident', incident: e.incident, action: e.action, at: e.at };
+    return {
+      kind: 'incident',
+      incident: e.incident,
+      action: e.action,
+      at: e.at,
+      ...(e.window !== undefined && { window: e.window }),
+    };
   return undefined;
 }
 
@@ -366,17 +377,21 @@ function incidentLedger(group: Record<string, string>, record: IncidentRecord, h
     action: record.action,
     at: record.at,
     ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+    ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
   });
   if (!outcome.incident) return { series: [], notices: [incidentUnchanged(record.action)] };
   // Stamped from the incident itself, not the record: the same open or resolve sent from two
   // machines (or replayed from a payload) is one sample.
   const t = sampleTimeMs(record.at, `incident:${record.incident}:${record.action}:${record.at}`);
-  const notices = outcome.unattributed
-    ? ['this incident is attributed to no deployment (none finished in the 24 h before it opened): no failed change']
-    : [];
+  const notices = outcome.unattributed ? [unattributedNotice(record.attributionWindowSeconds)] : [];
+  // An open made with another window than the default carries it, for every later replay of the group.
+  const window: Record<string, string> =
+    record.action === 'open' && record.attributionWindowSeconds !== undefined
+      ? { attribution_window: String(record.attributionWindowSeconds) }
+      : {};
   return {
     series: [
-      series(LEDGER.incident, { ...group, incident: record.incident, action: record.action }, record.at, t),
+      series(LEDGER.incident, { ...group, incident: record.incident, action: record.action, ...window }, record.at, t),
       ...failureSamples(group, outcome),
     ],
     ...failureFacts(outcome),

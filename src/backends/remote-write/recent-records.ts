@@ -60,7 +60,14 @@ export class RecentRecords {
         startedAt: record.startedAt,
       };
     } else if (record.kind === 'incident') {
-      event = { kind: 'incident', at: record.at, timestampMs, incident: record.incident, action: record.action };
+      event = {
+        kind: 'incident',
+        at: record.at,
+        timestampMs,
+        incident: record.incident,
+        action: record.action,
+        ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
+      };
     } else {
       return;
     }

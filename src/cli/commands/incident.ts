@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { newRecordId } from '../../adapters/random-id.js';
 import { UsageError } from '../../core/errors.js';
 import { recordExitCode } from '../../core/exit-codes.js';
+import { ATTRIBUTION_WINDOW_SECONDS } from '../../core/failed-change.js';
 import {
   type AlertmanagerPayload,
   DEFAULT_INCIDENT_ID,
@@ -13,7 +14,7 @@ import {
   type SkippedAlerts,
 } from '../../core/incident.js';
 import type { Grouping, IncidentRecord } from '../../core/record.js';
-import { parseLabelValue, parseTimestamp } from '../../core/validate.js';
+import { parseAttributionWindow, parseLabelValue, parseTimestamp } from '../../core/validate.js';
 import { recordOne } from '../../recorder/record-one.js';
 import { type CommandContext, recorderContext } from '../context.js';
 import { renderIncidentOutcomes, waitNotice } from '../render/output.js';
@@ -25,12 +26,17 @@ export interface IncidentFlags {
   fromAlertmanager?: string;
   serviceLabel?: string;
   envLabel?: string;
+  attributionWindow?: string;
 }
 
 /** What the command line asks for, checked before anything else is read. */
-export type IncidentLine =
+export type IncidentLine = (
   | { kind: 'hand'; action: 'open' | 'resolve'; incident: string }
-  | { kind: 'alertmanager'; payload: AlertmanagerPayload };
+  | { kind: 'alertmanager'; payload: AlertmanagerPayload }
+) & {
+  /** --attribution-window, in seconds. */
+  window?: number;
+};
 
 /** A payload larger than this is not Alertmanager's (it truncates to max_alerts long before). */
 const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -67,6 +73,12 @@ async function readPayloadText(source: string): Promise<string> {
 export async function checkIncidentLine(operands: string[], flags: IncidentFlags): Promise<IncidentLine> {
   const [action, ...extra] = operands;
   if (extra.length > 0) throw new UsageError(`incident takes one action (open or resolve), not ${operands.join(' ')}`);
+  const window =
+    flags.attributionWindow === undefined
+      ? {}
+      : { window: parseAttributionWindow('--attribution-window', flags.attributionWindow) };
+  if (action === 'resolve' && flags.attributionWindow !== undefined)
+    throw new UsageError('--attribution-window is taken when an incident opens, not when it is resolved');
   if (flags.fromAlertmanager !== undefined) {
     if (action !== undefined)
       throw new UsageError(`give either ${action} or --from-alertmanager, not both`, 'the payload says what to do');
@@ -81,7 +93,11 @@ export async function checkIncidentLine(operands: string[], flags: IncidentFlags
     if (flags.envLabel !== undefined) parseAlertLabelName('--env-label', flags.envLabel);
     const source = flags.fromAlertmanager;
     const where = source === '-' ? 'the payload on stdin' : source;
-    return { kind: 'alertmanager', payload: readAlertmanagerPayload(await readPayloadText(source), where) };
+    return {
+      kind: 'alertmanager',
+      payload: readAlertmanagerPayload(await readPayloadText(source), where),
+      ...window,
+    };
   }
   if (action === undefined)
     throw new UsageError(
@@ -97,7 +113,7 @@ export async function checkIncidentLine(operands: string[], flags: IncidentFlags
     if (given !== undefined) throw new UsageError(`${flag} is only taken with --from-alertmanager`);
   }
   const incident = flags.id === undefined ? DEFAULT_INCIDENT_ID : parseLabelValue('--id', flags.id);
-  return { kind: 'hand', action, incident };
+  return { kind: 'hand', action, incident, ...window };
 }
 
 /** The records to make: one by hand, or those of an Alertmanager payload. */
@@ -107,9 +123,13 @@ function itemsOf(
   context: CommandContext,
 ): { items: IncidentItem[]; skipped?: SkippedAlerts } {
   const { settings } = context;
+  // The window an open carries (only when not the default, so that records stay as they were).
+  const window = line.window ?? settings.incidentAttributionWindow;
+  const attributionWindowSeconds = window === undefined || window === ATTRIBUTION_WINDOW_SECONDS ? undefined : window;
   if (line.kind === 'alertmanager') {
     return incidentsFromAlertmanager(line.payload, {
       job: settings.job,
+      ...(attributionWindowSeconds !== undefined && { attributionWindowSeconds }),
       labels: {
         service: flags.serviceLabel ?? settings.incidentLabels.service,
         environment: flags.envLabel ?? settings.incidentLabels.environment,
@@ -125,6 +145,7 @@ function itemsOf(
     incident: line.incident,
     action: line.action,
     at,
+    ...(line.action === 'open' && attributionWindowSeconds !== undefined && { attributionWindowSeconds }),
     // Without --at the time is this machine's clock: checked against the server's.
     ...(flags.at === undefined && { timeFromClock: true }),
   };

@@ -59,6 +59,7 @@ const ConfigSchema = v.object({
     v.object({
       serviceLabel: v.optional(nonEmpty),
       environmentLabel: v.optional(nonEmpty),
+      attributionWindow: v.optional(nonEmpty),
     }),
   ),
 });
