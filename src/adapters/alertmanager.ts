@@ -1,5 +1,13 @@
 import { DeployctlError } from '../core/errors.js';
-import { basicAuthorization, parseEndpointUrl, redactUrl, urlBelow } from './http-endpoint.js';
+import {
+  basicAuthorization,
+  type EndpointTls,
+  getText,
+  parseEndpointUrl,
+  redactUrl,
+  type TextAnswer,
+  urlBelow,
+} from './http-endpoint.js';
 
 /** A firing alert, as Alertmanager's API v2 lists it. */
 export interface FiringAlert {
@@ -21,6 +29,7 @@ export class Alertmanager {
   constructor(
     url: string,
     private readonly timeoutMs: number,
+    private readonly tls: EndpointTls = {},
   ) {
     this.base = parseEndpointUrl(url, '--alertmanager');
   }
@@ -42,24 +51,25 @@ export class Alertmanager {
       decodeURIComponent(this.base.username),
       decodeURIComponent(this.base.password),
     );
-    let response: Response;
+    let response: TextAnswer;
     try {
-      response = await fetch(url, {
+      response = await getText(url, {
         headers: { accept: 'application/json', ...(authorization && { authorization }) },
         signal: AbortSignal.timeout(this.timeoutMs),
+        tls: this.tls,
       });
     } catch (error) {
       const cause = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new DeployctlError(`could not reach Alertmanager at ${redactUrl(this.base)}: ${cause}`);
     }
-    const text = await response.text().catch(() => '');
+    const { text } = response;
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       body = undefined;
     }
-    if (!response.ok || !Array.isArray(body)) {
+    if (response.status < 200 || response.status > 299 || !Array.isArray(body)) {
       throw new DeployctlError(
         `Alertmanager at ${redactUrl(this.base)} answered /api/v2/alerts with HTTP ${response.status}${Array.isArray(body) ? '' : ', not a list of alerts'}`,
       );

@@ -141,6 +141,53 @@ export async function openTransport(secure: boolean, tls: EndpointTls = {}): Pro
   return { module: https as unknown as typeof http, agent };
 }
 
+/**
+ * What of the TLS settings holds for servers other than the backend (a Prometheus scraping the
+ * gateway, an Alertmanager): the CA to trust and skipping verification, not the client certificate.
+ */
+export function trustOnly(tls: EndpointTls): EndpointTls {
+  return { ...(tls.ca && { ca: tls.ca }), ...(tls.insecure && { insecure: true }) };
+}
+
+/** One GET's answer. */
+export interface TextAnswer {
+  status: number;
+  text: string;
+}
+
+/**
+ * One GET of a query API (Prometheus, Alertmanager): through fetch, or, for an https URL with TLS
+ * settings (a CA, a client certificate, no verification), through node:https with them. A failure
+ * to connect rejects with the cause (its `code`) under `cause`, as fetch does.
+ */
+export async function getText(
+  url: URL,
+  { headers, signal, tls = {} }: { headers: Record<string, string>; signal: AbortSignal; tls?: EndpointTls },
+): Promise<TextAnswer> {
+  if (url.protocol !== 'https:' || Object.keys(tls).length === 0) {
+    const response = await fetch(url, { headers, signal });
+    return { status: response.status, text: await response.text().catch(() => '') };
+  }
+  const { module, agent } = await openTransport(true, tls);
+  try {
+    return await new Promise<TextAnswer>((resolve, reject) => {
+      const fail = (error: Error) => reject(new Error(error.message, { cause: error }));
+      const request = module.request(url, { method: 'GET', headers, agent, signal }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', fail);
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      });
+      request.on('error', fail);
+      request.end();
+    });
+  } finally {
+    agent.destroy();
+  }
+}
+
 /** Milliseconds since `started` (process.hrtime.bigint(): monotonic, without loading perf_hooks), for request logs. */
 export function msSince(started: bigint): number {
   return Math.round(Number(process.hrtime.bigint() - started) / 1e6);

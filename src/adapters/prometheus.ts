@@ -1,5 +1,14 @@
 import { DeployctlError, UsageError } from '../core/errors.js';
-import { basicAuthorization, type EndpointAuth, parseEndpointUrl, redactUrl, urlBelow } from './http-endpoint.js';
+import {
+  basicAuthorization,
+  type EndpointAuth,
+  type EndpointTls,
+  getText,
+  parseEndpointUrl,
+  redactUrl,
+  type TextAnswer,
+  urlBelow,
+} from './http-endpoint.js';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -19,6 +28,7 @@ export class Prometheus {
     private readonly timeoutMs: number,
     private readonly signal?: AbortSignal,
     private readonly auth: EndpointAuth = {},
+    private readonly tls: EndpointTls = {},
   ) {
     this.base = parseEndpointUrl(url, '--prometheus');
   }
@@ -33,11 +43,11 @@ export class Prometheus {
           this.auth.password ?? decodeURIComponent(this.base.password),
         );
     const headers: Record<string, string> = { ...this.auth.headers, ...(authorization && { authorization }) };
-    let response: Response;
+    let response: TextAnswer;
     try {
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const signal = this.signal ? AbortSignal.any([timeout, this.signal]) : timeout;
-      response = await fetch(url, { headers, signal });
+      response = await getText(url, { headers, signal, tls: this.tls });
     } catch (error) {
       const cause = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new DeployctlError(
@@ -46,8 +56,13 @@ export class Prometheus {
         'is --prometheus the address of a Prometheus server?',
       );
     }
-    const body = (await response.json().catch(() => ({}))) as { status?: string; error?: string; data?: T };
-    if (!response.ok || body.status !== 'success') {
+    let body: { status?: string; error?: string; data?: T } = {};
+    try {
+      body = JSON.parse(response.text) ?? {};
+    } catch {
+      // not JSON (an HTML page, a proxy's error): said below by its status
+    }
+    if (response.status < 200 || response.status > 299 || body.status !== 'success') {
       throw new DeployctlError(
         `Prometheus at ${redactUrl(this.base)} answered ${path} with HTTP ${response.status}${body.error ? `: ${body.error}` : ''}`,
       );

@@ -1,4 +1,4 @@
-import { redactUrl } from '../adapters/http-endpoint.js';
+import { redactUrl, trustOnly } from '../adapters/http-endpoint.js';
 import { Prometheus } from '../adapters/prometheus.js';
 import { selector } from '../core/dora/promql.js';
 import { FAMILIES } from '../core/families.js';
@@ -100,7 +100,13 @@ async function detectContract(destination: Destination, log: Log, filter: Contra
   const groupsOf = (expr: string, job = 'job') => `count(count by (${job}, service, environment) (${expr}))`;
   let counts: ContractCounts;
   try {
-    const api = new Prometheus(prometheus, Math.min(destination.timeoutSeconds, 5) * 1000);
+    const api = new Prometheus(
+      prometheus,
+      Math.min(destination.timeoutSeconds, 5) * 1000,
+      undefined,
+      {},
+      trustOnly(destination.tls),
+    );
     const count = async (expr: string) => (await api.query(expr))[0]?.value ?? 0;
     const [ledger, totals, exportedTotals] = await Promise.all([
       count(

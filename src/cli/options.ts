@@ -69,10 +69,16 @@ const GLOBAL: OptionSpec[] = [
     description: 'extra HTTP header for the gateway (repeatable)',
     repeatable: true,
   },
-  { flags: '--ca-file <path>', description: 'CA certificate(s) to trust for an https gateway' },
-  { flags: '--cert-file <path>', description: 'client certificate for an https gateway' },
+  {
+    flags: '--ca-file <path>',
+    description: 'CA certificate(s) to trust for https: the gateway or store, Prometheus, Alertmanager',
+  },
+  { flags: '--cert-file <path>', description: 'client certificate for an https gateway or store' },
   { flags: '--key-file <path>', description: 'key of the client certificate' },
-  { flags: '--insecure', description: "do not verify the gateway's TLS certificate" },
+  {
+    flags: '--insecure',
+    description: 'do not verify TLS certificates (the gateway or store, Prometheus, Alertmanager)',
+  },
 ];
 
 /** For run and step, whose stdout is the command's own: their --json document goes to stderr. */

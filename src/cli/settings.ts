@@ -1,5 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
-import { type EndpointAuth, type EndpointTls, parseEndpointUrl, redactUrl } from '../adapters/http-endpoint.js';
+import {
+  type EndpointAuth,
+  type EndpointTls,
+  parseEndpointUrl,
+  redactUrl,
+  trustOnly,
+} from '../adapters/http-endpoint.js';
 import { ciEnvironment } from '../adapters/metadata/ci.js';
 import type { Destination } from '../backends/backend.js';
 import { SettingsError, UsageError } from '../core/errors.js';
@@ -75,6 +81,11 @@ export interface Settings {
    * query API is the same store and tenant); on the gateway nothing but the URL's own user and password.
    */
   queryAuth: EndpointAuth;
+  /**
+   * The TLS of a query (verify's Prometheus and Alertmanager): on remote-write the store's own; on
+   * the gateway the CA to trust and --insecure, not the gateway's client certificate.
+   */
+  queryTls: EndpointTls;
   tls: EndpointTls;
   configFile: string | undefined;
   /** Problems that do not stop anything (an unknown config key, a secret file others can read). */
@@ -350,6 +361,7 @@ export async function resolveSettings(flags: GlobalFlags, env: Env, cwd: string)
     stateDir,
     auth,
     queryAuth: remoteWrite === undefined ? {} : auth,
+    queryTls: remoteWrite === undefined ? trustOnly(tls) : tls,
     tls,
     configFile: filepath,
     verify: config.verify ?? {},

@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningAlertmanager, startAlertmanager } from '../helpers/alertmanager.js';
@@ -6,6 +6,7 @@ import { deployctl, startDeployctl } from '../helpers/cli.js';
 import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { freePort, type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
+import { makePki, startTlsFront } from '../helpers/tls.js';
 import { sleep } from '../helpers/wait.js';
 
 /**
@@ -174,6 +175,63 @@ describe('deployctl verify', () => {
       '0',
     ]);
     expect(prod.exitCode).toBe(0);
+  });
+
+  it('https Prometheus and Alertmanager signed by a private CA: trusted with --ca-file (0 and 1 as over http), refused without it (3, never 0)', async () => {
+    const dir = join(work.path, 'pki');
+    mkdirSync(dir);
+    const pki = makePki(dir);
+    const secureProm = await startTlsFront(prometheus.url, pki);
+    const secureAm = await startTlsFront(alertmanager.url, pki);
+    try {
+      const check = (service: string, extra: string[]) =>
+        verify([
+          '-s',
+          service,
+          '-e',
+          'prod',
+          '--prometheus',
+          secureProm.url,
+          '--check',
+          CHECK_OK,
+          '--for',
+          '0',
+          ...extra,
+        ]);
+      expect((await check('api', ['--ca-file', pki.caCert])).exitCode).toBe(0);
+      expect((await check('web', ['--ca-file', pki.caCert])).exitCode).toBe(1);
+      expect((await check('api', ['--insecure'])).exitCode).toBe(0);
+      const untrusted = await check('api', []);
+      expect(untrusted.exitCode).toBe(3);
+      expect(untrusted.stdout + untrusted.stderr).toContain(`could not reach Prometheus at ${secureProm.url}`);
+      // dora reads the same Prometheus the same way.
+      const env = { DEPLOYCTL_PUSHGATEWAY_URL: gateway.url, DEPLOYCTL_STATE_DIR: join(work.path, 'tls-dora') };
+      const dora = await deployctl(['dora', '--prometheus', secureProm.url, '--ca-file', pki.caCert, '--json'], {
+        env,
+      });
+      expect(dora.exitCode, dora.stderr).toBe(0);
+      expect(JSON.parse(dora.stdout)).toHaveProperty('rows');
+      const doraUntrusted = await deployctl(['dora', '--prometheus', secureProm.url], { env });
+      expect(doraUntrusted.exitCode).not.toBe(0);
+      expect(doraUntrusted.stderr).toContain(`could not reach Prometheus at ${secureProm.url}`);
+
+      await alertmanager.post([{ labels: { alertname: 'TlsDown', service: 'secure', environment: 'prod' } }]);
+      const alerts = (extra: string[]) =>
+        verify(['-s', 'secure', '-e', 'prod', '--alertmanager', secureAm.url, '--for', '0', ...extra]);
+      const firing = await eventually(
+        () => alerts(['--ca-file', pki.caCert]),
+        (r) => r.exitCode !== 0,
+        20_000,
+      );
+      expect(firing.exitCode).toBe(1);
+      expect(firing.stdout).toContain('FAIL alerts: firing: TlsDown');
+      const refused = await alerts([]);
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stdout + refused.stderr).toContain(`could not reach Alertmanager at ${secureAm.url}`);
+    } finally {
+      await secureProm.close();
+      await secureAm.close();
+    }
   });
 
   it('takes checks and label names from the config file', async () => {

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 
@@ -106,4 +109,42 @@ export function writeWebConfig(
 /** deployctl's flags for a client certificate of `pki`, and its CA unless `withCa` is false. */
 export function clientTlsFlags(pki: TestPki, { withCa = true }: { withCa?: boolean } = {}): string[] {
   return [...(withCa ? ['--ca-file', pki.caCert] : []), '--cert-file', pki.clientCert, '--key-file', pki.clientKey];
+}
+
+/**
+ * An https front for a real server (Prometheus, Alertmanager) on a free 127.0.0.1 port, with
+ * `pki`'s server certificate: every request is passed to `target` over plain http.
+ */
+export async function startTlsFront(target: string, pki: TestPki): Promise<{ url: string; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const server = https.createServer(
+    { key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert) },
+    (request, response) => {
+      const forward = http.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: request.method,
+          path: request.url,
+          headers: { ...request.headers, host: upstream.host },
+        },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      forward.on('error', () => response.destroy());
+      request.pipe(forward);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

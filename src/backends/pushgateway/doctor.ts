@@ -1,4 +1,4 @@
-import { redactUrl } from '../../adapters/http-endpoint.js';
+import { type EndpointTls, redactUrl, trustOnly } from '../../adapters/http-endpoint.js';
 import { Prometheus, type Sample } from '../../adapters/prometheus.js';
 import { BOOKKEEPING_DROP_REGEX, FAMILIES, PER_DEPLOYMENT_BOOKKEEPING } from '../../core/families.js';
 import type { Check, Destination } from '../backend.js';
@@ -204,8 +204,9 @@ async function prometheusChecks(
   job: string,
   timeoutMs: number,
   startedAt: number | undefined,
+  tls: EndpointTls,
 ): Promise<Check[]> {
-  const prometheus = new Prometheus(url, timeoutMs);
+  const prometheus = new Prometheus(url, timeoutMs, undefined, {}, tls);
   const shown = redactUrl(prometheus.base);
   try {
     const target = await findGatewayTarget(prometheus, gateway.base);
@@ -301,7 +302,16 @@ export async function gatewayChecks(gateway: Gateway, destination: Destination, 
   }
   if (destination.prometheus) {
     const timeoutMs = destination.timeoutSeconds * 1000;
-    checks.push(...(await prometheusChecks(destination.prometheus, gateway, job, timeoutMs, startedAt)));
+    checks.push(
+      ...(await prometheusChecks(
+        destination.prometheus,
+        gateway,
+        job,
+        timeoutMs,
+        startedAt,
+        trustOnly(destination.tls),
+      )),
+    );
   }
   return checks;
 }

@@ -1,4 +1,4 @@
-import { redactUrl } from '../../adapters/http-endpoint.js';
+import { redactUrl, trustOnly } from '../../adapters/http-endpoint.js';
 import { newRecordId } from '../../adapters/random-id.js';
 import { retryWithinBudget } from '../../adapters/retry.js';
 import { serverNow } from '../../core/clock.js';
@@ -36,6 +36,7 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     ]);
     continuation ??= prometheusContinuation({
       url: destination.prometheus,
+      tls: trustOnly(destination.tls),
       gateway,
       budgetMs: (seconds * 1000) / 3,
       debug: log.debug,

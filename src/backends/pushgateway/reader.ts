@@ -1,4 +1,4 @@
-import { redactUrl } from '../../adapters/http-endpoint.js';
+import { redactUrl, trustOnly } from '../../adapters/http-endpoint.js';
 import { Prometheus, parseWindow } from '../../adapters/prometheus.js';
 import { DORA_SERIES, doraQueries, groupSelector, selector } from '../../core/dora/promql.js';
 import { DeployctlError, UsageError } from '../../core/errors.js';
@@ -120,7 +120,13 @@ function scrapingPrometheus(destination: Destination): Prometheus {
       '--prometheus is required (or DEPLOYCTL_PROMETHEUS_URL)',
       'the Prometheus that scrapes your Pushgateway, e.g. http://localhost:9090',
     );
-  return new Prometheus(destination.prometheus, destination.timeoutSeconds * 1000);
+  return new Prometheus(
+    destination.prometheus,
+    destination.timeoutSeconds * 1000,
+    undefined,
+    {},
+    trustOnly(destination.tls),
+  );
 }
 
 /** The groups of the gateway and the Prometheus scraping it, as the reading commands ask. */

@@ -1,4 +1,4 @@
-import { redactUrl } from '../../adapters/http-endpoint.js';
+import { type EndpointTls, redactUrl } from '../../adapters/http-endpoint.js';
 import { Prometheus } from '../../adapters/prometheus.js';
 import { FAMILIES } from '../../core/families.js';
 import type { Grouping } from '../../core/record.js';
@@ -281,6 +281,8 @@ export type Continuation = (grouping: Grouping, onGateway: GroupState) => Promis
 export interface ContinuationOptions {
   /** The Prometheus that scrapes the gateway (--prometheus, DEPLOYCTL_PROMETHEUS_URL, `prometheus` in the config). */
   url: string | undefined;
+  /** The CA to trust (and whether to verify) for an https Prometheus. */
+  tls?: EndpointTls;
   gateway: Gateway;
   /**
    * The most time every question to Prometheus together may take in this process: a share of
@@ -297,6 +299,7 @@ export interface ContinuationOptions {
  */
 export function prometheusContinuation({
   url,
+  tls,
   gateway,
   budgetMs,
   debug,
@@ -332,7 +335,7 @@ export function prometheusContinuation({
     });
     const started = performance.now();
     try {
-      const prometheus = new Prometheus(url, allowedMs, controller.signal);
+      const prometheus = new Prometheus(url, allowedMs, controller.signal, {}, tls);
       const continued = await Promise.race([
         continueFromPrometheus({ prometheus, gateway, ...(debug && { debug }) }, grouping, onGateway),
         outOfTime,

@@ -1,5 +1,5 @@
 import { Alertmanager } from '../../adapters/alertmanager.js';
-import { redactUrl, urlBelow } from '../../adapters/http-endpoint.js';
+import { redactUrl, trustOnly, urlBelow } from '../../adapters/http-endpoint.js';
 import { collectMetadata } from '../../adapters/metadata/collect.js';
 import { Prometheus } from '../../adapters/prometheus.js';
 import { newRecordId } from '../../adapters/random-id.js';
@@ -208,8 +208,12 @@ export async function verifyCommand(flags: VerifyFlags, context: CommandContext)
   const prometheus =
     settings.prometheus === undefined
       ? undefined
-      : new Prometheus(settings.prometheus, timeoutMs, interrupt.signal, settings.queryAuth);
-  const alertmanager = plan.alertmanager === undefined ? undefined : new Alertmanager(plan.alertmanager, timeoutMs);
+      : new Prometheus(settings.prometheus, timeoutMs, interrupt.signal, settings.queryAuth, settings.queryTls);
+  // The CA to trust and --insecure hold for Alertmanager too; a client certificate is the backend's.
+  const alertmanager =
+    plan.alertmanager === undefined
+      ? undefined
+      : new Alertmanager(plan.alertmanager, timeoutMs, trustOnly(settings.tls));
   const match = { [plan.labels.service]: target.service, [plan.labels.environment]: target.environment };
   const startedAt = now();
   const view: VerifyView = {
