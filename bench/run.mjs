@@ -98,9 +98,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startGateway(args = []) {
   const port = await freePort();
+  // Debian's gateway persists to /var/lib/prometheus/pushgateway.data unless told otherwise: every
+  // bench gateway would then start with what the last one held. Memory only, unless a row gives a file.
+  const memoryOnly = args.some((a) => a.startsWith('--persistence.file')) ? [] : ['--persistence.file='];
   return startServer(
     'prometheus-pushgateway',
-    [`--web.listen-address=127.0.0.1:${port}`, '--log.level=error', ...args],
+    [`--web.listen-address=127.0.0.1:${port}`, '--log.level=error', ...memoryOnly, ...args],
     '/-/ready',
     port,
   );
