@@ -18,9 +18,6 @@ export interface Backlog {
 /** How many kept records of one group or target a new record reads at most. */
 export const BACKLOG_READ_LIMIT = 500;
 
-/** How many groups one drain sends to at once. */
-const GROUPS_AT_ONCE = 4;
-
 const groupKey = (g: Grouping) => JSON.stringify([g.job, g.service, g.environment]);
 
 /** An error that says the backend as a whole is out of reach, not that it refused one record. */
@@ -202,35 +199,27 @@ export async function drain(
     else byGroup.set(key, [entry]);
   }
   let going = true;
-  const sendGroup = async (group: OutboxEntry[]): Promise<void> => {
+  for (const group of byGroup.values()) {
     if (!going || backend.remainingMs() <= 50) {
       result.untried.push(...group);
-      return;
+      continue;
     }
     if (locked) {
-      if (!(await drainGroup(backend, outbox, group, result, { readBack }))) going = false;
-      return;
+      going = await drainGroup(backend, outbox, group, result, { readBack });
+      continue;
     }
     try {
-      const drained = await withGroupLock(
+      going = await withGroupLock(
         destination.stateDir,
         group[0]!.kept.grouping,
         Math.max(0, backend.remainingMs()),
         () => drainGroup(backend, outbox, group, result, { readBack }),
       );
-      if (!drained) going = false;
     } catch (error) {
       // The lock could not be had in time: the group's records wait for the next run.
       result.failed.push(...group.map((entry) => ({ entry, failure: asFailure(error) })));
     }
-  };
-  // Groups are independent (each has its own lock and its own writes): a few at once, so that the
-  // backend's answers overlap; one group's records still go oldest first, one write at a time.
-  const queue = [...byGroup.values()];
-  const worker = async () => {
-    for (let group = queue.shift(); group; group = queue.shift()) await sendGroup(group);
-  };
-  await Promise.all(Array.from({ length: Math.min(GROUPS_AT_ONCE, queue.length) }, worker));
+  }
   return result;
 }
 

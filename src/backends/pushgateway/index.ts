@@ -51,12 +51,11 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     return { deliver, options };
   };
 
-  /** Reads of groups started by prepare() (or a merged write's read-back), each for the next delivery to its group. */
-  const early = new Map<string, Promise<GroupState>>();
+  /** A read of one group started by prepare(), for the next delivery to it. */
+  let early: { path: string; read: Promise<GroupState> } | undefined;
   const takeEarly = (grouping: Grouping) => {
-    const path = groupPath(grouping);
-    const taken = early.get(path);
-    early.delete(path);
+    const taken = early?.path === groupPath(grouping) ? early.read : undefined;
+    early = undefined;
     return taken;
   };
 
@@ -66,10 +65,10 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
     prepare(grouping) {
       const read = gateway.readGroup(grouping);
       read.catch(() => undefined); // a failed early read is read again by the delivery
-      const path = groupPath(grouping);
-      early.set(path, read);
+      const prepared = { path: groupPath(grouping), read };
+      early = prepared;
       return () => {
-        if (early.get(path) === read) early.delete(path);
+        if (early === prepared) early = undefined;
       };
     },
     async deliver(grouping: Grouping, record: GroupRecord, fix, { readBack = true, confirm = [] } = {}) {
@@ -100,8 +99,9 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
       const [{ deliverMany }, { options }] = await Promise.all([import('./deliver.js'), delivery(false)]);
       const checks = items.map((item) => clockCheck(item.fix));
       // The read-back of the previous write to this group (its records on the gateway, seen) is this
-      // write's read: one read per write, the group's lock held in between.
+      // write's read: one read per write. Anything else read this group meanwhile: read afresh.
       const firstRead = takeEarly(grouping);
+      early = undefined;
       const { after, ...delivered } = await deliverMany(
         gateway,
         grouping,
@@ -109,7 +109,7 @@ const openBackend: BackendModule['openBackend'] = (destination, log, { target, c
         checks.map((check) => check.settle),
         { ...options, readBack, ...(firstRead && { firstRead }) },
       );
-      if (after) early.set(groupPath(grouping), Promise.resolve(after));
+      if (after) early = { path: groupPath(grouping), read: Promise.resolve(after) };
       return { ...delivered, notices: [...checks.flatMap((check) => check.notices), ...delivered.notices] };
     },
     async plan(grouping, record) {
