@@ -22,6 +22,8 @@ export interface EndpointTls {
   key?: string;
   /** Skip certificate verification. */
   insecure?: boolean;
+  /** `ca` adds to the system's CAs instead of replacing them (a server other than the backend). */
+  withSystemCas?: boolean;
 }
 
 /**
@@ -130,10 +132,12 @@ export interface Transport {
 export async function openTransport(secure: boolean, tls: EndpointTls = {}): Promise<Transport> {
   if (!secure) return { module: http, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
   const https = await import('node:https');
+  // A `ca` replaces the system's CAs, unless this server is not the one it was given for.
+  const ca = tls.ca && tls.withSystemCas ? [...(await import('node:tls')).rootCertificates, tls.ca] : tls.ca;
   const agent = new https.Agent({
     keepAlive: true,
     maxSockets: 1,
-    ...(tls.ca && { ca: tls.ca }),
+    ...(ca && { ca }),
     ...(tls.cert && { cert: tls.cert }),
     ...(tls.key && { key: tls.key }),
     rejectUnauthorized: !tls.insecure,
@@ -146,7 +150,7 @@ export async function openTransport(secure: boolean, tls: EndpointTls = {}): Pro
  * gateway, an Alertmanager): the CA to trust and skipping verification, not the client certificate.
  */
 export function trustOnly(tls: EndpointTls): EndpointTls {
-  return { ...(tls.ca && { ca: tls.ca }), ...(tls.insecure && { insecure: true }) };
+  return { ...(tls.ca && { ca: tls.ca, withSystemCas: true }), ...(tls.insecure && { insecure: true }) };
 }
 
 /** One GET's answer. */
@@ -171,7 +175,9 @@ export async function getText(
   const { module, agent } = await openTransport(true, tls);
   try {
     return await new Promise<TextAnswer>((resolve, reject) => {
-      const fail = (error: Error) => reject(new Error(error.message, { cause: error }));
+      // Out of time (or interrupted): the signal's own reason, as fetch says it.
+      const fail = (error: Error) =>
+        reject(signal.aborted ? signal.reason : new Error(error.message, { cause: error }));
       const request = module.request(url, { method: 'GET', headers, agent, signal }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

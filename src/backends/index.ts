@@ -134,7 +134,9 @@ async function detectContract(destination: Destination, log: Log, filter: Contra
     ...destination,
     target: { backend, url: shown },
     url: prometheus,
-    // The configured credentials are the gateway's: the query API gets only those in its own URL.
+    // The configured credentials are the gateway's: the query API gets only those in its own URL,
+    // and of TLS only the CA to trust.
     auth: {},
+    tls: trustOnly(destination.tls),
   };
 }

@@ -16,6 +16,8 @@ export type FailedChangeReason = (typeof FAILED_CHANGE_REASONS)[number];
  * replay of the group decides alike).
  */
 export const ATTRIBUTION_WINDOW_SECONDS = 24 * 60 * 60;
+/** The shortest and longest attribution window an incident may carry (a store reads a week ahead of a record). */
+export const ATTRIBUTION_WINDOW_BOUNDS = { min: 60, max: 7 * 24 * 60 * 60 } as const;
 /** What an incident opened outside every deployment's attribution window is told. */
 export function unattributedNotice(windowSeconds = ATTRIBUTION_WINDOW_SECONDS): string {
   const hours = windowSeconds / 3600;

@@ -1,4 +1,5 @@
 import { UsageError } from './errors.js';
+import { ATTRIBUTION_WINDOW_BOUNDS } from './failed-change.js';
 import { MAX_DURATION_SECONDS } from './families.js';
 import { STATUSES, type Status } from './record.js';
 
@@ -106,19 +107,17 @@ export function checkDuration(what: string, seconds: number): number {
 }
 
 const WINDOW_UNITS = { m: 60, h: 3600, d: DAY, w: 7 * DAY } as const;
-const MIN_ATTRIBUTION_WINDOW = 60;
-const MAX_ATTRIBUTION_WINDOW = 30 * DAY;
 
 /**
  * `--attribution-window`, `incident.attributionWindow`: how long after a deployment's finish an
- * incident is still attributed to it, such as 30m, 12h, 2d or 1w, from a minute to 30 days.
+ * incident is still attributed to it, such as 30m, 12h, 2d or 1w, from a minute to a week.
  */
 export function parseAttributionWindow(what: string, value: string): number {
   const match = /^(\d+)(m|h|d|w)$/.exec(value.trim());
   const seconds = match ? Number(match[1]) * WINDOW_UNITS[match[2] as keyof typeof WINDOW_UNITS] : Number.NaN;
-  if (!(seconds >= MIN_ATTRIBUTION_WINDOW && seconds <= MAX_ATTRIBUTION_WINDOW))
+  if (!(seconds >= ATTRIBUTION_WINDOW_BOUNDS.min && seconds <= ATTRIBUTION_WINDOW_BOUNDS.max))
     throw new UsageError(
-      `${what} must be a duration from 1m to 30d such as 4h, 2d or 1w, not ${describe(value)}`,
+      `${what} must be a duration from 1m to 7d such as 4h, 2d or 1w, not ${describe(value)}`,
       'the default is 24h: an incident that opens within a day of a deployment makes it a failed change',
     );
   return seconds;

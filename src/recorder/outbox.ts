@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { writeFileDurably, writeFileDurablyInBackground } from '../adapters/durable-file.js';
+import { ATTRIBUTION_WINDOW_BOUNDS } from '../core/failed-change.js';
 import {
   type Grouping,
   type GroupRecord,
@@ -145,7 +146,12 @@ function problemWithKept(value: unknown): string | undefined {
         r.incident !== '' &&
         (r.action === 'open' || r.action === 'resolve') &&
         isTime(r.at) &&
-        isOptionalTime(r.openedAt)
+        isOptionalTime(r.openedAt) &&
+        (r.attributionWindowSeconds === undefined ||
+          (r.action === 'open' &&
+            typeof r.attributionWindowSeconds === 'number' &&
+            r.attributionWindowSeconds >= ATTRIBUTION_WINDOW_BOUNDS.min &&
+            r.attributionWindowSeconds <= ATTRIBUTION_WINDOW_BOUNDS.max))
         ? undefined
         : 'an incident with invalid fields';
     default:

@@ -298,8 +298,8 @@ describe('deployctl incident --from-alertmanager, with the payloads a real Alert
 
     // Bad windows: exit 2 with a clear message, and the group never reaches the gateway.
     for (const [extra, message] of [
-      [['--attribution-window', '90d'], '--attribution-window must be a duration from 1m to 30d'],
-      [['--attribution-window', 'soon'], '--attribution-window must be a duration from 1m to 30d'],
+      [['--attribution-window', '8d'], '--attribution-window must be a duration from 1m to 7d'],
+      [['--attribution-window', 'soon'], '--attribution-window must be a duration from 1m to 7d'],
     ] as const) {
       const bad = await open('never', [...extra]);
       expect(bad.exitCode).toBe(2);

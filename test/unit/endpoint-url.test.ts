@@ -1,5 +1,7 @@
+import { type AddressInfo, createServer } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { parseEndpointUrl } from '../../src/adapters/http-endpoint.js';
+import { getText, openTransport, parseEndpointUrl, trustOnly } from '../../src/adapters/http-endpoint.js';
 
 const problem = (value: string) => {
   try {
@@ -37,5 +39,45 @@ describe('a gateway URL typed wrong', () => {
     expect(problem('http://localhost:9091')).toBeUndefined();
     expect(problem(`http://ci:${encodeURIComponent('pa/ss')}@gw:9091`)).toBeUndefined();
     expect(problem('ftp://x')?.message).toBe('--pushgateway must be an http:// or https:// URL, not ftp:');
+  });
+});
+
+describe('TLS for servers other than the backend', () => {
+  it('trustOnly keeps the CA to trust and --insecure, never the client certificate', () => {
+    expect(trustOnly({ ca: 'CA', cert: 'CERT', key: 'KEY', insecure: true })).toEqual({
+      ca: 'CA',
+      withSystemCas: true,
+      insecure: true,
+    });
+    expect(trustOnly({ cert: 'CERT', key: 'KEY' })).toEqual({});
+  });
+
+  it("a CA given for the backend adds to the system's CAs for a query server, and replaces them for the backend", async () => {
+    const forQueries = await openTransport(true, trustOnly({ ca: 'PRIVATE CA' }));
+    const forBackend = await openTransport(true, { ca: 'PRIVATE CA' });
+    try {
+      const options = (agent: unknown) => (agent as { options: { ca?: unknown } }).options;
+      expect(options(forQueries.agent).ca).toEqual([...rootCertificates, 'PRIVATE CA']);
+      expect(options(forBackend.agent).ca).toBe('PRIVATE CA');
+    } finally {
+      forQueries.agent.destroy();
+      forBackend.agent.destroy();
+    }
+  });
+
+  it('a query that runs out of time says so, as fetch does, on the TLS path too', async () => {
+    const server = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const error = await getText(new URL(`https://127.0.0.1:${port}/`), {
+        headers: {},
+        signal: AbortSignal.timeout(200),
+        tls: { insecure: true },
+      }).catch((e: unknown) => e as Error);
+      expect((error as Error).message).toMatch(/timeout/i);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -9,6 +9,7 @@
 
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import {
+  ATTRIBUTION_WINDOW_BOUNDS,
   applyFailureEvent,
   emptyMemory,
   type FailureEvent,
@@ -551,5 +552,8 @@ export function historyTimeMs(record: GroupRecord): number {
   return (Math.floor(seconds) + after) * 1000;
 }
 
-/** How far past its own time a record reads the group's history. */
-const FAILURE_LOOKAHEAD_SECONDS = 7 * 24 * 60 * 60;
+/**
+ * How far past its own time a record reads the group's history: a week, the longest attribution
+ * window an incident may carry, so a deployment sent late finds every incident attributable to it.
+ */
+const FAILURE_LOOKAHEAD_SECONDS = ATTRIBUTION_WINDOW_BOUNDS.max;

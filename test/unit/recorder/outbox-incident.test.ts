@@ -50,4 +50,24 @@ describe('the outbox and incident records', () => {
     expect(entries).toEqual([]);
     expect(quarantined.map((q) => q.problem)).toEqual(['an incident with invalid fields']);
   });
+
+  it('keeps an open with an attribution window in bounds, and quarantines one out of bounds, of the wrong type or on a resolve', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deployctl-outbox-'));
+    dirs.push(dir);
+    const outbox = new Outbox(dir);
+    const open = { kind: 'incident', incident: 'x', action: 'open', at: 1796490000 } as const;
+    const good: IncidentRecord = { ...open, id: 'good', attributionWindowSeconds: 48 * 3600 };
+    await outbox.keep(target, grouping, good, 1796492000);
+    for (const [i, bad] of [
+      { ...open, id: 'text', attributionWindowSeconds: '2h' },
+      { ...open, id: 'negative', attributionWindowSeconds: -60 },
+      { ...open, id: 'too-long', attributionWindowSeconds: 30 * 86400 },
+      { ...open, id: 'null', attributionWindowSeconds: null },
+      { ...open, id: 'on-resolve', action: 'resolve', attributionWindowSeconds: 3600 },
+    ].entries())
+      await outbox.keep(target, grouping, bad as unknown as IncidentRecord, 1796492001 + i);
+    const { entries, quarantined } = await outbox.list({ target });
+    expect(entries.map((e) => e.kept.record)).toEqual([good]);
+    expect(quarantined.map((q) => q.problem)).toEqual(Array(5).fill('an incident with invalid fields'));
+  });
 });
