@@ -1,4 +1,4 @@
-import type { VerificationResult } from './record.js';
+import type { IncidentRecord, VerificationRecord, VerificationResult } from './record.js';
 
 /**
  * Failed changes as DORA counts them, the same on every backend: from what a group remembers and
@@ -82,6 +82,23 @@ export type FailureEvent =
       /** open: the attribution window in seconds, when not the default. */
       window?: number;
     };
+
+/** A verification record as the model takes it. */
+export function verificationEvent(record: VerificationRecord): FailureEvent {
+  return { kind: 'verification', result: record.result, startedAt: record.startedAt, finishedAt: record.finishedAt };
+}
+
+/** An incident record as the model takes it (its window, when the open carries one). */
+export function incidentEvent(record: IncidentRecord): FailureEvent {
+  return {
+    kind: 'incident',
+    incident: record.incident,
+    action: record.action,
+    at: record.at,
+    ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
+    ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
+  };
+}
 
 interface FailedChange {
   /** The failed deployment's key and finish time. */

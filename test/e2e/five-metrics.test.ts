@@ -10,16 +10,21 @@
  * must give exactly those. Replayed Alertmanager payloads, an incident recorded twice from two
  * machines and an incident kept while the backend was down and flushed late count once.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CapturedWebhook,
+  type PostableAlert,
+  postAlerts,
+  startAlertmanager,
+  startCapturingReceiver,
+} from '../helpers/alertmanager-server.js';
 import { deployctl } from '../helpers/cli.js';
 import { TestRepo } from '../helpers/git.js';
 import { eventually, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
-import { freePort, type RunningServer, startPushgateway, startServer, tempDir } from '../helpers/pushgateway.js';
+import { type RunningServer, startPushgateway, tempDir } from '../helpers/pushgateway.js';
 import { type RunningReceiver, startPrometheusReceiver } from '../helpers/victoria-metrics.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -147,80 +152,39 @@ describe('the oracle', () => {
   });
 });
 
-/** A webhook receiver on 127.0.0.1 that keeps every body Alertmanager posts. */
-async function startWebhookReceiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
-  const bodies: string[] = [];
-  const server = http.createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      bodies.push(body);
-      response.end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-async function startAlertmanager(dir: string, webhook: string): Promise<RunningServer> {
-  mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'alertmanager.yml');
-  writeFileSync(
-    config,
-    [
-      'route:',
-      '  receiver: incidents',
-      '  group_by: [alertname, service, environment]',
-      '  group_wait: 0s',
-      '  group_interval: 1s',
-      '  repeat_interval: 1h',
-      'receivers:',
-      '  - name: incidents',
-      '    webhook_configs:',
-      `      - url: ${webhook}`,
-      '        send_resolved: true',
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  return startServer(
-    'alertmanager',
-    'prometheus-alertmanager',
-    [
-      `--config.file=${config}`,
-      `--storage.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-      '--log.level=warn',
-    ],
-    port,
-    `http://127.0.0.1:${port}/-/ready`,
-  );
-}
+/** Alertmanager's routing for the test: every alert straight to the capturing webhook, resolved ones too. */
+const alertmanagerConfig = (webhook: string) =>
+  [
+    'route:',
+    '  receiver: incidents',
+    '  group_by: [alertname, service, environment]',
+    '  group_wait: 0s',
+    '  group_interval: 1s',
+    '  repeat_interval: 1h',
+    'receivers:',
+    '  - name: incidents',
+    '    webhook_configs:',
+    `      - url: ${webhook}/hook`,
+    '        send_resolved: true',
+    '',
+  ].join('\n');
 
 const iso = (t: number) => new Date(t * 1000).toISOString();
 
 /** The firing and the resolved webhook payloads a real Alertmanager sends for one alert of `service`. */
 async function alertmanagerPayloads(
   alertmanager: RunningServer,
-  receiver: { bodies: string[] },
+  receiver: { received: CapturedWebhook[] },
   service: string,
   startsAt: number,
   endsAt: number,
 ): Promise<{ firing: string; resolved: string }> {
   const labels = { alertname: 'ErrorBudgetBurn', service, environment: ENV, severity: 'page' };
-  const post = (alert: object) =>
-    fetch(`${alertmanager.url}/api/v2/alerts`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([alert]),
-    }).then((r) => expect(r.status).toBe(200));
+  const post = (alert: PostableAlert) => postAlerts(alertmanager.url, [alert]);
   const ours = (status: string) =>
-    receiver.bodies.find((b) => {
-      const payload = JSON.parse(b) as { status: string; alerts: { labels: Record<string, string> }[] };
-      return payload.status === status && payload.alerts.some((a) => a.labels.service === service);
-    });
+    receiver.received.find(
+      ({ payload }) => payload.status === status && payload.alerts.some((a) => a.labels.service === service),
+    )?.body;
   await post({ labels, startsAt: iso(startsAt), endsAt: iso(NOW + 2 * H) });
   const firing = await eventually(
     async () => ours('firing'),
@@ -243,7 +207,7 @@ let metrics: RunningServer;
 let prometheus: RunningPrometheus;
 let receiver: RunningReceiver;
 let alertmanager: RunningServer;
-let webhook: Awaited<ReturnType<typeof startWebhookReceiver>>;
+let webhook: Awaited<ReturnType<typeof startCapturingReceiver>>;
 let repo: { path: string; shas: Record<keyof typeof GIT, string> };
 let payloads: { firing: string; resolved: string };
 
@@ -256,8 +220,11 @@ beforeAll(async () => {
   receiver = await startPrometheusReceiver(join(workdir.path, 'receiver'), {
     ruleFiles: [join(root, 'examples/prometheus/remote-write/deployctl-rules.yml')],
   });
-  webhook = await startWebhookReceiver();
-  alertmanager = await startAlertmanager(join(workdir.path, 'alertmanager'), webhook.url);
+  webhook = await startCapturingReceiver();
+  alertmanager = await startAlertmanager({
+    dir: join(workdir.path, 'alertmanager'),
+    config: alertmanagerConfig(webhook.url),
+  });
   const git = new TestRepo(join(workdir.path, 'repo'));
   const b1 = git.commit('b1', GIT.b1);
   const b2 = git.commit('b2', GIT.b2);

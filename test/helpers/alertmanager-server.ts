@@ -82,8 +82,10 @@ export async function startAlertmanager({ dir, config }: { dir: string; config: 
 export interface PostableAlert {
   labels: Record<string, string>;
   annotations?: Record<string, string>;
-  startsAt: string;
+  /** Default: when Alertmanager receives it. */
+  startsAt?: string;
   endsAt?: string;
+  generatorURL?: string;
 }
 
 /** POST /api/v2/alerts, as Prometheus does. */

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startServer } from './pushgateway.js';
+import { postAlerts, startAlertmanager as startAlertmanagerIn } from './alertmanager-server.js';
 
 export interface RunningAlertmanager {
   url: string;
@@ -24,36 +24,18 @@ export async function startAlertmanager({
   config?: string;
 } = {}): Promise<RunningAlertmanager> {
   const dir = mkdtempSync(join(tmpdir(), 'deployctl-am-'));
-  const file = join(dir, 'alertmanager.yml');
-  writeFileSync(file, config);
-  const port = await freePort();
-  const server = await startServer(
-    'alertmanager',
-    'prometheus-alertmanager',
-    [
-      `--config.file=${file}`,
-      `--storage.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-      '--log.level=warn',
-    ],
-    port,
-    `http://127.0.0.1:${port}/-/ready`,
-  ).catch((error: unknown) => {
+  const server = await startAlertmanagerIn({ dir, config }).catch((error: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   });
   return {
     url: server.url,
-    port,
+    port: server.port,
     async post(alerts) {
-      const response = await fetch(`${server.url}/api/v2/alerts`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(alerts.map((a) => ({ annotations: {}, generatorURL: 'http://127.0.0.1/', ...a }))),
-      });
-      if (!response.ok)
-        throw new Error(`Alertmanager refused the alerts: HTTP ${response.status} ${await response.text()}`);
+      await postAlerts(
+        server.url,
+        alerts.map((a) => ({ annotations: {}, generatorURL: 'http://127.0.0.1/', ...a })),
+      );
     },
     async close() {
       await server.stop();

@@ -1,6 +1,12 @@
 import { type CommitMemory, rememberedAncestors, successfulChange } from '../../core/deployed-change.js';
 import { DeployctlError } from '../../core/errors.js';
-import { type FailedChangeReason, type FailureEvent, unattributedNotice } from '../../core/failed-change.js';
+import {
+  type FailedChangeReason,
+  type FailureEvent,
+  incidentEvent,
+  unattributedNotice,
+  verificationEvent,
+} from '../../core/failed-change.js';
 import { FAMILIES, type FamilyDefinition, MAX_DURATION_SECONDS } from '../../core/families.js';
 import type { DeploymentRecord, GroupRecord, StartRecord, StepRecord } from '../../core/record.js';
 import { STATUSES } from '../../core/record.js';
@@ -222,17 +228,8 @@ function failureEvent(record: GroupRecord, rollback: boolean): FailureEvent | un
     return record.status === 'cancelled'
       ? undefined
       : { kind: 'deployment', key: record.id, at: record.finishedAt, status: record.status, rollback };
-  if (record.kind === 'verification')
-    return { kind: 'verification', result: record.result, startedAt: record.startedAt, finishedAt: record.finishedAt };
-  if (record.kind === 'incident')
-    return {
-      kind: 'incident',
-      incident: record.incident,
-      action: record.action,
-      at: record.at,
-      ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
-      ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
-    };
+  if (record.kind === 'verification') return verificationEvent(record);
+  if (record.kind === 'incident') return incidentEvent(record);
   return undefined;
 }
 

@@ -15,7 +15,9 @@ import {
   type FailureEvent,
   type FailureMemory,
   type FailureOutcome,
+  incidentEvent,
   unattributedNotice,
+  verificationEvent,
 } from '../../core/failed-change.js';
 import { LONG_BUCKETS } from '../../core/families.js';
 import {
@@ -354,12 +356,7 @@ function verificationLedger(
   history: readonly PastEvent[],
 ): Ledger {
   const t = sampleTimeMs(record.finishedAt, record.id);
-  const outcome = applyFailureEvent(failureMemoryOf(history), {
-    kind: 'verification',
-    result: record.result,
-    startedAt: record.startedAt,
-    finishedAt: record.finishedAt,
-  });
+  const outcome = applyFailureEvent(failureMemoryOf(history), verificationEvent(record));
   return {
     series: [
       series(LEDGER.verification, { ...group, result: record.result }, record.finishedAt, t),
@@ -372,14 +369,7 @@ function verificationLedger(
 }
 
 function incidentLedger(group: Record<string, string>, record: IncidentRecord, history: readonly PastEvent[]): Ledger {
-  const outcome = applyFailureEvent(failureMemoryOf(history), {
-    kind: 'incident',
-    incident: record.incident,
-    action: record.action,
-    at: record.at,
-    ...(record.openedAt !== undefined && { openedAt: record.openedAt }),
-    ...(record.attributionWindowSeconds !== undefined && { window: record.attributionWindowSeconds }),
-  });
+  const outcome = applyFailureEvent(failureMemoryOf(history), incidentEvent(record));
   if (!outcome.incident) return { series: [], notices: [incidentUnchanged(record.action)] };
   // Stamped from the incident itself, not the record: the same open or resolve sent from two
   // machines (or replayed from a payload) is one sample.
